@@ -1,0 +1,28 @@
+//! Command-line interface: argument parsing and the subcommands.
+
+mod output;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+use pk::Result;
+
+/// Pharmacokinetic modelling: simulate compartment models from regimens or NONMEM-style data.
+#[derive(Debug, Parser)]
+#[command(name = "pk", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate concentrations for a regimen or a dataset's dosing records.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Simulate(args) => simulate::run(args),
+    }
+}

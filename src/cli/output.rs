@@ -1,0 +1,44 @@
+//! Writing tables: to a file (never one of the inputs) or to standard output.
+
+use pk::{Error, Result};
+use std::io::Write;
+
+/// Writes `text` to `path`, or to standard output when `path` is `None` or `-`.
+pub fn write_text(path: Option<&str>, text: &str, inputs: &[&str]) -> Result<()> {
+    match path {
+        None | Some("-") => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).map_err(|e| Error::io("<stdout>", e))
+        }
+        Some(p) => {
+            refuse_input(p, inputs)?;
+            std::fs::write(p, text).map_err(|e| Error::io(p, e))
+        }
+    }
+}
+
+/// Refuses to write over an input file.
+pub fn refuse_input(path: &str, inputs: &[&str]) -> Result<()> {
+    let target = std::fs::canonicalize(path).ok();
+    for input in inputs {
+        let same = match (&target, std::fs::canonicalize(input).ok()) {
+            (Some(a), Some(b)) => *a == b,
+            _ => path == *input,
+        };
+        if same {
+            return Err(Error::Argument(format!("refusing to write {path}: it is an input file")));
+        }
+    }
+    Ok(())
+}
+
+/// Formats a number for CSV output with full precision but no noise.
+pub fn num(v: f64) -> String {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v.is_nan() {
+        ".".to_string()
+    } else {
+        format!("{v}")
+    }
+}

@@ -1,0 +1,266 @@
+//! `pk simulate`: concentrations for a regimen text or the dosing records of a
+//! data file, as a CSV table and an SVG plot.
+
+use super::output::{num, refuse_input, write_text};
+use clap::Args;
+use pk::data::{read_dataset, ReadOptions};
+use pk::dosing::bsa::BsaFormula;
+use pk::dosing::regimen::{BodySize, Regimen};
+use pk::model::{ModelDefinition, PkParams, State};
+use pk::plot::{concentration_time, Curve, PlotLabels};
+use pk::simulate::{parse_grid, simulate, simulate_subject, Profile};
+use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
+use pk::{Error, Result};
+
+/// Arguments of `pk simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Model file (TOML) or bundled model name (two_cmt_iv, one_cmt_oral, …).
+    #[arg(long)]
+    model: String,
+    /// Parameter value NAME=VALUE (repeatable); unset parameters take the model's initial values.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Regimen text, e.g. "52 mg/m2 over 2 h every 24 h x 5".
+    #[arg(long, conflicts_with = "data")]
+    regimen: Option<String>,
+    /// NONMEM-style data file whose dosing records are simulated (one profile per subject).
+    #[arg(long)]
+    data: Option<String>,
+    /// Body-surface area in m² (for doses per m²).
+    #[arg(long)]
+    bsa: Option<f64>,
+    /// Body weight in kg (doses per kg; BSA with --height).
+    #[arg(long)]
+    weight: Option<f64>,
+    /// Height in cm (BSA from weight and height).
+    #[arg(long)]
+    height: Option<f64>,
+    /// BSA formula: mosteller or dubois.
+    #[arg(long, default_value = "mosteller")]
+    bsa_formula: String,
+    /// Output time grid start:step:end, in the model's time unit.
+    #[arg(long)]
+    grid: Option<String>,
+    /// With --data: also predict at every record time of the data.
+    #[arg(long)]
+    at_records: bool,
+    /// Output CSV (standard output if absent).
+    #[arg(long)]
+    out: Option<String>,
+    /// Also write compartment amounts (A1, A2, … by NONMEM CMT number).
+    #[arg(long)]
+    amounts: bool,
+    /// SVG plot with linear and semi-log panels.
+    #[arg(long)]
+    plot: Option<String>,
+    /// Override the model's concentration unit (e.g. ug/L).
+    #[arg(long)]
+    conc_unit: Option<String>,
+    /// Override the model's amount unit (e.g. ug).
+    #[arg(long)]
+    amount_unit: Option<String>,
+    /// Override the model's time unit (e.g. min).
+    #[arg(long)]
+    time_unit: Option<String>,
+}
+
+/// Parses `NAME=VALUE` pairs.
+pub fn parse_params(items: &[String]) -> Result<Vec<(String, f64)>> {
+    items
+        .iter()
+        .map(|s| {
+            let (n, v) = s
+                .split_once('=')
+                .ok_or_else(|| Error::Argument(format!("--param '{s}': expected NAME=VALUE, e.g. CL=20")))?;
+            let value = v
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| Error::Argument(format!("--param '{s}': value '{v}' is not a number")))?;
+            Ok((n.trim().to_string(), value))
+        })
+        .collect()
+}
+
+fn load_model(args: &SimulateArgs) -> Result<ModelDefinition> {
+    let mut model = ModelDefinition::load(&args.model)?;
+    if let Some(u) = &args.conc_unit {
+        model.units.concentration = ConcentrationUnit::parse(u)?;
+    }
+    if let Some(u) = &args.amount_unit {
+        model.units.amount = AmountUnit::parse(u)?;
+    }
+    if let Some(u) = &args.time_unit {
+        model.units.time = TimeUnit::parse(u)?;
+    }
+    Ok(model)
+}
+
+fn body_size(args: &SimulateArgs) -> Result<BodySize> {
+    let formula = BsaFormula::parse(&args.bsa_formula)?;
+    let bsa = match (args.bsa, args.weight, args.height) {
+        (Some(b), _, _) => {
+            if !(b > 0.0 && b.is_finite()) {
+                return Err(Error::Argument(format!("--bsa must be a positive number of m², got {b}")));
+            }
+            Some(b)
+        }
+        (None, Some(w), Some(h)) => {
+            let b = formula.bsa(w, h)?;
+            eprintln!("BSA {b:.4} m² from weight {w} kg and height {h} cm ({formula} formula)");
+            Some(b)
+        }
+        _ => None,
+    };
+    if let Some(w) = args.weight {
+        if !(w > 0.0 && w.is_finite()) {
+            return Err(Error::Argument(format!("--weight must be a positive number of kg, got {w}")));
+        }
+    }
+    Ok(BodySize { bsa, weight: args.weight })
+}
+
+/// Runs `pk simulate`.
+pub fn run(args: SimulateArgs) -> Result<()> {
+    let model = load_model(&args)?;
+    let values = parse_params(&args.params)?;
+    let params = model.params(&values)?;
+    let mut inputs = vec![args.model.as_str()];
+    if let Some(d) = &args.data {
+        inputs.push(d.as_str());
+    }
+    for p in [&args.out, &args.plot].into_iter().flatten() {
+        refuse_input(p, &inputs)?;
+    }
+    let grid = args.grid.as_deref().map(parse_grid).transpose()?;
+    let profiles = if let Some(text) = &args.regimen {
+        vec![(None, regimen_profile(&args, &model, &params, text, grid)?)]
+    } else if let Some(file) = &args.data {
+        data_profiles(&args, &model, &params, file, grid)?
+    } else {
+        return Err(Error::Argument("give a dosing history: --regimen TEXT or --data FILE".into()));
+    };
+    let table = csv_table(&model, &profiles, args.amounts);
+    write_text(args.out.as_deref(), &table, &inputs)?;
+    if let Some(path) = &args.plot {
+        let curves: Vec<Curve> = profiles
+            .iter()
+            .map(|(id, p)| Curve {
+                label: id.as_ref().map_or(String::new(), |i| format!("ID {i}")),
+                points: p.times.iter().copied().zip(p.conc.iter().copied()).collect(),
+            })
+            .collect();
+        let labels = PlotLabels {
+            title: format!("{} — {}", model.name, args.regimen.as_deref().unwrap_or_else(|| args.data.as_deref().unwrap_or(""))),
+            x: format!("Time ({})", model.units.time),
+            y: format!("Concentration ({})", model.units.concentration),
+        };
+        concentration_time(path, &labels, &curves, &[])?;
+    }
+    Ok(())
+}
+
+fn regimen_profile(args: &SimulateArgs, model: &ModelDefinition, params: &PkParams, text: &str, grid: Option<Vec<f64>>) -> Result<Profile> {
+    let regimen = Regimen::parse(text)?;
+    let size = body_size(args)?;
+    let s = &model.structure;
+    let depot = s.has_depot().then_some(0);
+    let doses = regimen.doses(&size, &model.units.amount, &model.units.time, s.default_dose_state(), 1, depot)?;
+    let times = match grid {
+        Some(g) => g,
+        None => {
+            let end = (regimen.last_dose_hours() + 24.0) * TimeUnit::hour().to(&model.units.time);
+            parse_grid(&format!("0:{}:{}", end / 200.0, end))?
+        }
+    };
+    simulate(model, params, &doses, &times, args.amounts)
+}
+
+fn data_profiles(args: &SimulateArgs, model: &ModelDefinition, params: &PkParams, file: &str, grid: Option<Vec<f64>>) -> Result<Vec<(Option<String>, Profile)>> {
+    let data = read_dataset(file, &ReadOptions::default())?;
+    let mut out = Vec::new();
+    for subject in &data.subjects {
+        let mut profile = simulate_subject(model, params, &data, subject, args.amounts)?;
+        if let Some(g) = &grid {
+            // Add grid points as "other" events to the subject's history.
+            let mut grid_subject = subject.clone();
+            grid_subject.records.retain(|r| r.is_dose() || matches!(r.evid, pk::data::Evid::Reset));
+            for &t in g {
+                grid_subject.records.push(pk::data::Record {
+                    line: 0,
+                    time: t,
+                    evid: pk::data::Evid::Other,
+                    amt: 0.0,
+                    rate: 0.0,
+                    dur: 0.0,
+                    cmt: 0,
+                    ss: 0,
+                    ii: 0.0,
+                    addl: 0,
+                    dv: None,
+                    mdv: true,
+                    covariates: vec![f64::NAN; data.covariate_names.len()],
+                });
+            }
+            grid_subject.records.sort_by(|a, b| a.time.total_cmp(&b.time));
+            let sim = simulate_subject(model, params, &data, &grid_subject, args.amounts)?;
+            let keep: Vec<usize> = (0..grid_subject.records.len()).filter(|&i| grid_subject.records[i].line == 0).collect();
+            let grid_profile = Profile {
+                times: keep.iter().map(|&i| sim.times[i]).collect(),
+                conc: keep.iter().map(|&i| sim.conc[i]).collect(),
+                amounts: sim.amounts.as_ref().map(|a| keep.iter().map(|&i| a[i]).collect()),
+            };
+            profile = if args.at_records { merge(profile, grid_profile) } else { grid_profile };
+        }
+        out.push((Some(subject.id.clone()), profile));
+    }
+    Ok(out)
+}
+
+fn merge(a: Profile, b: Profile) -> Profile {
+    let mut rows: Vec<(f64, f64, Option<State>)> = Vec::new();
+    for p in [a, b] {
+        for i in 0..p.times.len() {
+            rows.push((p.times[i], p.conc[i], p.amounts.as_ref().map(|x| x[i])));
+        }
+    }
+    rows.sort_by(|x, y| x.0.total_cmp(&y.0));
+    Profile {
+        times: rows.iter().map(|r| r.0).collect(),
+        conc: rows.iter().map(|r| r.1).collect(),
+        amounts: rows.iter().map(|r| r.2).collect(),
+    }
+}
+
+fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], amounts: bool) -> String {
+    let s = &model.structure;
+    let states: Vec<usize> = pk::simulate::active_states(s);
+    let with_id = profiles.iter().any(|(id, _)| id.is_some());
+    let mut text = String::new();
+    if with_id {
+        text.push_str("ID,");
+    }
+    text.push_str("TIME,CONC");
+    if amounts {
+        for &st in &states {
+            text.push_str(&format!(",A{}", s.cmt_of_state(st)));
+        }
+    }
+    text.push('\n');
+    for (id, p) in profiles {
+        for i in 0..p.times.len() {
+            if let Some(id) = id {
+                text.push_str(id);
+                text.push(',');
+            }
+            text.push_str(&format!("{},{}", num(p.times[i]), num(p.conc[i])));
+            if let Some(a) = p.amounts.as_ref().filter(|_| amounts) {
+                for &st in &states {
+                    text.push_str(&format!(",{}", num(a[i][st])));
+                }
+            }
+            text.push('\n');
+        }
+    }
+    text
+}

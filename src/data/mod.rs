@@ -1,0 +1,7 @@
+//! Input data: NONMEM-style datasets and their conversion into dosing events.
+
+pub mod events;
+pub mod nonmem;
+
+pub use events::subject_events;
+pub use nonmem::{parse_dataset, read_dataset, Dataset, Evid, ReadOptions, Record, Subject};

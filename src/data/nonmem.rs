@@ -1,0 +1,358 @@
+//! Reader for NONMEM-style CSV datasets: ID, TIME, DV, AMT, RATE, DUR, EVID,
+//! MDV, CMT, ADDL, II, SS, and any other column as a covariate.
+//!
+//! Column names are matched case-insensitively; `.` or an empty field means
+//! missing. A column named `C` marks comment records (any value but `.` or
+//! empty), as with NONMEM's `IGNORE=C`. Every error names the file, line and
+//! column, and what was expected. The input file is only read.
+
+use crate::error::{Error, Location, Result};
+use std::path::Path;
+
+/// NONMEM's EVID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evid {
+    /// 0: observation.
+    Observation,
+    /// 1: dose.
+    Dose,
+    /// 2: other event (prediction only).
+    Other,
+    /// 3: reset.
+    Reset,
+    /// 4: reset and dose.
+    ResetDose,
+}
+
+/// One data record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// Time.
+    pub time: f64,
+    /// Event type.
+    pub evid: Evid,
+    /// Dose amount (0 on non-dose records).
+    pub amt: f64,
+    /// RATE: 0 bolus, > 0 infusion rate, −1 modelled rate, −2 modelled duration.
+    pub rate: f64,
+    /// DUR: infusion duration (0 if absent).
+    pub dur: f64,
+    /// Compartment number (0 = default).
+    pub cmt: i64,
+    /// SS: 0, 1 or 2.
+    pub ss: u8,
+    /// Interdose interval.
+    pub ii: f64,
+    /// Number of additional doses.
+    pub addl: u32,
+    /// Observed value, if any (never set on dose records).
+    pub dv: Option<f64>,
+    /// Whether the record is excluded from fitting.
+    pub mdv: bool,
+    /// Covariate values in the order of [`Dataset::covariate_names`]; NaN if missing.
+    pub covariates: Vec<f64>,
+}
+
+impl Record {
+    /// Whether this record carries an observation to fit.
+    pub fn is_observation(&self) -> bool {
+        self.evid == Evid::Observation && !self.mdv && self.dv.is_some()
+    }
+    /// Whether this record gives a dose.
+    pub fn is_dose(&self) -> bool {
+        matches!(self.evid, Evid::Dose | Evid::ResetDose)
+    }
+}
+
+/// One subject's records, in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    /// The ID as written in the file.
+    pub id: String,
+    /// Records in file order.
+    pub records: Vec<Record>,
+}
+
+/// A dataset read from a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// The file it was read from.
+    pub file: String,
+    /// Names of the covariate columns.
+    pub covariate_names: Vec<String>,
+    /// Subjects in order of appearance.
+    pub subjects: Vec<Subject>,
+}
+
+impl Dataset {
+    /// Index of a covariate column (case-insensitive).
+    pub fn covariate_index(&self, name: &str) -> Option<usize> {
+        self.covariate_names.iter().position(|n| n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Options for reading a dataset.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Columns to drop (as NONMEM's `DROP`), e.g. SS and II when a dataset uses
+    /// them for something else.
+    pub drop: Vec<String>,
+}
+
+const STANDARD: &[&str] = &["ID", "TIME", "DV", "AMT", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS"];
+
+struct Columns {
+    index: [Option<usize>; 12],
+    comment: Option<usize>,
+    covariates: Vec<(String, usize)>,
+}
+
+impl Columns {
+    fn get(&self, name: &str) -> Option<usize> {
+        STANDARD.iter().position(|s| *s == name).and_then(|i| self.index[i])
+    }
+}
+
+/// Reads a NONMEM-style CSV dataset from a file.
+pub fn read_dataset(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Dataset> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
+    parse_dataset(&text, &name, options)
+}
+
+/// Parses a NONMEM-style CSV dataset from text; `file` names it in errors.
+pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Dataset> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::data(Location::line(file, 1), format!("cannot read the header: {e}")))?
+        .clone();
+    let columns = map_columns(&headers, file, options)?;
+    let mut subjects: Vec<Subject> = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            Error::data(Location::line(file, line), format!("malformed CSV row: {e}"))
+        })?;
+        let line = row.position().map_or(0, |p| p.line() as usize);
+        if let Some(c) = columns.comment {
+            let v = row.get(c).unwrap_or("");
+            if !v.is_empty() && v != "." {
+                continue;
+            }
+        }
+        let (id, record) = parse_record(&row, line, file, &columns)?;
+        add_record(&mut subjects, id, record, file)?;
+    }
+    if subjects.is_empty() {
+        return Err(Error::data(Location::file(file), "no data records"));
+    }
+    Ok(Dataset {
+        file: file.to_string(),
+        covariate_names: columns.covariates.iter().map(|(n, _)| n.clone()).collect(),
+        subjects,
+    })
+}
+
+fn map_columns(headers: &csv::StringRecord, file: &str, options: &ReadOptions) -> Result<Columns> {
+    let mut index = [None; 12];
+    let mut comment = None;
+    let mut covariates = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let upper = h.to_ascii_uppercase();
+        if options.drop.iter().any(|d| d.eq_ignore_ascii_case(h)) {
+            continue;
+        }
+        if upper == "C" {
+            comment = Some(i);
+        } else if let Some(k) = STANDARD.iter().position(|s| *s == upper) {
+            if index[k].is_some() {
+                return Err(Error::data(
+                    Location::line(file, 1).with_column(h),
+                    format!("column {upper} appears twice in the header"),
+                ));
+            }
+            index[k] = Some(i);
+        } else if h.is_empty() {
+            return Err(Error::data(Location::line(file, 1), format!("column {} has no name", i + 1)));
+        } else {
+            covariates.push((h.to_string(), i));
+        }
+    }
+    for required in ["ID", "TIME"] {
+        if index[STANDARD.iter().position(|s| *s == required).unwrap_or(0)].is_none() {
+            return Err(Error::data(
+                Location::line(file, 1),
+                format!(
+                    "missing required column {required} (the header has: {})",
+                    headers.iter().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(Columns { index, comment, covariates })
+}
+
+/// A field's value: `None` when missing (`.` or empty).
+fn number(row: &csv::StringRecord, col: Option<usize>, name: &str, line: usize, file: &str) -> Result<Option<f64>> {
+    let Some(c) = col else { return Ok(None) };
+    let text = row.get(c).unwrap_or("");
+    if text.is_empty() || text == "." {
+        return Ok(None);
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(Error::data(
+            Location::line(file, line).with_column(name),
+            format!("expected a number, found '{text}'"),
+        )),
+    }
+}
+
+fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns) -> Result<(String, Record)> {
+    let loc = |col: &str| Location::line(file, line).with_column(col);
+    let get = |name: &str| number(row, cols.get(name), name, line, file);
+    let id = cols.get("ID").and_then(|c| row.get(c)).unwrap_or("").to_string();
+    if id.is_empty() || id == "." {
+        return Err(Error::data(loc("ID"), "expected a subject ID, found an empty field"));
+    }
+    let time = get("TIME")?.ok_or_else(|| Error::data(loc("TIME"), "expected a time, found a missing value"))?;
+    let amt = get("AMT")?.unwrap_or(0.0);
+    let evid = match get("EVID")? {
+        None => {
+            if amt > 0.0 {
+                Evid::Dose
+            } else {
+                Evid::Observation
+            }
+        }
+        Some(v) => match v as i64 {
+            _ if v.fract() != 0.0 => return Err(Error::data(loc("EVID"), format!("expected 0, 1, 2, 3 or 4, found {v}"))),
+            0 => Evid::Observation,
+            1 => Evid::Dose,
+            2 => Evid::Other,
+            3 => Evid::Reset,
+            4 => Evid::ResetDose,
+            _ => return Err(Error::data(loc("EVID"), format!("expected 0, 1, 2, 3 or 4, found {v}"))),
+        },
+    };
+    let is_dose = matches!(evid, Evid::Dose | Evid::ResetDose);
+    if amt < 0.0 {
+        return Err(Error::data(loc("AMT"), format!("a dose amount must not be negative, found {amt}")));
+    }
+    let rate = get("RATE")?.unwrap_or(0.0);
+    if rate < 0.0 && rate != -1.0 && rate != -2.0 {
+        return Err(Error::data(
+            loc("RATE"),
+            format!("expected a rate >= 0, or -1 (modelled rate) or -2 (modelled duration), found {rate}"),
+        ));
+    }
+    let dur = get("DUR")?.unwrap_or(0.0);
+    if dur < 0.0 {
+        return Err(Error::data(loc("DUR"), format!("a duration must not be negative, found {dur}")));
+    }
+    if is_dose && rate != 0.0 && dur > 0.0 {
+        return Err(Error::data(
+            loc("DUR"),
+            format!("both RATE ({rate}) and DUR ({dur}) are given for one dose; give one of them"),
+        ));
+    }
+    let ss = match get("SS")?.unwrap_or(0.0) {
+        v if v == 0.0 => 0,
+        v if v == 1.0 => 1,
+        v if v == 2.0 => 2,
+        v => return Err(Error::data(loc("SS"), format!("expected 0, 1 or 2, found {v}"))),
+    };
+    let ii = get("II")?.unwrap_or(0.0);
+    if ii < 0.0 {
+        return Err(Error::data(loc("II"), format!("an interdose interval must not be negative, found {ii}")));
+    }
+    let addl_v = get("ADDL")?.unwrap_or(0.0);
+    if addl_v < 0.0 || addl_v.fract() != 0.0 || addl_v > 1e6 {
+        return Err(Error::data(loc("ADDL"), format!("expected a whole number of additional doses >= 0, found {addl_v}")));
+    }
+    let addl = addl_v as u32;
+    if is_dose {
+        if addl > 0 && ii <= 0.0 {
+            return Err(Error::data(loc("II"), format!("ADDL = {addl} needs an interdose interval II > 0")));
+        }
+        let constant_infusion = ss == 1 && amt == 0.0 && rate > 0.0;
+        if ss > 0 && ii <= 0.0 && !constant_infusion {
+            return Err(Error::data(loc("II"), format!("SS = {ss} needs an interdose interval II > 0")));
+        }
+        if amt == 0.0 && rate > 0.0 && !constant_infusion {
+            return Err(Error::data(
+                loc("AMT"),
+                "an infusion (RATE > 0) with AMT = 0 is only allowed as a steady-state infusion (SS = 1)",
+            ));
+        }
+    }
+    let cmt_v = get("CMT")?.unwrap_or(0.0);
+    if cmt_v.fract() != 0.0 || cmt_v < 0.0 {
+        return Err(Error::data(loc("CMT"), format!("expected a compartment number >= 0, found {cmt_v}")));
+    }
+    let dv = get("DV")?;
+    let mdv = match get("MDV")? {
+        Some(v) if v == 0.0 => false,
+        Some(v) if v == 1.0 => true,
+        Some(v) => return Err(Error::data(loc("MDV"), format!("expected 0 or 1, found {v}"))),
+        None => evid != Evid::Observation || dv.is_none(),
+    };
+    let mut covariates = Vec::with_capacity(cols.covariates.len());
+    for (name, c) in &cols.covariates {
+        covariates.push(number(row, Some(*c), name, line, file)?.unwrap_or(f64::NAN));
+    }
+    let record = Record {
+        line,
+        time,
+        evid,
+        amt: if is_dose { amt } else { 0.0 },
+        rate: if is_dose { rate } else { 0.0 },
+        dur: if is_dose { dur } else { 0.0 },
+        cmt: cmt_v as i64,
+        ss: if is_dose { ss } else { 0 },
+        ii,
+        addl: if is_dose { addl } else { 0 },
+        dv: if evid == Evid::Observation { dv } else { None },
+        mdv,
+        covariates,
+    };
+    Ok((id, record))
+}
+
+fn add_record(subjects: &mut Vec<Subject>, id: String, record: Record, file: &str) -> Result<()> {
+    let line = record.line;
+    match subjects.last_mut() {
+        Some(s) if s.id == id => {
+            let prev = s.records.last().map_or(f64::NEG_INFINITY, |r| r.time);
+            let resets = matches!(record.evid, Evid::Reset | Evid::ResetDose);
+            if record.time < prev && !resets {
+                return Err(Error::data(
+                    Location::line(file, line).with_column("TIME"),
+                    format!(
+                        "subject {id}: time {} is before the previous record's time {prev}; records of a subject must be in time order (time may go back only at a reset, EVID 3 or 4)",
+                        record.time
+                    ),
+                ));
+            }
+            s.records.push(record);
+        }
+        _ => {
+            if subjects.iter().any(|s| s.id == id) {
+                return Err(Error::data(
+                    Location::line(file, line).with_column("ID"),
+                    format!("subject {id} appears again after other subjects; the records of a subject must be contiguous"),
+                ));
+            }
+            subjects.push(Subject { id, records: vec![record] });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Runs a [`Timeline`] through a model's [`Kinetics`]: advance the state from
+//! action to action with the current infusion rates, apply doses, record
+//! predictions. Linear in the number of events: the state is propagated, past
+//! doses are never re-summed.
+
+use super::steady_state::steady_state;
+use super::timeline::{ActionKind, Timeline};
+use crate::dosing::dose::SteadyState;
+use crate::model::{Kinetics, Rates, State, MAX_STATES};
+
+/// Where and why a prediction failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineError {
+    /// Time of the failing step.
+    pub time: f64,
+    /// Message.
+    pub message: String,
+}
+
+/// Running infusions.
+#[derive(Default)]
+struct Infusions {
+    running: Vec<(usize, usize, f64)>,
+    rates: Rates,
+}
+
+impl Infusions {
+    fn start(&mut self, id: usize, target: usize, rate: f64) {
+        self.running.push((id, target, rate));
+        self.recompute();
+    }
+    fn stop(&mut self, id: usize) {
+        if let Some(pos) = self.running.iter().position(|r| r.0 == id) {
+            self.running.swap_remove(pos);
+            self.recompute();
+        }
+    }
+    fn clear(&mut self) {
+        self.running.clear();
+        self.rates = [0.0; MAX_STATES];
+    }
+    /// Sums rates afresh, so that a stopped infusion leaves exactly zero.
+    fn recompute(&mut self) {
+        self.rates = [0.0; MAX_STATES];
+        for &(_, target, rate) in &self.running {
+            self.rates[target] += rate;
+        }
+    }
+}
+
+/// Predicts central concentrations (model amount/volume × `scale`) into
+/// `conc[slot]` for every Observe action, and optionally compartment amounts.
+/// `active` lists the state indices the model uses.
+pub fn predict<K: Kinetics>(
+    k: &mut K,
+    timeline: &Timeline,
+    active: &[usize],
+    scale: f64,
+    conc: &mut [f64],
+    mut amounts: Option<&mut [State]>,
+) -> Result<(), EngineError> {
+    let mut state: State = [0.0; MAX_STATES];
+    let mut infusions = Infusions::default();
+    let mut epoch = 0u32;
+    let mut t = timeline.actions.first().map_or(0.0, |a| a.time);
+    for a in &timeline.actions {
+        if a.time > t {
+            k.advance(&mut state, &infusions.rates, a.time - t)
+                .map_err(|message| EngineError { time: t, message })?;
+        }
+        t = a.time;
+        match a.kind {
+            ActionKind::Observe(slot) => {
+                if let Some(c) = conc.get_mut(slot) {
+                    *c = k.concentration(&state) * scale;
+                }
+                if let Some(am) = amounts.as_deref_mut() {
+                    if let Some(x) = am.get_mut(slot) {
+                        *x = k.amounts(&state);
+                    }
+                }
+            }
+            ActionKind::Bolus { target, amount } => {
+                if a.epoch == epoch {
+                    k.add_amount(&mut state, target, amount);
+                }
+            }
+            ActionKind::InfusionOn { id, target, rate } => {
+                if a.epoch == epoch {
+                    infusions.start(id, target, rate);
+                }
+            }
+            ActionKind::InfusionOff { id } => infusions.stop(id),
+            ActionKind::Reset => {
+                state = [0.0; MAX_STATES];
+                infusions.clear();
+                epoch = a.epoch;
+            }
+            ActionKind::SteadyState(spec) => {
+                let ss = steady_state(k, &spec.dose, active)
+                    .map_err(|message| EngineError { time: t, message })?;
+                if spec.mode == SteadyState::Reset {
+                    state = ss;
+                    infusions.clear();
+                    epoch = a.epoch;
+                } else {
+                    for (s, x) in state.iter_mut().zip(ss) {
+                        *s += x;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Steady state of a dose repeated every interval (NONMEM SS=1 and SS=2).
+//!
+//! Over one interval the system maps its state affinely, `s ↦ M s + c`, where
+//! `c` is the response to one interval's input (the bolus at its phase, and the
+//! infusions of all overlapping doses wrapped into the interval). For a linear
+//! model the steady state solves `(I − M) s = c` exactly; for a non-linear
+//! model the map is iterated to convergence.
+
+use super::dose::{Dose, Input};
+use crate::model::{Kinetics, Rates, State, MAX_STATES};
+use nalgebra::{SMatrix, SVector};
+
+/// Piecewise-constant input over one interval: segments `(start, end, rate)`
+/// and a bolus at `phase`.
+struct PeriodInput {
+    interval: f64,
+    target: usize,
+    bolus: Option<(f64, f64)>,
+    /// Breakpoints of the rate profile: `(from, rate)`, sorted, from 0.
+    rate_profile: Vec<(f64, f64)>,
+}
+
+impl PeriodInput {
+    fn new(dose: &Dose) -> Self {
+        let ii = dose.interval;
+        let phase = dose.lag.rem_euclid(ii);
+        match dose.input {
+            Input::Bolus => PeriodInput {
+                interval: ii,
+                target: dose.target,
+                bolus: Some((phase, dose.amount)),
+                rate_profile: vec![(0.0, 0.0)],
+            },
+            Input::Infusion { rate, duration } => {
+                let full = (duration / ii).floor();
+                let rem = duration - full * ii;
+                let base = full * rate;
+                let mut profile = vec![(0.0, base)];
+                if rem > 0.0 {
+                    let end = phase + rem;
+                    if end <= ii {
+                        profile = vec![(0.0, base), (phase, base + rate), (end, base)];
+                    } else {
+                        profile = vec![(0.0, base + rate), (end - ii, base), (phase, base + rate)];
+                    }
+                }
+                profile.retain(|(t, _)| *t < ii);
+                PeriodInput { interval: ii, target: dose.target, bolus: None, rate_profile: profile }
+            }
+        }
+    }
+
+    /// Advances `s` through one interval of this input.
+    fn apply<K: Kinetics>(&self, k: &mut K, s: &mut State) -> Result<(), String> {
+        let mut points: Vec<f64> = self.rate_profile.iter().map(|p| p.0).collect();
+        if let Some((phase, _)) = self.bolus {
+            points.push(phase);
+        }
+        points.push(self.interval);
+        points.sort_by(f64::total_cmp);
+        points.dedup();
+        let mut t = 0.0;
+        for &p in &points {
+            let mut rates: Rates = [0.0; MAX_STATES];
+            rates[self.target] = self.rate_at(t);
+            k.advance(s, &rates, p - t)?;
+            t = p;
+            if let Some((phase, amount)) = self.bolus {
+                if phase == p && p < self.interval {
+                    k.add_amount(s, self.target, amount);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn rate_at(&self, t: f64) -> f64 {
+        self.rate_profile.iter().rev().find(|(from, _)| *from <= t).map_or(0.0, |p| p.1)
+    }
+}
+
+/// The state at the start of an interval under the steady state of `dose`,
+/// before the interval's own dose is given. `active` lists the state indices
+/// in use by the model.
+pub fn steady_state<K: Kinetics>(k: &mut K, dose: &Dose, active: &[usize]) -> Result<State, String> {
+    if let Input::Infusion { rate, duration } = dose.input {
+        if duration.is_infinite() {
+            return constant_infusion(k, dose.target, rate, active);
+        }
+    }
+    if !(dose.interval > 0.0) {
+        return Err("a steady-state dose needs II > 0".into());
+    }
+    let linear = k.is_linear();
+    let period = PeriodInput::new(dose);
+    let mut step = |s: &mut State| period.apply(k, s);
+    if linear {
+        solve_periodic(&mut step, active)
+    } else {
+        iterate(&mut step)
+    }
+}
+
+/// Steady state of a constant infusion: the limit of a long interval.
+fn constant_infusion<K: Kinetics>(k: &mut K, target: usize, rate: f64, active: &[usize]) -> Result<State, String> {
+    let mut rates: Rates = [0.0; MAX_STATES];
+    rates[target] = rate;
+    // The fixed point of the map over any step length is the steady state.
+    let linear = k.is_linear();
+    let mut step = |s: &mut State| k.advance(s, &rates, 10.0);
+    if linear {
+        solve_periodic(&mut step, active)
+    } else {
+        iterate(&mut step)
+    }
+}
+
+/// Solves `(I − M) s = c` for the affine one-interval map.
+fn solve_periodic(
+    step: &mut impl FnMut(&mut State) -> Result<(), String>,
+    active: &[usize],
+) -> Result<State, String> {
+    let mut c: State = [0.0; MAX_STATES];
+    step(&mut c)?;
+    let mut a = SMatrix::<f64, MAX_STATES, MAX_STATES>::identity();
+    let mut rhs = SVector::<f64, MAX_STATES>::zeros();
+    for &j in active {
+        let mut e: State = [0.0; MAX_STATES];
+        e[j] = 1.0;
+        step(&mut e)?;
+        for &i in active {
+            a[(i, j)] -= e[i] - c[i];
+        }
+        rhs[j] = c[j];
+    }
+    let sol = a.lu().solve(&rhs).ok_or("steady state: the interval map is singular")?;
+    let mut s: State = [0.0; MAX_STATES];
+    for &i in active {
+        s[i] = sol[i];
+    }
+    Ok(s)
+}
+
+/// Iterates the interval map until the state stops changing (non-linear models).
+fn iterate(step: &mut impl FnMut(&mut State) -> Result<(), String>) -> Result<State, String> {
+    let mut s: State = [0.0; MAX_STATES];
+    for _ in 0..10_000 {
+        let prev = s;
+        step(&mut s)?;
+        let change: f64 = s.iter().zip(&prev).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        let size: f64 = s.iter().map(|a| a.abs()).fold(0.0, f64::max);
+        if change <= 1e-12 * size.max(1e-300) {
+            return Ok(s);
+        }
+    }
+    Err("steady state not reached after 10000 intervals".into())
+}

@@ -1,0 +1,25 @@
+//! `pk`: a pharmacokinetic modelling engine.
+//!
+//! Data in ([`data`]) → model ([`model`]) → dosing events and predictions
+//! ([`dosing`], [`simulate`]) → reports and plots ([`plot`]).
+//!
+//! ```
+//! use pk::dosing::Dose;
+//! use pk::model::{ModelDefinition, PkParams};
+//! let model = ModelDefinition::load("two_cmt_iv").unwrap();
+//! let p = PkParams::two_cmt_iv(20.0, 50.0, 30.0, 130.0).unwrap();
+//! // 100 mg over 2 h into the central compartment (state 1).
+//! let profile = pk::simulate::simulate(&model, &p, &[Dose::infusion(0.0, 1, 100.0, 2.0)], &[2.0], false).unwrap();
+//! assert!(profile.conc[0] > 0.0); // ng/mL
+//! ```
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod dosing;
+pub mod error;
+pub mod model;
+pub mod plot;
+pub mod simulate;
+pub mod units;
+
+pub use error::{Error, Result};

@@ -1,0 +1,240 @@
+//! Closed-form solution of linear mammillary models by modal decomposition.
+//!
+//! In concentrations the disposition system is `V ċ = −M c + input`, with `M`
+//! symmetric (CL + ΣQ on the central diagonal, Qₚ on the peripheral diagonal,
+//! −Qₚ off the diagonal). So `S = −V^{-1/2} M V^{-1/2}` is symmetric with an
+//! orthogonal eigenbasis `U` and eigenvalues λᵢ = −αᵢ < 0. In the modal
+//! coordinates `y = Uᵀ V^{-1/2} A` every mode decays on its own:
+//!
+//! `yᵢ(t+h) = e^{λᵢh} yᵢ(t) + h·φ1(λᵢh)·rᵢ (+ depot input)`
+//!
+//! and the central concentration is Σ cᵢ yᵢ: exactly the textbook sum of
+//! exponentials A·e^{−αt} + B·e^{−βt}, but with bounded coefficients (U is
+//! orthogonal), so it stays accurate when two exponents come close. The depot
+//! enters through divided differences of exp ([`super::expfn`]).
+
+use super::expfn::{dd1, dd2_at_zero, phi1};
+use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
+use super::structure::{Elimination, PkParams};
+use nalgebra::{Matrix3, SymmetricEigen};
+
+/// Per-step factors, reused while consecutive steps have the same length.
+#[derive(Debug, Clone, Copy)]
+struct StepFactors {
+    dt: f64,
+    /// e^{λᵢ h}
+    decay: [f64; 3],
+    /// h·φ1(λᵢ h): response of mode i to a unit constant input over h.
+    constant_input: [f64; 3],
+    /// e^{−ka h}
+    depot_decay: f64,
+    /// h·φ1(−ka h)
+    depot_constant_input: f64,
+    /// ka·h·e[λᵢh, −ka h]: response of mode i to a unit depot amount.
+    from_depot: [f64; 3],
+    /// ka·h²·e[0, λᵢh, −ka h]: response of mode i to a unit depot input rate.
+    from_depot_rate: [f64; 3],
+}
+
+/// Closed-form kinetics of a 1-, 2- or 3-compartment linear model with optional
+/// first-order absorption.
+#[derive(Debug, Clone)]
+pub struct ModalKinetics {
+    n: usize,
+    /// Eigenvalues λᵢ (negative).
+    lambda: [f64; 3],
+    /// Central concentration per unit modal amplitude: U₀ᵢ/√V₁.
+    out: [f64; 3],
+    /// `input[j][i]`: modal amplitude added by a unit amount into disposition compartment j.
+    input: [[f64; 3]; 3],
+    /// `amount[j][i]`: amount in compartment j per unit modal amplitude i.
+    amount: [[f64; 3]; 3],
+    ka: Option<f64>,
+    cache: StepFactors,
+}
+
+impl ModalKinetics {
+    /// Builds the modal form. Returns `None` for non-linear elimination.
+    pub fn new(p: &PkParams) -> Option<Self> {
+        if p.structure.elimination != Elimination::Linear {
+            return None;
+        }
+        let n = p.structure.compartments;
+        let (lambda, u) = symmetric_modes(n, p);
+        let mut out = [0.0; 3];
+        let mut input = [[0.0; 3]; 3];
+        let mut amount = [[0.0; 3]; 3];
+        for i in 0..n {
+            out[i] = u[0][i] / p.v[0].sqrt();
+            for j in 0..n {
+                input[j][i] = u[j][i] / p.v[j].sqrt();
+                amount[j][i] = u[j][i] * p.v[j].sqrt();
+            }
+        }
+        let ka = p.structure.has_depot().then_some(p.ka);
+        Some(ModalKinetics {
+            n,
+            lambda,
+            out,
+            input,
+            amount,
+            ka,
+            cache: StepFactors {
+                dt: f64::NAN,
+                decay: [0.0; 3],
+                constant_input: [0.0; 3],
+                depot_decay: 0.0,
+                depot_constant_input: 0.0,
+                from_depot: [0.0; 3],
+                from_depot_rate: [0.0; 3],
+            },
+        })
+    }
+
+    /// Disposition rate constants αᵢ = −λᵢ, largest first.
+    pub fn exponents(&self) -> Vec<f64> {
+        let mut e: Vec<f64> = self.lambda[..self.n].iter().map(|l| -l).collect();
+        e.sort_by(|a, b| b.total_cmp(a));
+        e
+    }
+
+    fn refresh(&mut self, dt: f64) {
+        let c = &mut self.cache;
+        c.dt = dt;
+        for i in 0..self.n {
+            let x = self.lambda[i] * dt;
+            c.decay[i] = x.exp();
+            c.constant_input[i] = dt * phi1(x);
+        }
+        if let Some(ka) = self.ka {
+            let y = -ka * dt;
+            c.depot_decay = y.exp();
+            c.depot_constant_input = dt * phi1(y);
+            for i in 0..self.n {
+                let x = self.lambda[i] * dt;
+                c.from_depot[i] = ka * dt * dd1(x, y);
+                c.from_depot_rate[i] = ka * dt * dt * dd2_at_zero(x, y);
+            }
+        }
+    }
+}
+
+/// Eigen-decomposition of S = −V^{-1/2} M V^{-1/2}: eigenvalues and the
+/// orthogonal eigenvector matrix (`u[compartment][mode]`).
+fn symmetric_modes(n: usize, p: &PkParams) -> ([f64; 3], [[f64; 3]; 3]) {
+    let v = p.v;
+    let mut lambda = [0.0; 3];
+    let mut u = [[0.0; 3]; 3];
+    match n {
+        1 => {
+            lambda[0] = -p.cl / v[0];
+            u[0][0] = 1.0;
+        }
+        2 => {
+            let a = -(p.cl + p.q[0]) / v[0];
+            let d = -p.q[0] / v[1];
+            let c = p.q[0] / (v[0] * v[1]).sqrt();
+            // One Jacobi rotation diagonalises a symmetric 2×2 matrix exactly and stably.
+            let (cos, sin, t) = if c == 0.0 {
+                (1.0, 0.0, 0.0)
+            } else {
+                let tau = (d - a) / (2.0 * c);
+                let t = tau.signum() / (tau.abs() + (1.0 + tau * tau).sqrt());
+                let cos = 1.0 / (1.0 + t * t).sqrt();
+                (cos, t * cos, t)
+            };
+            lambda[0] = a - t * c;
+            lambda[1] = d + t * c;
+            u[0][0] = cos;
+            u[1][0] = -sin;
+            u[0][1] = sin;
+            u[1][1] = cos;
+        }
+        _ => {
+            let (q2, q3) = (p.q[0], p.q[1]);
+            let s = Matrix3::new(
+                -(p.cl + q2 + q3) / v[0],
+                q2 / (v[0] * v[1]).sqrt(),
+                q3 / (v[0] * v[2]).sqrt(),
+                q2 / (v[0] * v[1]).sqrt(),
+                -q2 / v[1],
+                0.0,
+                q3 / (v[0] * v[2]).sqrt(),
+                0.0,
+                -q3 / v[2],
+            );
+            let eig = SymmetricEigen::new(s);
+            for i in 0..3 {
+                lambda[i] = eig.eigenvalues[i];
+                for (j, row) in u.iter_mut().enumerate() {
+                    row[i] = eig.eigenvectors[(j, i)];
+                }
+            }
+        }
+    }
+    (lambda, u)
+}
+
+impl Kinetics for ModalKinetics {
+    #[inline]
+    fn advance(&mut self, s: &mut State, rates: &Rates, dt: f64) -> Result<(), String> {
+        if dt <= 0.0 {
+            return Ok(());
+        }
+        if dt != self.cache.dt {
+            self.refresh(dt);
+        }
+        let c = &self.cache;
+        let depot = s[0];
+        for i in 0..self.n {
+            let mut r = 0.0;
+            for j in 0..self.n {
+                if rates[1 + j] != 0.0 {
+                    r += self.input[j][i] * rates[1 + j];
+                }
+            }
+            let mut y = c.decay[i] * s[1 + i] + c.constant_input[i] * r;
+            if self.ka.is_some() {
+                y += self.input[0][i] * (depot * c.from_depot[i] + rates[0] * c.from_depot_rate[i]);
+            }
+            s[1 + i] = y;
+        }
+        if self.ka.is_some() {
+            s[0] = depot * c.depot_decay + rates[0] * c.depot_constant_input;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn add_amount(&self, s: &mut State, target: usize, amount: f64) {
+        if target == 0 {
+            s[0] += amount;
+        } else {
+            for i in 0..self.n {
+                s[1 + i] += self.input[target - 1][i] * amount;
+            }
+        }
+    }
+
+    #[inline]
+    fn concentration(&self, s: &State) -> f64 {
+        let mut c = 0.0;
+        for i in 0..self.n {
+            c += self.out[i] * s[1 + i];
+        }
+        c
+    }
+
+    fn amounts(&self, s: &State) -> State {
+        let mut a = [0.0; MAX_STATES];
+        a[0] = s[0];
+        for j in 0..self.n {
+            a[1 + j] = (0..self.n).map(|i| self.amount[j][i] * s[1 + i]).sum();
+        }
+        a
+    }
+
+    fn is_linear(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,28 @@
+//! The interface between the dosing-event engine and a model's solution: a
+//! state that can be advanced over an interval with constant input rates,
+//! receive bolus amounts, and report the central concentration.
+
+/// Maximum number of states: depot plus three disposition compartments.
+pub const MAX_STATES: usize = 4;
+
+/// A model state. Its meaning is private to each [`Kinetics`]
+/// (modal amplitudes for the closed form, amounts for the ODE path).
+pub type State = [f64; MAX_STATES];
+
+/// Zero-order input rates per state index (0 depot, 1 central, 2–3 peripheral), amount/time.
+pub type Rates = [f64; MAX_STATES];
+
+/// A model solution that the event engine can drive from event to event.
+pub trait Kinetics {
+    /// Advances `state` by `dt` (≥ 0) with constant zero-order `rates`.
+    /// Returns a message if the solver fails.
+    fn advance(&mut self, state: &mut State, rates: &Rates, dt: f64) -> Result<(), String>;
+    /// Adds an amount instantaneously to state index `target`.
+    fn add_amount(&self, state: &mut State, target: usize, amount: f64);
+    /// Central concentration in model amount/volume units.
+    fn concentration(&self, state: &State) -> f64;
+    /// Compartment amounts (depot, central, peripheral…) in model amount units.
+    fn amounts(&self, state: &State) -> State;
+    /// Whether the state evolves linearly (superposition and exact steady state hold).
+    fn is_linear(&self) -> bool;
+}

@@ -1,0 +1,15 @@
+//! Compartment models: structures and parameters, the closed-form (modal) and
+//! ODE solutions, and model definition files.
+
+pub mod analytic;
+pub mod definition;
+pub mod expfn;
+pub mod kinetics;
+pub mod ode;
+pub mod structure;
+
+pub use analytic::ModalKinetics;
+pub use definition::ModelDefinition;
+pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
+pub use ode::{OdeKinetics, OdeTolerances};
+pub use structure::{Absorption, Elimination, PkParams, Solver, Structure};

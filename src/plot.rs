@@ -1,0 +1,146 @@
+//! SVG plots with `plotters` (SVG backend only: no system fonts needed).
+
+use crate::error::{Error, Result};
+use plotters::prelude::*;
+
+/// A named curve.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    /// Legend label.
+    pub label: String,
+    /// (time, concentration) points.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Labels of a concentration–time plot.
+#[derive(Debug, Clone)]
+pub struct PlotLabels {
+    /// Title above both panels.
+    pub title: String,
+    /// Time axis label, e.g. `Time (h)`.
+    pub x: String,
+    /// Concentration axis label, e.g. `Concentration (ng/mL)`.
+    pub y: String,
+}
+
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn plot_err(path: &str) -> impl Fn(String) -> Error + '_ {
+    move |e| Error::Argument(format!("cannot draw {path}: {e}"))
+}
+
+/// Writes an SVG with a linear and a semi-log panel of concentration–time
+/// curves, with observed points on top.
+pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], observed: &[(f64, f64)]) -> Result<()> {
+    let err = plot_err(path);
+    let root = SVGBackend::new(path, (1200, 500)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let root = root.titled(&labels.title, ("sans-serif", 20)).map_err(|e| err(e.to_string()))?;
+    let (left, right) = root.split_horizontally(600);
+    let all = curves.iter().flat_map(|c| c.points.iter()).chain(observed.iter());
+    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+    let mut ymin_pos = f64::INFINITY;
+    for &(x, y) in all {
+        if x.is_finite() && y.is_finite() {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+            if y > 0.0 {
+                ymin_pos = ymin_pos.min(y);
+            }
+        }
+    }
+    if !x0.is_finite() || x1 <= x0 {
+        x0 = 0.0;
+        x1 = x1.max(1.0);
+    }
+    if y1 <= 0.0 {
+        y1 = 1.0;
+    }
+    let y_top = y1 * 1.05;
+    // Semi-log panel: from three decades below the peak (or the lowest positive value).
+    let y_low = ymin_pos.max(y1 * 1e-3).min(y1 * 0.5);
+
+    {
+        let mut chart = ChartBuilder::on(&left)
+            .caption("linear", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, 0.0..y_top)
+            .map_err(|e| err(e.to_string()))?;
+        chart.configure_mesh().x_desc(&labels.x).y_desc(&labels.y).draw().map_err(|e| err(e.to_string()))?;
+        draw_series(&mut chart, curves, observed, |_| true).map_err(&err)?;
+    }
+    {
+        let mut chart = ChartBuilder::on(&right)
+            .caption("semi-log", ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, (y_low..y_top).log_scale())
+            .map_err(|e| err(e.to_string()))?;
+        chart.configure_mesh().x_desc(&labels.x).y_desc(&labels.y).draw().map_err(|e| err(e.to_string()))?;
+        draw_series(&mut chart, curves, observed, |y| y >= y_low).map_err(&err)?;
+    }
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+fn draw_series<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    curves: &[Curve],
+    observed: &[(f64, f64)],
+    keep: impl Fn(f64) -> bool,
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, c) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        // Break the line where values leave the panel (zeros on the log axis).
+        let mut segment: Vec<(f64, f64)> = Vec::new();
+        let mut segments = Vec::new();
+        for &(x, y) in &c.points {
+            if y.is_finite() && keep(y) {
+                segment.push((x, y));
+            } else if !segment.is_empty() {
+                segments.push(std::mem::take(&mut segment));
+            }
+        }
+        segments.push(segment);
+        for (k, seg) in segments.into_iter().enumerate() {
+            let series = chart.draw_series(LineSeries::new(seg, colour.stroke_width(2))).map_err(|e| e.to_string())?;
+            if k == 0 && !c.label.is_empty() {
+                series.label(c.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+            }
+        }
+    }
+    let pts: Vec<(f64, f64)> = observed.iter().copied().filter(|&(_, y)| y.is_finite() && keep(y)).collect();
+    if !pts.is_empty() {
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, BLACK.filled())))
+            .map_err(|e| e.to_string())?
+            .label("observed")
+            .legend(|(x, y)| Circle::new((x + 10, y), 4, BLACK.filled()));
+    }
+    if curves.iter().any(|c| !c.label.is_empty()) || !observed.is_empty() {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

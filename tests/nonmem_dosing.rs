@@ -1,0 +1,67 @@
+//! The engine's concentrations against NONMEM's for 29 dosing scenarios
+//! (mrgsolve nmtests run 1001, NONMEM's own `$TABLE` output; see
+//! `fixtures/nonmem_dosing/SOURCE.md`).
+//!
+//! NONMEM printed CP with 5 significant digits (format 1PE11.4), so the
+//! reference carries a rounding error of up to half a unit in the 5th digit.
+//! The test asserts that the engine's value, rounded the way NONMEM rounds,
+//! is NONMEM's printed value: |engine − NONMEM| ≤ ½ unit of NONMEM's last digit
+//! (+1e-9 absolute near zero), for every record.
+
+use pk::data::{read_dataset, ReadOptions};
+use pk::model::ModelDefinition;
+use pk::simulate::simulate_subject;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/nonmem_dosing");
+
+fn nonmem_results() -> Vec<(String, f64, f64)> {
+    let text = std::fs::read_to_string(format!("{DIR}/dosing_results_1001-nm.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect()
+}
+
+/// Half a unit in the 5th significant digit of a printed value.
+fn print_tolerance(v: f64) -> f64 {
+    if v == 0.0 {
+        return 0.0;
+    }
+    let exponent = v.abs().log10().floor();
+    0.5 * 10f64.powf(exponent - 4.0)
+}
+
+#[test]
+fn every_record_of_29_scenarios_equals_nonmem() {
+    let model = ModelDefinition::load(&format!("{DIR}/model_1001.toml")).unwrap();
+    let params = model.params(&[]).unwrap();
+    let data = read_dataset(format!("{DIR}/dosing_data_1001.csv"), &ReadOptions::default()).unwrap();
+    let reference = nonmem_results();
+    let mut row = 0;
+    let mut failures = Vec::new();
+    let mut worst_rel: f64 = 0.0;
+    for subject in &data.subjects {
+        let profile = simulate_subject(&model, &params, &data, subject, false).unwrap();
+        for (i, &c) in profile.conc.iter().enumerate() {
+            let (id, time, nm) = &reference[row];
+            row += 1;
+            assert_eq!(id, &subject.id);
+            assert_eq!(*time, subject.records[i].time);
+            let diff = (c - nm).abs();
+            if *nm != 0.0 {
+                worst_rel = worst_rel.max(diff / nm.abs());
+            }
+            if diff > print_tolerance(*nm) * (1.0 + 1e-9) + 1e-9 {
+                failures.push(format!("ID {id} TIME {time} (line {}): engine {c}, NONMEM {nm}", subject.records[i].line));
+            }
+        }
+    }
+    assert_eq!(row, reference.len(), "every NONMEM row compared");
+    assert!(failures.is_empty(), "{} of {row} records differ:\n{}", failures.len(), failures.iter().take(400).cloned().collect::<Vec<_>>().join("\n"));
+    eprintln!("{row} records compared; worst relative difference {worst_rel:.3e}");
+    // The largest relative difference is what rounding to 5 digits allows (≤ 5e-5).
+    assert!(worst_rel <= 5e-5, "worst relative difference {worst_rel}");
+}
