@@ -65,3 +65,23 @@ fn every_record_of_29_scenarios_equals_nonmem() {
     // The largest relative difference is what rounding to 5 digits allows (≤ 5e-5).
     assert!(worst_rel <= 5e-5, "worst relative difference {worst_rel}");
 }
+
+/// The ODE path through the same 29 scenarios (steady state, lag, F, modelled
+/// rate and duration, resets) equals the closed form to 1e-6 relative.
+#[test]
+fn ode_path_equals_closed_form_on_all_scenarios() {
+    let mut ode_model = ModelDefinition::load(&format!("{DIR}/model_1001.toml")).unwrap();
+    ode_model.solver = pk::model::Solver::Ode;
+    let model = ModelDefinition::load(&format!("{DIR}/model_1001.toml")).unwrap();
+    let params = model.params(&[]).unwrap();
+    let data = read_dataset(format!("{DIR}/dosing_data_1001.csv"), &ReadOptions::default()).unwrap();
+    for subject in &data.subjects {
+        let closed = simulate_subject(&model, &params, &data, subject, false).unwrap();
+        let ode = simulate_subject(&ode_model, &params, &data, subject, false).unwrap();
+        let peak = closed.conc.iter().cloned().fold(0.0, f64::max);
+        for (i, (a, b)) in closed.conc.iter().zip(&ode.conc).enumerate() {
+            let d = (a - b).abs();
+            assert!(d <= 1e-6 * a.abs() || d <= 1e-9 * peak, "ID {} record {i}: closed {a}, ODE {b}", subject.id);
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod analytic;
 pub mod definition;
+pub mod derived;
 pub mod expfn;
 pub mod kinetics;
 pub mod ode;
@@ -10,6 +11,7 @@ pub mod structure;
 
 pub use analytic::ModalKinetics;
 pub use definition::ModelDefinition;
+pub use derived::Disposition;
 pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
 pub use ode::{OdeKinetics, OdeTolerances};
 pub use structure::{Absorption, Elimination, PkParams, Solver, Structure};

@@ -6,7 +6,7 @@ use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
 use super::structure::{Elimination, PkParams};
 use nalgebra::SVector;
 use ode_solvers::dop853::Dop853;
-use ode_solvers::dop_shared::System;
+use ode_solvers::dop_shared::{OutputType, System};
 
 type Vec4 = SVector<f64, MAX_STATES>;
 
@@ -21,7 +21,7 @@ pub struct OdeTolerances {
 
 impl Default for OdeTolerances {
     fn default() -> Self {
-        OdeTolerances { rtol: 1e-11, atol: 1e-12 }
+        OdeTolerances { rtol: 1e-11, atol: 1e-14 }
     }
 }
 
@@ -74,7 +74,28 @@ impl Kinetics for OdeKinetics {
         }
         let rhs = Rhs { p: self.params, rates: *rates };
         let y0 = Vec4::from_column_slice(s);
-        let mut solver = Dop853::new(rhs, 0.0, dt, dt, y0, self.tol.rtol, self.tol.atol);
+        // Sparse output: the crate's dense output corrupts the final point
+        // (ode_solvers 0.6.2; a 2-state linear decay over 10 h ends at −1e5).
+        // The stiffness abort is disabled: error control keeps an explicit
+        // method accurate on stiff segments, it only takes more steps.
+        let mut solver = Dop853::from_param(
+            rhs,
+            0.0,
+            dt,
+            dt,
+            y0,
+            self.tol.rtol,
+            self.tol.atol,
+            0.9,
+            0.0,
+            0.333,
+            6.0,
+            dt,
+            0.0,
+            5_000_000,
+            u32::MAX,
+            OutputType::Sparse,
+        );
         solver.integrate().map_err(|e| e.to_string())?;
         let y = solver.y_out().last().ok_or("the ODE solver returned no state")?;
         let t_end = solver.x_out().last().copied().unwrap_or(0.0);
