@@ -30,10 +30,16 @@ impl AnyKinetics {
 }
 
 impl Kinetics for AnyKinetics {
-    fn advance(&mut self, state: &mut State, rates: &Rates, dt: f64) -> std::result::Result<(), String> {
+    fn set_rates(&mut self, rates: &Rates) {
         match self {
-            AnyKinetics::Modal(k) => k.advance(state, rates, dt),
-            AnyKinetics::Ode(k) => k.advance(state, rates, dt),
+            AnyKinetics::Modal(k) => k.set_rates(rates),
+            AnyKinetics::Ode(k) => k.set_rates(rates),
+        }
+    }
+    fn advance(&mut self, state: &mut State, dt: f64) -> std::result::Result<(), String> {
+        match self {
+            AnyKinetics::Modal(k) => k.advance(state, dt),
+            AnyKinetics::Ode(k) => k.advance(state, dt),
         }
     }
     fn add_amount(&self, state: &mut State, target: usize, amount: f64) {
@@ -63,9 +69,10 @@ impl Kinetics for AnyKinetics {
 }
 
 /// State indices a structure uses (depot if present, then the compartments).
-pub fn active_states(s: &Structure) -> Vec<usize> {
+pub fn active_states(s: &Structure) -> &'static [usize] {
+    const ALL: [usize; 4] = [0, 1, 2, 3];
     let first = if s.has_depot() { 0 } else { 1 };
-    (first..=s.compartments).collect()
+    &ALL[first..=s.compartments.min(3)]
 }
 
 /// A dosing history with output times, built once and evaluated for many
@@ -102,8 +109,7 @@ impl Schedule {
 
     /// Concentrations at the output times, in the reported unit (`scale` × amount/volume).
     pub fn concentrations<K: Kinetics>(&self, k: &mut K, structure: &Structure, scale: f64, out: &mut [f64]) -> std::result::Result<(), EngineError> {
-        let active = active_states(structure);
-        predict(k, &self.timeline, &active, scale, out, None)
+        predict(k, &self.timeline, active_states(structure), scale, out, None)
     }
 }
 
@@ -137,7 +143,7 @@ fn run(model: &ModelDefinition, params: &PkParams, timeline: &Timeline, times: V
     let mut conc = vec![f64::NAN; times.len()];
     let mut amounts = with_amounts.then(|| vec![[0.0; 4]; times.len()]);
     let active = active_states(&model.structure);
-    predict(&mut k, timeline, &active, model.units.concentration_scale(), &mut conc, amounts.as_deref_mut())
+    predict(&mut k, timeline, active, model.units.concentration_scale(), &mut conc, amounts.as_deref_mut())
         .map_err(|e| Error::Solver { subject: who.to_string(), time: e.time, message: e.message })?;
     Ok(Profile { times, conc, amounts })
 }

@@ -11,23 +11,33 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AmountUnit {
     name: &'static str,
-    grams: f64,
+    /// Grams per unit as a power of ten, so that conversions are exact.
+    exponent: i32,
 }
 
 const AMOUNTS: &[(&[&str], &str, f64)] = &[
-    (&["g"], "g", 1.0),
-    (&["mg"], "mg", 1e-3),
-    (&["ug", "µg", "μg", "mcg"], "ug", 1e-6),
-    (&["ng"], "ng", 1e-9),
-    (&["pg"], "pg", 1e-12),
+    (&["g"], "g", 0.0),
+    (&["mg"], "mg", -3.0),
+    (&["ug", "µg", "μg", "mcg"], "ug", -6.0),
+    (&["ng"], "ng", -9.0),
+    (&["pg"], "pg", -12.0),
 ];
 
 const VOLUMES: &[(&[&str], &str, f64)] = &[
-    (&["l", "L"], "L", 1.0),
-    (&["dl", "dL"], "dL", 0.1),
-    (&["ml", "mL"], "mL", 1e-3),
-    (&["ul", "uL", "µL", "μL"], "uL", 1e-6),
+    (&["l", "L"], "L", 0.0),
+    (&["dl", "dL"], "dL", -1.0),
+    (&["ml", "mL"], "mL", -3.0),
+    (&["ul", "uL", "µL", "μL"], "uL", -6.0),
 ];
+
+/// 10^e, exact for the exponents used here.
+fn pow10(e: i32) -> f64 {
+    if e >= 0 {
+        10f64.powi(e)
+    } else {
+        1.0 / 10f64.powi(-e)
+    }
+}
 
 const TIMES: &[(&[&str], &str, f64)] = &[
     (&["h", "hr", "hrs", "hour", "hours"], "h", 1.0),
@@ -66,19 +76,19 @@ fn lookup(
 impl AmountUnit {
     /// Parses `g`, `mg`, `ug` (also `µg`, `mcg`), `ng`, `pg`.
     pub fn parse(text: &str) -> Result<Self> {
-        lookup(AMOUNTS, "amount", text).map(|(name, grams)| AmountUnit { name, grams })
+        lookup(AMOUNTS, "amount", text).map(|(name, e)| AmountUnit { name, exponent: e as i32 })
     }
     /// Milligrams, the default.
     pub fn mg() -> Self {
-        AmountUnit { name: "mg", grams: 1e-3 }
+        AmountUnit { name: "mg", exponent: -3 }
     }
     /// Grams per one of this unit.
     pub fn grams(&self) -> f64 {
-        self.grams
+        pow10(self.exponent)
     }
-    /// Factor converting an amount in `self` to an amount in `other`.
+    /// Factor converting an amount in `self` to an amount in `other` (exact).
     pub fn to(&self, other: &AmountUnit) -> f64 {
-        self.grams / other.grams
+        pow10(self.exponent - other.exponent)
     }
 }
 
@@ -92,21 +102,22 @@ impl fmt::Display for AmountUnit {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VolumeUnit {
     name: &'static str,
-    litres: f64,
+    /// Litres per unit as a power of ten.
+    exponent: i32,
 }
 
 impl VolumeUnit {
     /// Parses `L`, `dL`, `mL`, `uL`.
     pub fn parse(text: &str) -> Result<Self> {
-        lookup(VOLUMES, "volume", text).map(|(name, litres)| VolumeUnit { name, litres })
+        lookup(VOLUMES, "volume", text).map(|(name, e)| VolumeUnit { name, exponent: e as i32 })
     }
     /// Litres, the default.
     pub fn litre() -> Self {
-        VolumeUnit { name: "L", litres: 1.0 }
+        VolumeUnit { name: "L", exponent: 0 }
     }
     /// Litres per one of this unit.
     pub fn litres(&self) -> f64 {
-        self.litres
+        pow10(self.exponent)
     }
 }
 
@@ -167,13 +178,16 @@ impl ConcentrationUnit {
     /// ng/mL, the default.
     pub fn ng_per_ml() -> Self {
         ConcentrationUnit {
-            mass: AmountUnit { name: "ng", grams: 1e-9 },
-            volume: VolumeUnit { name: "mL", litres: 1e-3 },
+            mass: AmountUnit { name: "ng", exponent: -9 },
+            volume: VolumeUnit { name: "mL", exponent: -3 },
         }
     }
     /// Grams per litre in one of this unit.
     pub fn grams_per_litre(&self) -> f64 {
-        self.mass.grams / self.volume.litres
+        pow10(self.exponent())
+    }
+    fn exponent(&self) -> i32 {
+        self.mass.exponent - self.volume.exponent
     }
 }
 
@@ -211,7 +225,7 @@ impl Units {
     /// Factor from amount/volume (model units) to the reported concentration unit:
     /// mg and L with ng/mL give 1000.
     pub fn concentration_scale(&self) -> f64 {
-        (self.amount.grams / self.volume.litres) / self.concentration.grams_per_litre()
+        pow10(self.amount.exponent - self.volume.exponent - self.concentration.exponent())
     }
 }
 
@@ -231,7 +245,7 @@ mod tests {
             concentration: ConcentrationUnit::parse("ug/L").unwrap(),
             ..Units::default()
         };
-        assert!((u.concentration_scale() - 1.0).abs() < 1e-15);
+        assert_eq!(u.concentration_scale(), 1.0);
     }
 
     #[test]

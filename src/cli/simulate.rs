@@ -234,7 +234,7 @@ fn merge(a: Profile, b: Profile) -> Profile {
 
 fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], amounts: bool) -> String {
     let s = &model.structure;
-    let states: Vec<usize> = pk::simulate::active_states(s);
+    let states = pk::simulate::active_states(s);
     let with_id = profiles.iter().any(|(id, _)| id.is_some());
     let mut text = String::new();
     if with_id {
@@ -242,7 +242,7 @@ fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], am
     }
     text.push_str("TIME,CONC");
     if amounts {
-        for &st in &states {
+        for &st in states {
             text.push_str(&format!(",A{}", s.cmt_of_state(st)));
         }
     }
@@ -255,7 +255,7 @@ fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], am
             }
             text.push_str(&format!("{},{}", num(p.times[i]), num(p.conc[i])));
             if let Some(a) = p.amounts.as_ref().filter(|_| amounts) {
-                for &st in &states {
+                for &st in states {
                     text.push_str(&format!(",{}", num(a[i][st])));
                 }
             }

@@ -29,10 +29,15 @@ impl Infusions {
         self.running.push((id, target, rate));
         self.recompute();
     }
-    fn stop(&mut self, id: usize) {
-        if let Some(pos) = self.running.iter().position(|r| r.0 == id) {
-            self.running.swap_remove(pos);
-            self.recompute();
+    /// Stops infusion `id`; returns whether it was running.
+    fn stop(&mut self, id: usize) -> bool {
+        match self.running.iter().position(|r| r.0 == id) {
+            Some(pos) => {
+                self.running.swap_remove(pos);
+                self.recompute();
+                true
+            }
+            None => false,
         }
     }
     fn clear(&mut self) {
@@ -63,10 +68,10 @@ pub fn predict<K: Kinetics>(
     let mut infusions = Infusions::default();
     let mut epoch = 0u32;
     let mut t = timeline.actions.first().map_or(0.0, |a| a.time);
+    k.set_rates(&infusions.rates);
     for a in &timeline.actions {
         if a.time > t {
-            k.advance(&mut state, &infusions.rates, a.time - t)
-                .map_err(|message| EngineError { time: t, message })?;
+            k.advance(&mut state, a.time - t).map_err(|message| EngineError { time: t, message })?;
         }
         t = a.time;
         match a.kind {
@@ -88,12 +93,18 @@ pub fn predict<K: Kinetics>(
             ActionKind::InfusionOn { id, target, rate } => {
                 if a.epoch == epoch {
                     infusions.start(id, target, rate);
+                    k.set_rates(&infusions.rates);
                 }
             }
-            ActionKind::InfusionOff { id } => infusions.stop(id),
+            ActionKind::InfusionOff { id } => {
+                if infusions.stop(id) {
+                    k.set_rates(&infusions.rates);
+                }
+            }
             ActionKind::Reset => {
                 state = [0.0; MAX_STATES];
                 infusions.clear();
+                k.set_rates(&infusions.rates);
                 epoch = a.epoch;
             }
             ActionKind::SteadyState(spec) => {
@@ -108,6 +119,8 @@ pub fn predict<K: Kinetics>(
                         *s += x;
                     }
                 }
+                // The steady-state computation changed the rates: restore them.
+                k.set_rates(&infusions.rates);
             }
         }
     }

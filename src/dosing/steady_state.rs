@@ -63,7 +63,8 @@ impl PeriodInput {
         for &p in &points {
             let mut rates: Rates = [0.0; MAX_STATES];
             rates[self.target] = self.rate_at(t);
-            k.advance(s, &rates, p - t)?;
+            k.set_rates(&rates);
+            k.advance(s, p - t)?;
             t = p;
             if let Some((phase, amount)) = self.bolus {
                 if phase == p && p < self.interval {
@@ -107,7 +108,8 @@ fn constant_infusion<K: Kinetics>(k: &mut K, target: usize, rate: f64, active: &
     rates[target] = rate;
     // The fixed point of the map over any step length is the steady state.
     let linear = k.is_linear();
-    let mut step = |s: &mut State| k.advance(s, &rates, 10.0);
+    k.set_rates(&rates);
+    let mut step = |s: &mut State| k.advance(s, 10.0);
     if linear {
         solve_periodic(&mut step, active)
     } else {

@@ -18,10 +18,12 @@ use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
 use super::structure::{Elimination, PkParams};
 use nalgebra::{Matrix3, SymmetricEigen};
 
-/// Per-step factors, reused while consecutive steps have the same length.
+/// Per-step factors, reused while steps have the same length.
 #[derive(Debug, Clone, Copy)]
 struct StepFactors {
     dt: f64,
+    /// Largest |step − dt| these factors absorb by first-order correction.
+    reuse: f64,
     /// e^{λᵢ h}
     decay: [f64; 3],
     /// h·φ1(λᵢ h): response of mode i to a unit constant input over h.
@@ -34,6 +36,19 @@ struct StepFactors {
     from_depot: [f64; 3],
     /// ka·h²·e[0, λᵢh, −ka h]: response of mode i to a unit depot input rate.
     from_depot_rate: [f64; 3],
+}
+
+impl StepFactors {
+    const EMPTY: StepFactors = StepFactors {
+        dt: f64::NAN,
+        reuse: -1.0,
+        decay: [0.0; 3],
+        constant_input: [0.0; 3],
+        depot_decay: 0.0,
+        depot_constant_input: 0.0,
+        from_depot: [0.0; 3],
+        from_depot_rate: [0.0; 3],
+    };
 }
 
 /// Closed-form kinetics of a 1-, 2- or 3-compartment linear model with optional
@@ -50,7 +65,16 @@ pub struct ModalKinetics {
     /// `amount[j][i]`: amount in compartment j per unit modal amplitude i.
     amount: [[f64; 3]; 3],
     ka: Option<f64>,
-    cache: StepFactors,
+    /// Two cached step lengths: a regular grid step survives the odd steps
+    /// around doses and infusion ends.
+    cache: [StepFactors; 2],
+    /// Which cache slot was used last.
+    last: usize,
+    /// Current input rates in modal coordinates (direct inputs), and into the depot.
+    modal_rates: [f64; 3],
+    depot_rate: f64,
+    /// max(|λᵢ|, ka): bounds the step difference that cached factors absorb.
+    fastest_rate: f64,
 }
 
 impl ModalKinetics {
@@ -72,6 +96,7 @@ impl ModalKinetics {
             }
         }
         let ka = p.structure.has_depot().then_some(p.ka);
+        let fastest_rate = lambda[..n].iter().map(|l| l.abs()).fold(ka.unwrap_or(0.0), f64::max);
         Some(ModalKinetics {
             n,
             lambda,
@@ -79,15 +104,11 @@ impl ModalKinetics {
             input,
             amount,
             ka,
-            cache: StepFactors {
-                dt: f64::NAN,
-                decay: [0.0; 3],
-                constant_input: [0.0; 3],
-                depot_decay: 0.0,
-                depot_constant_input: 0.0,
-                from_depot: [0.0; 3],
-                from_depot_rate: [0.0; 3],
-            },
+            cache: [StepFactors::EMPTY; 2],
+            last: 0,
+            fastest_rate,
+            modal_rates: [0.0; 3],
+            depot_rate: 0.0,
         })
     }
 
@@ -98,9 +119,60 @@ impl ModalKinetics {
         e
     }
 
-    fn refresh(&mut self, dt: f64) {
-        let c = &mut self.cache;
+    /// The slot holding factors for a step near `dt`, and the difference δ
+    /// between `dt` and that slot's step, computing fresh factors into the
+    /// older slot when no slot is near. Grids such as 24·i/99 are equidistant
+    /// only to rounding; reusing factors with a first-order correction in δ is
+    /// exact to double precision while |δ|·max(|λ|, ka) ≤ 1e-8, since the
+    /// neglected term is of order (λδ)²/2 ≤ 5e-17.
+    #[inline]
+    fn factors(&mut self, dt: f64) -> (usize, f64) {
+        let near = |c: &StepFactors| (dt - c.dt).abs() <= c.reuse;
+        if near(&self.cache[self.last]) {
+            return (self.last, dt - self.cache[self.last].dt);
+        }
+        let other = 1 - self.last;
+        if !near(&self.cache[other]) {
+            self.refresh(other, dt);
+        }
+        self.last = other;
+        (other, dt - self.cache[other].dt)
+    }
+
+    /// The modal update for N modes, with or without a depot (monomorphised
+    /// so that the loops unroll and the depot terms vanish when absent).
+    #[inline(always)]
+    fn advance_n<const N: usize, const DEPOT: bool>(&mut self, s: &mut State, dt: f64) {
+        let (slot, delta) = self.factors(dt);
+        let c = &self.cache[slot];
+        let depot = s[0];
+        let ka = self.ka.unwrap_or(0.0);
+        for i in 0..N {
+            let l = self.lambda[i];
+            // Factors at c.dt + δ to first order: (e^{λh})' = λe^{λh}, (hφ1(λh))' = e^{λh}.
+            let decay = c.decay[i] + delta * l * c.decay[i];
+            let constant_input = c.constant_input[i] + delta * c.decay[i];
+            let mut y = decay * s[1 + i] + constant_input * self.modal_rates[i];
+            if DEPOT {
+                // (ka∫e^{λ(h−s)}e^{−ka s}ds)' = ka·e^{−ka h} + λ·(…),
+                // (∫e^{λ(h−s)}(1 − e^{−ka s})ds)' = 1 − e^{−ka h} + λ·(…).
+                let from_depot = c.from_depot[i] + delta * (ka * c.depot_decay + l * c.from_depot[i]);
+                let from_rate = c.from_depot_rate[i] + delta * (1.0 - c.depot_decay + l * c.from_depot_rate[i]);
+                y += self.input[0][i] * (depot * from_depot + self.depot_rate * from_rate);
+            }
+            s[1 + i] = y;
+        }
+        if DEPOT {
+            let depot_decay = c.depot_decay - delta * ka * c.depot_decay;
+            let depot_input = c.depot_constant_input + delta * c.depot_decay;
+            s[0] = depot * depot_decay + self.depot_rate * depot_input;
+        }
+    }
+
+    fn refresh(&mut self, slot: usize, dt: f64) {
+        let c = &mut self.cache[slot];
         c.dt = dt;
+        c.reuse = (1e-9 * dt).min(1e-8 / self.fastest_rate.max(1e-300));
         for i in 0..self.n {
             let x = self.lambda[i] * dt;
             c.decay[i] = x.exp();
@@ -176,31 +248,30 @@ fn symmetric_modes(n: usize, p: &PkParams) -> ([f64; 3], [[f64; 3]; 3]) {
 }
 
 impl Kinetics for ModalKinetics {
-    #[inline]
-    fn advance(&mut self, s: &mut State, rates: &Rates, dt: f64) -> Result<(), String> {
+    fn set_rates(&mut self, rates: &Rates) {
+        self.modal_rates = [0.0; 3];
+        for j in 0..self.n {
+            if rates[1 + j] != 0.0 {
+                for i in 0..self.n {
+                    self.modal_rates[i] += self.input[j][i] * rates[1 + j];
+                }
+            }
+        }
+        self.depot_rate = rates[0];
+    }
+
+    #[inline(always)]
+    fn advance(&mut self, s: &mut State, dt: f64) -> Result<(), String> {
         if dt <= 0.0 {
             return Ok(());
         }
-        if dt != self.cache.dt {
-            self.refresh(dt);
-        }
-        let c = &self.cache;
-        let depot = s[0];
-        for i in 0..self.n {
-            let mut r = 0.0;
-            for j in 0..self.n {
-                if rates[1 + j] != 0.0 {
-                    r += self.input[j][i] * rates[1 + j];
-                }
-            }
-            let mut y = c.decay[i] * s[1 + i] + c.constant_input[i] * r;
-            if self.ka.is_some() {
-                y += self.input[0][i] * (depot * c.from_depot[i] + rates[0] * c.from_depot_rate[i]);
-            }
-            s[1 + i] = y;
-        }
-        if self.ka.is_some() {
-            s[0] = depot * c.depot_decay + rates[0] * c.depot_constant_input;
+        match (self.n, self.ka.is_some()) {
+            (1, false) => self.advance_n::<1, false>(s, dt),
+            (2, false) => self.advance_n::<2, false>(s, dt),
+            (_, false) => self.advance_n::<3, false>(s, dt),
+            (1, true) => self.advance_n::<1, true>(s, dt),
+            (2, true) => self.advance_n::<2, true>(s, dt),
+            (_, true) => self.advance_n::<3, true>(s, dt),
         }
         Ok(())
     }

@@ -14,9 +14,11 @@ pub type Rates = [f64; MAX_STATES];
 
 /// A model solution that the event engine can drive from event to event.
 pub trait Kinetics {
-    /// Advances `state` by `dt` (≥ 0) with constant zero-order `rates`.
+    /// Sets the zero-order input rates that apply from now on.
+    fn set_rates(&mut self, rates: &Rates);
+    /// Advances `state` by `dt` (≥ 0) under the current input rates.
     /// Returns a message if the solver fails.
-    fn advance(&mut self, state: &mut State, rates: &Rates, dt: f64) -> Result<(), String>;
+    fn advance(&mut self, state: &mut State, dt: f64) -> Result<(), String>;
     /// Adds an amount instantaneously to state index `target`.
     fn add_amount(&self, state: &mut State, target: usize, amount: f64);
     /// Central concentration in model amount/volume units.

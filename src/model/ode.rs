@@ -30,6 +30,7 @@ impl Default for OdeTolerances {
 pub struct OdeKinetics {
     params: PkParams,
     tol: OdeTolerances,
+    rates: Rates,
 }
 
 struct Rhs {
@@ -63,16 +64,20 @@ impl System<f64, Vec4> for Rhs {
 impl OdeKinetics {
     /// ODE kinetics for any supported structure.
     pub fn new(params: PkParams, tol: OdeTolerances) -> Self {
-        OdeKinetics { params, tol }
+        OdeKinetics { params, tol, rates: [0.0; MAX_STATES] }
     }
 }
 
 impl Kinetics for OdeKinetics {
-    fn advance(&mut self, s: &mut State, rates: &Rates, dt: f64) -> Result<(), String> {
+    fn set_rates(&mut self, rates: &Rates) {
+        self.rates = *rates;
+    }
+
+    fn advance(&mut self, s: &mut State, dt: f64) -> Result<(), String> {
         if dt <= 0.0 {
             return Ok(());
         }
-        let rhs = Rhs { p: self.params, rates: *rates };
+        let rhs = Rhs { p: self.params, rates: self.rates };
         let y0 = Vec4::from_column_slice(s);
         // Sparse output: the crate's dense output corrupts the final point
         // (ode_solvers 0.6.2; a 2-state linear decay over 10 h ends at −1e5).
