@@ -17,11 +17,19 @@ pub struct Location {
 impl Location {
     /// A location naming only a file.
     pub fn file(file: impl Into<String>) -> Self {
-        Location { file: file.into(), line: None, column: None }
+        Location {
+            file: file.into(),
+            line: None,
+            column: None,
+        }
     }
     /// A location naming a file and a line.
     pub fn line(file: impl Into<String>, line: usize) -> Self {
-        Location { file: file.into(), line: Some(line), column: None }
+        Location {
+            file: file.into(),
+            line: Some(line),
+            column: None,
+        }
     }
     /// Adds a column name.
     pub fn with_column(mut self, column: impl Into<String>) -> Self {
@@ -124,15 +132,24 @@ pub enum Error {
 impl Error {
     /// Shorthand for a data error at a location.
     pub fn data(location: Location, message: impl Into<String>) -> Self {
-        Error::Data { location, message: message.into() }
+        Error::Data {
+            location,
+            message: message.into(),
+        }
     }
     /// Shorthand for a parameter error.
     pub fn parameter(name: impl Into<String>, message: impl Into<String>) -> Self {
-        Error::Parameter { name: name.into(), message: message.into() }
+        Error::Parameter {
+            name: name.into(),
+            message: message.into(),
+        }
     }
     /// Shorthand for an I/O error on a path.
     pub fn io(path: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

@@ -13,6 +13,8 @@
 //! assert!(profile.conc[0] > 0.0); // ng/mL
 //! ```
 #![warn(missing_docs)]
+// `!(x > 0.0)` is used on purpose: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod data;
 pub mod dosing;

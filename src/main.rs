@@ -1,5 +1,8 @@
 //! The `pk` command-line tool.
 
+// `!(x > 0.0)` is used on purpose: it also rejects NaN.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 mod cli;
 
 use clap::Parser;

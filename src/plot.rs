@@ -42,7 +42,9 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
     let err = plot_err(path);
     let root = SVGBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let root = root.titled(&labels.title, ("sans-serif", 20)).map_err(|e| err(e.to_string()))?;
+    let root = root
+        .titled(&labels.title, ("sans-serif", 20))
+        .map_err(|e| err(e.to_string()))?;
     let (left, right) = root.split_horizontally(600);
     let all = curves.iter().flat_map(|c| c.points.iter()).chain(observed.iter());
     let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
@@ -76,7 +78,12 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, 0.0..y_top)
             .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc(&labels.x).y_desc(&labels.y).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(&labels.x)
+            .y_desc(&labels.y)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
         draw_series(&mut chart, curves, observed, |_| true).map_err(&err)?;
     }
     {
@@ -87,7 +94,12 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
             .y_label_area_size(60)
             .build_cartesian_2d(x0..x1, (y_low..y_top).log_scale())
             .map_err(|e| err(e.to_string()))?;
-        chart.configure_mesh().x_desc(&labels.x).y_desc(&labels.y).draw().map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(&labels.x)
+            .y_desc(&labels.y)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
         draw_series(&mut chart, curves, observed, |y| y >= y_low).map_err(&err)?;
     }
     root.present().map_err(|e| err(e.to_string()))?;
@@ -119,13 +131,21 @@ where
         }
         segments.push(segment);
         for (k, seg) in segments.into_iter().enumerate() {
-            let series = chart.draw_series(LineSeries::new(seg, colour.stroke_width(2))).map_err(|e| e.to_string())?;
+            let series = chart
+                .draw_series(LineSeries::new(seg, colour.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
             if k == 0 && !c.label.is_empty() {
-                series.label(c.label.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+                series
+                    .label(c.label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
             }
         }
     }
-    let pts: Vec<(f64, f64)> = observed.iter().copied().filter(|&(_, y)| y.is_finite() && keep(y)).collect();
+    let pts: Vec<(f64, f64)> = observed
+        .iter()
+        .copied()
+        .filter(|&(_, y)| y.is_finite() && keep(y))
+        .collect();
     if !pts.is_empty() {
         chart
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, BLACK.filled())))

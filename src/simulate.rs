@@ -4,10 +4,14 @@
 use crate::data::{subject_events, Dataset, Subject};
 use crate::dosing::{predict, Dose, EngineError, Event, Timeline};
 use crate::error::{Error, Result};
-use crate::model::{Kinetics, ModalKinetics, ModelDefinition, OdeKinetics, OdeTolerances, PkParams, Rates, Solver, State, Structure};
+use crate::model::{
+    Kinetics, ModalKinetics, ModelDefinition, OdeKinetics, OdeTolerances, PkParams, Rates, Solver, State, Structure,
+};
 
 /// The kinetics chosen for a model: the closed form where one exists, else the ODE solver.
+/// (One is built per parameter set and lives on the stack: the size difference is harmless.)
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum AnyKinetics {
     /// Closed form (modal decomposition).
     Modal(ModalKinetics),
@@ -22,7 +26,9 @@ impl AnyKinetics {
             Solver::Ode => Ok(AnyKinetics::Ode(OdeKinetics::new(*params, OdeTolerances::default()))),
             Solver::Analytic | Solver::Auto => match ModalKinetics::new(params) {
                 Some(m) => Ok(AnyKinetics::Modal(m)),
-                None if solver == Solver::Auto => Ok(AnyKinetics::Ode(OdeKinetics::new(*params, OdeTolerances::default()))),
+                None if solver == Solver::Auto => {
+                    Ok(AnyKinetics::Ode(OdeKinetics::new(*params, OdeTolerances::default())))
+                }
                 None => Err(Error::Argument("the analytic solver needs linear elimination".into())),
             },
         }
@@ -87,14 +93,25 @@ impl Schedule {
     /// Doses (all before or at any time) and output times (in any order).
     pub fn new(doses: &[Dose], times: &[f64]) -> Self {
         let mut events: Vec<Event> = doses.iter().map(|d| Event::Dose { dose: *d, reset: false }).collect();
-        events.extend(times.iter().enumerate().map(|(slot, &time)| Event::Observe { time, slot }));
+        events.extend(
+            times
+                .iter()
+                .enumerate()
+                .map(|(slot, &time)| Event::Observe { time, slot }),
+        );
         events.sort_by(|a, b| a.time().total_cmp(&b.time()));
-        Schedule { timeline: Timeline::build(&events), times: times.to_vec() }
+        Schedule {
+            timeline: Timeline::build(&events),
+            times: times.to_vec(),
+        }
     }
 
     /// From already-ordered events (e.g. a subject's records).
     pub fn from_events(events: &[Event], times: Vec<f64>) -> Self {
-        Schedule { timeline: Timeline::build(events), times }
+        Schedule {
+            timeline: Timeline::build(events),
+            times,
+        }
     }
 
     /// Output times, by slot.
@@ -108,7 +125,13 @@ impl Schedule {
     }
 
     /// Concentrations at the output times, in the reported unit (`scale` × amount/volume).
-    pub fn concentrations<K: Kinetics>(&self, k: &mut K, structure: &Structure, scale: f64, out: &mut [f64]) -> std::result::Result<(), EngineError> {
+    pub fn concentrations<K: Kinetics>(
+        &self,
+        k: &mut K,
+        structure: &Structure,
+        scale: f64,
+        out: &mut [f64],
+    ) -> std::result::Result<(), EngineError> {
         predict(k, &self.timeline, active_states(structure), scale, out, None)
     }
 }
@@ -125,40 +148,89 @@ pub struct Profile {
 }
 
 /// Simulates `doses` for a model at `times`.
-pub fn simulate(model: &ModelDefinition, params: &PkParams, doses: &[Dose], times: &[f64], with_amounts: bool) -> Result<Profile> {
+pub fn simulate(
+    model: &ModelDefinition,
+    params: &PkParams,
+    doses: &[Dose],
+    times: &[f64],
+    with_amounts: bool,
+) -> Result<Profile> {
     let schedule = Schedule::new(doses, times);
-    run(model, params, schedule.timeline(), times.to_vec(), with_amounts, "simulation")
+    run(
+        model,
+        params,
+        schedule.timeline(),
+        times.to_vec(),
+        with_amounts,
+        "simulation",
+    )
 }
 
 /// Predictions at every record of a subject (one value per record, in file order).
-pub fn simulate_subject(model: &ModelDefinition, params: &PkParams, data: &Dataset, subject: &Subject, with_amounts: bool) -> Result<Profile> {
+pub fn simulate_subject(
+    model: &ModelDefinition,
+    params: &PkParams,
+    data: &Dataset,
+    subject: &Subject,
+    with_amounts: bool,
+) -> Result<Profile> {
     let events = subject_events(model, params, data, subject)?;
     let times = subject.records.iter().map(|r| r.time).collect();
     let timeline = Timeline::build(&events);
     run(model, params, &timeline, times, with_amounts, &subject.id)
 }
 
-fn run(model: &ModelDefinition, params: &PkParams, timeline: &Timeline, times: Vec<f64>, with_amounts: bool, who: &str) -> Result<Profile> {
+fn run(
+    model: &ModelDefinition,
+    params: &PkParams,
+    timeline: &Timeline,
+    times: Vec<f64>,
+    with_amounts: bool,
+    who: &str,
+) -> Result<Profile> {
     let mut k = AnyKinetics::new(model.solver, params)?;
     let mut conc = vec![f64::NAN; times.len()];
     let mut amounts = with_amounts.then(|| vec![[0.0; 4]; times.len()]);
     let active = active_states(&model.structure);
-    predict(&mut k, timeline, active, model.units.concentration_scale(), &mut conc, amounts.as_deref_mut())
-        .map_err(|e| Error::Solver { subject: who.to_string(), time: e.time, message: e.message })?;
+    predict(
+        &mut k,
+        timeline,
+        active,
+        model.units.concentration_scale(),
+        &mut conc,
+        amounts.as_deref_mut(),
+    )
+    .map_err(|e| Error::Solver {
+        subject: who.to_string(),
+        time: e.time,
+        message: e.message,
+    })?;
     Ok(Profile { times, conc, amounts })
 }
 
 /// Output times `start:step:end` (inclusive of `end` within rounding).
 pub fn parse_grid(text: &str) -> Result<Vec<f64>> {
-    let err = || Error::Argument(format!("grid '{text}': expected start:step:end with step > 0 and end >= start, e.g. 0:0.25:120"));
-    let parts: Vec<f64> = text.split(':').map(|p| p.trim().parse::<f64>()).collect::<std::result::Result<_, _>>().map_err(|_| err())?;
-    let [start, step, end] = parts[..] else { return Err(err()) };
+    let err = || {
+        Error::Argument(format!(
+            "grid '{text}': expected start:step:end with step > 0 and end >= start, e.g. 0:0.25:120"
+        ))
+    };
+    let parts: Vec<f64> = text
+        .split(':')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| err())?;
+    let [start, step, end] = parts[..] else {
+        return Err(err());
+    };
     if !(step > 0.0 && end >= start && start.is_finite() && end.is_finite()) {
         return Err(err());
     }
     let n = ((end - start) / step + 1e-9).floor() as usize;
     if n > 10_000_000 {
-        return Err(Error::Argument(format!("grid '{text}' has more than 10 million points")));
+        return Err(Error::Argument(format!(
+            "grid '{text}' has more than 10 million points"
+        )));
     }
     Ok((0..=n).map(|i| start + i as f64 * step).collect())
 }

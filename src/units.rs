@@ -55,32 +55,34 @@ fn lookup(
     let t = text.trim();
     table
         .iter()
-        .find(|(spellings, _, _)| spellings.iter().any(|s| *s == t))
+        .find(|(spellings, _, _)| spellings.contains(&t))
         .or_else(|| {
-            table.iter().find(|(spellings, _, _)| {
-                spellings.iter().any(|s| s.eq_ignore_ascii_case(t))
-            })
+            table
+                .iter()
+                .find(|(spellings, _, _)| spellings.iter().any(|s| s.eq_ignore_ascii_case(t)))
         })
         .map(|(_, name, f)| (*name, *f))
         .ok_or_else(|| Error::Unit {
             kind,
             text: text.to_string(),
-            expected: table
-                .iter()
-                .map(|(_, n, _)| *n)
-                .collect::<Vec<_>>()
-                .join(", "),
+            expected: table.iter().map(|(_, n, _)| *n).collect::<Vec<_>>().join(", "),
         })
 }
 
 impl AmountUnit {
     /// Parses `g`, `mg`, `ug` (also `µg`, `mcg`), `ng`, `pg`.
     pub fn parse(text: &str) -> Result<Self> {
-        lookup(AMOUNTS, "amount", text).map(|(name, e)| AmountUnit { name, exponent: e as i32 })
+        lookup(AMOUNTS, "amount", text).map(|(name, e)| AmountUnit {
+            name,
+            exponent: e as i32,
+        })
     }
     /// Milligrams, the default.
     pub fn mg() -> Self {
-        AmountUnit { name: "mg", exponent: -3 }
+        AmountUnit {
+            name: "mg",
+            exponent: -3,
+        }
     }
     /// Grams per one of this unit.
     pub fn grams(&self) -> f64 {
@@ -109,7 +111,10 @@ pub struct VolumeUnit {
 impl VolumeUnit {
     /// Parses `L`, `dL`, `mL`, `uL`.
     pub fn parse(text: &str) -> Result<Self> {
-        lookup(VOLUMES, "volume", text).map(|(name, e)| VolumeUnit { name, exponent: e as i32 })
+        lookup(VOLUMES, "volume", text).map(|(name, e)| VolumeUnit {
+            name,
+            exponent: e as i32,
+        })
     }
     /// Litres, the default.
     pub fn litre() -> Self {
@@ -178,8 +183,14 @@ impl ConcentrationUnit {
     /// ng/mL, the default.
     pub fn ng_per_ml() -> Self {
         ConcentrationUnit {
-            mass: AmountUnit { name: "ng", exponent: -9 },
-            volume: VolumeUnit { name: "mL", exponent: -3 },
+            mass: AmountUnit {
+                name: "ng",
+                exponent: -9,
+            },
+            volume: VolumeUnit {
+                name: "mL",
+                exponent: -3,
+            },
         }
     }
     /// Grams per litre in one of this unit.

@@ -7,13 +7,18 @@ use pk::simulate::simulate_subject;
 use std::process::Command;
 
 fn data_error(text: &str) -> String {
-    parse_dataset(text, "bad.csv", &ReadOptions::default()).unwrap_err().to_string()
+    parse_dataset(text, "bad.csv", &ReadOptions::default())
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn missing_required_column() {
     let e = data_error("ID,DV,AMT\n1,.,100\n");
-    assert_eq!(e, "bad.csv, line 1: missing required column TIME (the header has: ID, DV, AMT)");
+    assert_eq!(
+        e,
+        "bad.csv, line 1: missing required column TIME (the header has: ID, DV, AMT)"
+    );
 }
 
 #[test]
@@ -31,19 +36,29 @@ fn non_numeric_value() {
 #[test]
 fn time_going_backwards_within_a_subject() {
     let e = data_error("ID,TIME,AMT,DV\n1,0,100,.\n1,4,0,3.2\n1,2,0,2.1\n");
-    assert!(e.starts_with("bad.csv, line 4, column TIME: subject 1: time 2 is before the previous record's time 4"), "{e}");
+    assert!(
+        e.starts_with("bad.csv, line 4, column TIME: subject 1: time 2 is before the previous record's time 4"),
+        "{e}"
+    );
 }
 
 #[test]
 fn time_may_go_back_at_a_reset() {
-    let d = parse_dataset("ID,TIME,AMT,EVID,DV\n1,0,100,1,.\n1,4,0,0,3.2\n1,0,100,4,.\n1,2,0,0,1\n", "ok.csv", &ReadOptions::default());
+    let d = parse_dataset(
+        "ID,TIME,AMT,EVID,DV\n1,0,100,1,.\n1,4,0,0,3.2\n1,0,100,4,.\n1,2,0,0,1\n",
+        "ok.csv",
+        &ReadOptions::default(),
+    );
     assert!(d.is_ok(), "{d:?}");
 }
 
 #[test]
 fn negative_dose() {
     let e = data_error("ID,TIME,AMT,DV\n1,0,-100,.\n");
-    assert_eq!(e, "bad.csv, line 2, column AMT: a dose amount must not be negative, found -100");
+    assert_eq!(
+        e,
+        "bad.csv, line 2, column AMT: a dose amount must not be negative, found -100"
+    );
 }
 
 #[test]
@@ -51,15 +66,21 @@ fn bad_codes() {
     assert!(data_error("ID,TIME,AMT,EVID\n1,0,100,7\n").contains("column EVID: expected 0, 1, 2, 3 or 4, found 7"));
     assert!(data_error("ID,TIME,AMT,SS,II\n1,0,100,3,24\n").contains("column SS: expected 0, 1 or 2, found 3"));
     assert!(data_error("ID,TIME,AMT,RATE\n1,0,100,-3\n").contains("column RATE: expected a rate >= 0, or -1"));
-    assert!(data_error("ID,TIME,AMT,ADDL\n1,0,100,2\n").contains("column II: ADDL = 2 needs an interdose interval II > 0"));
+    assert!(
+        data_error("ID,TIME,AMT,ADDL\n1,0,100,2\n").contains("column II: ADDL = 2 needs an interdose interval II > 0")
+    );
     assert!(data_error("ID,TIME,AMT,RATE,DUR\n1,0,100,10,2\n").contains("both RATE (10) and DUR (2)"));
-    assert!(data_error("ID,TIME,AMT,RATE,EVID\n1,0,0,10,1\n").contains("with AMT = 0 is only allowed as a steady-state infusion"));
+    assert!(data_error("ID,TIME,AMT,RATE,EVID\n1,0,0,10,1\n")
+        .contains("with AMT = 0 is only allowed as a steady-state infusion"));
 }
 
 #[test]
 fn non_contiguous_subject() {
     let e = data_error("ID,TIME,AMT\n1,0,100\n2,0,100\n1,5,0\n");
-    assert!(e.contains("line 4, column ID: subject 1 appears again after other subjects"), "{e}");
+    assert!(
+        e.contains("line 4, column ID: subject 1 appears again after other subjects"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -71,14 +92,21 @@ fn dose_marked_as_infusion_with_zero_duration() {
     let p = model.params(&[]).unwrap();
     let mut p0 = p;
     p0.duration = Some(0.0);
-    let e = simulate_subject(&model, &p0, &data, &data.subjects[0], false).unwrap_err().to_string();
+    let e = simulate_subject(&model, &p0, &data, &data.subjects[0], false)
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "subject 1, bad.csv, line 2, column RATE: a dose marked as infusion (RATE = -2) has a modelled duration of 0; it must be > 0"
     );
     // Without any modelled duration at all.
-    let e = simulate_subject(&model, &p, &data, &data.subjects[0], false).unwrap_err().to_string();
-    assert!(e.contains("RATE = -2 asks for a modelled duration, but the model defines none"), "{e}");
+    let e = simulate_subject(&model, &p, &data, &data.subjects[0], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("RATE = -2 asks for a modelled duration, but the model defines none"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -86,15 +114,23 @@ fn dose_into_a_compartment_the_model_lacks() {
     let data = parse_dataset("ID,TIME,AMT,CMT\n1,0,100,5\n", "bad.csv", &ReadOptions::default()).unwrap();
     let model = ModelDefinition::load("two_cmt_iv").unwrap();
     let p = model.params(&[]).unwrap();
-    let e = simulate_subject(&model, &p, &data, &data.subjects[0], false).unwrap_err().to_string();
-    assert!(e.contains("line 2, column CMT: the model has compartments 1 to 2, the dose names 5"), "{e}");
+    let e = simulate_subject(&model, &p, &data, &data.subjects[0], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("line 2, column CMT: the model has compartments 1 to 2, the dose names 5"),
+        "{e}"
+    );
 }
 
 #[test]
 fn negative_or_zero_volume() {
     let model = ModelDefinition::load("two_cmt_iv").unwrap();
     let e = model.params(&[("V1".into(), -5.0)]).unwrap_err().to_string();
-    assert_eq!(e, "parameter V1: must be positive (volumes, clearances and rate constants), got -5");
+    assert_eq!(
+        e,
+        "parameter V1: must be positive (volumes, clearances and rate constants), got -5"
+    );
     let e = model.params(&[("V2".into(), 0.0)]).unwrap_err().to_string();
     assert!(e.starts_with("parameter V2: must be positive"), "{e}");
 }
@@ -103,7 +139,10 @@ fn negative_or_zero_volume() {
 fn parameter_the_model_does_not_have() {
     let model = ModelDefinition::load("two_cmt_iv").unwrap();
     let e = model.params(&[("KA".into(), 1.0)]).unwrap_err().to_string();
-    assert_eq!(e, "parameter KA: model two_cmt_iv has no such parameter; its parameters are CL, V1, Q, V2");
+    assert_eq!(
+        e,
+        "parameter KA: model two_cmt_iv has no such parameter; its parameters are CL, V1, Q, V2"
+    );
 }
 
 #[test]
@@ -111,15 +150,20 @@ fn unknown_unit_in_model_file() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/two_cmt_iv.toml"))
         .unwrap()
         .replace("concentration = \"ng/mL\"", "concentration = \"ng/pint\"");
-    let e = ModelDefinition::from_toml(&text, "my_model.toml").unwrap_err().to_string();
+    let e = ModelDefinition::from_toml(&text, "my_model.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown concentration unit 'ng/pint'"), "{e}");
 }
 
 #[test]
 fn model_file_errors_name_the_problem() {
-    let e = ModelDefinition::from_toml("name = \"x\"\n[structure]\ncompartments = 4\n[[parameter]]\nname=\"CL\"\nlower=1\nupper=2\ninit=1.5\n", "m.toml")
-        .unwrap_err()
-        .to_string();
+    let e = ModelDefinition::from_toml(
+        "name = \"x\"\n[structure]\ncompartments = 4\n[[parameter]]\nname=\"CL\"\nlower=1\nupper=2\ninit=1.5\n",
+        "m.toml",
+    )
+    .unwrap_err()
+    .to_string();
     assert_eq!(e, "model m.toml: structure.compartments must be 1, 2 or 3, got 4");
     let e = ModelDefinition::load("no_such_model").unwrap_err().to_string();
     assert!(e.contains("no such file, and not a bundled model name"), "{e}");
@@ -127,19 +171,82 @@ fn model_file_errors_name_the_problem() {
 
 fn pk(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_pk")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn cli_reports_errors_without_panicking() {
     let cases: &[(&[&str], &str)] = &[
-        (&["simulate", "--model", "two_cmt_iv", "--param", "CLX=3", "--regimen", "100 mg"], "parameter CLX: model two_cmt_iv has no such parameter"),
-        (&["simulate", "--model", "two_cmt_iv", "--param", "CL=abc", "--regimen", "100 mg"], "--param 'CL=abc': value 'abc' is not a number"),
-        (&["simulate", "--model", "two_cmt_iv", "--regimen", "52 mg/m2 over 2 h"], "a dose per m² needs a body-surface area"),
-        (&["simulate", "--model", "two_cmt_iv", "--regimen", "52 mg over 2 fortnights"], "unknown time unit 'fortnights'"),
-        (&["simulate", "--model", "two_cmt_iv", "--regimen", "100 mg", "--conc-unit", "ng/furlong"], "unknown concentration unit 'ng/furlong'"),
-        (&["simulate", "--model", "two_cmt_iv", "--regimen", "100 mg", "--grid", "0:-1:10"], "grid '0:-1:10'"),
-        (&["simulate", "--model", "two_cmt_iv", "--data", "/nonexistent/data.csv"], "/nonexistent/data.csv: No such file"),
+        (
+            &[
+                "simulate",
+                "--model",
+                "two_cmt_iv",
+                "--param",
+                "CLX=3",
+                "--regimen",
+                "100 mg",
+            ],
+            "parameter CLX: model two_cmt_iv has no such parameter",
+        ),
+        (
+            &[
+                "simulate",
+                "--model",
+                "two_cmt_iv",
+                "--param",
+                "CL=abc",
+                "--regimen",
+                "100 mg",
+            ],
+            "--param 'CL=abc': value 'abc' is not a number",
+        ),
+        (
+            &["simulate", "--model", "two_cmt_iv", "--regimen", "52 mg/m2 over 2 h"],
+            "a dose per m² needs a body-surface area",
+        ),
+        (
+            &[
+                "simulate",
+                "--model",
+                "two_cmt_iv",
+                "--regimen",
+                "52 mg over 2 fortnights",
+            ],
+            "unknown time unit 'fortnights'",
+        ),
+        (
+            &[
+                "simulate",
+                "--model",
+                "two_cmt_iv",
+                "--regimen",
+                "100 mg",
+                "--conc-unit",
+                "ng/furlong",
+            ],
+            "unknown concentration unit 'ng/furlong'",
+        ),
+        (
+            &[
+                "simulate",
+                "--model",
+                "two_cmt_iv",
+                "--regimen",
+                "100 mg",
+                "--grid",
+                "0:-1:10",
+            ],
+            "grid '0:-1:10'",
+        ),
+        (
+            &["simulate", "--model", "two_cmt_iv", "--data", "/nonexistent/data.csv"],
+            "/nonexistent/data.csv: No such file",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, _, err) = pk(args);
@@ -158,5 +265,8 @@ fn cli_refuses_to_overwrite_its_input() {
     let (ok, _, err) = pk(&["simulate", "--model", "two_cmt_iv", "--data", d, "--out", d]);
     assert!(!ok);
     assert!(err.contains("it is an input file"), "{err}");
-    assert_eq!(std::fs::read_to_string(&data).unwrap(), "ID,TIME,AMT,DV\n1,0,100,.\n1,1,0,5\n");
+    assert_eq!(
+        std::fs::read_to_string(&data).unwrap(),
+        "ID,TIME,AMT,DV\n1,0,100,.\n1,1,0,5\n"
+    );
 }

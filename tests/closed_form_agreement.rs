@@ -22,7 +22,10 @@ fn textbook_two_cmt(cl: f64, v1: f64, q: f64, v2: f64, doses: &[Dose], t: f64) -
     let disc = (s * s - 4.0 * k10 * k21).sqrt();
     let alpha = (s + disc) / 2.0;
     let beta = k10 * k21 / alpha; // product of the roots, avoids cancellation in (s − disc)/2
-    let coef = [(alpha - k21) / (v1 * (alpha - beta)), (k21 - beta) / (v1 * (alpha - beta))];
+    let coef = [
+        (alpha - k21) / (v1 * (alpha - beta)),
+        (k21 - beta) / (v1 * (alpha - beta)),
+    ];
     let lam = [alpha, beta];
     let mut c = 0.0;
     for d in doses {
@@ -87,14 +90,16 @@ fn two_cmt_params() -> impl Strategy<Value = (f64, f64, f64, f64)> {
     let general = (-3.0..3.0f64, -1.0..3.0f64, -3.0..3.0f64, -1.0..3.5f64)
         .prop_map(|(a, b, c, d)| (10f64.powf(a), 10f64.powf(b), 10f64.powf(c), 10f64.powf(d)));
     // k10 + k12 − k21 = η·k21 and k12 = ε·k21 make (α − β)/α of order √ε + |η|.
-    let near_equal = (-2.0..0.5f64, -24.0..-4.0f64, -12.0..-4.0f64, any::<bool>(), 0.0..2.0f64).prop_map(|(lk21, le, lh, sign, lv1)| {
-        let k21 = 10f64.powf(lk21);
-        let k12 = 10f64.powf(le) * k21;
-        let eta = if sign { 1.0 } else { -1.0 } * 10f64.powf(lh);
-        let k10 = k21 - k12 + eta * k21;
-        let v1 = 10f64.powf(lv1);
-        (k10 * v1, v1, k12 * v1, k12 * v1 / k21)
-    });
+    let near_equal = (-2.0..0.5f64, -24.0..-4.0f64, -12.0..-4.0f64, any::<bool>(), 0.0..2.0f64).prop_map(
+        |(lk21, le, lh, sign, lv1)| {
+            let k21 = 10f64.powf(lk21);
+            let k12 = 10f64.powf(le) * k21;
+            let eta = if sign { 1.0 } else { -1.0 } * 10f64.powf(lh);
+            let k10 = k21 - k12 + eta * k21;
+            let v1 = 10f64.powf(lv1);
+            (k10 * v1, v1, k12 * v1, k12 * v1 / k21)
+        },
+    );
     prop_oneof![3 => general, 2 => near_equal]
 }
 
@@ -164,11 +169,24 @@ proptest! {
 /// the closed form must take the limit, C(t) = F·D·ka·t·e^{−kt}/V.
 #[test]
 fn oral_one_cmt_with_ka_equal_to_k_is_the_limit() {
-    let s = Structure { compartments: 1, absorption: Absorption::FirstOrder, elimination: Elimination::Linear };
-    let values = vec![("CL".to_string(), 2.0), ("V".to_string(), 10.0), ("KA".to_string(), 0.2)];
+    let s = Structure {
+        compartments: 1,
+        absorption: Absorption::FirstOrder,
+        elimination: Elimination::Linear,
+    };
+    let values = vec![
+        ("CL".to_string(), 2.0),
+        ("V".to_string(), 10.0),
+        ("KA".to_string(), 0.2),
+    ];
     let p = PkParams::from_named(s, &values, 1.0).unwrap();
     let times = [0.5, 1.0, 5.0, 24.0];
-    let c = predict(&mut ModalKinetics::new(&p).unwrap(), &s, &[Dose::bolus(0.0, 0, 100.0)], &times);
+    let c = predict(
+        &mut ModalKinetics::new(&p).unwrap(),
+        &s,
+        &[Dose::bolus(0.0, 0, 100.0)],
+        &times,
+    );
     for (i, &t) in times.iter().enumerate() {
         let exact = 100.0 * 0.2 * t * (-0.2 * t).exp() / 10.0;
         assert!(((c[i] - exact) / exact).abs() < 1e-13, "t {t}: {} vs {exact}", c[i]);

@@ -45,7 +45,9 @@ fn mm_reduces_to_linear_when_km_is_large() {
     // With KM ≫ C, VMAX·C/(KM + C) ≈ (VMAX/KM)·C: a linear model with CL = VMAX/KM (in L/h).
     let mm = ModelDefinition::load("one_cmt_mm_iv").unwrap();
     let lin = ModelDefinition::load("one_cmt_iv").unwrap();
-    let p_mm = mm.params(&[("VMAX".into(), 1e6), ("KM".into(), 1e8), ("V".into(), 20.0)]).unwrap();
+    let p_mm = mm
+        .params(&[("VMAX".into(), 1e6), ("KM".into(), 1e8), ("V".into(), 20.0)])
+        .unwrap();
     // KM 1e8 ng/mL = 1e5 mg/L, so CL = 1e6/1e5 = 10 L/h.
     let p_lin = lin.params(&[("CL".into(), 10.0), ("V".into(), 20.0)]).unwrap();
     let dose = [Dose::infusion(0.0, 1, 100.0, 1.0)];
@@ -54,6 +56,11 @@ fn mm_reduces_to_linear_when_km_is_large() {
     let b = simulate(&lin, &p_lin, &dose, &times, false).unwrap();
     for i in 0..times.len() {
         // C ≤ 5 mg/L against KM 1e5 mg/L: relative effect of the saturation ≤ 5e-5.
-        assert!(((a.conc[i] - b.conc[i]) / b.conc[i]).abs() < 6e-5, "{} vs {}", a.conc[i], b.conc[i]);
+        assert!(
+            ((a.conc[i] - b.conc[i]) / b.conc[i]).abs() < 6e-5,
+            "{} vs {}",
+            a.conc[i],
+            b.conc[i]
+        );
     }
 }

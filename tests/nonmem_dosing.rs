@@ -55,12 +55,20 @@ fn every_record_of_29_scenarios_equals_nonmem() {
                 worst_rel = worst_rel.max(diff / nm.abs());
             }
             if diff > print_tolerance(*nm) * (1.0 + 1e-9) + 1e-9 {
-                failures.push(format!("ID {id} TIME {time} (line {}): engine {c}, NONMEM {nm}", subject.records[i].line));
+                failures.push(format!(
+                    "ID {id} TIME {time} (line {}): engine {c}, NONMEM {nm}",
+                    subject.records[i].line
+                ));
             }
         }
     }
     assert_eq!(row, reference.len(), "every NONMEM row compared");
-    assert!(failures.is_empty(), "{} of {row} records differ:\n{}", failures.len(), failures.iter().take(400).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {row} records differ:\n{}",
+        failures.len(),
+        failures.iter().take(400).cloned().collect::<Vec<_>>().join("\n")
+    );
     eprintln!("{row} records compared; worst relative difference {worst_rel:.3e}");
     // The largest relative difference is what rounding to 5 digits allows (≤ 5e-5).
     assert!(worst_rel <= 5e-5, "worst relative difference {worst_rel}");
@@ -81,7 +89,11 @@ fn ode_path_equals_closed_form_on_all_scenarios() {
         let peak = closed.conc.iter().cloned().fold(0.0, f64::max);
         for (i, (a, b)) in closed.conc.iter().zip(&ode.conc).enumerate() {
             let d = (a - b).abs();
-            assert!(d <= 1e-6 * a.abs() || d <= 1e-9 * peak, "ID {} record {i}: closed {a}, ODE {b}", subject.id);
+            assert!(
+                d <= 1e-6 * a.abs() || d <= 1e-9 * peak,
+                "ID {} record {i}: closed {a}, ODE {b}",
+                subject.id
+            );
         }
     }
 }

@@ -26,7 +26,9 @@ pub fn refuse_input(path: &str, inputs: &[&str]) -> Result<()> {
             _ => path == *input,
         };
         if same {
-            return Err(Error::Argument(format!("refusing to write {path}: it is an input file")));
+            return Err(Error::Argument(format!(
+                "refusing to write {path}: it is an input file"
+            )));
         }
     }
     Ok(())

@@ -101,7 +101,9 @@ fn body_size(args: &SimulateArgs) -> Result<BodySize> {
     let bsa = match (args.bsa, args.weight, args.height) {
         (Some(b), _, _) => {
             if !(b > 0.0 && b.is_finite()) {
-                return Err(Error::Argument(format!("--bsa must be a positive number of m², got {b}")));
+                return Err(Error::Argument(format!(
+                    "--bsa must be a positive number of m², got {b}"
+                )));
             }
             Some(b)
         }
@@ -114,10 +116,15 @@ fn body_size(args: &SimulateArgs) -> Result<BodySize> {
     };
     if let Some(w) = args.weight {
         if !(w > 0.0 && w.is_finite()) {
-            return Err(Error::Argument(format!("--weight must be a positive number of kg, got {w}")));
+            return Err(Error::Argument(format!(
+                "--weight must be a positive number of kg, got {w}"
+            )));
         }
     }
-    Ok(BodySize { bsa, weight: args.weight })
+    Ok(BodySize {
+        bsa,
+        weight: args.weight,
+    })
 }
 
 /// Runs `pk simulate`.
@@ -138,7 +145,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     } else if let Some(file) = &args.data {
         data_profiles(&args, &model, &params, file, grid)?
     } else {
-        return Err(Error::Argument("give a dosing history: --regimen TEXT or --data FILE".into()));
+        return Err(Error::Argument(
+            "give a dosing history: --regimen TEXT or --data FILE".into(),
+        ));
     };
     let table = csv_table(&model, &profiles, args.amounts);
     write_text(args.out.as_deref(), &table, &inputs)?;
@@ -151,7 +160,13 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             })
             .collect();
         let labels = PlotLabels {
-            title: format!("{} — {}", model.name, args.regimen.as_deref().unwrap_or_else(|| args.data.as_deref().unwrap_or(""))),
+            title: format!(
+                "{} — {}",
+                model.name,
+                args.regimen
+                    .as_deref()
+                    .unwrap_or_else(|| args.data.as_deref().unwrap_or(""))
+            ),
             x: format!("Time ({})", model.units.time),
             y: format!("Concentration ({})", model.units.concentration),
         };
@@ -160,12 +175,25 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     Ok(())
 }
 
-fn regimen_profile(args: &SimulateArgs, model: &ModelDefinition, params: &PkParams, text: &str, grid: Option<Vec<f64>>) -> Result<Profile> {
+fn regimen_profile(
+    args: &SimulateArgs,
+    model: &ModelDefinition,
+    params: &PkParams,
+    text: &str,
+    grid: Option<Vec<f64>>,
+) -> Result<Profile> {
     let regimen = Regimen::parse(text)?;
     let size = body_size(args)?;
     let s = &model.structure;
     let depot = s.has_depot().then_some(0);
-    let doses = regimen.doses(&size, &model.units.amount, &model.units.time, s.default_dose_state(), 1, depot)?;
+    let doses = regimen.doses(
+        &size,
+        &model.units.amount,
+        &model.units.time,
+        s.default_dose_state(),
+        1,
+        depot,
+    )?;
     let times = match grid {
         Some(g) => g,
         None => {
@@ -176,7 +204,13 @@ fn regimen_profile(args: &SimulateArgs, model: &ModelDefinition, params: &PkPara
     simulate(model, params, &doses, &times, args.amounts)
 }
 
-fn data_profiles(args: &SimulateArgs, model: &ModelDefinition, params: &PkParams, file: &str, grid: Option<Vec<f64>>) -> Result<Vec<(Option<String>, Profile)>> {
+fn data_profiles(
+    args: &SimulateArgs,
+    model: &ModelDefinition,
+    params: &PkParams,
+    file: &str,
+    grid: Option<Vec<f64>>,
+) -> Result<Vec<(Option<String>, Profile)>> {
     let data = read_dataset(file, &ReadOptions::default())?;
     let mut out = Vec::new();
     for subject in &data.subjects {
@@ -184,7 +218,9 @@ fn data_profiles(args: &SimulateArgs, model: &ModelDefinition, params: &PkParams
         if let Some(g) = &grid {
             // Add grid points as "other" events to the subject's history.
             let mut grid_subject = subject.clone();
-            grid_subject.records.retain(|r| r.is_dose() || matches!(r.evid, pk::data::Evid::Reset));
+            grid_subject
+                .records
+                .retain(|r| r.is_dose() || matches!(r.evid, pk::data::Evid::Reset));
             for &t in g {
                 grid_subject.records.push(pk::data::Record {
                     line: 0,
@@ -204,13 +240,19 @@ fn data_profiles(args: &SimulateArgs, model: &ModelDefinition, params: &PkParams
             }
             grid_subject.records.sort_by(|a, b| a.time.total_cmp(&b.time));
             let sim = simulate_subject(model, params, &data, &grid_subject, args.amounts)?;
-            let keep: Vec<usize> = (0..grid_subject.records.len()).filter(|&i| grid_subject.records[i].line == 0).collect();
+            let keep: Vec<usize> = (0..grid_subject.records.len())
+                .filter(|&i| grid_subject.records[i].line == 0)
+                .collect();
             let grid_profile = Profile {
                 times: keep.iter().map(|&i| sim.times[i]).collect(),
                 conc: keep.iter().map(|&i| sim.conc[i]).collect(),
                 amounts: sim.amounts.as_ref().map(|a| keep.iter().map(|&i| a[i]).collect()),
             };
-            profile = if args.at_records { merge(profile, grid_profile) } else { grid_profile };
+            profile = if args.at_records {
+                merge(profile, grid_profile)
+            } else {
+                grid_profile
+            };
         }
         out.push((Some(subject.id.clone()), profile));
     }

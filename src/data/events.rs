@@ -31,7 +31,10 @@ fn attribute_columns(model: &ModelDefinition, data: &Dataset) -> Result<Attribut
             Some(n) => data.covariate_index(n).map(Some).ok_or_else(|| {
                 Error::data(
                     Location::file(&data.file),
-                    format!("model {} takes dose attributes from column {n}, which the data lack", model.name),
+                    format!(
+                        "model {} takes dose attributes from column {n}, which the data lack",
+                        model.name
+                    ),
                 )
             }),
         }
@@ -47,7 +50,12 @@ fn attribute_columns(model: &ModelDefinition, data: &Dataset) -> Result<Attribut
 }
 
 fn attributes(r: &Record, cmt: i64, default_cmt: i64, cols: &AttributeColumns, p: &PkParams) -> DoseAttributes {
-    let mut a = DoseAttributes { f: 1.0, lag: 0.0, rate: None, duration: None };
+    let mut a = DoseAttributes {
+        f: 1.0,
+        lag: 0.0,
+        rate: None,
+        duration: None,
+    };
     if cmt == default_cmt {
         a.f = p.f;
         a.lag = p.alag;
@@ -73,7 +81,12 @@ fn attributes(r: &Record, cmt: i64, default_cmt: i64, cols: &AttributeColumns, p
 }
 
 /// Builds the events of `subject` (one output slot per record, in record order).
-pub fn subject_events(model: &ModelDefinition, params: &PkParams, data: &Dataset, subject: &Subject) -> Result<Vec<Event>> {
+pub fn subject_events(
+    model: &ModelDefinition,
+    params: &PkParams,
+    data: &Dataset,
+    subject: &Subject,
+) -> Result<Vec<Event>> {
     let cols = attribute_columns(model, data)?;
     let structure = &model.structure;
     let default_cmt = structure.cmt_of_state(structure.default_dose_state()) as i64;
@@ -88,12 +101,22 @@ pub fn subject_events(model: &ModelDefinition, params: &PkParams, data: &Dataset
             Evid::Reset => events.push(Event::Reset { time: r.time }),
             Evid::Dose | Evid::ResetDose => {
                 let target = structure.state_of_cmt(r.cmt).ok_or_else(|| {
-                    err("CMT", format!("the model has compartments 1 to {}, the dose names {}", structure.n_cmt(), r.cmt))
+                    err(
+                        "CMT",
+                        format!(
+                            "the model has compartments 1 to {}, the dose names {}",
+                            structure.n_cmt(),
+                            r.cmt
+                        ),
+                    )
                 })?;
                 let cmt = structure.cmt_of_state(target) as i64;
                 let a = attributes(r, cmt, default_cmt, &cols, params);
                 let dose = resolve_dose(r, target, &a).map_err(|(c, m)| err(c, m))?;
-                events.push(Event::Dose { dose, reset: r.evid == Evid::ResetDose });
+                events.push(Event::Dose {
+                    dose,
+                    reset: r.evid == Evid::ResetDose,
+                });
             }
             Evid::Observation | Evid::Other => {}
         }
@@ -111,22 +134,41 @@ fn resolve_dose(r: &Record, target: usize, a: &DoseAttributes) -> std::result::R
     }
     let amount = r.amt * a.f;
     let input = if r.rate == -1.0 {
-        let rate = a.rate.ok_or(("RATE", "RATE = -1 asks for a modelled rate, but the model defines none (parameter R or a rate column)".to_string()))?;
+        let rate = a.rate.ok_or((
+            "RATE",
+            "RATE = -1 asks for a modelled rate, but the model defines none (parameter R or a rate column)".to_string(),
+        ))?;
         if !(rate > 0.0) {
             return Err(("RATE", format!("the modelled rate (RATE = -1) must be > 0, got {rate}")));
         }
-        Input::Infusion { rate, duration: amount / rate }
-    } else if r.rate == -2.0 {
-        let duration = a.duration.ok_or(("RATE", "RATE = -2 asks for a modelled duration, but the model defines none (parameter D or a duration column)".to_string()))?;
-        if !(duration > 0.0) {
-            return Err(("RATE", format!("a dose marked as infusion (RATE = -2) has a modelled duration of {duration}; it must be > 0")));
+        Input::Infusion {
+            rate,
+            duration: amount / rate,
         }
-        Input::Infusion { rate: amount / duration, duration }
+    } else if r.rate == -2.0 {
+        let duration = a.duration.ok_or((
+            "RATE",
+            "RATE = -2 asks for a modelled duration, but the model defines none (parameter D or a duration column)"
+                .to_string(),
+        ))?;
+        if !(duration > 0.0) {
+            return Err((
+                "RATE",
+                format!("a dose marked as infusion (RATE = -2) has a modelled duration of {duration}; it must be > 0"),
+            ));
+        }
+        Input::Infusion {
+            rate: amount / duration,
+            duration,
+        }
     } else if r.rate > 0.0 {
         let duration = if r.amt == 0.0 { f64::INFINITY } else { amount / r.rate };
         Input::Infusion { rate: r.rate, duration }
     } else if r.dur > 0.0 {
-        Input::Infusion { rate: amount / r.dur, duration: r.dur }
+        Input::Infusion {
+            rate: amount / r.dur,
+            duration: r.dur,
+        }
     } else {
         Input::Bolus
     };
@@ -135,5 +177,14 @@ fn resolve_dose(r: &Record, target: usize, a: &DoseAttributes) -> std::result::R
         2 => SteadyState::Add,
         _ => SteadyState::No,
     };
-    Ok(Dose { time: r.time, target, amount, input, lag: a.lag, steady_state, interval: r.ii, additional: r.addl })
+    Ok(Dose {
+        time: r.time,
+        target,
+        amount,
+        input,
+        lag: a.lag,
+        steady_state,
+        interval: r.ii,
+        additional: r.addl,
+    })
 }

@@ -101,7 +101,9 @@ pub struct ReadOptions {
     pub drop: Vec<String>,
 }
 
-const STANDARD: &[&str] = &["ID", "TIME", "DV", "AMT", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS"];
+const STANDARD: &[&str] = &[
+    "ID", "TIME", "DV", "AMT", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS",
+];
 
 struct Columns {
     index: [Option<usize>; 12],
@@ -181,7 +183,10 @@ fn map_columns(headers: &csv::StringRecord, file: &str, options: &ReadOptions) -
             }
             index[k] = Some(i);
         } else if h.is_empty() {
-            return Err(Error::data(Location::line(file, 1), format!("column {} has no name", i + 1)));
+            return Err(Error::data(
+                Location::line(file, 1),
+                format!("column {} has no name", i + 1),
+            ));
         } else {
             covariates.push((h.to_string(), i));
         }
@@ -197,7 +202,11 @@ fn map_columns(headers: &csv::StringRecord, file: &str, options: &ReadOptions) -
             ));
         }
     }
-    Ok(Columns { index, comment, covariates })
+    Ok(Columns {
+        index,
+        comment,
+        covariates,
+    })
 }
 
 /// A field's value: `None` when missing (`.` or empty).
@@ -234,7 +243,9 @@ fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns
             }
         }
         Some(v) => match v as i64 {
-            _ if v.fract() != 0.0 => return Err(Error::data(loc("EVID"), format!("expected 0, 1, 2, 3 or 4, found {v}"))),
+            _ if v.fract() != 0.0 => {
+                return Err(Error::data(loc("EVID"), format!("expected 0, 1, 2, 3 or 4, found {v}")))
+            }
             0 => Evid::Observation,
             1 => Evid::Dose,
             2 => Evid::Other,
@@ -245,7 +256,10 @@ fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns
     };
     let is_dose = matches!(evid, Evid::Dose | Evid::ResetDose);
     if amt < 0.0 {
-        return Err(Error::data(loc("AMT"), format!("a dose amount must not be negative, found {amt}")));
+        return Err(Error::data(
+            loc("AMT"),
+            format!("a dose amount must not be negative, found {amt}"),
+        ));
     }
     let rate = get("RATE")?.unwrap_or(0.0);
     if rate < 0.0 && rate != -1.0 && rate != -2.0 {
@@ -256,7 +270,10 @@ fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns
     }
     let dur = get("DUR")?.unwrap_or(0.0);
     if dur < 0.0 {
-        return Err(Error::data(loc("DUR"), format!("a duration must not be negative, found {dur}")));
+        return Err(Error::data(
+            loc("DUR"),
+            format!("a duration must not be negative, found {dur}"),
+        ));
     }
     if is_dose && rate != 0.0 && dur > 0.0 {
         return Err(Error::data(
@@ -265,27 +282,39 @@ fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns
         ));
     }
     let ss = match get("SS")?.unwrap_or(0.0) {
-        v if v == 0.0 => 0,
-        v if v == 1.0 => 1,
-        v if v == 2.0 => 2,
+        0.0 => 0,
+        1.0 => 1,
+        2.0 => 2,
         v => return Err(Error::data(loc("SS"), format!("expected 0, 1 or 2, found {v}"))),
     };
     let ii = get("II")?.unwrap_or(0.0);
     if ii < 0.0 {
-        return Err(Error::data(loc("II"), format!("an interdose interval must not be negative, found {ii}")));
+        return Err(Error::data(
+            loc("II"),
+            format!("an interdose interval must not be negative, found {ii}"),
+        ));
     }
     let addl_v = get("ADDL")?.unwrap_or(0.0);
     if addl_v < 0.0 || addl_v.fract() != 0.0 || addl_v > 1e6 {
-        return Err(Error::data(loc("ADDL"), format!("expected a whole number of additional doses >= 0, found {addl_v}")));
+        return Err(Error::data(
+            loc("ADDL"),
+            format!("expected a whole number of additional doses >= 0, found {addl_v}"),
+        ));
     }
     let addl = addl_v as u32;
     if is_dose {
         if addl > 0 && ii <= 0.0 {
-            return Err(Error::data(loc("II"), format!("ADDL = {addl} needs an interdose interval II > 0")));
+            return Err(Error::data(
+                loc("II"),
+                format!("ADDL = {addl} needs an interdose interval II > 0"),
+            ));
         }
         let constant_infusion = ss == 1 && amt == 0.0 && rate > 0.0;
         if ss > 0 && ii <= 0.0 && !constant_infusion {
-            return Err(Error::data(loc("II"), format!("SS = {ss} needs an interdose interval II > 0")));
+            return Err(Error::data(
+                loc("II"),
+                format!("SS = {ss} needs an interdose interval II > 0"),
+            ));
         }
         if amt == 0.0 && rate > 0.0 && !constant_infusion {
             return Err(Error::data(
@@ -296,12 +325,15 @@ fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns
     }
     let cmt_v = get("CMT")?.unwrap_or(0.0);
     if cmt_v.fract() != 0.0 || cmt_v < 0.0 {
-        return Err(Error::data(loc("CMT"), format!("expected a compartment number >= 0, found {cmt_v}")));
+        return Err(Error::data(
+            loc("CMT"),
+            format!("expected a compartment number >= 0, found {cmt_v}"),
+        ));
     }
     let dv = get("DV")?;
     let mdv = match get("MDV")? {
-        Some(v) if v == 0.0 => false,
-        Some(v) if v == 1.0 => true,
+        Some(0.0) => false,
+        Some(1.0) => true,
         Some(v) => return Err(Error::data(loc("MDV"), format!("expected 0 or 1, found {v}"))),
         None => evid != Evid::Observation || dv.is_none(),
     };
@@ -348,10 +380,15 @@ fn add_record(subjects: &mut Vec<Subject>, id: String, record: Record, file: &st
             if subjects.iter().any(|s| s.id == id) {
                 return Err(Error::data(
                     Location::line(file, line).with_column("ID"),
-                    format!("subject {id} appears again after other subjects; the records of a subject must be contiguous"),
+                    format!(
+                        "subject {id} appears again after other subjects; the records of a subject must be contiguous"
+                    ),
                 ));
             }
-            subjects.push(Subject { id, records: vec![record] });
+            subjects.push(Subject {
+                id,
+                records: vec![record],
+            });
         }
     }
     Ok(())

@@ -18,17 +18,23 @@ impl BsaFormula {
         match text.to_ascii_lowercase().replace(['-', '_', ' '], "").as_str() {
             "mosteller" => Ok(BsaFormula::Mosteller),
             "dubois" => Ok(BsaFormula::DuBois),
-            _ => Err(Error::Argument(format!("unknown BSA formula '{text}': expected mosteller or dubois"))),
+            _ => Err(Error::Argument(format!(
+                "unknown BSA formula '{text}': expected mosteller or dubois"
+            ))),
         }
     }
 
     /// BSA in m² from weight (kg) and height (cm).
     pub fn bsa(&self, weight_kg: f64, height_cm: f64) -> Result<f64> {
         if !(weight_kg > 0.0 && weight_kg.is_finite()) {
-            return Err(Error::Argument(format!("weight must be a positive number of kg, got {weight_kg}")));
+            return Err(Error::Argument(format!(
+                "weight must be a positive number of kg, got {weight_kg}"
+            )));
         }
         if !(height_cm > 0.0 && height_cm.is_finite()) {
-            return Err(Error::Argument(format!("height must be a positive number of cm, got {height_cm}")));
+            return Err(Error::Argument(format!(
+                "height must be a positive number of cm, got {height_cm}"
+            )));
         }
         Ok(match self {
             BsaFormula::Mosteller => (weight_kg * height_cm / 3600.0).sqrt(),

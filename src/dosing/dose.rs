@@ -65,7 +65,10 @@ impl Dose {
     /// An ordinary infusion of `amount` over `duration` into `target` at `time`.
     pub fn infusion(time: f64, target: usize, amount: f64, duration: f64) -> Self {
         Dose {
-            input: Input::Infusion { rate: amount / duration, duration },
+            input: Input::Infusion {
+                rate: amount / duration,
+                duration,
+            },
             ..Dose::bolus(time, target, amount)
         }
     }

@@ -71,7 +71,8 @@ pub fn predict<K: Kinetics>(
     k.set_rates(&infusions.rates);
     for a in &timeline.actions {
         if a.time > t {
-            k.advance(&mut state, a.time - t).map_err(|message| EngineError { time: t, message })?;
+            k.advance(&mut state, a.time - t)
+                .map_err(|message| EngineError { time: t, message })?;
         }
         t = a.time;
         match a.kind {
@@ -108,8 +109,7 @@ pub fn predict<K: Kinetics>(
                 epoch = a.epoch;
             }
             ActionKind::SteadyState(spec) => {
-                let ss = steady_state(k, &spec.dose, active)
-                    .map_err(|message| EngineError { time: t, message })?;
+                let ss = steady_state(k, &spec.dose, active).map_err(|message| EngineError { time: t, message })?;
                 if spec.mode == SteadyState::Reset {
                     state = ss;
                     infusions.clear();

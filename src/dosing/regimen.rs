@@ -72,7 +72,10 @@ pub struct BodySize {
 impl Regimen {
     /// Parses a regimen text.
     pub fn parse(text: &str) -> Result<Self> {
-        let err = |message: String| Error::Regimen { text: text.to_string(), message };
+        let err = |message: String| Error::Regimen {
+            text: text.to_string(),
+            message,
+        };
         let normalised = text.replace("then", ";").replace("THEN", ";");
         let mut items = Vec::new();
         for part in normalised.split(';') {
@@ -82,33 +85,58 @@ impl Regimen {
             items.push(parse_item(part).map_err(err)?);
         }
         if items.is_empty() {
-            return Err(err("no dose given; expected e.g. '52 mg/m2 over 2 h every 24 h x 5'".into()));
+            return Err(err(
+                "no dose given; expected e.g. '52 mg/m2 over 2 h every 24 h x 5'".into()
+            ));
         }
-        Ok(Regimen { text: text.to_string(), items })
+        Ok(Regimen {
+            text: text.to_string(),
+            items,
+        })
     }
 
     /// The doses in model units, scaled by body size.
     /// `depot` and `central` are the state indices of the routes.
-    pub fn doses(&self, size: &BodySize, model_amount: &AmountUnit, model_time: &TimeUnit, default_target: usize, central: usize, depot: Option<usize>) -> Result<Vec<Dose>> {
+    pub fn doses(
+        &self,
+        size: &BodySize,
+        model_amount: &AmountUnit,
+        model_time: &TimeUnit,
+        default_target: usize,
+        central: usize,
+        depot: Option<usize>,
+    ) -> Result<Vec<Dose>> {
         let hour = TimeUnit::hour();
         let to_time = hour.to(model_time);
-        let err = |message: String| Error::Regimen { text: self.text.clone(), message };
+        let err = |message: String| Error::Regimen {
+            text: self.text.clone(),
+            message,
+        };
         let mut doses = Vec::new();
         for it in &self.items {
             let factor = match it.per {
                 PerSize::Flat => 1.0,
-                PerSize::PerM2 => size.bsa.ok_or_else(|| err("a dose per m² needs a body-surface area: give --bsa, or --weight and --height".into()))?,
-                PerSize::PerKg => size.weight.ok_or_else(|| err("a dose per kg needs a body weight: give --weight".into()))?,
+                PerSize::PerM2 => size.bsa.ok_or_else(|| {
+                    err("a dose per m² needs a body-surface area: give --bsa, or --weight and --height".into())
+                })?,
+                PerSize::PerKg => size
+                    .weight
+                    .ok_or_else(|| err("a dose per kg needs a body weight: give --weight".into()))?,
             };
             let amount = it.amount * factor * it.amount_unit.to(model_amount);
             let target = match it.route {
                 Route::Default => default_target,
                 Route::Iv => central,
-                Route::Oral => depot.ok_or_else(|| err("an oral dose needs a model with first-order absorption".into()))?,
+                Route::Oral => {
+                    depot.ok_or_else(|| err("an oral dose needs a model with first-order absorption".into()))?
+                }
             };
             let input = if it.duration_h > 0.0 {
                 let duration = it.duration_h * to_time;
-                Input::Infusion { rate: amount / duration, duration }
+                Input::Infusion {
+                    rate: amount / duration,
+                    duration,
+                }
             } else {
                 Input::Bolus
             };
@@ -166,7 +194,10 @@ fn parse_item(text: &str) -> std::result::Result<RegimenItem, String> {
     let number = |i: &mut usize, what: &str| -> std::result::Result<f64, String> {
         let t = toks.get(*i).ok_or(format!("expected {what} at the end"))?;
         *i += 1;
-        t.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or(format!("expected {what}, found '{t}'"))
+        t.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or(format!("expected {what}, found '{t}'"))
     };
     let time = |i: &mut usize, what: &str| -> std::result::Result<f64, String> {
         let v = number(i, what)?;
@@ -179,18 +210,34 @@ fn parse_item(text: &str) -> std::result::Result<RegimenItem, String> {
     if amount < 0.0 {
         return Err(format!("a dose amount must not be negative, found {amount}"));
     }
-    let unit_text = toks.get(i).ok_or("expected an amount unit such as mg, mg/m2 or mg/kg")?.clone();
+    let unit_text = toks
+        .get(i)
+        .ok_or("expected an amount unit such as mg, mg/m2 or mg/kg")?
+        .clone();
     i += 1;
     let (unit_part, per) = match unit_text.split_once('/') {
         None => (unit_text.as_str(), PerSize::Flat),
         Some((u, p)) => match p.to_ascii_lowercase().as_str() {
             "m2" | "m^2" => (u, PerSize::PerM2),
             "kg" => (u, PerSize::PerKg),
-            _ => return Err(format!("unknown dose unit '{unit_text}': expected mg, mg/m2 or mg/kg (or another mass unit)")),
+            _ => {
+                return Err(format!(
+                    "unknown dose unit '{unit_text}': expected mg, mg/m2 or mg/kg (or another mass unit)"
+                ))
+            }
         },
     };
     let amount_unit = AmountUnit::parse(unit_part).map_err(|e| e.to_string())?;
-    let mut item = RegimenItem { amount, amount_unit, per, route: Route::Default, duration_h: 0.0, interval_h: 0.0, count: 1, start_h: 0.0 };
+    let mut item = RegimenItem {
+        amount,
+        amount_unit,
+        per,
+        route: Route::Default,
+        duration_h: 0.0,
+        interval_h: 0.0,
+        count: 1,
+        start_h: 0.0,
+    };
     let mut count_given = false;
     while i < toks.len() {
         let word = toks[i].to_ascii_lowercase();
@@ -217,7 +264,10 @@ fn parse_item(text: &str) -> std::result::Result<RegimenItem, String> {
                 }
                 item.count = n as u32;
                 count_given = true;
-                if toks.get(i).is_some_and(|t| t.eq_ignore_ascii_case("doses") || t.eq_ignore_ascii_case("dose")) {
+                if toks
+                    .get(i)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("doses") || t.eq_ignore_ascii_case("dose"))
+                {
                     i += 1;
                 }
             }
@@ -229,7 +279,12 @@ fn parse_item(text: &str) -> std::result::Result<RegimenItem, String> {
             }
             "daily" | "qd" | "od" => item.interval_h = 24.0,
             "bid" => item.interval_h = 12.0,
-            _ => return Err(format!("unexpected word '{}': expected over, every, x, at, iv or oral", toks[i - 1])),
+            _ => {
+                return Err(format!(
+                    "unexpected word '{}': expected over, every, x, at, iv or oral",
+                    toks[i - 1]
+                ))
+            }
         }
     }
     if count_given && item.count > 1 && item.interval_h <= 0.0 {
@@ -249,12 +304,26 @@ mod tests {
     fn clofarabine_regimen() {
         let r = Regimen::parse("52 mg/m2 over 2 h every 24 h x 5").unwrap();
         let it = r.items[0];
-        assert_eq!((it.amount, it.per, it.duration_h, it.interval_h, it.count), (52.0, PerSize::PerM2, 2.0, 24.0, 5));
-        let size = BodySize { bsa: Some(1.2), weight: None };
-        let doses = r.doses(&size, &AmountUnit::mg(), &TimeUnit::hour(), 1, 1, None).unwrap();
+        assert_eq!(
+            (it.amount, it.per, it.duration_h, it.interval_h, it.count),
+            (52.0, PerSize::PerM2, 2.0, 24.0, 5)
+        );
+        let size = BodySize {
+            bsa: Some(1.2),
+            weight: None,
+        };
+        let doses = r
+            .doses(&size, &AmountUnit::mg(), &TimeUnit::hour(), 1, 1, None)
+            .unwrap();
         assert!((doses[0].amount - 62.4).abs() < 1e-12);
         assert_eq!(doses[0].additional, 4);
-        assert_eq!(doses[0].input, Input::Infusion { rate: 62.4 / 2.0, duration: 2.0 });
+        assert_eq!(
+            doses[0].input,
+            Input::Infusion {
+                rate: 62.4 / 2.0,
+                duration: 2.0
+            }
+        );
     }
 
     #[test]
@@ -273,7 +342,10 @@ mod tests {
         let e = Regimen::parse("52 furlongs").unwrap_err().to_string();
         assert!(e.contains("furlongs"), "{e}");
         let r = Regimen::parse("52 mg/m2").unwrap();
-        let e = r.doses(&BodySize::default(), &AmountUnit::mg(), &TimeUnit::hour(), 1, 1, None).unwrap_err().to_string();
+        let e = r
+            .doses(&BodySize::default(), &AmountUnit::mg(), &TimeUnit::hour(), 1, 1, None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--bsa"), "{e}");
         assert!(Regimen::parse("100 mg every 12 h").is_err());
         assert!(Regimen::parse("-5 mg").is_err());

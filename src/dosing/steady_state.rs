@@ -45,7 +45,12 @@ impl PeriodInput {
                     }
                 }
                 profile.retain(|(t, _)| *t < ii);
-                PeriodInput { interval: ii, target: dose.target, bolus: None, rate_profile: profile }
+                PeriodInput {
+                    interval: ii,
+                    target: dose.target,
+                    bolus: None,
+                    rate_profile: profile,
+                }
             }
         }
     }
@@ -76,7 +81,11 @@ impl PeriodInput {
     }
 
     fn rate_at(&self, t: f64) -> f64 {
-        self.rate_profile.iter().rev().find(|(from, _)| *from <= t).map_or(0.0, |p| p.1)
+        self.rate_profile
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= t)
+            .map_or(0.0, |p| p.1)
     }
 }
 
@@ -118,10 +127,7 @@ fn constant_infusion<K: Kinetics>(k: &mut K, target: usize, rate: f64, active: &
 }
 
 /// Solves `(I − M) s = c` for the affine one-interval map.
-fn solve_periodic(
-    step: &mut impl FnMut(&mut State) -> Result<(), String>,
-    active: &[usize],
-) -> Result<State, String> {
+fn solve_periodic(step: &mut impl FnMut(&mut State) -> Result<(), String>, active: &[usize]) -> Result<State, String> {
     let mut c: State = [0.0; MAX_STATES];
     step(&mut c)?;
     let mut a = SMatrix::<f64, MAX_STATES, MAX_STATES>::identity();

@@ -119,7 +119,11 @@ struct Builder {
 impl Builder {
     fn push(&mut self, time: f64, implied: bool, kind: ActionKind) {
         self.seq += 1;
-        let action = Action { time, epoch: self.epoch, kind };
+        let action = Action {
+            time,
+            epoch: self.epoch,
+            kind,
+        };
         self.keyed.push((time, u8::from(!implied), self.seq, action));
     }
 
@@ -128,7 +132,14 @@ impl Builder {
         match dose.input {
             Input::Bolus => {
                 if dose.amount != 0.0 {
-                    self.push(start, implied, ActionKind::Bolus { target: dose.target, amount: dose.amount });
+                    self.push(
+                        start,
+                        implied,
+                        ActionKind::Bolus {
+                            target: dose.target,
+                            amount: dose.amount,
+                        },
+                    );
                 }
             }
             Input::Infusion { rate, duration } => {
@@ -137,7 +148,15 @@ impl Builder {
                 }
                 let id = self.next_infusion;
                 self.next_infusion += 1;
-                self.push(start, implied, ActionKind::InfusionOn { id, target: dose.target, rate });
+                self.push(
+                    start,
+                    implied,
+                    ActionKind::InfusionOn {
+                        id,
+                        target: dose.target,
+                        rate,
+                    },
+                );
                 if duration.is_finite() {
                     self.push(start + duration, true, ActionKind::InfusionOff { id });
                 }
@@ -151,7 +170,14 @@ impl Builder {
             if dose.steady_state == SteadyState::Reset {
                 self.epoch += 1;
             }
-            self.push(t, false, ActionKind::SteadyState(SteadyStateSpec { dose: *dose, mode: dose.steady_state }));
+            self.push(
+                t,
+                false,
+                ActionKind::SteadyState(SteadyStateSpec {
+                    dose: *dose,
+                    mode: dose.steady_state,
+                }),
+            );
             self.spill_over(dose);
         }
         if is_constant_infusion(dose) {
@@ -166,7 +192,9 @@ impl Builder {
 
     /// Infusions of past steady-state doses still running at the dose time.
     fn spill_over(&mut self, dose: &Dose) {
-        let Input::Infusion { rate, duration } = dose.input else { return };
+        let Input::Infusion { rate, duration } = dose.input else {
+            return;
+        };
         if duration.is_infinite() {
             // NONMEM sets the steady state of a constant infusion (SS=1, AMT=0)
             // but does not continue the infusion after the record: the
@@ -184,7 +212,15 @@ impl Builder {
             if start < dose.time {
                 let id = self.next_infusion;
                 self.next_infusion += 1;
-                self.push(dose.time, false, ActionKind::InfusionOn { id, target: dose.target, rate });
+                self.push(
+                    dose.time,
+                    false,
+                    ActionKind::InfusionOn {
+                        id,
+                        target: dose.target,
+                        rate,
+                    },
+                );
                 self.push(end, true, ActionKind::InfusionOff { id });
             }
             k += 1;
@@ -206,7 +242,12 @@ impl Timeline {
     /// decrease except at a reset (the caller validates this with record
     /// locations; here a decrease simply starts a new segment).
     pub fn build(events: &[Event]) -> Timeline {
-        let mut b = Builder { keyed: Vec::with_capacity(events.len() * 2), seq: 0, next_infusion: 0, epoch: 0 };
+        let mut b = Builder {
+            keyed: Vec::with_capacity(events.len() * 2),
+            seq: 0,
+            next_infusion: 0,
+            epoch: 0,
+        };
         let mut segments: Vec<Vec<Keyed>> = Vec::new();
         let mut n_slots = 0;
         for ev in events {
@@ -235,7 +276,11 @@ impl Timeline {
         for seg in &mut segments[..last] {
             // Implied events after a segment's last record would fall after the
             // reset that closes it: they are cancelled by that reset.
-            let last_record = seg.iter().filter(|k| k.1 == 1).map(|k| k.0).fold(f64::NEG_INFINITY, f64::max);
+            let last_record = seg
+                .iter()
+                .filter(|k| k.1 == 1)
+                .map(|k| k.0)
+                .fold(f64::NEG_INFINITY, f64::max);
             seg.retain(|k| k.1 == 1 || k.0 <= last_record);
         }
         let mut actions = Vec::with_capacity(segments.iter().map(Vec::len).sum());

@@ -146,7 +146,10 @@ impl ModelDefinition {
 
     /// Parses and validates a model definition; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let err = |message: String| Error::Model { model: origin.to_string(), message };
+        let err = |message: String| Error::Model {
+            model: origin.to_string(),
+            message,
+        };
         let file: ModelFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         let s = &file.structure;
         if !(1..=3).contains(&s.compartments) {
@@ -162,8 +165,7 @@ impl ModelDefinition {
         };
         if s.solver == Solver::Analytic && s.elimination != Elimination::Linear {
             return Err(err(
-                "the analytic solver needs linear elimination; use solver = \"ode\" or \"auto\""
-                    .into(),
+                "the analytic solver needs linear elimination; use solver = \"ode\" or \"auto\"".into(),
             ));
         }
         let units = parse_units(&file.units)?;
@@ -204,8 +206,7 @@ impl ModelDefinition {
                 ));
             }
         }
-        let mut all: Vec<(String, f64)> =
-            self.parameters.iter().map(|p| (p.name.clone(), p.init)).collect();
+        let mut all: Vec<(String, f64)> = self.parameters.iter().map(|p| (p.name.clone(), p.init)).collect();
         all.extend(values.iter().cloned());
         PkParams::from_named(self.structure, &all, self.units.concentration_scale())
     }
@@ -214,8 +215,18 @@ impl ModelDefinition {
 fn parse_units(spec: &UnitsSpec) -> Result<Units> {
     let d = Units::default();
     Ok(Units {
-        amount: spec.amount.as_deref().map(AmountUnit::parse).transpose()?.unwrap_or(d.amount),
-        volume: spec.volume.as_deref().map(VolumeUnit::parse).transpose()?.unwrap_or(d.volume),
+        amount: spec
+            .amount
+            .as_deref()
+            .map(AmountUnit::parse)
+            .transpose()?
+            .unwrap_or(d.amount),
+        volume: spec
+            .volume
+            .as_deref()
+            .map(VolumeUnit::parse)
+            .transpose()?
+            .unwrap_or(d.volume),
         time: spec.time.as_deref().map(TimeUnit::parse).transpose()?.unwrap_or(d.time),
         concentration: spec
             .concentration
@@ -226,10 +237,7 @@ fn parse_units(spec: &UnitsSpec) -> Result<Units> {
     })
 }
 
-fn validate_parameters(
-    structure: &Structure,
-    params: &[ParameterSpec],
-) -> std::result::Result<(), String> {
+fn validate_parameters(structure: &Structure, params: &[ParameterSpec]) -> std::result::Result<(), String> {
     for p in params {
         if !structure.has_parameter(&p.name) {
             return Err(format!(

@@ -29,6 +29,12 @@ impl Disposition {
         let exponents = modal.exponents();
         let half_lives = exponents.iter().map(|e| std::f64::consts::LN_2 / e).collect();
         let vss: f64 = p.v[..p.structure.compartments].iter().sum();
-        Some(Disposition { exponents, half_lives, vss, mrt: vss / p.cl, k10: p.cl / p.v[0] })
+        Some(Disposition {
+            exponents,
+            half_lives,
+            vss,
+            mrt: vss / p.cl,
+            k10: p.cl / p.v[0],
+        })
     }
 }

@@ -21,7 +21,10 @@ pub struct OdeTolerances {
 
 impl Default for OdeTolerances {
     fn default() -> Self {
-        OdeTolerances { rtol: 1e-11, atol: 1e-14 }
+        OdeTolerances {
+            rtol: 1e-11,
+            atol: 1e-14,
+        }
     }
 }
 
@@ -64,7 +67,11 @@ impl System<f64, Vec4> for Rhs {
 impl OdeKinetics {
     /// ODE kinetics for any supported structure.
     pub fn new(params: PkParams, tol: OdeTolerances) -> Self {
-        OdeKinetics { params, tol, rates: [0.0; MAX_STATES] }
+        OdeKinetics {
+            params,
+            tol,
+            rates: [0.0; MAX_STATES],
+        }
     }
 }
 
@@ -77,7 +84,10 @@ impl Kinetics for OdeKinetics {
         if dt <= 0.0 {
             return Ok(());
         }
-        let rhs = Rhs { p: self.params, rates: self.rates };
+        let rhs = Rhs {
+            p: self.params,
+            rates: self.rates,
+        };
         let y0 = Vec4::from_column_slice(s);
         // Sparse output: the crate's dense output corrupts the final point
         // (ode_solvers 0.6.2; a 2-state linear decay over 10 h ends at −1e5).

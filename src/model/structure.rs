@@ -77,8 +77,7 @@ impl Structure {
 
     /// Whether `name` is a parameter of this structure (required or optional).
     pub fn has_parameter(&self, name: &str) -> bool {
-        self.required_parameters().contains(&name)
-            || OPTIONAL_PARAMETERS.iter().any(|(n, _)| *n == name)
+        self.required_parameters().contains(&name) || OPTIONAL_PARAMETERS.iter().any(|(n, _)| *n == name)
     }
 
     /// Number of states: the depot (index 0, unused without absorption) and the
@@ -97,8 +96,7 @@ impl Structure {
             Absorption::FirstOrder => cmt - 1,
             Absorption::None => cmt,
         };
-        (idx >= 0 && (idx as usize) < self.n_states() && !(idx == 0 && !self.has_depot()))
-            .then_some(idx as usize)
+        (idx >= 0 && (idx as usize) < self.n_states() && (idx != 0 || self.has_depot())).then_some(idx as usize)
     }
 
     /// The state that doses go into by default: the depot, or the central compartment.
@@ -161,11 +159,7 @@ impl PkParams {
     /// Builds typed parameters from (name, value) pairs, checking that every
     /// required parameter is present, none is unknown, and values are valid.
     /// `km_scale` converts KM from reported concentration units to amount/volume.
-    pub fn from_named(
-        structure: Structure,
-        values: &[(String, f64)],
-        km_scale: f64,
-    ) -> Result<Self> {
+    pub fn from_named(structure: Structure, values: &[(String, f64)], km_scale: f64) -> Result<Self> {
         let mut p = PkParams {
             structure,
             cl: 0.0,
@@ -186,7 +180,11 @@ impl PkParams {
                     format!(
                         "the model has no such parameter; its parameters are {} (optional: {})",
                         structure.required_parameters().join(", "),
-                        OPTIONAL_PARAMETERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                        OPTIONAL_PARAMETERS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -196,9 +194,8 @@ impl PkParams {
         }
         let get = |name: &str| values.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v);
         for name in structure.required_parameters() {
-            let value = get(name).ok_or_else(|| {
-                Error::parameter(name, "missing: the model requires it".to_string())
-            })?;
+            let value =
+                get(name).ok_or_else(|| Error::parameter(name, "missing: the model requires it".to_string()))?;
             if value <= 0.0 && name != "ALAG" {
                 return Err(Error::parameter(
                     name,
