@@ -8,7 +8,11 @@ pub fn write_text(path: Option<&str>, text: &str, inputs: &[&str]) -> Result<()>
     match path {
         None | Some("-") => {
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes()).map_err(|e| Error::io("<stdout>", e))
+            match out.write_all(text.as_bytes()) {
+                // A reader that stopped early (`pk … | head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| Error::io("<stdout>", e)),
+            }
         }
         Some(p) => {
             refuse_input(p, inputs)?;
