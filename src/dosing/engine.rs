@@ -108,7 +108,8 @@ pub fn predict<K: Kinetics>(
                 k.set_rates(&infusions.rates);
                 epoch = a.epoch;
             }
-            ActionKind::SteadyState(spec) => {
+            ActionKind::SteadyState(index) => {
+                let spec = &timeline.steady_states[index];
                 let ss = steady_state(k, &spec.dose, active).map_err(|message| EngineError { time: t, message })?;
                 if spec.mode == SteadyState::Reset {
                     state = ss;

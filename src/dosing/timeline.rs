@@ -81,8 +81,8 @@ pub enum ActionKind {
     },
     /// Zero all states and stop all infusions.
     Reset,
-    /// Establish a steady state.
-    SteadyState(SteadyStateSpec),
+    /// Establish the steady state `Timeline::steady_states[index]`.
+    SteadyState(usize),
 }
 
 /// An action at a time, tagged with the reset epoch it belongs to.
@@ -104,6 +104,9 @@ pub struct Timeline {
     pub actions: Vec<Action>,
     /// Number of output slots.
     pub n_slots: usize,
+    /// Steady states referred to by `ActionKind::SteadyState` (kept apart so
+    /// that actions stay small).
+    pub steady_states: Vec<SteadyStateSpec>,
 }
 
 /// Sort key: time, then implied events (0) before records (1), then sequence.
@@ -111,6 +114,7 @@ type Keyed = (f64, u8, usize, Action);
 
 struct Builder {
     keyed: Vec<Keyed>,
+    steady_states: Vec<SteadyStateSpec>,
     seq: usize,
     next_infusion: usize,
     epoch: u32,
@@ -170,14 +174,8 @@ impl Builder {
             if dose.steady_state == SteadyState::Reset {
                 self.epoch += 1;
             }
-            self.push(
-                t,
-                false,
-                ActionKind::SteadyState(SteadyStateSpec {
-                    dose: *dose,
-                    mode: dose.steady_state,
-                }),
-            );
+            self.steady_states.push(SteadyStateSpec { dose: *dose, mode: dose.steady_state });
+            self.push(t, false, ActionKind::SteadyState(self.steady_states.len() - 1));
             self.spill_over(dose);
         }
         if is_constant_infusion(dose) {
@@ -243,6 +241,7 @@ impl Timeline {
     /// locations; here a decrease simply starts a new segment).
     pub fn build(events: &[Event]) -> Timeline {
         let mut b = Builder {
+            steady_states: Vec::new(),
             keyed: Vec::with_capacity(events.len() * 2),
             seq: 0,
             next_infusion: 0,
@@ -288,6 +287,6 @@ impl Timeline {
             seg.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             actions.extend(seg.into_iter().map(|k| k.3));
         }
-        Timeline { actions, n_slots }
+        Timeline { actions, n_slots, steady_states: b.steady_states }
     }
 }
