@@ -67,8 +67,8 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
         y1 = 1.0;
     }
     let y_top = y1 * 1.05;
-    // Semi-log panel: from three decades below the peak (or the lowest positive value).
-    let y_low = ymin_pos.max(y1 * 1e-3).min(y1 * 0.5);
+    // Semi-log panel: down to just below the lowest positive value, at most four decades.
+    let y_low = (ymin_pos * 0.8).max(y1 * 1e-4).min(y1 * 0.5);
 
     {
         let mut chart = ChartBuilder::on(&left)

@@ -174,7 +174,10 @@ impl Builder {
             if dose.steady_state == SteadyState::Reset {
                 self.epoch += 1;
             }
-            self.steady_states.push(SteadyStateSpec { dose: *dose, mode: dose.steady_state });
+            self.steady_states.push(SteadyStateSpec {
+                dose: *dose,
+                mode: dose.steady_state,
+            });
             self.push(t, false, ActionKind::SteadyState(self.steady_states.len() - 1));
             self.spill_over(dose);
         }
@@ -287,6 +290,10 @@ impl Timeline {
             seg.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
             actions.extend(seg.into_iter().map(|k| k.3));
         }
-        Timeline { actions, n_slots, steady_states: b.steady_states }
+        Timeline {
+            actions,
+            n_slots,
+            steady_states: b.steady_states,
+        }
     }
 }
