@@ -1,6 +1,7 @@
 //! SVG plots with `plotters` (SVG backend only: no system fonts needed).
 
 use crate::error::{Error, Result};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 /// A named curve.
@@ -71,39 +72,55 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
     let y_low = (ymin_pos * 0.8).max(y1 * 1e-4).min(y1 * 0.5);
 
     {
-        let mut chart = ChartBuilder::on(&left)
-            .caption("linear", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+        let mut chart = panel(&left, "linear")
             .build_cartesian_2d(x0..x1, 0.0..y_top)
             .map_err(|e| err(e.to_string()))?;
-        chart
-            .configure_mesh()
-            .x_desc(&labels.x)
-            .y_desc(&labels.y)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        draw_series(&mut chart, curves, observed, |_| true).map_err(&err)?;
+        finish_panel(&mut chart, labels, curves, observed, |_| true).map_err(&err)?;
     }
     {
-        let mut chart = ChartBuilder::on(&right)
-            .caption("semi-log", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+        let mut chart = panel(&right, "semi-log")
             .build_cartesian_2d(x0..x1, (y_low..y_top).log_scale())
             .map_err(|e| err(e.to_string()))?;
-        chart
-            .configure_mesh()
-            .x_desc(&labels.x)
-            .y_desc(&labels.y)
-            .draw()
-            .map_err(|e| err(e.to_string()))?;
-        draw_series(&mut chart, curves, observed, |y| y >= y_low).map_err(&err)?;
+        finish_panel(&mut chart, labels, curves, observed, |y| y >= y_low).map_err(&err)?;
     }
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
+}
+
+/// A captioned panel with room for axis labels.
+fn panel<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    caption: &'b str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(caption, ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60);
+    builder
+}
+
+/// Draws the mesh with axis descriptions, then the curves and points.
+fn finish_panel<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    labels: &PlotLabels,
+    curves: &[Curve],
+    observed: &[(f64, f64)],
+    keep: impl Fn(f64) -> bool,
+) -> std::result::Result<(), String>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(&labels.x)
+        .y_desc(&labels.y)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    draw_series(chart, curves, observed, keep)
 }
 
 fn draw_series<'a, DB, X, Y>(

@@ -180,6 +180,53 @@ pub fn simulate_subject(
     run(model, params, &timeline, times, with_amounts, &subject.id)
 }
 
+/// Predictions for a subject's dosing history (doses and resets from its
+/// records) at `times` instead of at its records. Times are merged into the
+/// history in time order; an output time equal to a dose time sees the dose.
+pub fn simulate_subject_at(
+    model: &ModelDefinition,
+    params: &PkParams,
+    data: &Dataset,
+    subject: &Subject,
+    times: &[f64],
+    with_amounts: bool,
+) -> Result<Profile> {
+    let history: Vec<Event> = subject_events(model, params, data, subject)?
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Observe { .. }))
+        .collect();
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by(|&a, &b| times[a].total_cmp(&times[b]));
+    let mut events = Vec::with_capacity(history.len() + times.len());
+    let mut next = order.iter().peekable();
+    for e in history {
+        while let Some(&&slot) = next.peek() {
+            if times[slot] >= e.time() {
+                break;
+            }
+            events.push(Event::Observe {
+                time: times[slot],
+                slot,
+            });
+            next.next();
+        }
+        events.push(e);
+    }
+    events.extend(next.map(|&slot| Event::Observe {
+        time: times[slot],
+        slot,
+    }));
+    let schedule = Schedule::from_events(&events, times.to_vec());
+    run(
+        model,
+        params,
+        schedule.timeline(),
+        times.to_vec(),
+        with_amounts,
+        &subject.id,
+    )
+}
+
 fn run(
     model: &ModelDefinition,
     params: &PkParams,

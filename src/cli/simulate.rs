@@ -8,7 +8,7 @@ use pk::dosing::bsa::BsaFormula;
 use pk::dosing::regimen::{BodySize, Regimen};
 use pk::model::{ModelDefinition, PkParams, State};
 use pk::plot::{concentration_time, Curve, PlotLabels};
-use pk::simulate::{parse_grid, simulate, simulate_subject, Profile};
+use pk::simulate::{parse_grid, simulate, simulate_subject, simulate_subject_at, Profile};
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::{Error, Result};
 
@@ -214,46 +214,17 @@ fn data_profiles(
     let data = read_dataset(file, &ReadOptions::default())?;
     let mut out = Vec::new();
     for subject in &data.subjects {
-        let mut profile = simulate_subject(model, params, &data, subject, args.amounts)?;
-        if let Some(g) = &grid {
-            // Add grid points as "other" events to the subject's history.
-            let mut grid_subject = subject.clone();
-            grid_subject
-                .records
-                .retain(|r| r.is_dose() || matches!(r.evid, pk::data::Evid::Reset));
-            for &t in g {
-                grid_subject.records.push(pk::data::Record {
-                    line: 0,
-                    time: t,
-                    evid: pk::data::Evid::Other,
-                    amt: 0.0,
-                    rate: 0.0,
-                    dur: 0.0,
-                    cmt: 0,
-                    ss: 0,
-                    ii: 0.0,
-                    addl: 0,
-                    dv: None,
-                    mdv: true,
-                    covariates: vec![f64::NAN; data.covariate_names.len()],
-                });
+        let profile = match &grid {
+            None => simulate_subject(model, params, &data, subject, args.amounts)?,
+            Some(g) => {
+                let on_grid = simulate_subject_at(model, params, &data, subject, g, args.amounts)?;
+                if args.at_records {
+                    merge(simulate_subject(model, params, &data, subject, args.amounts)?, on_grid)
+                } else {
+                    on_grid
+                }
             }
-            grid_subject.records.sort_by(|a, b| a.time.total_cmp(&b.time));
-            let sim = simulate_subject(model, params, &data, &grid_subject, args.amounts)?;
-            let keep: Vec<usize> = (0..grid_subject.records.len())
-                .filter(|&i| grid_subject.records[i].line == 0)
-                .collect();
-            let grid_profile = Profile {
-                times: keep.iter().map(|&i| sim.times[i]).collect(),
-                conc: keep.iter().map(|&i| sim.conc[i]).collect(),
-                amounts: sim.amounts.as_ref().map(|a| keep.iter().map(|&i| a[i]).collect()),
-            };
-            profile = if args.at_records {
-                merge(profile, grid_profile)
-            } else {
-                grid_profile
-            };
-        }
+        };
         out.push((Some(subject.id.clone()), profile));
     }
     Ok(out)

@@ -170,7 +170,8 @@ impl Builder {
 
     fn dose(&mut self, dose: &Dose) {
         let t = dose.time;
-        if dose.steady_state != SteadyState::No && dose.interval > 0.0 || is_constant_infusion(dose) {
+        let constant_infusion = is_constant_infusion(dose);
+        if constant_infusion || (dose.steady_state != SteadyState::No && dose.interval > 0.0) {
             if dose.steady_state == SteadyState::Reset {
                 self.epoch += 1;
             }
@@ -181,7 +182,7 @@ impl Builder {
             self.push(t, false, ActionKind::SteadyState(self.steady_states.len() - 1));
             self.spill_over(dose);
         }
-        if is_constant_infusion(dose) {
+        if constant_infusion {
             return;
         }
         for k in 0..=dose.additional {
