@@ -116,6 +116,14 @@ pub enum Error {
         /// Solver message.
         message: String,
     },
+    /// A subject cannot be fitted (no usable observations, too few, invalid values).
+    #[error("subject {subject}: {message}")]
+    Fit {
+        /// Subject id.
+        subject: String,
+        /// What was wrong and what would make the fit possible.
+        message: String,
+    },
     /// An invalid command-line or API argument.
     #[error("{0}")]
     Argument(String),

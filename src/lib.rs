@@ -19,6 +19,7 @@
 pub mod data;
 pub mod dosing;
 pub mod error;
+pub mod fit;
 pub mod model;
 pub mod plot;
 pub mod simulate;

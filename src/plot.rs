@@ -114,10 +114,12 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
+    // No minor grid lines: on a log axis plotters crowds them into a grey band.
     chart
         .configure_mesh()
         .x_desc(&labels.x)
         .y_desc(&labels.y)
+        .light_line_style(WHITE)
         .draw()
         .map_err(|e| e.to_string())?;
     draw_series(chart, curves, observed, keep)
@@ -170,7 +172,8 @@ where
             .label("observed")
             .legend(|(x, y)| Circle::new((x + 10, y), 4, BLACK.filled()));
     }
-    if curves.iter().any(|c| !c.label.is_empty()) || !observed.is_empty() {
+    // A legend only where it tells curves apart; it would hide data otherwise.
+    if curves.iter().filter(|c| !c.label.is_empty()).count() > 1 {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -179,5 +182,69 @@ where
             .draw()
             .map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
+
+/// A reference line for a diagnostic scatter plot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceLine {
+    /// y = x (observed versus predicted).
+    Identity,
+    /// y = 0 (residuals).
+    Zero,
+}
+
+/// Writes an SVG scatter plot (diagnostics: observed versus predicted,
+/// weighted residuals versus time) with a reference line.
+pub fn scatter(path: &str, labels: &PlotLabels, points: &[(f64, f64)], line: ReferenceLine) -> Result<()> {
+    let err = plot_err(path);
+    let root = SVGBackend::new(path, (700, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let finite: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let span = |v: &mut dyn Iterator<Item = f64>| {
+        v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+    };
+    let (mut x0, mut x1) = span(&mut finite.iter().map(|p| p.0));
+    let (mut y0, mut y1) = span(&mut finite.iter().map(|p| p.1));
+    if line == ReferenceLine::Identity {
+        x0 = x0.min(y0).min(0.0);
+        x1 = x1.max(y1);
+        (y0, y1) = (x0, x1);
+    } else {
+        let m = y0.abs().max(y1.abs()).max(3.0);
+        (y0, y1) = (-m * 1.05, m * 1.05);
+    }
+    if !(x1 > x0) {
+        (x0, x1) = (0.0, 1.0);
+    }
+    let pad = 0.03 * (x1 - x0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(&labels.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0 - pad..x1 + pad, y0..y1 * 1.02)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(&labels.x)
+        .y_desc(&labels.y)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let reference = match line {
+        ReferenceLine::Identity => vec![(x0, x0), (x1, x1)],
+        ReferenceLine::Zero => vec![(x0 - pad, 0.0), (x1 + pad, 0.0)],
+    };
+    chart
+        .draw_series(LineSeries::new(reference, COLOURS[1].stroke_width(1)))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(finite.into_iter().map(|p| Circle::new(p, 3, COLOURS[0].filled())))
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
 }

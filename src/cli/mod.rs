@@ -1,12 +1,13 @@
 //! Command-line interface: argument parsing and the subcommands.
 
+mod fit;
 mod output;
 mod simulate;
 
 use clap::{Parser, Subcommand};
 use pk::Result;
 
-/// Pharmacokinetic modelling: simulate compartment models from regimens or NONMEM-style data.
+/// Pharmacokinetic modelling: fit and simulate compartment models on NONMEM-style data.
 #[derive(Debug, Parser)]
 #[command(name = "pk", version, about)]
 pub struct Cli {
@@ -18,11 +19,14 @@ pub struct Cli {
 enum Command {
     /// Simulate concentrations for a regimen or a dataset's dosing records.
     Simulate(simulate::SimulateArgs),
+    /// Fit a compartment model to each subject of a NONMEM-style data file.
+    Fit(fit::FitArgs),
 }
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
+        Command::Fit(args) => fit::run(args),
     }
 }

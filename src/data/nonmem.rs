@@ -91,6 +91,26 @@ impl Dataset {
     pub fn covariate_index(&self, name: &str) -> Option<usize> {
         self.covariate_names.iter().position(|n| n.eq_ignore_ascii_case(name))
     }
+
+    /// Keeps only the records whose column `name` equals `value` (as NONMEM's
+    /// `ACCEPT`); subjects left without records are dropped. `name` must be a
+    /// covariate column (not one of the standard items).
+    pub fn accept(mut self, name: &str, value: f64) -> Result<Self> {
+        let c = self.covariate_index(name).ok_or_else(|| {
+            Error::data(
+                Location::file(&self.file),
+                format!(
+                    "no column {name} to select records by (columns other than the NONMEM items: {})",
+                    self.covariate_names.join(", ")
+                ),
+            )
+        })?;
+        for s in &mut self.subjects {
+            s.records.retain(|r| r.covariates[c] == value);
+        }
+        self.subjects.retain(|s| !s.records.is_empty());
+        Ok(self)
+    }
 }
 
 /// Options for reading a dataset.

@@ -14,4 +14,4 @@ pub use definition::ModelDefinition;
 pub use derived::Disposition;
 pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
 pub use ode::{OdeKinetics, OdeTolerances};
-pub use structure::{Absorption, Elimination, PkParams, Solver, Structure};
+pub use structure::{Absorption, Elimination, ParamId, PkParams, Solver, Structure};

@@ -128,6 +128,64 @@ impl Structure {
     }
 }
 
+/// A parameter name resolved once, for fast repeated updates of [`PkParams`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamId {
+    /// CL.
+    Cl,
+    /// V or V1.
+    V1,
+    /// V2.
+    V2,
+    /// V3.
+    V3,
+    /// Q or Q2.
+    Q2,
+    /// Q3.
+    Q3,
+    /// KA.
+    Ka,
+    /// VMAX.
+    Vmax,
+    /// KM.
+    Km,
+    /// F.
+    F,
+    /// ALAG.
+    Alag,
+    /// R (modelled rate).
+    Rate,
+    /// D (modelled duration).
+    Duration,
+}
+
+impl ParamId {
+    /// Resolves a parameter name (`CL`, `V`, `V1`, `Q`, `Q2`, …); `None` if unknown.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "CL" => ParamId::Cl,
+            "V" | "V1" => ParamId::V1,
+            "V2" => ParamId::V2,
+            "V3" => ParamId::V3,
+            "Q" | "Q2" => ParamId::Q2,
+            "Q3" => ParamId::Q3,
+            "KA" => ParamId::Ka,
+            "VMAX" => ParamId::Vmax,
+            "KM" => ParamId::Km,
+            "F" => ParamId::F,
+            "ALAG" => ParamId::Alag,
+            "R" => ParamId::Rate,
+            "D" => ParamId::Duration,
+            _ => return None,
+        })
+    }
+
+    /// Whether a change of this parameter changes the dosing events (F, ALAG, R, D).
+    pub fn affects_doses(self) -> bool {
+        matches!(self, ParamId::F | ParamId::Alag | ParamId::Rate | ParamId::Duration)
+    }
+}
+
 /// Typed parameter values of a compartment model (model units: amount, volume, time).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PkParams {
@@ -230,6 +288,45 @@ impl PkParams {
         p.rate = get("R");
         p.duration = get("D");
         Ok(p)
+    }
+
+    /// Sets one parameter by id, without validation (for optimisers that have
+    /// already checked names and bounds). KM is taken in model amount/volume units.
+    pub fn set(&mut self, id: ParamId, value: f64) {
+        match id {
+            ParamId::Cl => self.cl = value,
+            ParamId::V1 => self.v[0] = value,
+            ParamId::V2 => self.v[1] = value,
+            ParamId::V3 => self.v[2] = value,
+            ParamId::Q2 => self.q[0] = value,
+            ParamId::Q3 => self.q[1] = value,
+            ParamId::Ka => self.ka = value,
+            ParamId::Vmax => self.vmax = value,
+            ParamId::Km => self.km = value,
+            ParamId::F => self.f = value,
+            ParamId::Alag => self.alag = value,
+            ParamId::Rate => self.rate = Some(value),
+            ParamId::Duration => self.duration = Some(value),
+        }
+    }
+
+    /// The value of one parameter (KM in model amount/volume units; NaN for an unset R or D).
+    pub fn get(&self, id: ParamId) -> f64 {
+        match id {
+            ParamId::Cl => self.cl,
+            ParamId::V1 => self.v[0],
+            ParamId::V2 => self.v[1],
+            ParamId::V3 => self.v[2],
+            ParamId::Q2 => self.q[0],
+            ParamId::Q3 => self.q[1],
+            ParamId::Ka => self.ka,
+            ParamId::Vmax => self.vmax,
+            ParamId::Km => self.km,
+            ParamId::F => self.f,
+            ParamId::Alag => self.alag,
+            ParamId::Rate => self.rate.unwrap_or(f64::NAN),
+            ParamId::Duration => self.duration.unwrap_or(f64::NAN),
+        }
     }
 
     /// Two-compartment IV parameters (CL, V1, Q, V2), the project's central model.

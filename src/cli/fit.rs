@@ -1,0 +1,227 @@
+//! `pk fit`: fits a compartment model to every subject of a NONMEM-style data
+//! file and reports estimates, precision, derived parameters and plots.
+
+use super::output::{refuse_input, write_text};
+use super::simulate::parse_params;
+use clap::Args;
+use pk::data::{read_dataset, Dataset, ReadOptions};
+use pk::fit::report::{self, Outcome};
+use pk::fit::{fit_dataset, ErrorModel, FitOptions, SubjectFit};
+use pk::model::ModelDefinition;
+use pk::plot::{concentration_time, scatter, Curve, PlotLabels, ReferenceLine};
+use pk::simulate::simulate_subject_at;
+use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
+use pk::{Error, Result};
+use std::path::Path;
+
+/// Arguments of `pk fit`.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// NONMEM-style data file (ID, TIME, DV, AMT, RATE/DUR, EVID, MDV, CMT, ADDL, II, SS, covariates).
+    data: String,
+    /// Model file (TOML) or bundled model name.
+    #[arg(long, default_value = "two_cmt_iv")]
+    model: String,
+    /// Residual error model: additive, proportional, combined, or wls (classical weighted least squares).
+    #[arg(long, default_value = "proportional")]
+    error: String,
+    /// Weights for --error wls: 1, 1/y, 1/y2, 1/f, 1/f2 (f = prediction, iteratively reweighted).
+    #[arg(long)]
+    weight: Option<String>,
+    /// Initial value NAME=VALUE (repeatable); the others are found from the data.
+    #[arg(long = "init", value_name = "NAME=VALUE")]
+    init: Vec<String>,
+    /// Fix a parameter NAME=VALUE (repeatable).
+    #[arg(long = "fix", value_name = "NAME=VALUE")]
+    fix: Vec<String>,
+    /// Number of starts from the automatic initial estimates.
+    #[arg(long, default_value_t = 4)]
+    starts: usize,
+    /// Dosing interval for the steady-state values, when the data do not imply one.
+    #[arg(long)]
+    tau: Option<f64>,
+    /// Column with body-surface area (m²) for per-m² values.
+    #[arg(long, default_value = "BSA")]
+    bsa_column: String,
+    /// Columns to ignore, comma-separated (e.g. SS,II when they carry other codes).
+    #[arg(long, value_delimiter = ',')]
+    drop: Vec<String>,
+    /// Keep only records with COLUMN=VALUE (repeatable, all must hold), as NONMEM's ACCEPT.
+    #[arg(long = "accept", value_name = "COLUMN=VALUE")]
+    accept: Vec<String>,
+    /// JSON output file.
+    #[arg(long)]
+    json: Option<String>,
+    /// CSV with one row per observation: ID, TIME, DV, PRED, RES, WRES.
+    #[arg(long)]
+    table: Option<String>,
+    /// Directory for SVG plots (per subject, observed vs predicted, residuals vs time).
+    #[arg(long)]
+    plots: Option<String>,
+    /// Override the model's concentration unit (e.g. ug/L).
+    #[arg(long)]
+    conc_unit: Option<String>,
+    /// Override the model's amount unit (e.g. ug).
+    #[arg(long)]
+    amount_unit: Option<String>,
+    /// Override the model's time unit.
+    #[arg(long)]
+    time_unit: Option<String>,
+}
+
+fn load_model(args: &FitArgs) -> Result<ModelDefinition> {
+    let mut model = ModelDefinition::load(&args.model)?;
+    if let Some(u) = &args.conc_unit {
+        model.units.concentration = ConcentrationUnit::parse(u)?;
+    }
+    if let Some(u) = &args.amount_unit {
+        model.units.amount = AmountUnit::parse(u)?;
+    }
+    if let Some(u) = &args.time_unit {
+        model.units.time = TimeUnit::parse(u)?;
+    }
+    Ok(model)
+}
+
+/// Runs `pk fit`.
+pub fn run(args: FitArgs) -> Result<()> {
+    let model = load_model(&args)?;
+    let error_model = ErrorModel::parse(&args.error, args.weight.as_deref())?;
+    let inputs = [args.data.as_str(), args.model.as_str()];
+    for p in [&args.json, &args.table].into_iter().flatten() {
+        refuse_input(p, &inputs)?;
+    }
+    let options = FitOptions {
+        init: parse_params(&args.init)?,
+        fixed: parse_params(&args.fix)?,
+        starts: args.starts.max(1),
+        tau: args.tau,
+        bsa_column: args.bsa_column.clone(),
+        ..FitOptions::new(error_model)
+    };
+    let mut data = read_dataset(
+        &args.data,
+        &ReadOptions {
+            drop: args.drop.clone(),
+        },
+    )?;
+    for rule in parse_params(&args.accept)? {
+        data = data.accept(&rule.0, rule.1)?;
+    }
+    let outcomes = fit_dataset(&model, &data, &options);
+    write_text(None, &report::text(&model, &outcomes), &inputs)?;
+    if let Some(path) = &args.json {
+        let doc = report::json(&model, &error_model.to_string(), &outcomes);
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
+        write_text(Some(path), &(text + "\n"), &inputs)?;
+    }
+    if let Some(path) = &args.table {
+        write_text(Some(path), &report::residual_table(&outcomes), &inputs)?;
+    }
+    if let Some(dir) = &args.plots {
+        write_plots(dir, &model, &data, &outcomes)?;
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, o)| !o.as_ref().is_ok_and(|f| f.converged))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "{} of {} subjects not fitted or not converged: {}",
+            failed.len(),
+            outcomes.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+fn write_plots(dir: &str, model: &ModelDefinition, data: &Dataset, outcomes: &[Outcome]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let u = &model.units;
+    let mut obs_pred = Vec::new();
+    let mut wres_time = Vec::new();
+    for (id, outcome) in outcomes {
+        let Ok(fit) = outcome else { continue };
+        let Some(subject) = data.subjects.iter().find(|s| s.id == *id) else {
+            continue;
+        };
+        let curve = fitted_curve(model, data, subject, fit)?;
+        let observed: Vec<(f64, f64)> = fit.residuals.iter().map(|r| (r.time, r.dv)).collect();
+        let path = Path::new(dir).join(format!("subject_{}.svg", sanitize(id)));
+        let status = if fit.converged { "" } else { " (NOT CONVERGED)" };
+        concentration_time(
+            &path.to_string_lossy(),
+            &PlotLabels {
+                title: format!(
+                    "Subject {id}: {} fit, {} error{status} (line: model, points: observed)",
+                    model.name, fit.error_model
+                ),
+                x: format!("Time ({})", u.time),
+                y: format!("Concentration ({})", u.concentration),
+            },
+            &[Curve {
+                label: "fitted".into(),
+                points: curve,
+            }],
+            &observed,
+        )?;
+        obs_pred.extend(fit.residuals.iter().map(|r| (r.pred, r.dv)));
+        wres_time.extend(fit.residuals.iter().map(|r| (r.time, r.wres)));
+    }
+    let join = |name: &str| Path::new(dir).join(name).to_string_lossy().into_owned();
+    scatter(
+        &join("observed_vs_predicted.svg"),
+        &PlotLabels {
+            title: "Observed versus predicted".into(),
+            x: format!("Predicted ({})", u.concentration),
+            y: format!("Observed ({})", u.concentration),
+        },
+        &obs_pred,
+        ReferenceLine::Identity,
+    )?;
+    scatter(
+        &join("wres_vs_time.svg"),
+        &PlotLabels {
+            title: "Weighted residuals versus time".into(),
+            x: format!("Time ({})", u.time),
+            y: "Weighted residual".into(),
+        },
+        &wres_time,
+        ReferenceLine::Zero,
+    )?;
+    eprintln!("plots written to {dir}");
+    Ok(())
+}
+
+/// The fitted curve over the whole dosing history, on a fine grid.
+fn fitted_curve(
+    model: &ModelDefinition,
+    data: &Dataset,
+    subject: &pk::data::Subject,
+    fit: &SubjectFit,
+) -> Result<Vec<(f64, f64)>> {
+    let t0 = subject.records.iter().map(|r| r.time).fold(f64::INFINITY, f64::min);
+    let t1 = subject.records.iter().map(|r| r.time).fold(f64::NEG_INFINITY, f64::max);
+    let n = 1500;
+    let mut times: Vec<f64> = (0..=n).map(|i| t0 + (t1 - t0) * i as f64 / n as f64).collect();
+    // Include the observation times so that peaks at sample times are drawn exactly.
+    times.extend(fit.residuals.iter().map(|r| r.time));
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    let profile = simulate_subject_at(model, &fit.params, data, subject, &times, false)?;
+    Ok(profile.times.into_iter().zip(profile.conc).collect())
+}
+
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

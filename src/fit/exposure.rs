@@ -1,0 +1,332 @@
+//! Exposure and disposition parameters derived from a fitted model: first-dose
+//! Cmax, Tmax and AUCs, the disposition constants, and the steady state of the
+//! subject's regimen.
+//!
+//! AUCs are integrals of the model's predictions by 8-point Gauss–Legendre
+//! quadrature on sub-intervals between the breakpoints (dose entry, end of
+//! infusion), each at most a fifth of the fastest half-life long: exact to
+//! about 1e-12 relative for sums of exponentials. Cmax is the largest
+//! prediction among the quadrature nodes and breakpoints, refined by a
+//! golden-section search when it falls between them.
+
+use crate::dosing::{Dose, Input, SteadyState};
+use crate::error::Result;
+use crate::model::{Disposition, ModelDefinition, PkParams};
+use crate::simulate::simulate;
+use crate::units::TimeUnit;
+use serde::Serialize;
+
+/// Exposure after the first dose, disposition, and steady state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Exposure {
+    /// Model Cmax after the first dose alone.
+    pub cmax: f64,
+    /// Model Tmax after the first dose, relative to the dose time.
+    pub tmax: f64,
+    /// AUC over 24 h after the first dose alone.
+    pub auc_0_24: f64,
+    /// Dosing interval of the regimen (time to the second dose, or II), if any.
+    pub tau: Option<f64>,
+    /// AUC over the first dosing interval (first dose alone).
+    pub auc_0_tau: Option<f64>,
+    /// AUC to infinity after the first dose: dose/CL for linear models.
+    pub auc_0_inf: Option<f64>,
+    /// Observed Cmax in the first dosing interval (or the first 24 h).
+    pub cmax_obs: Option<f64>,
+    /// Time of the observed Cmax, relative to the first dose.
+    pub tmax_obs: Option<f64>,
+    /// Clearance.
+    pub cl: Option<f64>,
+    /// Central volume.
+    pub v1: Option<f64>,
+    /// Inter-compartmental clearance (to the first peripheral compartment).
+    pub q: Option<f64>,
+    /// First peripheral volume.
+    pub v2: Option<f64>,
+    /// Volume at steady state.
+    pub vss: Option<f64>,
+    /// Fastest disposition exponent (two or three compartments).
+    pub alpha: Option<f64>,
+    /// Terminal (slowest) disposition exponent.
+    pub beta: Option<f64>,
+    /// Half-life of α.
+    pub t_half_alpha: Option<f64>,
+    /// Terminal half-life.
+    pub t_half_beta: Option<f64>,
+    /// Mean residence time (IV bolus): Vss/CL.
+    pub mrt: Option<f64>,
+    /// Steady-state Cmax of the regimen.
+    pub cmax_ss: Option<f64>,
+    /// Steady-state Cmin.
+    pub cmin_ss: Option<f64>,
+    /// Steady-state average concentration AUCτ/τ.
+    pub cavg_ss: Option<f64>,
+    /// AUC over one interval at steady state.
+    pub auc_tau_ss: Option<f64>,
+    /// AUCτ at steady state over AUCτ after the first dose.
+    pub accumulation_ratio: Option<f64>,
+}
+
+/// Derives the exposure of `params` for the subject's `doses` (the first one
+/// is "the dose"); `observed` are (time, DV) pairs; `tau` overrides the interval.
+pub fn exposure(
+    model: &ModelDefinition,
+    params: &PkParams,
+    doses: &[Dose],
+    observed: &[(f64, f64)],
+    tau: Option<f64>,
+) -> Result<Option<Exposure>> {
+    let Some(first) = doses.iter().min_by(|a, b| a.time.total_cmp(&b.time)).copied() else {
+        return Ok(None);
+    };
+    let single = Dose {
+        steady_state: SteadyState::No,
+        additional: 0,
+        ..first
+    };
+    let disposition = Disposition::of(params);
+    let fastest = fastest_rate(params, disposition.as_ref());
+    let day = TimeUnit::hour().to(&model.units.time) * 24.0;
+    let tau = tau.or_else(|| interval(&first, doses));
+    let horizon = day.max(tau.unwrap_or(0.0));
+    let marks: Vec<f64> = [Some(day), tau].into_iter().flatten().collect();
+    let curve = Curve::of(
+        model,
+        params,
+        &[Dose { time: 0.0, ..single }],
+        (0.0, horizon),
+        &marks,
+        fastest,
+    )?;
+    let (cmax, tmax) = curve.peak(model, params, &[Dose { time: 0.0, ..single }])?;
+    let auc_0_24 = curve.integral_to(day);
+    let auc_0_tau = tau.map(|t| curve.integral_to(t));
+    let scale = model.units.concentration_scale();
+    let linear = disposition.is_some();
+    let auc_0_inf = linear.then(|| single.amount / params.cl * scale);
+    let window = tau.unwrap_or(day);
+    let (cmax_obs, tmax_obs) = observed
+        .iter()
+        .filter(|(t, _)| *t >= first.time && *t <= first.time + window)
+        .fold(None, |best: Option<(f64, f64)>, &(t, y)| match best {
+            Some((by, _)) if by >= y => best,
+            _ => Some((y, t - first.time)),
+        })
+        .map_or((None, None), |(y, t)| (Some(y), Some(t)));
+    let mut e = Exposure {
+        cmax,
+        tmax,
+        auc_0_24,
+        tau,
+        auc_0_tau,
+        auc_0_inf,
+        cmax_obs,
+        tmax_obs,
+        cl: linear.then_some(params.cl),
+        v1: Some(params.v[0]),
+        q: (params.structure.compartments >= 2).then_some(params.q[0]),
+        v2: (params.structure.compartments >= 2).then_some(params.v[1]),
+        vss: disposition.as_ref().map(|d| d.vss),
+        alpha: None,
+        beta: None,
+        t_half_alpha: None,
+        t_half_beta: None,
+        mrt: disposition.as_ref().map(|d| d.mrt),
+        cmax_ss: None,
+        cmin_ss: None,
+        cavg_ss: None,
+        auc_tau_ss: None,
+        accumulation_ratio: None,
+    };
+    if let Some(d) = &disposition {
+        let n = d.exponents.len();
+        e.beta = d.exponents.last().copied();
+        e.t_half_beta = d.half_lives.last().copied();
+        if n >= 2 {
+            e.alpha = Some(d.exponents[0]);
+            e.t_half_alpha = Some(d.half_lives[0]);
+        }
+    }
+    if let Some(tau) = tau {
+        let ss_dose = Dose {
+            time: 0.0,
+            steady_state: SteadyState::Reset,
+            interval: tau,
+            ..single
+        };
+        let ss = Curve::of(model, params, &[ss_dose], (0.0, tau), &[], fastest)?;
+        let auc = ss.integral_to(tau);
+        let (cmax_ss, _) = ss.peak(model, params, &[ss_dose])?;
+        e.cmax_ss = Some(cmax_ss);
+        e.cmin_ss = Some(ss.conc.iter().copied().fold(f64::INFINITY, f64::min));
+        e.auc_tau_ss = Some(auc);
+        e.cavg_ss = Some(auc / tau);
+        e.accumulation_ratio = auc_0_tau.map(|a| auc / a);
+    }
+    Ok(Some(e))
+}
+
+/// The dosing interval: II of a repeated or steady-state dose, else the time to the next dose.
+fn interval(first: &Dose, doses: &[Dose]) -> Option<f64> {
+    if first.interval > 0.0 && (first.additional > 0 || first.steady_state != SteadyState::No) {
+        return Some(first.interval);
+    }
+    doses
+        .iter()
+        .map(|d| d.time - first.time)
+        .filter(|&dt| dt > 0.0)
+        .fold(None, |m: Option<f64>, dt| Some(m.map_or(dt, |m| m.min(dt))))
+}
+
+/// The fastest rate constant of the model (for the quadrature step).
+fn fastest_rate(p: &PkParams, d: Option<&Disposition>) -> f64 {
+    let mut fastest = d.and_then(|d| d.exponents.first().copied()).unwrap_or(p.cl / p.v[0]);
+    if p.structure.has_depot() {
+        fastest = fastest.max(p.ka);
+    }
+    if p.structure.elimination != crate::model::Elimination::Linear {
+        fastest = fastest.max(p.vmax / (p.km * p.v[0]));
+    }
+    fastest
+}
+
+/// 8-point Gauss–Legendre nodes on [−1, 1] and weights.
+const GL_NODES: [f64; 4] = [
+    0.183_434_642_495_649_8,
+    0.525_532_409_916_329,
+    0.796_666_477_413_626_7,
+    0.960_289_856_497_536_3,
+];
+const GL_WEIGHTS: [f64; 4] = [
+    0.362_683_783_378_362,
+    0.313_706_645_877_887_3,
+    0.222_381_034_453_374_5,
+    0.101_228_536_290_376_3,
+];
+
+/// Predictions at Gauss–Legendre nodes and breakpoints over [start, end].
+struct Curve {
+    /// Sub-interval edges.
+    edges: Vec<f64>,
+    /// Nodes (8 per sub-interval, in order), then the edges.
+    times: Vec<f64>,
+    conc: Vec<f64>,
+}
+
+impl Curve {
+    fn of(
+        model: &ModelDefinition,
+        params: &PkParams,
+        doses: &[Dose],
+        (start, end): (f64, f64),
+        marks: &[f64],
+        fastest: f64,
+    ) -> Result<Self> {
+        let mut breaks = vec![start, end];
+        breaks.extend(marks);
+        for d in doses {
+            let t0 = d.time + d.lag;
+            breaks.push(t0);
+            if let Input::Infusion { duration, .. } = d.input {
+                breaks.push(t0 + duration);
+            }
+        }
+        breaks.retain(|t| t.is_finite() && *t >= start && *t <= end);
+        breaks.sort_by(f64::total_cmp);
+        breaks.dedup();
+        let max_step = if fastest > 0.0 && fastest.is_finite() {
+            0.2 * std::f64::consts::LN_2 / fastest
+        } else {
+            (end - start) / 64.0
+        }
+        .max((end - start) / 4096.0);
+        let mut edges = vec![start];
+        for w in breaks.windows(2) {
+            let pieces = ((w[1] - w[0]) / max_step).ceil().max(1.0) as usize;
+            for k in 1..pieces {
+                edges.push(w[0] + (w[1] - w[0]) * k as f64 / pieces as f64);
+            }
+            edges.push(w[1]);
+        }
+        let mut times = Vec::with_capacity(edges.len() * 9);
+        for w in edges.windows(2) {
+            let (mid, half) = (0.5 * (w[0] + w[1]), 0.5 * (w[1] - w[0]));
+            for &x in GL_NODES.iter().rev() {
+                times.push(mid - half * x);
+            }
+            for &x in &GL_NODES {
+                times.push(mid + half * x);
+            }
+        }
+        times.extend(&edges);
+        let conc = simulate(model, params, doses, &times, false)?.conc;
+        Ok(Curve { edges, times, conc })
+    }
+
+    /// ∫ from the start to `t`, an edge of the curve.
+    fn integral_to(&self, t: f64) -> f64 {
+        let mut total = 0.0;
+        for (k, w) in self.edges.windows(2).enumerate() {
+            if w[0] >= t {
+                break;
+            }
+            let half = 0.5 * (w[1] - w[0]);
+            let nodes = &self.conc[8 * k..8 * k + 8];
+            let mut s = 0.0;
+            for i in 0..4 {
+                s += GL_WEIGHTS[3 - i] * nodes[i] + GL_WEIGHTS[i] * nodes[4 + i];
+            }
+            // `t` is always an edge (the interval ends are breakpoints).
+            debug_assert!(w[1] <= t * (1.0 + 1e-12));
+            total += half * s;
+        }
+        total
+    }
+
+    /// The largest prediction and its time, refined by golden-section search.
+    fn peak(&self, model: &ModelDefinition, params: &PkParams, doses: &[Dose]) -> Result<(f64, f64)> {
+        let mut order: Vec<usize> = (0..self.times.len()).collect();
+        order.sort_by(|&a, &b| self.times[a].total_cmp(&self.times[b]));
+        let (best, _) = order
+            .iter()
+            .enumerate()
+            .fold((0, f64::NEG_INFINITY), |(bi, bc), (i, &k)| {
+                if self.conc[k] > bc {
+                    (i, self.conc[k])
+                } else {
+                    (bi, bc)
+                }
+            });
+        let at = |i: usize| (self.times[order[i]], self.conc[order[i]]);
+        let (t_best, c_best) = at(best);
+        if best == 0 || best + 1 == order.len() || self.edges.contains(&t_best) {
+            return Ok((c_best, t_best));
+        }
+        // Golden-section search between the neighbours of the best node.
+        let (mut a, mut b) = (at(best - 1).0, at(best + 1).0);
+        let g = 0.5 * (5f64.sqrt() - 1.0);
+        let eval = |t: f64| -> Result<f64> { Ok(simulate(model, params, doses, &[t], false)?.conc[0]) };
+        let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+        let (mut fc, mut fd) = (eval(c)?, eval(d)?);
+        for _ in 0..60 {
+            if (b - a).abs() < 1e-10 * b.abs().max(1.0) {
+                break;
+            }
+            if fc > fd {
+                b = d;
+                d = c;
+                fd = fc;
+                c = b - g * (b - a);
+                fc = eval(c)?;
+            } else {
+                a = c;
+                c = d;
+                fc = fd;
+                d = a + g * (b - a);
+                fd = eval(d)?;
+            }
+        }
+        let (t, cmax) = if fc > fd { (c, fc) } else { (d, fd) };
+        Ok(if cmax > c_best { (cmax, t) } else { (c_best, t_best) })
+    }
+}

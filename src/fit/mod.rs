@@ -1,0 +1,490 @@
+//! Fitting a compartment model to one subject's samples: maximum likelihood
+//! (or classical weighted least squares) with automatic initial estimates,
+//! several starts, precision from the information matrix, identifiability
+//! warnings, and derived exposure parameters.
+//!
+//! ```no_run
+//! use pk::data::{read_dataset, ReadOptions};
+//! use pk::fit::{fit_subject, ErrorModel, FitOptions};
+//! use pk::model::ModelDefinition;
+//! let model = ModelDefinition::load("two_cmt_iv").unwrap();
+//! let data = read_dataset("fixtures/clofarabine/clofarabine_phase2.csv", &ReadOptions::default()).unwrap();
+//! let options = FitOptions::new(ErrorModel::Proportional);
+//! let fit = fit_subject(&model, &data, &data.subjects[0], &options).unwrap();
+//! println!("CL = {}", fit.parameter("CL").unwrap().estimate);
+//! ```
+
+pub mod error_model;
+pub mod exposure;
+pub mod initial;
+pub mod likelihood;
+pub mod optimize;
+pub mod precision;
+pub mod problem;
+pub mod report;
+
+pub use error_model::{ErrorModel, Weighting};
+pub use exposure::Exposure;
+pub use optimize::LocalFit;
+pub use precision::{CovarianceMethod, Precision};
+pub use problem::{Observation, Parameterization, SubjectProblem};
+
+use crate::data::{Dataset, Subject};
+use crate::error::{Error, Result};
+use crate::model::{ModelDefinition, PkParams};
+use optimize::{local_fit, weighted_ss, Bounds};
+use std::f64::consts::PI;
+
+/// z for a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// Options of a fit.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// Residual error model.
+    pub error_model: ErrorModel,
+    /// User initial values (natural scale) for some parameters.
+    pub init: Vec<(String, f64)>,
+    /// Parameters held fixed at the given values.
+    pub fixed: Vec<(String, f64)>,
+    /// Number of starts (automatic initial estimates in distinct regions).
+    pub starts: usize,
+    /// Dosing interval for the steady-state values, if not implied by the data.
+    pub tau: Option<f64>,
+    /// Name of the body-surface-area column, for per-m² values.
+    pub bsa_column: String,
+}
+
+impl FitOptions {
+    /// Defaults: 4 starts, BSA from a column named `BSA`.
+    pub fn new(error_model: ErrorModel) -> Self {
+        FitOptions {
+            error_model,
+            init: Vec::new(),
+            fixed: Vec::new(),
+            starts: 4,
+            tau: None,
+            bsa_column: "BSA".into(),
+        }
+    }
+}
+
+/// One estimated (or fixed) parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParameterEstimate {
+    /// Name (`CL`, …, `sigma_prop`).
+    pub name: String,
+    /// Estimate, natural scale.
+    pub estimate: f64,
+    /// Standard error, natural scale (delta method from the log scale).
+    pub se: Option<f64>,
+    /// 100·SE/estimate.
+    pub rse_percent: Option<f64>,
+    /// 95% confidence interval (log scale, back-transformed).
+    pub ci95: Option<[f64; 2]>,
+    /// Held fixed by the user.
+    pub fixed: bool,
+    /// At (within 1e-6 of the range of) a bound.
+    pub at_bound: bool,
+}
+
+/// Goodness of fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Objective {
+    /// −2 log-likelihood (for WLS: of the Gaussian model with variance σ²/w).
+    pub m2ll: f64,
+    /// Akaike: −2LL + 2k.
+    pub aic: f64,
+    /// Bayesian (Schwarz): −2LL + k·ln n.
+    pub bic: f64,
+    /// Weighted sum of squares (WLS only).
+    pub wss: Option<f64>,
+    /// Number of estimated parameters k (including σ).
+    pub n_parameters: usize,
+}
+
+/// One observation with its fit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Residual {
+    /// Line in the data file.
+    pub line: usize,
+    /// Time.
+    pub time: f64,
+    /// Observed.
+    pub dv: f64,
+    /// Prediction.
+    pub pred: f64,
+    /// DV − PRED.
+    pub res: f64,
+    /// Weighted residual: (DV − PRED)/SD(PRED) (WLS: √w·RES/σ̂).
+    pub wres: f64,
+}
+
+/// The fit of one subject.
+#[derive(Debug, Clone)]
+pub struct SubjectFit {
+    /// Subject id.
+    pub id: String,
+    /// Whether the optimiser converged (the estimates are an optimum).
+    pub converged: bool,
+    /// Why the optimiser stopped.
+    pub message: String,
+    /// Observations fitted.
+    pub n_obs: usize,
+    /// Observations left out (before the first dose).
+    pub n_excluded: usize,
+    /// Error model.
+    pub error_model: ErrorModel,
+    /// Goodness of fit.
+    pub objective: Objective,
+    /// Structural parameters (model order, fixed ones included) then σ.
+    pub parameters: Vec<ParameterEstimate>,
+    /// How the covariance was obtained.
+    pub covariance_method: CovarianceMethod,
+    /// Condition number of the information matrix.
+    pub condition_number: f64,
+    /// Largest |gradient| of the objective in the estimation-scale parameters at the solution.
+    pub max_gradient: f64,
+    /// Correlation matrix of the estimated parameters (names in `correlation_names`).
+    pub correlation: Option<Vec<Vec<f64>>>,
+    /// Names of the estimated parameters, in the order of the correlation matrix.
+    pub correlation_names: Vec<String>,
+    /// Identifiability and quality warnings.
+    pub warnings: Vec<String>,
+    /// Whether every estimated parameter is identified (no singular information, no RSE > 50%, none at a bound).
+    pub identifiable: bool,
+    /// Objective reached from each start (best first is not implied: start order).
+    pub start_objectives: Vec<f64>,
+    /// Model evaluations used.
+    pub evaluations: usize,
+    /// Observations with predictions and residuals.
+    pub residuals: Vec<Residual>,
+    /// Fitted model parameters.
+    pub params: PkParams,
+    /// Derived exposure and disposition.
+    pub exposure: Option<Exposure>,
+    /// Body-surface area of the subject, m², if the data have it.
+    pub bsa: Option<f64>,
+}
+
+impl SubjectFit {
+    /// The estimate of a parameter by name.
+    pub fn parameter(&self, name: &str) -> Option<&ParameterEstimate> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+}
+
+/// Estimation-scale starts: the user's values override the automatic ones in the first start.
+pub fn starts(problem: &SubjectProblem, options: &FitOptions) -> Result<Vec<Vec<f64>>> {
+    for (name, value) in &options.init {
+        let Some(fp) = problem.space.free.iter().find(|f| f.name == *name) else {
+            return Err(Error::parameter(
+                name,
+                format!(
+                    "--init names a parameter that is not estimated; estimated: {}",
+                    problem.space.names().join(", ")
+                ),
+            ));
+        };
+        if !(*value >= fp.lower && *value <= fp.upper) {
+            return Err(Error::parameter(
+                name,
+                format!(
+                    "initial value {value} is outside the bounds [{}, {}]",
+                    fp.lower, fp.upper
+                ),
+            ));
+        }
+    }
+    let mut auto = initial::automatic_starts(problem, options.starts.max(1));
+    if let Some(first) = auto.first_mut() {
+        for (name, v) in first.iter_mut() {
+            if let Some((_, u)) = options.init.iter().find(|(n, _)| n == name) {
+                *v = *u;
+            }
+        }
+    }
+    Ok(auto
+        .iter()
+        .map(|s| {
+            problem
+                .space
+                .free
+                .iter()
+                .zip(s)
+                .map(|(fp, (_, v))| fp.to_estimation(*v))
+                .collect()
+        })
+        .collect())
+}
+
+/// Fits one subject.
+pub fn fit_subject(
+    model: &ModelDefinition,
+    data: &Dataset,
+    subject: &Subject,
+    options: &FitOptions,
+) -> Result<SubjectFit> {
+    let space = Parameterization::new(model, &options.fixed)?;
+    let problem = SubjectProblem::new(model, data, subject, options.error_model, space)?;
+    let fits: Vec<LocalFit> = starts(&problem, options)?
+        .iter()
+        .map(|x0| local_fit(&problem, options.error_model, x0))
+        .collect();
+    let best = best_of(&fits).ok_or_else(|| Error::Fit {
+        subject: subject.id.clone(),
+        message: format!(
+            "no start could be fitted: {}",
+            fits.first().map_or("no starts", |f| f.reason.as_str())
+        ),
+    })?;
+    summarize(&problem, options, best, &fits)
+}
+
+/// Fits every subject; a subject that cannot be fitted gets its error, the others are still fitted.
+pub fn fit_dataset(model: &ModelDefinition, data: &Dataset, options: &FitOptions) -> Vec<(String, Result<SubjectFit>)> {
+    data.subjects
+        .iter()
+        .map(|s| (s.id.clone(), fit_subject(model, data, s, options)))
+        .collect()
+}
+
+/// The start with the lowest objective, preferring converged fits.
+fn best_of(fits: &[LocalFit]) -> Option<&LocalFit> {
+    let finite = fits.iter().filter(|f| f.objective.is_finite());
+    let converged = finite
+        .clone()
+        .filter(|f| f.converged)
+        .min_by(|a, b| a.objective.total_cmp(&b.objective));
+    converged.or_else(|| finite.min_by(|a, b| a.objective.total_cmp(&b.objective)))
+}
+
+fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fits: &[LocalFit]) -> Result<SubjectFit> {
+    let model = problem.model();
+    let em = options.error_model;
+    let fail = |message: String| Error::Fit {
+        subject: problem.id.clone(),
+        message,
+    };
+    let p = problem.space.len();
+    let q = best.log_sigma.len();
+    let precision = precision::precision(problem, em, &best.x, &best.log_sigma).map_err(fail)?;
+    let se = precision.standard_errors(p + q);
+    let bounds = Bounds::of(problem);
+    let mut parameters = Vec::new();
+    let mut warnings = Vec::new();
+    let mut identifiable = true;
+    for spec in &model.parameters {
+        if let Some((_, v)) = problem.space.fixed.iter().find(|(n, _)| *n == spec.name) {
+            parameters.push(ParameterEstimate {
+                name: spec.name.clone(),
+                estimate: *v,
+                se: None,
+                rse_percent: None,
+                ci95: None,
+                fixed: true,
+                at_bound: false,
+            });
+            continue;
+        }
+        let j = problem
+            .space
+            .free
+            .iter()
+            .position(|f| f.name == spec.name)
+            .expect("free");
+        let fp = &problem.space.free[j];
+        let at_bound = bounds.bound_distance(j, best.x[j]) < 1e-6;
+        if at_bound {
+            let which = if best.x[j] > fp.to_estimation(0.5 * (fp.lower + fp.upper)) {
+                ("upper", fp.upper)
+            } else {
+                ("lower", fp.lower)
+            };
+            warnings.push(format!(
+                "{} is at its {} bound {}: not identifiable from these data",
+                fp.name, which.0, which.1
+            ));
+            identifiable = false;
+        }
+        parameters.push(estimate(&fp.name, best.x[j], se[j], fp.log_scale, at_bound));
+    }
+    for (a, name) in em.sigma_names().iter().enumerate() {
+        parameters.push(estimate(name, best.log_sigma[a], se[p + a], true, false));
+    }
+    for pe in parameters.iter().filter(|pe| !pe.fixed) {
+        if let Some(rse) = pe.rse_percent.filter(|r| *r > 50.0) {
+            warnings.push(format!(
+                "{}: RSE {rse:.0}% (> 50%): poorly identified by these data",
+                pe.name
+            ));
+            identifiable = false;
+        }
+    }
+    if precision.covariance.is_none() {
+        warnings.push(
+            "the information matrix is singular: some parameters are not identifiable; no standard errors".into(),
+        );
+        identifiable = false;
+    } else if precision.condition_number > precision::ILL_CONDITIONED {
+        warnings.push(format!(
+            "the information matrix is ill-conditioned (condition number {:.2e}): some parameters are not identifiable",
+            precision.condition_number
+        ));
+        identifiable = false;
+    }
+    let mut names: Vec<String> = problem.space.names().iter().map(|s| s.to_string()).collect();
+    names.extend(em.sigma_names().iter().map(|s| s.to_string()));
+    let correlation = precision.correlation().map(|c| {
+        (0..c.nrows())
+            .map(|i| (0..c.ncols()).map(|j| c[(i, j)]).collect::<Vec<f64>>())
+            .collect::<Vec<_>>()
+    });
+    if let Some(c) = &correlation {
+        for i in 0..c.len() {
+            for j in 0..i {
+                if c[i][j].abs() > 0.95 {
+                    warnings.push(format!(
+                        "{} and {} are highly correlated (r = {:.3})",
+                        names[j], names[i], c[i][j]
+                    ));
+                }
+            }
+        }
+    }
+    if problem.excluded_before_dose > 0 {
+        warnings.push(format!(
+            "{} observation(s) at or before the first dose were left out (the model predicts 0 there)",
+            problem.excluded_before_dose
+        ));
+    }
+    let interior: Vec<usize> = (0..p + q)
+        .filter(|&j| j >= p || bounds.bound_distance(j, best.x[j]) >= 1e-6)
+        .collect();
+    let max_gradient = interior
+        .iter()
+        .map(|&j| precision.gradient[j].abs())
+        .fold(0.0, f64::max);
+    let mut converged = best.converged;
+    let mut message = best.reason.clone();
+    if converged && em.is_likelihood() && max_gradient > 1e-2 {
+        converged = false;
+        message = format!("{message}; but the gradient of -2LL at the solution is {max_gradient:.2e}, not near zero");
+    }
+    let params = problem.space.params_at(&best.x);
+    let mut f = vec![0.0; problem.obs.len()];
+    problem.predict(&best.x, &mut f).map_err(fail)?;
+    let y = problem.dv();
+    let (objective, residuals) = objective_and_residuals(problem, em, best, &y, &f);
+    let observed: Vec<(f64, f64)> = problem.obs.iter().map(|o| (o.time, o.dv)).collect();
+    let exposure = exposure::exposure(model, &params, &problem.doses, &observed, options.tau)?;
+    let (data, subject) = problem.source();
+    let bsa = data.covariate_index(&options.bsa_column).and_then(|c| {
+        subject
+            .records
+            .iter()
+            .map(|r| r.covariates[c])
+            .find(|v| v.is_finite() && *v > 0.0)
+    });
+    Ok(SubjectFit {
+        id: problem.id.clone(),
+        converged,
+        message,
+        n_obs: problem.obs.len(),
+        n_excluded: problem.excluded_before_dose,
+        error_model: em,
+        objective,
+        parameters,
+        covariance_method: precision.method,
+        condition_number: precision.condition_number,
+        max_gradient,
+        correlation,
+        correlation_names: names,
+        warnings,
+        identifiable,
+        start_objectives: fits.iter().map(|f| f.objective).collect(),
+        evaluations: fits.iter().map(|f| f.evaluations).sum(),
+        residuals,
+        params,
+        exposure,
+        bsa,
+    })
+}
+
+fn estimate(name: &str, x: f64, se_x: f64, log_scale: bool, at_bound: bool) -> ParameterEstimate {
+    let ok = se_x.is_finite();
+    let (estimate, se, ci) = if log_scale {
+        let e = x.exp();
+        (e, e * se_x, [(x - Z95 * se_x).exp(), (x + Z95 * se_x).exp()])
+    } else {
+        (x, se_x, [x - Z95 * se_x, x + Z95 * se_x])
+    };
+    ParameterEstimate {
+        name: name.to_string(),
+        estimate,
+        se: ok.then_some(se),
+        rse_percent: ok.then_some(100.0 * se / estimate.abs()),
+        ci95: ok.then_some(ci),
+        fixed: false,
+        at_bound,
+    }
+}
+
+fn objective_and_residuals(
+    problem: &SubjectProblem,
+    em: ErrorModel,
+    best: &LocalFit,
+    y: &[f64],
+    f: &[f64],
+) -> (Objective, Vec<Residual>) {
+    let n = y.len();
+    let p = problem.space.len();
+    let residual = |i: usize, wres: f64| Residual {
+        line: problem.obs[i].line,
+        time: problem.obs[i].time,
+        dv: y[i],
+        pred: f[i],
+        res: y[i] - f[i],
+        wres,
+    };
+    match em {
+        ErrorModel::WeightedLeastSquares(w) => {
+            let wss = weighted_ss(w, y, f);
+            let sigma2_ml = wss / n as f64;
+            let sum_ln_w: f64 = y.iter().zip(f).map(|(&y, &f)| w.weight(y, f).ln()).sum();
+            let m2ll = n as f64 * ((2.0 * PI).ln() + sigma2_ml.ln() + 1.0) - sum_ln_w;
+            let k = p + 1;
+            let sd = (wss / (n - p).max(1) as f64).sqrt();
+            let residuals = (0..n)
+                .map(|i| residual(i, w.weight(y[i], f[i]).sqrt() * (y[i] - f[i]) / sd))
+                .collect();
+            (
+                Objective {
+                    m2ll,
+                    aic: m2ll + 2.0 * k as f64,
+                    bic: m2ll + k as f64 * (n as f64).ln(),
+                    wss: Some(wss),
+                    n_parameters: k,
+                },
+                residuals,
+            )
+        }
+        _ => {
+            let m2ll = em.m2ll(y, f, &best.log_sigma);
+            let k = p + best.log_sigma.len();
+            let residuals = (0..n)
+                .map(|i| residual(i, (y[i] - f[i]) / em.variance(f[i], &best.log_sigma).sqrt()))
+                .collect();
+            (
+                Objective {
+                    m2ll,
+                    aic: m2ll + 2.0 * k as f64,
+                    bic: m2ll + k as f64 * (n as f64).ln(),
+                    wss: None,
+                    n_parameters: k,
+                },
+                residuals,
+            )
+        }
+    }
+}

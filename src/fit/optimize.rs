@@ -1,0 +1,464 @@
+//! Local optimisation of one subject from one start.
+//!
+//! - Least-squares forms go to Levenberg–Marquardt (the `levenberg-marquardt`
+//!   crate, a port of MINPACK's lmder) with a forward-difference Jacobian:
+//!   WLS with weights 1, 1/y, 1/y²; WLS with weights 1/f, 1/f² by iterative
+//!   reweighting (weights from the previous predictions, as WinNonlin does);
+//!   the additive likelihood, whose σ profiles out (σ̂² = SS/n); and the
+//!   proportional likelihood, whose σ also profiles out (σ̂² = Σ((y−f)/f)²/n),
+//!   leaving −2LL = n ln 2π + n + n ln σ̂² + 2Σ ln f, which is minimised exactly
+//!   as the sum of squares of g·(y−f)/f with g the geometric mean of f.
+//! - The combined error model (no closed-form σ) goes to argmin's BFGS with a
+//!   More–Thuente line search on −2LL, from the proportional fit.
+//!
+//! Bounds: each estimation-scale parameter x in (lo, hi) is optimised as
+//! u with x = mid + half·tanh(u/half), so x never leaves its bounds and is
+//! unchanged to first order in the interior.
+
+use super::error_model::{ErrorModel, Weighting};
+use super::likelihood::m2ll_derivatives;
+use super::problem::SubjectProblem;
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason as ArgminReason, TerminationStatus};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::BFGS;
+use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt, TerminationReason};
+use nalgebra::{DMatrix, DVector, Dyn, Owned};
+use std::cell::Cell;
+
+/// Result of a local fit from one start.
+#[derive(Debug, Clone)]
+pub struct LocalFit {
+    /// Estimation-scale structural parameters.
+    pub x: Vec<f64>,
+    /// Log residual-error parameters (empty for WLS).
+    pub log_sigma: Vec<f64>,
+    /// The objective minimised: −2LL for likelihood models, the weighted sum of squares for WLS.
+    pub objective: f64,
+    /// Whether the optimiser reported convergence.
+    pub converged: bool,
+    /// The optimiser's termination reason, in words.
+    pub reason: String,
+    /// Number of model evaluations.
+    pub evaluations: usize,
+}
+
+/// The tanh map between unconstrained u and bounded x.
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    mid: Vec<f64>,
+    half: Vec<f64>,
+}
+
+impl Bounds {
+    /// From estimation-scale bounds of the free parameters.
+    pub fn of(problem: &SubjectProblem) -> Self {
+        let (mid, half) = problem
+            .space
+            .free
+            .iter()
+            .map(|p| {
+                let (lo, hi) = p.estimation_bounds();
+                (0.5 * (lo + hi), 0.5 * (hi - lo))
+            })
+            .unzip();
+        Bounds { mid, half }
+    }
+    /// u → x.
+    pub fn to_x(&self, u: &[f64]) -> Vec<f64> {
+        u.iter()
+            .enumerate()
+            .map(|(j, &u)| self.mid[j] + self.half[j] * (u / self.half[j]).tanh())
+            .collect()
+    }
+    /// x → u (x is pulled just inside its bounds first).
+    pub fn to_u(&self, x: &[f64]) -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(j, &x)| {
+                let z = ((x - self.mid[j]) / self.half[j]).clamp(-1.0 + 1e-12, 1.0 - 1e-12);
+                self.half[j] * z.atanh()
+            })
+            .collect()
+    }
+    /// dx/du at u.
+    pub fn dx_du(&self, u: &[f64]) -> Vec<f64> {
+        u.iter()
+            .enumerate()
+            .map(|(j, &u)| 1.0 - (u / self.half[j]).tanh().powi(2))
+            .collect()
+    }
+    /// Distance of x from its nearest bound, relative to the bound range.
+    pub fn bound_distance(&self, j: usize, x: f64) -> f64 {
+        (1.0 - ((x - self.mid[j]) / self.half[j]).abs()) * 0.5
+    }
+}
+
+/// How residuals are formed from predictions.
+#[derive(Debug, Clone)]
+enum Form {
+    /// sqrt(w)·(y − f) with fixed weights.
+    Weighted(Vec<f64>),
+    /// g·(y − f)/f, g = geometric mean of f: the profiled proportional likelihood.
+    ProfiledProportional,
+}
+
+struct LsProblem<'a, 'p> {
+    problem: &'a SubjectProblem<'p>,
+    bounds: &'a Bounds,
+    y: Vec<f64>,
+    form: Form,
+    u: DVector<f64>,
+    r: Option<DVector<f64>>,
+    evaluations: Cell<usize>,
+}
+
+impl LsProblem<'_, '_> {
+    fn residuals_at(&self, u: &[f64]) -> Option<DVector<f64>> {
+        self.evaluations.set(self.evaluations.get() + 1);
+        let x = self.bounds.to_x(u);
+        let mut f = vec![0.0; self.y.len()];
+        self.problem.predict(&x, &mut f).ok()?;
+        let r = match &self.form {
+            Form::Weighted(sw) => DVector::from_iterator(f.len(), (0..f.len()).map(|i| sw[i] * (self.y[i] - f[i]))),
+            Form::ProfiledProportional => {
+                let f: Vec<f64> = f.iter().map(|&v| v.max(1e-300)).collect();
+                let g = (f.iter().map(|v| v.ln()).sum::<f64>() / f.len() as f64).exp();
+                DVector::from_iterator(f.len(), (0..f.len()).map(|i| g * (self.y[i] - f[i]) / f[i]))
+            }
+        };
+        r.iter().all(|v| v.is_finite()).then_some(r)
+    }
+}
+
+impl LeastSquaresProblem<f64, Dyn, Dyn> for LsProblem<'_, '_> {
+    type ResidualStorage = Owned<f64, Dyn>;
+    type JacobianStorage = Owned<f64, Dyn, Dyn>;
+    type ParameterStorage = Owned<f64, Dyn>;
+
+    fn set_params(&mut self, u: &DVector<f64>) {
+        self.u.copy_from(u);
+        self.r = self.residuals_at(u.as_slice());
+    }
+    fn params(&self) -> DVector<f64> {
+        self.u.clone()
+    }
+    fn residuals(&self) -> Option<DVector<f64>> {
+        self.r.clone()
+    }
+    fn jacobian(&self) -> Option<DMatrix<f64>> {
+        let r0 = self.r.as_ref()?;
+        let mut jac = DMatrix::zeros(r0.len(), self.u.len());
+        let mut u = self.u.as_slice().to_vec();
+        for j in 0..u.len() {
+            let h = 1e-7 * u[j].abs().max(1.0);
+            let keep = u[j];
+            u[j] = keep + h;
+            let h = u[j] - keep;
+            let r = self.residuals_at(&u)?;
+            u[j] = keep;
+            jac.set_column(j, &((r - r0) / h));
+        }
+        Some(jac)
+    }
+}
+
+/// Runs Levenberg–Marquardt with residual form `form` from x0.
+fn levenberg_marquardt(
+    problem: &SubjectProblem,
+    bounds: &Bounds,
+    form: Form,
+    x0: &[f64],
+) -> (Vec<f64>, bool, String, usize) {
+    let u0 = DVector::from_vec(bounds.to_u(x0));
+    let mut ls = LsProblem {
+        problem,
+        bounds,
+        y: problem.dv(),
+        form,
+        u: u0.clone(),
+        r: None,
+        evaluations: Cell::new(0),
+    };
+    ls.set_params(&u0);
+    if ls.r.is_none() {
+        return (
+            x0.to_vec(),
+            false,
+            "the model cannot be evaluated at the start".into(),
+            1,
+        );
+    }
+    let lm = LevenbergMarquardt::new()
+        .with_ftol(1e-12)
+        .with_xtol(1e-12)
+        .with_gtol(1e-12)
+        .with_patience(200);
+    let (ls, report) = lm.minimize(ls);
+    let converged = matches!(
+        report.termination,
+        TerminationReason::ResidualsZero
+            | TerminationReason::Orthogonal
+            | TerminationReason::Converged { .. }
+            | TerminationReason::NoImprovementPossible(_)
+    );
+    let reason = match &report.termination {
+        TerminationReason::ResidualsZero => "residuals are zero".to_string(),
+        TerminationReason::Orthogonal => "gradient zero (residuals orthogonal to the Jacobian)".to_string(),
+        TerminationReason::Converged { .. } => "relative change in objective and parameters below 1e-12".to_string(),
+        TerminationReason::NoImprovementPossible(_) => {
+            "no further improvement possible in double precision".to_string()
+        }
+        TerminationReason::LostPatience => "iteration limit reached before convergence".to_string(),
+        TerminationReason::User(_) => "the model could not be evaluated at a trial point".to_string(),
+        other => format!("Levenberg–Marquardt stopped: {other:?}"),
+    };
+    let evaluations = ls.evaluations.get();
+    (bounds.to_x(ls.u.as_slice()), converged, reason, evaluations)
+}
+
+fn predictions(problem: &SubjectProblem, x: &[f64]) -> Option<Vec<f64>> {
+    let mut f = vec![0.0; problem.obs.len()];
+    problem.predict(x, &mut f).ok()?;
+    Some(f)
+}
+
+/// Fits `problem` with `error_model` from the estimation-scale start `x0`.
+pub fn local_fit(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64]) -> LocalFit {
+    let bounds = Bounds::of(problem);
+    let y = problem.dv();
+    let n = y.len() as f64;
+    let failed = |reason: String, evaluations| LocalFit {
+        x: x0.to_vec(),
+        log_sigma: vec![f64::NAN; error_model.sigma_names().len()],
+        objective: f64::INFINITY,
+        converged: false,
+        reason,
+        evaluations,
+    };
+    match error_model {
+        ErrorModel::Additive | ErrorModel::Proportional => {
+            let form = if error_model == ErrorModel::Additive {
+                Form::Weighted(vec![1.0; y.len()])
+            } else {
+                Form::ProfiledProportional
+            };
+            let (x, converged, reason, evaluations) = levenberg_marquardt(problem, &bounds, form, x0);
+            let Some(f) = predictions(problem, &x) else {
+                return failed("the model cannot be evaluated at the solution".into(), evaluations);
+            };
+            let ss: f64 = if error_model == ErrorModel::Additive {
+                y.iter().zip(&f).map(|(y, f)| (y - f).powi(2)).sum()
+            } else {
+                y.iter().zip(&f).map(|(y, f)| ((y - f) / f).powi(2)).sum()
+            };
+            let log_sigma = vec![0.5 * (ss / n).ln()];
+            let objective = error_model.m2ll(&y, &f, &log_sigma);
+            LocalFit {
+                x,
+                log_sigma,
+                objective,
+                converged,
+                reason,
+                evaluations,
+            }
+        }
+        ErrorModel::WeightedLeastSquares(w) if !w.uses_prediction() => {
+            let sw = y.iter().map(|&y| w.weight(y, y).sqrt()).collect();
+            let (x, converged, reason, evaluations) = levenberg_marquardt(problem, &bounds, Form::Weighted(sw), x0);
+            match predictions(problem, &x) {
+                Some(f) => LocalFit {
+                    objective: weighted_ss(w, &y, &f),
+                    x,
+                    log_sigma: vec![],
+                    converged,
+                    reason,
+                    evaluations,
+                },
+                None => failed("the model cannot be evaluated at the solution".into(), evaluations),
+            }
+        }
+        ErrorModel::WeightedLeastSquares(w) => reweighted(problem, &bounds, w, x0),
+        ErrorModel::Combined => combined(problem, &bounds, x0),
+    }
+}
+
+/// Σ w(y, f)(y − f)².
+pub fn weighted_ss(w: Weighting, y: &[f64], f: &[f64]) -> f64 {
+    y.iter().zip(f).map(|(&y, &f)| w.weight(y, f) * (y - f).powi(2)).sum()
+}
+
+/// Iteratively reweighted least squares for weights 1/f or 1/f².
+fn reweighted(problem: &SubjectProblem, bounds: &Bounds, w: Weighting, x0: &[f64]) -> LocalFit {
+    let y = problem.dv();
+    let mut x = x0.to_vec();
+    let mut evaluations = 0;
+    for round in 0..100 {
+        let Some(f) = predictions(problem, &x) else {
+            break;
+        };
+        if f.iter().any(|&v| !(v > 0.0)) {
+            break;
+        }
+        let sw = y.iter().zip(&f).map(|(&y, &f)| w.weight(y, f).sqrt()).collect();
+        let (next, converged, reason, e) = levenberg_marquardt(problem, bounds, Form::Weighted(sw), &x);
+        evaluations += e;
+        let change = next.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        x = next;
+        if !converged {
+            return LocalFit {
+                objective: predictions(problem, &x).map_or(f64::INFINITY, |f| weighted_ss(w, &y, &f)),
+                x,
+                log_sigma: vec![],
+                converged: false,
+                reason: format!("reweighting round {}: {reason}", round + 1),
+                evaluations,
+            };
+        }
+        if change < 1e-10 {
+            let objective = predictions(problem, &x).map_or(f64::INFINITY, |f| weighted_ss(w, &y, &f));
+            return LocalFit {
+                x,
+                log_sigma: vec![],
+                objective,
+                converged: true,
+                reason: format!("weights and estimates stable after {} reweighting rounds", round + 1),
+                evaluations,
+            };
+        }
+    }
+    LocalFit {
+        objective: predictions(problem, &x).map_or(f64::INFINITY, |f| weighted_ss(w, &y, &f)),
+        x,
+        log_sigma: vec![],
+        converged: false,
+        reason: "iterative reweighting did not settle in 100 rounds (or predictions became non-positive)".into(),
+        evaluations,
+    }
+}
+
+/// −2LL of the combined model as a function of (u, log a, log b), for argmin.
+#[derive(Clone)]
+struct CombinedObjective<'a, 'p> {
+    problem: &'a SubjectProblem<'p>,
+    bounds: &'a Bounds,
+    evaluations: &'a Cell<usize>,
+}
+
+impl CombinedObjective<'_, '_> {
+    fn split(&self, v: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let p = self.bounds.mid.len();
+        (self.bounds.to_x(&v[..p]), v[p..].to_vec())
+    }
+}
+
+impl CostFunction for CombinedObjective<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, v: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        self.evaluations.set(self.evaluations.get() + 1);
+        let (x, s) = self.split(v);
+        let f = predictions(self.problem, &x).ok_or_else(|| argmin::core::Error::msg("model evaluation failed"))?;
+        Ok(ErrorModel::Combined.m2ll(&self.problem.dv(), &f, &s))
+    }
+}
+
+impl Gradient for CombinedObjective<'_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, v: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        let p = self.bounds.mid.len();
+        self.evaluations.set(self.evaluations.get() + 1 + 2 * p);
+        let (x, s) = self.split(v);
+        let d =
+            m2ll_derivatives(self.problem, ErrorModel::Combined, &x, &s, false).map_err(argmin::core::Error::msg)?;
+        let dx = self.bounds.dx_du(&v[..p]);
+        let mut g = d.gradient.as_slice().to_vec();
+        for j in 0..p {
+            g[j] *= dx[j];
+        }
+        Ok(g)
+    }
+}
+
+/// The combined model: BFGS on −2LL from the proportional fit, with the
+/// additive part started at a tenth of the proportional SD at the median prediction.
+fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
+    let start = local_fit(problem, ErrorModel::Proportional, x0);
+    let Some(f) = predictions(problem, &start.x) else {
+        return LocalFit {
+            converged: false,
+            reason: "the model cannot be evaluated at the start".into(),
+            ..start
+        };
+    };
+    let mut sorted = f.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let sd_prop = start.log_sigma[0].exp();
+    let mut v = bounds.to_u(&start.x);
+    v.push((0.1 * sd_prop * median).ln());
+    v.push((0.95 * sd_prop).ln());
+    let evaluations = Cell::new(start.evaluations);
+    let objective = CombinedObjective {
+        problem,
+        bounds,
+        evaluations: &evaluations,
+    };
+    let split = |v: &[f64]| objective.split(v);
+    let dim = v.len();
+    let identity: Vec<Vec<f64>> = (0..dim)
+        .map(|i| (0..dim).map(|j| if i == j { 1e-2 } else { 0.0 }).collect())
+        .collect();
+    let solver = match BFGS::new(MoreThuenteLineSearch::new())
+        .with_tolerance_grad(1e-7)
+        .and_then(|s| s.with_tolerance_cost(1e-14))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return LocalFit {
+                converged: false,
+                reason: format!("BFGS setup: {e}"),
+                ..start
+            }
+        }
+    };
+    let run = Executor::new(objective.clone(), solver)
+        .configure(|state| state.param(v).inv_hessian(identity).max_iters(500))
+        .run();
+    let evaluations = evaluations.get();
+    match run {
+        Ok(result) => {
+            let state = result.state();
+            let Some(best) = state.get_best_param() else {
+                return LocalFit {
+                    converged: false,
+                    reason: "BFGS returned no parameters".into(),
+                    evaluations,
+                    ..start
+                };
+            };
+            let (x, log_sigma) = split(best);
+            let (converged, reason) = match state.get_termination_status() {
+                TerminationStatus::Terminated(ArgminReason::SolverConverged) => (true, "BFGS converged".to_string()),
+                TerminationStatus::Terminated(ArgminReason::MaxItersReached) => {
+                    (false, "BFGS reached 500 iterations before convergence".to_string())
+                }
+                other => (false, format!("BFGS stopped: {other}")),
+            };
+            LocalFit {
+                objective: state.get_best_cost(),
+                x,
+                log_sigma,
+                converged,
+                reason,
+                evaluations,
+            }
+        }
+        Err(e) => LocalFit {
+            converged: false,
+            reason: format!("BFGS failed: {e}"),
+            evaluations,
+            ..start
+        },
+    }
+}
