@@ -49,6 +49,9 @@ pub struct FitArgs {
     /// Keep only records with COLUMN=VALUE (repeatable, all must hold), as NONMEM's ACCEPT.
     #[arg(long = "accept", value_name = "COLUMN=VALUE")]
     accept: Vec<String>,
+    /// Fit only these subject IDs (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    ids: Vec<String>,
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
@@ -107,6 +110,15 @@ pub fn run(args: FitArgs) -> Result<()> {
     )?;
     for rule in parse_params(&args.accept)? {
         data = data.accept(&rule.0, rule.1)?;
+    }
+    if !args.ids.is_empty() {
+        if let Some(missing) = args.ids.iter().find(|id| !data.subjects.iter().any(|s| s.id == **id)) {
+            return Err(Error::Argument(format!(
+                "--id {missing}: no such subject in {}",
+                args.data
+            )));
+        }
+        data.subjects.retain(|s| args.ids.contains(&s.id));
     }
     let outcomes = fit_dataset(&model, &data, &options);
     write_text(None, &report::text(&model, &outcomes), &inputs)?;

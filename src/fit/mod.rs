@@ -35,6 +35,11 @@ use crate::model::{ModelDefinition, PkParams};
 use optimize::{local_fit, weighted_ss, Bounds};
 use std::f64::consts::PI;
 
+/// An estimate closer to a bound than this fraction of half its estimation-scale
+/// range is reported as at the bound (for bounds 0.001–1000 on the log scale:
+/// within about 7% of a bound).
+pub const AT_BOUND: f64 = 0.01;
+
 /// z for a two-sided 95% interval.
 const Z95: f64 = 1.959_963_984_540_054;
 
@@ -84,7 +89,7 @@ pub struct ParameterEstimate {
     pub ci95: Option<[f64; 2]>,
     /// Held fixed by the user.
     pub fixed: bool,
-    /// At (within 1e-6 of the range of) a bound.
+    /// Within [`AT_BOUND`] of a bound on the estimation scale.
     pub at_bound: bool,
 }
 
@@ -294,7 +299,7 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
             .position(|f| f.name == spec.name)
             .expect("free");
         let fp = &problem.space.free[j];
-        let at_bound = bounds.bound_distance(j, best.x[j]) < 1e-6;
+        let at_bound = bounds.bound_distance(j, best.x[j]) < AT_BOUND;
         if at_bound {
             let which = if best.x[j] > fp.to_estimation(0.5 * (fp.lower + fp.upper)) {
                 ("upper", fp.upper)
@@ -359,7 +364,7 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         ));
     }
     let interior: Vec<usize> = (0..p + q)
-        .filter(|&j| j >= p || bounds.bound_distance(j, best.x[j]) >= 1e-6)
+        .filter(|&j| j >= p || bounds.bound_distance(j, best.x[j]) >= AT_BOUND)
         .collect();
     let max_gradient = interior
         .iter()

@@ -87,9 +87,10 @@ impl Bounds {
             .map(|(j, &u)| 1.0 - (u / self.half[j]).tanh().powi(2))
             .collect()
     }
-    /// Distance of x from its nearest bound, relative to the bound range.
+    /// Distance of estimation-scale x from its nearest bound, as a fraction of
+    /// half the range (0 at a bound, 1 in the middle).
     pub fn bound_distance(&self, j: usize, x: f64) -> f64 {
-        (1.0 - ((x - self.mid[j]) / self.half[j]).abs()) * 0.5
+        1.0 - ((x - self.mid[j]) / self.half[j]).abs()
     }
 }
 
@@ -169,6 +170,9 @@ fn levenberg_marquardt(
     form: Form,
     x0: &[f64],
 ) -> (Vec<f64>, bool, String, usize) {
+    if x0.is_empty() {
+        return (vec![], true, "no structural parameter is estimated".into(), 0);
+    }
     let u0 = DVector::from_vec(bounds.to_u(x0));
     let mut ls = LsProblem {
         problem,
