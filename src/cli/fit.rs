@@ -102,6 +102,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         bsa_column: args.bsa_column.clone(),
         ..FitOptions::new(error_model)
     };
+    options.validate(&model)?;
     let mut data = read_dataset(
         &args.data,
         &ReadOptions {

@@ -74,6 +74,35 @@ impl FitOptions {
     }
 }
 
+impl FitOptions {
+    /// Checks the options against the model once, before any subject is fitted:
+    /// `--init` and `--fix` must name parameters of the model, `--init` only
+    /// estimated ones.
+    pub fn validate(&self, model: &ModelDefinition) -> Result<()> {
+        Parameterization::new(model, &self.fixed)?;
+        for (name, _) in &self.init {
+            if model.parameter(name).is_none() || self.fixed.iter().any(|(n, _)| n == name) {
+                return Err(Error::parameter(
+                    name,
+                    format!(
+                        "--init names a parameter that is not estimated; estimated: {}",
+                        model
+                            .parameter_names()
+                            .into_iter()
+                            .filter(|n| !self.fixed.iter().any(|(f, _)| f == n))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(tau) = self.tau.filter(|t| !(*t > 0.0)) {
+            return Err(Error::Argument(format!("--tau must be a positive interval, got {tau}")));
+        }
+        Ok(())
+    }
+}
+
 /// One estimated (or fixed) parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParameterEstimate {

@@ -1,0 +1,215 @@
+//! `pk fit` end to end: bad subjects get clear messages while the others are
+//! fitted; the bundled example writes the JSON schema, the residual table and
+//! the plots, and leaves its input unchanged.
+
+use pk::data::{parse_dataset, ReadOptions};
+use pk::fit::{fit_dataset, ErrorModel, FitOptions};
+use pk::model::ModelDefinition;
+use std::process::Command;
+
+/// Subject 1 is good; 2 has no observations; 3 is sampled only before its dose;
+/// 4 has DV = 0; 5 has 4 observations for 5 parameters (CL, V1, Q, V2, σ).
+const MIXED: &str = "\
+ID,TIME,DV,AMT,RATE,EVID,MDV
+1,0,.,50,25,1,1
+1,0.5,180,.,0,0,0
+1,1,290,.,0,0,0
+1,2,400,.,0,0,0
+1,3,210,.,0,0,0
+1,4,140,.,0,0,0
+1,6,90,.,0,0,0
+1,8,66,.,0,0,0
+1,12,41,.,0,0,0
+1,24,14,.,0,0,0
+2,0,.,50,25,1,1
+3,0,150,.,0,0,0
+3,0.5,120,.,0,0,0
+3,1,.,50,25,1,1
+4,0,.,50,25,1,1
+4,0.5,180,.,0,0,0
+4,1,290,.,0,0,0
+4,2,0,.,0,0,0
+4,3,210,.,0,0,0
+4,4,140,.,0,0,0
+4,6,90,.,0,0,0
+5,0,.,50,25,1,1
+5,1,290,.,0,0,0
+5,3,210,.,0,0,0
+5,6,90,.,0,0,0
+5,24,14,.,0,0,0
+";
+
+#[test]
+fn bad_subjects_get_messages_and_the_others_are_fitted() {
+    let model = ModelDefinition::load("two_cmt_iv").unwrap();
+    let data = parse_dataset(MIXED, "mixed.csv", &ReadOptions::default()).unwrap();
+    let outcomes = fit_dataset(&model, &data, &FitOptions::new(ErrorModel::Proportional));
+    let message = |i: usize| outcomes[i].1.as_ref().unwrap_err().to_string();
+    let first = outcomes[0].1.as_ref().unwrap();
+    assert!(first.converged, "{}", first.message);
+    assert_eq!(
+        message(1),
+        "subject 2: no observations to fit (records with EVID 0, MDV 0 and a DV value)"
+    );
+    assert_eq!(
+        message(2),
+        "subject 3: all 2 observations are at or before the first dose (time 1), where the model predicts 0"
+    );
+    assert_eq!(
+        message(3),
+        "subject 4: line 19: DV = 0 at time 2; the proportional model needs DV > 0 (mark samples below \
+         the limit of quantification with MDV=1, or use --error additive or combined)"
+    );
+    assert_eq!(
+        message(4),
+        "subject 5: 4 observations for 5 estimated parameters (CL, V1, Q, V2, sigma_prop): need at least 5"
+    );
+}
+
+fn pk(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_pk")).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bundled_example_writes_json_table_and_plots() {
+    let input = "fixtures/clofarabine/clofarabine_phase2.csv";
+    let before = std::fs::read(input).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("fit.json");
+    let table = dir.path().join("fit.csv");
+    let plots = dir.path().join("plots");
+    let (ok, stdout, stderr) = pk(&[
+        "fit",
+        input,
+        "--model",
+        "models/two_cmt_iv.toml",
+        "--error",
+        "proportional",
+        "--json",
+        json.to_str().unwrap(),
+        "--table",
+        table.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("Summary"), "{stdout}");
+    assert_eq!(std::fs::read(input).unwrap(), before, "the input file changed");
+
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["model"], "two_cmt_iv");
+    assert_eq!(doc["error_model"], "proportional");
+    let subjects = doc["subjects"].as_array().unwrap();
+    assert_eq!(subjects.len(), 4);
+    for s in subjects {
+        assert_eq!(s["converged"], true);
+        assert_eq!(s["n_obs"], 20);
+        for key in ["m2ll", "aic", "bic"] {
+            assert!(s["objective"][key].is_f64(), "objective.{key}");
+        }
+        for p in ["CL", "V1", "Q", "V2", "sigma_prop"] {
+            let e = &s["parameters"][p];
+            assert!(e["estimate"].as_f64().unwrap() > 0.0, "{p}");
+            assert!(e["se"].is_f64() && e["rse_percent"].is_f64(), "{p}");
+            assert_eq!(e["ci95"].as_array().unwrap().len(), 2, "{p}");
+        }
+        for key in [
+            "cmax",
+            "tmax",
+            "auc_0_24",
+            "auc_0_inf",
+            "cl",
+            "vss",
+            "v1",
+            "v2",
+            "q",
+            "alpha",
+            "beta",
+            "t_half_alpha",
+            "t_half_beta",
+            "mrt",
+            "cmax_ss",
+            "cmin_ss",
+            "cavg_ss",
+            "auc_tau_ss",
+            "accumulation_ratio",
+        ] {
+            assert!(s["derived"][key].is_f64(), "derived.{key}");
+        }
+        for key in ["cl", "vss", "v1", "v2", "q"] {
+            assert!(s["per_m2"][key].is_f64(), "per_m2.{key}");
+        }
+        // Identities of linear kinetics: AUCτ at steady state = AUC0–∞ of one dose = dose/CL.
+        let d = &s["derived"];
+        let (auc_ss, auc_inf) = (d["auc_tau_ss"].as_f64().unwrap(), d["auc_0_inf"].as_f64().unwrap());
+        assert!((auc_ss / auc_inf - 1.0).abs() < 1e-9, "{auc_ss} vs {auc_inf}");
+        let cl = s["parameters"]["CL"]["estimate"].as_f64().unwrap();
+        assert!((d["cl"].as_f64().unwrap() / cl - 1.0).abs() < 1e-15);
+    }
+    let rows = std::fs::read_to_string(&table).unwrap();
+    assert!(rows.starts_with("ID,TIME,DV,PRED,RES,WRES"));
+    assert_eq!(rows.lines().count(), 1 + 4 * 20);
+    for f in [
+        "subject_1.svg",
+        "subject_4.svg",
+        "observed_vs_predicted.svg",
+        "wres_vs_time.svg",
+    ] {
+        let svg = std::fs::read_to_string(plots.join(f)).unwrap();
+        assert!(svg.contains("<svg"), "{f}");
+    }
+}
+
+#[test]
+fn cli_fit_errors_are_clear() {
+    let (ok, _, stderr) = pk(&[
+        "fit",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--error",
+        "quadratic",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("error model 'quadratic': expected additive, proportional, combined or wls"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = pk(&["fit", "fixtures/clofarabine/clofarabine_phase2.csv", "--init", "KA=1"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("parameter KA: --init names a parameter that is not estimated"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = pk(&["fit", "fixtures/clofarabine/clofarabine_phase2.csv", "--weight", "1/y"]);
+    assert!(!ok);
+    assert!(stderr.contains("--weight 1/y applies to --error wls only"), "{stderr}");
+    let (ok, _, stderr) = pk(&[
+        "fit",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--json",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("refusing to write"), "{stderr}");
+}
+
+#[test]
+fn fixing_a_parameter_keeps_it_and_fits_the_rest() {
+    let (ok, stdout, stderr) = pk(&[
+        "fit",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--id",
+        "2",
+        "--fix",
+        "V2=70",
+        "--init",
+        "CL=20",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("(fixed)"), "{stdout}");
+    assert!(stdout.contains("converged"), "{stdout}");
+}
