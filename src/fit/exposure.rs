@@ -208,7 +208,7 @@ const GL_WEIGHTS: [f64; 4] = [
 struct Curve {
     /// Sub-interval edges.
     edges: Vec<f64>,
-    /// Nodes (8 per sub-interval, in order), then the edges.
+    /// In time order: each sub-interval's left edge and its 8 nodes, then the last edge.
     times: Vec<f64>,
     conc: Vec<f64>,
 }
@@ -234,8 +234,9 @@ impl Curve {
         breaks.retain(|t| t.is_finite() && *t >= start && *t <= end);
         breaks.sort_by(f64::total_cmp);
         breaks.dedup();
+        // 8-point Gauss–Legendre is exact to ~1e-15 for e^(−λt) over λh ≤ 1.
         let max_step = if fastest > 0.0 && fastest.is_finite() {
-            0.2 * std::f64::consts::LN_2 / fastest
+            1.0 / fastest
         } else {
             (end - start) / 64.0
         }
@@ -248,9 +249,11 @@ impl Curve {
             }
             edges.push(w[1]);
         }
+        // In time order: each edge followed by the nodes of the piece it starts; then the last edge.
         let mut times = Vec::with_capacity(edges.len() * 9);
         for w in edges.windows(2) {
             let (mid, half) = (0.5 * (w[0] + w[1]), 0.5 * (w[1] - w[0]));
+            times.push(w[0]);
             for &x in GL_NODES.iter().rev() {
                 times.push(mid - half * x);
             }
@@ -258,7 +261,7 @@ impl Curve {
                 times.push(mid + half * x);
             }
         }
-        times.extend(&edges);
+        times.push(end);
         let conc = simulate(model, params, doses, &times, false)?.conc;
         Ok(Curve { edges, times, conc })
     }
@@ -271,7 +274,7 @@ impl Curve {
                 break;
             }
             let half = 0.5 * (w[1] - w[0]);
-            let nodes = &self.conc[8 * k..8 * k + 8];
+            let nodes = &self.conc[9 * k + 1..9 * k + 9];
             let mut s = 0.0;
             for i in 0..4 {
                 s += GL_WEIGHTS[3 - i] * nodes[i] + GL_WEIGHTS[i] * nodes[4 + i];
@@ -285,25 +288,14 @@ impl Curve {
 
     /// The largest prediction and its time, refined by golden-section search.
     fn peak(&self, model: &ModelDefinition, params: &PkParams, doses: &[Dose]) -> Result<(f64, f64)> {
-        let mut order: Vec<usize> = (0..self.times.len()).collect();
-        order.sort_by(|&a, &b| self.times[a].total_cmp(&self.times[b]));
-        let (best, _) = order
-            .iter()
-            .enumerate()
-            .fold((0, f64::NEG_INFINITY), |(bi, bc), (i, &k)| {
-                if self.conc[k] > bc {
-                    (i, self.conc[k])
-                } else {
-                    (bi, bc)
-                }
-            });
-        let at = |i: usize| (self.times[order[i]], self.conc[order[i]]);
-        let (t_best, c_best) = at(best);
-        if best == 0 || best + 1 == order.len() || self.edges.contains(&t_best) {
+        let best = (0..self.times.len()).fold(0, |b, i| if self.conc[i] > self.conc[b] { i } else { b });
+        let (t_best, c_best) = (self.times[best], self.conc[best]);
+        if best == 0 || best + 1 == self.times.len() || best % 9 == 0 {
+            // An end or an edge (breakpoints are edges: the peak of an infusion is at its end).
             return Ok((c_best, t_best));
         }
         // Golden-section search between the neighbours of the best node.
-        let (mut a, mut b) = (at(best - 1).0, at(best + 1).0);
+        let (mut a, mut b) = (self.times[best - 1], self.times[best + 1]);
         let g = 0.5 * (5f64.sqrt() - 1.0);
         let eval = |t: f64| -> Result<f64> { Ok(simulate(model, params, doses, &[t], false)?.conc[0]) };
         let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));

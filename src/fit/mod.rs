@@ -187,7 +187,9 @@ pub struct SubjectFit {
     pub warnings: Vec<String>,
     /// Whether every estimated parameter is identified (no singular information, no RSE > 50%, none at a bound).
     pub identifiable: bool,
-    /// Objective reached from each start (best first is not implied: start order).
+    /// Objective reached from each start, in start order (the starts after the
+    /// first are screened with a few iterations and fitted in full only when they
+    /// lead below the best so far).
     pub start_objectives: Vec<f64>,
     /// Model evaluations used.
     pub evaluations: usize,
@@ -261,10 +263,7 @@ pub fn fit_subject(
 ) -> Result<SubjectFit> {
     let space = Parameterization::new(model, &options.fixed)?;
     let problem = SubjectProblem::new(model, data, subject, options.error_model, space)?;
-    let fits: Vec<LocalFit> = starts(&problem, options)?
-        .iter()
-        .map(|x0| local_fit(&problem, options.error_model, x0))
-        .collect();
+    let fits = multi_start(&problem, options.error_model, &starts(&problem, options)?);
     let best = best_of(&fits).ok_or_else(|| Error::Fit {
         subject: subject.id.clone(),
         message: format!(
@@ -281,6 +280,32 @@ pub fn fit_dataset(model: &ModelDefinition, data: &Dataset, options: &FitOptions
         .iter()
         .map(|s| (s.id.clone(), fit_subject(model, data, s, options)))
         .collect()
+}
+
+/// Fits from every start: the first in full; the others are screened (a few
+/// iterations) and fitted in full only when they lead below the best so far.
+pub fn multi_start(problem: &SubjectProblem, em: ErrorModel, starts: &[Vec<f64>]) -> Vec<LocalFit> {
+    let mut fits: Vec<LocalFit> = Vec::with_capacity(starts.len());
+    for x0 in starts {
+        let best = fits.iter().map(|f| f.objective).fold(f64::INFINITY, f64::min);
+        if !best.is_finite() {
+            fits.push(local_fit(problem, em, x0));
+            continue;
+        }
+        let screen = optimize::local_fit_with(problem, em, x0, optimize::Effort::Screen);
+        if screen.converged {
+            fits.push(screen); // a form that is never screened ran in full
+        } else if screen.objective < best - 1e-6 * best.abs().max(1.0) {
+            let full = local_fit(problem, em, &screen.x);
+            fits.push(LocalFit {
+                evaluations: full.evaluations + screen.evaluations,
+                ..full
+            });
+        } else {
+            fits.push(screen);
+        }
+    }
+    fits
 }
 
 /// The start with the lowest objective, preferring converged fits.

@@ -42,6 +42,16 @@ pub struct LocalFit {
     pub evaluations: usize,
 }
 
+/// How hard a local fit works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    /// To convergence (relative tolerances 1e-12).
+    Full,
+    /// A quick look (tolerances 1e-4, at most ~10 Jacobians) to see whether a
+    /// start leads somewhere better; only for the least-squares forms.
+    Screen,
+}
+
 /// The tanh map between unconstrained u and bounded x.
 #[derive(Debug, Clone)]
 pub struct Bounds {
@@ -169,6 +179,7 @@ fn levenberg_marquardt(
     bounds: &Bounds,
     form: Form,
     x0: &[f64],
+    effort: Effort,
 ) -> (Vec<f64>, bool, String, usize) {
     if x0.is_empty() {
         return (vec![], true, "no structural parameter is estimated".into(), 0);
@@ -192,19 +203,27 @@ fn levenberg_marquardt(
             1,
         );
     }
-    let lm = LevenbergMarquardt::new()
-        .with_ftol(1e-12)
-        .with_xtol(1e-12)
-        .with_gtol(1e-12)
-        .with_patience(200);
+    let lm = match effort {
+        Effort::Full => LevenbergMarquardt::new()
+            .with_ftol(1e-12)
+            .with_xtol(1e-12)
+            .with_gtol(1e-12)
+            .with_patience(200),
+        Effort::Screen => LevenbergMarquardt::new()
+            .with_ftol(1e-4)
+            .with_xtol(1e-4)
+            .with_gtol(1e-4)
+            .with_patience(10),
+    };
     let (ls, report) = lm.minimize(ls);
-    let converged = matches!(
-        report.termination,
-        TerminationReason::ResidualsZero
-            | TerminationReason::Orthogonal
-            | TerminationReason::Converged { .. }
-            | TerminationReason::NoImprovementPossible(_)
-    );
+    let converged = effort == Effort::Full
+        && matches!(
+            report.termination,
+            TerminationReason::ResidualsZero
+                | TerminationReason::Orthogonal
+                | TerminationReason::Converged { .. }
+                | TerminationReason::NoImprovementPossible(_)
+        );
     let reason = match &report.termination {
         TerminationReason::ResidualsZero => "residuals are zero".to_string(),
         TerminationReason::Orthogonal => "gradient zero (residuals orthogonal to the Jacobian)".to_string(),
@@ -226,8 +245,15 @@ fn predictions(problem: &SubjectProblem, x: &[f64]) -> Option<Vec<f64>> {
     Some(f)
 }
 
-/// Fits `problem` with `error_model` from the estimation-scale start `x0`.
+/// Fits `problem` with `error_model` from the estimation-scale start `x0`, to convergence.
 pub fn local_fit(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64]) -> LocalFit {
+    local_fit_with(problem, error_model, x0, Effort::Full)
+}
+
+/// Fits with the given effort; [`Effort::Screen`] applies to the Levenberg–Marquardt
+/// forms with fixed weights (the others always run in full). A screened fit is never
+/// reported as converged.
+pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64], effort: Effort) -> LocalFit {
     let bounds = Bounds::of(problem);
     let y = problem.dv();
     let n = y.len() as f64;
@@ -246,7 +272,7 @@ pub fn local_fit(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64]) 
             } else {
                 Form::ProfiledProportional
             };
-            let (x, converged, reason, evaluations) = levenberg_marquardt(problem, &bounds, form, x0);
+            let (x, converged, reason, evaluations) = levenberg_marquardt(problem, &bounds, form, x0, effort);
             let Some(f) = predictions(problem, &x) else {
                 return failed("the model cannot be evaluated at the solution".into(), evaluations);
             };
@@ -268,7 +294,8 @@ pub fn local_fit(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64]) 
         }
         ErrorModel::WeightedLeastSquares(w) if !w.uses_prediction() => {
             let sw = y.iter().map(|&y| w.weight(y, y).sqrt()).collect();
-            let (x, converged, reason, evaluations) = levenberg_marquardt(problem, &bounds, Form::Weighted(sw), x0);
+            let (x, converged, reason, evaluations) =
+                levenberg_marquardt(problem, &bounds, Form::Weighted(sw), x0, effort);
             match predictions(problem, &x) {
                 Some(f) => LocalFit {
                     objective: weighted_ss(w, &y, &f),
@@ -304,7 +331,7 @@ fn reweighted(problem: &SubjectProblem, bounds: &Bounds, w: Weighting, x0: &[f64
             break;
         }
         let sw = y.iter().zip(&f).map(|(&y, &f)| w.weight(y, f).sqrt()).collect();
-        let (next, converged, reason, e) = levenberg_marquardt(problem, bounds, Form::Weighted(sw), &x);
+        let (next, converged, reason, e) = levenberg_marquardt(problem, bounds, Form::Weighted(sw), &x, Effort::Full);
         evaluations += e;
         let change = next.iter().zip(&x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         x = next;

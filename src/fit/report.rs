@@ -248,8 +248,8 @@ pub fn text(model: &ModelDefinition, outcomes: &[Outcome]) -> String {
     let _ = writeln!(s, "Summary (doses in {amt}):");
     let _ = writeln!(
         s,
-        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10}  {}",
-        "ID", "CL", "V1", "Q", "V2", "Vss", "t1/2b", "CL/m2", "Vss/m2", "status"
+        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>10} {:>10}  status",
+        "ID", "CL", "V1", "Q", "V2", "Vss", "t1/2b", "CL/m2", "Vss/m2"
     );
     for (id, outcome) in outcomes {
         match outcome {
