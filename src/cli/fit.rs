@@ -1,6 +1,7 @@
 //! `pk fit`: fits a compartment model to every subject of a NONMEM-style data
 //! file and reports estimates, precision, derived parameters and plots.
 
+use super::model_args::UnitArgs;
 use super::output::{refuse_input, write_text};
 use super::simulate::parse_params;
 use clap::Args;
@@ -10,7 +11,6 @@ use pk::fit::{fit_dataset, ErrorModel, FitOptions, SubjectFit};
 use pk::model::ModelDefinition;
 use pk::plot::{concentration_time, scatter, Curve, PlotLabels, ReferenceLine};
 use pk::simulate::simulate_subject_at;
-use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::{Error, Result};
 use std::path::Path;
 
@@ -61,34 +61,13 @@ pub struct FitArgs {
     /// Directory for SVG plots (per subject, observed vs predicted, residuals vs time).
     #[arg(long)]
     plots: Option<String>,
-    /// Override the model's concentration unit (e.g. ug/L).
-    #[arg(long)]
-    conc_unit: Option<String>,
-    /// Override the model's amount unit (e.g. ug).
-    #[arg(long)]
-    amount_unit: Option<String>,
-    /// Override the model's time unit.
-    #[arg(long)]
-    time_unit: Option<String>,
-}
-
-fn load_model(args: &FitArgs) -> Result<ModelDefinition> {
-    let mut model = ModelDefinition::load(&args.model)?;
-    if let Some(u) = &args.conc_unit {
-        model.units.concentration = ConcentrationUnit::parse(u)?;
-    }
-    if let Some(u) = &args.amount_unit {
-        model.units.amount = AmountUnit::parse(u)?;
-    }
-    if let Some(u) = &args.time_unit {
-        model.units.time = TimeUnit::parse(u)?;
-    }
-    Ok(model)
+    #[command(flatten)]
+    units: UnitArgs,
 }
 
 /// Runs `pk fit`.
 pub fn run(args: FitArgs) -> Result<()> {
-    let model = load_model(&args)?;
+    let model = args.units.load_model(&args.model)?;
     let error_model = ErrorModel::parse(&args.error, args.weight.as_deref())?;
     let inputs = [args.data.as_str(), args.model.as_str()];
     for p in [&args.json, &args.table].into_iter().flatten() {

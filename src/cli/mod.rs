@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 
 mod fit;
+mod model_args;
 mod output;
 mod simulate;
 

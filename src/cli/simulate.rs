@@ -1,6 +1,7 @@
 //! `pk simulate`: concentrations for a regimen text or the dosing records of a
 //! data file, as a CSV table and an SVG plot.
 
+use super::model_args::UnitArgs;
 use super::output::{num, refuse_input, write_text};
 use clap::Args;
 use pk::data::{read_dataset, ReadOptions};
@@ -9,7 +10,7 @@ use pk::dosing::regimen::{BodySize, Regimen};
 use pk::model::{ModelDefinition, PkParams, State};
 use pk::plot::{concentration_time, Curve, PlotLabels};
 use pk::simulate::{parse_grid, simulate, simulate_subject, simulate_subject_at, Profile};
-use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
+use pk::units::TimeUnit;
 use pk::{Error, Result};
 
 /// Arguments of `pk simulate`.
@@ -54,15 +55,8 @@ pub struct SimulateArgs {
     /// SVG plot with linear and semi-log panels.
     #[arg(long)]
     plot: Option<String>,
-    /// Override the model's concentration unit (e.g. ug/L).
-    #[arg(long)]
-    conc_unit: Option<String>,
-    /// Override the model's amount unit (e.g. ug).
-    #[arg(long)]
-    amount_unit: Option<String>,
-    /// Override the model's time unit (e.g. min).
-    #[arg(long)]
-    time_unit: Option<String>,
+    #[command(flatten)]
+    units: UnitArgs,
 }
 
 /// Parses `NAME=VALUE` pairs.
@@ -80,20 +74,6 @@ pub fn parse_params(items: &[String]) -> Result<Vec<(String, f64)>> {
             Ok((n.trim().to_string(), value))
         })
         .collect()
-}
-
-fn load_model(args: &SimulateArgs) -> Result<ModelDefinition> {
-    let mut model = ModelDefinition::load(&args.model)?;
-    if let Some(u) = &args.conc_unit {
-        model.units.concentration = ConcentrationUnit::parse(u)?;
-    }
-    if let Some(u) = &args.amount_unit {
-        model.units.amount = AmountUnit::parse(u)?;
-    }
-    if let Some(u) = &args.time_unit {
-        model.units.time = TimeUnit::parse(u)?;
-    }
-    Ok(model)
 }
 
 fn body_size(args: &SimulateArgs) -> Result<BodySize> {
@@ -129,7 +109,7 @@ fn body_size(args: &SimulateArgs) -> Result<BodySize> {
 
 /// Runs `pk simulate`.
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let model = load_model(&args)?;
+    let model = args.units.load_model(&args.model)?;
     let values = parse_params(&args.params)?;
     let params = model.params(&values)?;
     let mut inputs = vec![args.model.as_str()];
