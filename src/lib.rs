@@ -21,6 +21,7 @@ pub mod dosing;
 pub mod error;
 pub mod fit;
 pub mod model;
+pub mod nca;
 pub mod plot;
 pub mod simulate;
 pub mod units;
