@@ -144,6 +144,10 @@ fn bundled_example_writes_json_table_and_plots() {
         for key in ["cl", "vss", "v1", "v2", "q"] {
             assert!(s["per_m2"][key].is_f64(), "per_m2.{key}");
         }
+        // NCA of the first interval beside the model's values.
+        for key in ["CMAX", "TMAX", "AUCLST", "AUCIFO", "LAMZ", "CLO", "VSSO"] {
+            assert!(s["nca"]["values"][key].is_f64(), "nca.{key}");
+        }
         // Identities of linear kinetics: AUCτ at steady state = AUC0–∞ of one dose = dose/CL.
         let d = &s["derived"];
         let (auc_ss, auc_inf) = (d["auc_tau_ss"].as_f64().unwrap(), d["auc_0_inf"].as_f64().unwrap());

@@ -78,13 +78,24 @@ fn check(rule: AucRule, file: &str) {
     for want in &reference {
         let id = format!("{}", want["Subject"]);
         let subject = data.subjects.iter().find(|s| s.id == id).unwrap();
-        let intervals =
-            subject_nca(&data, subject, Route::Extravascular, &BlqRules::default(), &options, DoseScale(1.0)).unwrap();
+        let intervals = subject_nca(
+            &data,
+            subject,
+            Route::Extravascular,
+            &BlqRules::default(),
+            &options,
+            DoseScale(1.0),
+        )
+        .unwrap();
         assert_eq!(intervals.len(), 1);
         let n = intervals[0].result.as_ref().unwrap();
         for (column, got) in engine_values(n, 320.0) {
             let expected = want[column];
-            let diff = if expected == 0.0 { got.abs() } else { ((got - expected) / expected).abs() };
+            let diff = if expected == 0.0 {
+                got.abs()
+            } else {
+                ((got - expected) / expected).abs()
+            };
             worst = worst.max(diff);
             assert!(
                 diff < 1e-6,
@@ -98,7 +109,10 @@ fn check(rule: AucRule, file: &str) {
 
 #[test]
 fn theophylline_linear_trapezoidal_equals_winnonlin() {
-    check(AucRule::Linear, "fixtures/nca_winnonlin/Final_Parameters_Pivoted_Theoph_Linear.csv");
+    check(
+        AucRule::Linear,
+        "fixtures/nca_winnonlin/Final_Parameters_Pivoted_Theoph_Linear.csv",
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod fit;
 mod model_args;
+mod nca;
 mod output;
 mod simulate;
 
@@ -22,6 +23,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Fit a compartment model to each subject of a NONMEM-style data file.
     Fit(fit::FitArgs),
+    /// Non-compartmental analysis (WinNonlin rules) of each subject and dosing interval.
+    Nca(nca::NcaArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -29,5 +32,6 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args),
         Command::Fit(args) => fit::run(args),
+        Command::Nca(args) => nca::run(args),
     }
 }

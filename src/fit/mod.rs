@@ -201,6 +201,9 @@ pub struct SubjectFit {
     pub exposure: Option<Exposure>,
     /// Body-surface area of the subject, m², if the data have it.
     pub bsa: Option<f64>,
+    /// Non-compartmental analysis of the first dosing interval (linear-up/log-down),
+    /// beside the model's derived values; the message if it could not be made.
+    pub nca: std::result::Result<(crate::nca::Route, crate::nca::Nca), String>,
 }
 
 impl SubjectFit {
@@ -445,7 +448,9 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
             .map(|r| r.covariates[c])
             .find(|v| v.is_finite() && *v > 0.0)
     });
+    let nca = first_interval_nca(model, data, subject);
     Ok(SubjectFit {
+        nca,
         id: problem.id.clone(),
         converged,
         message,
@@ -468,6 +473,33 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         exposure,
         bsa,
     })
+}
+
+/// NCA of the first dosing interval, with the route the model implies for boluses.
+fn first_interval_nca(
+    model: &ModelDefinition,
+    data: &Dataset,
+    subject: &Subject,
+) -> std::result::Result<(crate::nca::Route, crate::nca::Nca), String> {
+    use crate::nca::data::{subject_nca, BlqRules, DoseScale};
+    use crate::nca::{NcaOptions, Route};
+    let route = if model.structure.has_depot() {
+        Route::Extravascular
+    } else {
+        Route::IvBolus
+    };
+    let scale = DoseScale(model.units.amount.grams() / model.units.concentration.grams_per_litre());
+    let intervals = subject_nca(
+        data,
+        subject,
+        route,
+        &BlqRules::default(),
+        &NcaOptions::default(),
+        scale,
+    )
+    .map_err(|e| e.to_string())?;
+    let first = intervals.into_iter().next().ok_or("no dosing interval")?;
+    first.result.map(|n| (first.route, n)).map_err(|e| e.to_string())
 }
 
 fn estimate(name: &str, x: f64, se_x: f64, log_scale: bool, at_bound: bool) -> ParameterEstimate {

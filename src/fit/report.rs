@@ -94,7 +94,21 @@ fn subject_json(fit: &SubjectFit) -> Value {
         "start_objectives": fit.start_objectives.iter().map(|v| opt(Some(*v))).collect::<Vec<_>>(),
         "derived": derived,
         "per_m2": per_m2,
+        "nca": nca_json(fit),
     })
+}
+
+fn nca_json(fit: &SubjectFit) -> Value {
+    match &fit.nca {
+        Ok((route, n)) => {
+            let mut values = Map::new();
+            for (code, v, _) in n.values(*route) {
+                values.insert(code.to_string(), opt(v));
+            }
+            json!({"interval": "first dose", "rule": "linear-up/log-down", "values": values, "flags": n.flags})
+        }
+        Err(e) => json!({"error": e}),
+    }
 }
 
 /// One row per observation: ID, TIME, DV, PRED, RES, WRES (and the data line).
@@ -226,6 +240,24 @@ pub fn text(model: &ModelDefinition, outcomes: &[Outcome]) -> String {
                     og(e.auc_tau_ss),
                     og(e.accumulation_ratio)
                 );
+            }
+            match &fit.nca {
+                Ok((_, n)) => {
+                    let l = n.lambda_z;
+                    let _ = writeln!(
+                        s,
+                        "  NCA, first interval: Cmax {} at {} {time}, AUClast {}, AUCinf {}, t1/2 {} {time}, CL {}",
+                        g(n.cmax),
+                        g(n.tmax),
+                        g(n.auclast),
+                        og(n.aucinf_obs),
+                        og(l.map(|l| std::f64::consts::LN_2 / l.lambda_z)),
+                        og(n.cl_obs)
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(s, "  NCA, first interval: not computed: {e}");
+                }
             }
             if let Some(bsa) = fit.bsa {
                 let _ = writeln!(

@@ -116,7 +116,10 @@ pub fn subject_nca(
         match name {
             None => Ok(None),
             Some(n) => data.covariate_index(n).map(Some).ok_or_else(|| {
-                Error::data(Location::file(&data.file), format!("no column {n} (given for BLQ handling)"))
+                Error::data(
+                    Location::file(&data.file),
+                    format!("no column {n} (given for BLQ handling)"),
+                )
             }),
         }
     };
@@ -162,7 +165,11 @@ pub fn subject_nca(
                     Some(*v)
                 }
                 None => {
-                    let rule = if seen_measurable { blq.after_first } else { blq.before_first };
+                    let rule = if seen_measurable {
+                        blq.after_first
+                    } else {
+                        blq.before_first
+                    };
                     match rule {
                         BlqAs::Zero => Some(0.0),
                         BlqAs::Missing => None,
@@ -175,10 +182,7 @@ pub fn subject_nca(
                 conc.push(v);
             }
         }
-        let opts = NcaOptions {
-            tau,
-            ..options.clone()
-        };
+        let opts = NcaOptions { tau, ..options.clone() };
         out.push(IntervalNca {
             dose_time: d.time,
             dose: d.amount,

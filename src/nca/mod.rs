@@ -26,6 +26,9 @@ pub enum AucRule {
     LinearUpLogDown,
     /// WinNonlin "Linear Log Trapezoidal": linear before Tmax, log after.
     LinearLog,
+    /// WinNonlin "Linear Trapezoidal Linear/Log Interpolation": linear trapezoids;
+    /// partial-AUC bounds interpolated on the log scale where C falls after Tmax.
+    LinearLogInterpolation,
 }
 
 impl AucRule {
@@ -35,8 +38,9 @@ impl AucRule {
             "linear" | "linear-trapezoidal" => Ok(AucRule::Linear),
             "linear-up-log-down" | "lin-up-log-down" | "log-down" | "linuplogdown" => Ok(AucRule::LinearUpLogDown),
             "linear-log" | "lin-log" => Ok(AucRule::LinearLog),
+            "linear-log-interpolation" | "linear-interpolation-log" => Ok(AucRule::LinearLogInterpolation),
             _ => Err(format!(
-                "AUC rule '{text}': expected linear, linear-up-log-down or linear-log"
+                "AUC rule '{text}': expected linear, linear-up-log-down, linear-log or linear-log-interpolation"
             )),
         }
     }
@@ -48,6 +52,7 @@ impl fmt::Display for AucRule {
             AucRule::Linear => "Linear Trapezoidal Linear Interpolation",
             AucRule::LinearUpLogDown => "Linear Up Log Down",
             AucRule::LinearLog => "Linear Log Trapezoidal",
+            AucRule::LinearLogInterpolation => "Linear Trapezoidal Linear/Log Interpolation",
         })
     }
 }
@@ -220,7 +225,7 @@ impl fmt::Display for NcaError {
 fn log_segment(rule: AucRule, c1: f64, c2: f64, after_tmax: bool) -> bool {
     let positive_unequal = c1 > 0.0 && c2 > 0.0 && c1 != c2;
     match rule {
-        AucRule::Linear => false,
+        AucRule::Linear | AucRule::LinearLogInterpolation => false,
         AucRule::LinearUpLogDown => positive_unequal && c2 < c1,
         AucRule::LinearLog => positive_unequal && after_tmax,
     }
@@ -242,7 +247,11 @@ fn segment(rule: AucRule, (t1, c1): (f64, f64), (t2, c2): (f64, f64), after_tmax
 /// Concentration at `t` between two samples, by the rule's interpolation.
 fn interpolate(rule: AucRule, (t1, c1): (f64, f64), (t2, c2): (f64, f64), t: f64, after_tmax: bool) -> f64 {
     let w = (t - t1) / (t2 - t1);
-    if log_segment(rule, c1, c2, after_tmax) {
+    let log = match rule {
+        AucRule::LinearLogInterpolation => c1 > 0.0 && c2 > 0.0 && c2 < c1 && after_tmax,
+        _ => log_segment(rule, c1, c2, after_tmax),
+    };
+    if log {
         (c1.ln() + w * (c2.ln() - c1.ln())).exp()
     } else {
         c1 + w * (c2 - c1)
@@ -361,7 +370,12 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
         Route::IvInfusion(d) => (imax + 1).max(t.iter().position(|&x| x >= d).unwrap_or(t.len())),
     };
     // λz uses the original samples only (not an inserted C0).
-    let lz = lambda_z(&t[shift..], &c[shift..], first_allowed.saturating_sub(shift), options.lambda_z);
+    let lz = lambda_z(
+        &t[shift..],
+        &c[shift..],
+        first_allowed.saturating_sub(shift),
+        options.lambda_z,
+    );
     let tlag = (route == Route::Extravascular).then(|| {
         let first_pos = conc.iter().position(|&x| x > 0.0).unwrap_or(0);
         if first_pos == 0 {
@@ -413,7 +427,8 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
         }
         flag_quality(&mut r, l);
     } else {
-        r.flags.push("lambda_z not estimated: fewer than 3 positive points after Cmax with a falling slope".into());
+        r.flags
+            .push("lambda_z not estimated: fewer than 3 positive points after Cmax with a falling slope".into());
     }
     let area_to = |x: f64| area_until(options.rule, &t, &c, &auc, imax, lz, x);
     for &(a, b) in &options.partial {
@@ -487,7 +502,8 @@ fn area_until(
 
 fn flag_quality(r: &mut Nca, l: LambdaZ) {
     if l.r2_adjusted < 0.9 {
-        r.flags.push(format!("lambda_z fit is poor: adjusted R² {:.4} < 0.9", l.r2_adjusted));
+        r.flags
+            .push(format!("lambda_z fit is poor: adjusted R² {:.4} < 0.9", l.r2_adjusted));
     }
     let span = (l.range.1 - l.range.0) * l.lambda_z / std::f64::consts::LN_2;
     if span < 2.0 {

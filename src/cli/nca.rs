@@ -1,0 +1,310 @@
+//! `pk nca`: non-compartmental analysis of every subject and dosing interval of
+//! a NONMEM-style data file, with WinNonlin's rules.
+
+use super::output::{refuse_input, write_text};
+use clap::Args;
+use pk::data::{read_dataset, ReadOptions};
+use pk::nca::data::{subject_nca, BlqAs, BlqRules, DoseScale, IntervalNca};
+use pk::nca::{AucRule, LambdaZChoice, NcaOptions, Route, UnitKind};
+use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
+use pk::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::fmt::Write;
+
+/// Arguments of `pk nca`.
+#[derive(Debug, Args)]
+pub struct NcaArgs {
+    /// NONMEM-style data file (doses from the dose records; RATE or DUR marks an infusion).
+    data: String,
+    /// AUC rule: linear, linear-up-log-down, linear-log, linear-log-interpolation.
+    #[arg(long, default_value = "linear-up-log-down")]
+    rule: String,
+    /// Route of doses without RATE or DUR: extravascular or iv-bolus.
+    #[arg(long, default_value = "extravascular")]
+    route: String,
+    /// λz from the last N points instead of the best fit.
+    #[arg(long, conflicts_with = "lambda_z_range")]
+    lambda_z_points: Option<usize>,
+    /// λz from the points in START:END (time after the dose).
+    #[arg(long)]
+    lambda_z_range: Option<String>,
+    /// Partial AUC over START:END after the dose (repeatable).
+    #[arg(long = "partial", value_name = "START:END")]
+    partial: Vec<String>,
+    /// Dosing interval τ for AUCτ, Cmin, Cavg, fluctuation and accumulation
+    /// (default: the time to the next dose).
+    #[arg(long)]
+    tau: Option<f64>,
+    /// Column holding the LLOQ (samples with DV < LLOQ are BLQ).
+    #[arg(long)]
+    lloq_column: Option<String>,
+    /// Column flagging BLQ samples (non-zero).
+    #[arg(long)]
+    blq_column: Option<String>,
+    /// BLQ before the first measurable sample: zero, missing, lloq/2.
+    #[arg(long, default_value = "zero")]
+    blq_before: String,
+    /// BLQ after the first measurable sample: zero, missing, lloq/2.
+    #[arg(long, default_value = "missing")]
+    blq_after: String,
+    /// Concentration unit of DV.
+    #[arg(long, default_value = "ng/mL")]
+    conc_unit: String,
+    /// Amount unit of AMT.
+    #[arg(long, default_value = "mg")]
+    amount_unit: String,
+    /// Time unit of TIME.
+    #[arg(long, default_value = "h")]
+    time_unit: String,
+    /// Columns to ignore, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    drop: Vec<String>,
+    /// JSON output file.
+    #[arg(long)]
+    json: Option<String>,
+    /// CSV output file: ID, DOSE_TIME, PPTESTCD, PPORRES, PPORRESU.
+    #[arg(long)]
+    csv: Option<String>,
+}
+
+fn span(text: &str, what: &str) -> Result<(f64, f64)> {
+    let parse = |s: &str| s.trim().parse::<f64>().ok();
+    match text.split_once(':').map(|(a, b)| (parse(a), parse(b))) {
+        Some((Some(a), Some(b))) if b > a => Ok((a, b)),
+        _ => Err(Error::Argument(format!(
+            "{what} '{text}': expected START:END with END > START, e.g. 0:24"
+        ))),
+    }
+}
+
+/// Unit text of each kind of value.
+pub struct NcaUnits {
+    conc: String,
+    time: String,
+}
+
+impl NcaUnits {
+    fn of(&self, kind: UnitKind) -> String {
+        let (c, t) = (&self.conc, &self.time);
+        match kind {
+            UnitKind::Conc => c.clone(),
+            UnitKind::Time => t.clone(),
+            UnitKind::PerTime => format!("1/{t}"),
+            UnitKind::ConcTime => format!("{c}*{t}"),
+            UnitKind::ConcTime2 => format!("{c}*{t}^2"),
+            UnitKind::Clearance => format!("L/{t}"),
+            UnitKind::Volume => "L".into(),
+            UnitKind::Percent => "%".into(),
+            UnitKind::Ratio | UnitKind::Count => String::new(),
+        }
+    }
+}
+
+fn route_name(r: Route) -> String {
+    match r {
+        Route::Extravascular => "extravascular".into(),
+        Route::IvBolus => "iv bolus".into(),
+        Route::IvInfusion(d) => format!("iv infusion over {d}"),
+    }
+}
+
+/// Runs `pk nca`.
+pub fn run(args: NcaArgs) -> Result<()> {
+    let rule = AucRule::parse(&args.rule).map_err(Error::Argument)?;
+    let bolus_route = match args.route.to_ascii_lowercase().as_str() {
+        "extravascular" | "ev" | "oral" => Route::Extravascular,
+        "iv-bolus" | "iv" | "bolus" => Route::IvBolus,
+        other => {
+            return Err(Error::Argument(format!(
+                "--route '{other}': expected extravascular or iv-bolus"
+            )))
+        }
+    };
+    let lambda_z = match (args.lambda_z_points, &args.lambda_z_range) {
+        (Some(n), _) if n < 3 => {
+            return Err(Error::Argument(format!(
+                "--lambda-z-points {n}: λz needs at least 3 points"
+            )))
+        }
+        (Some(n), _) => LambdaZChoice::Points(n),
+        (None, Some(r)) => {
+            let (a, b) = span(r, "--lambda-z-range")?;
+            LambdaZChoice::Range(a, b)
+        }
+        (None, None) => LambdaZChoice::BestFit,
+    };
+    let partial = args
+        .partial
+        .iter()
+        .map(|p| span(p, "--partial"))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(t) = args.tau.filter(|t| !(*t > 0.0)) {
+        return Err(Error::Argument(format!("--tau must be positive, got {t}")));
+    }
+    let options = NcaOptions {
+        rule,
+        lambda_z,
+        partial,
+        tau: args.tau,
+    };
+    let blq = BlqRules {
+        lloq_column: args.lloq_column.clone(),
+        flag_column: args.blq_column.clone(),
+        before_first: BlqAs::parse(&args.blq_before)?,
+        after_first: BlqAs::parse(&args.blq_after)?,
+    };
+    let conc = ConcentrationUnit::parse(&args.conc_unit)?;
+    let amount = AmountUnit::parse(&args.amount_unit)?;
+    let time = TimeUnit::parse(&args.time_unit)?;
+    let scale = DoseScale(amount.grams() / conc.grams_per_litre());
+    let units = NcaUnits {
+        conc: conc.to_string(),
+        time: time.to_string(),
+    };
+    let inputs = [args.data.as_str()];
+    for p in [&args.json, &args.csv].into_iter().flatten() {
+        refuse_input(p, &inputs)?;
+    }
+    let data = read_dataset(
+        &args.data,
+        &ReadOptions {
+            drop: args.drop.clone(),
+        },
+    )?;
+    let results: Vec<(String, Result<Vec<IntervalNca>>)> = data
+        .subjects
+        .iter()
+        .map(|s| (s.id.clone(), subject_nca(&data, s, bolus_route, &blq, &options, scale)))
+        .collect();
+    write_text(None, &text(&results, &units, rule, &amount.to_string()), &inputs)?;
+    if let Some(path) = &args.csv {
+        write_text(Some(path), &csv(&results, &units), &inputs)?;
+    }
+    if let Some(path) = &args.json {
+        let doc = json_doc(&results, &units, rule);
+        let s = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
+        write_text(Some(path), &(s + "\n"), &inputs)?;
+    }
+    Ok(())
+}
+
+fn fmt(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e9 {
+        format!("{v}")
+    } else {
+        format!("{v:.6}")
+    }
+}
+
+fn text(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits, rule: AucRule, amount: &str) -> String {
+    let mut s = format!("NCA, {rule}\n\n");
+    for (id, r) in results {
+        match r {
+            Err(e) => {
+                let _ = writeln!(s, "Subject {id}: not analysed: {e}\n");
+            }
+            Ok(intervals) => {
+                for iv in intervals {
+                    let _ = writeln!(
+                        s,
+                        "Subject {id}, dose {} {amount} at {} {} ({}):",
+                        fmt(iv.dose),
+                        fmt(iv.dose_time),
+                        u.time,
+                        route_name(iv.route)
+                    );
+                    match &iv.result {
+                        Err(e) => {
+                            let _ = writeln!(s, "  not analysed: {e}");
+                        }
+                        Ok(n) => {
+                            let cells: Vec<String> = n
+                                .values(iv.route)
+                                .into_iter()
+                                .filter_map(|(code, v, kind)| {
+                                    v.map(|v| format!("{code:<9}{:>14} {:<12}", fmt(v), u.of(kind)))
+                                })
+                                .collect();
+                            for row in cells.chunks(3) {
+                                let _ = writeln!(s, "  {}", row.join(" ").trim_end());
+                            }
+                            for (a, b, v) in &n.partial {
+                                let _ = writeln!(s, "  AUC {a}-{b} {}: {}", u.time, fmt(*v));
+                            }
+                            for f in &n.flags {
+                                let _ = writeln!(s, "  flag: {f}");
+                            }
+                        }
+                    }
+                    s.push('\n');
+                }
+            }
+        }
+    }
+    s
+}
+
+fn csv(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits) -> String {
+    let mut s = String::from("ID,DOSE_TIME,PPTESTCD,PPORRES,PPORRESU\n");
+    for (id, r) in results {
+        for iv in r.iter().flatten() {
+            if let Ok(n) = &iv.result {
+                for (code, v, kind) in n.values(iv.route) {
+                    if let Some(v) = v {
+                        let _ = writeln!(s, "{id},{},{code},{v},{}", iv.dose_time, u.of(kind));
+                    }
+                }
+                for (a, b, v) in &n.partial {
+                    let _ = writeln!(
+                        s,
+                        "{id},{},AUCINT_{a}_{b},{v},{}",
+                        iv.dose_time,
+                        u.of(UnitKind::ConcTime)
+                    );
+                }
+            }
+        }
+    }
+    s
+}
+
+fn json_doc(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits, rule: AucRule) -> Value {
+    let subjects: Vec<Value> = results
+        .iter()
+        .map(|(id, r)| match r {
+            Err(e) => json!({"id": id, "error": e.to_string()}),
+            Ok(intervals) => {
+                let ivs: Vec<Value> = intervals
+                    .iter()
+                    .map(|iv| match &iv.result {
+                        Err(e) => json!({"dose_time": iv.dose_time, "dose": iv.dose, "error": e.to_string()}),
+                        Ok(n) => {
+                            let mut values = Map::new();
+                            for (code, v, kind) in n.values(iv.route) {
+                                values.insert(
+                                    code.to_string(),
+                                    json!({"value": v.filter(|x| x.is_finite()), "unit": u.of(kind)}),
+                                );
+                            }
+                            let partial: Vec<Value> = n
+                                .partial
+                                .iter()
+                                .map(|(a, b, v)| json!({"start": a, "end": b, "auc": v.is_finite().then_some(*v)}))
+                                .collect();
+                            json!({
+                                "dose_time": iv.dose_time,
+                                "dose": iv.dose,
+                                "route": route_name(iv.route),
+                                "values": values,
+                                "partial_auc": partial,
+                                "flags": n.flags,
+                            })
+                        }
+                    })
+                    .collect();
+                json!({"id": id, "intervals": ivs})
+            }
+        })
+        .collect();
+    json!({"rule": rule.to_string(), "subjects": subjects})
+}
