@@ -217,3 +217,67 @@ fn fixing_a_parameter_keeps_it_and_fits_the_rest() {
     assert!(stdout.contains("(fixed)"), "{stdout}");
     assert!(stdout.contains("converged"), "{stdout}");
 }
+
+/// Every error model on the 29 NONMEM dosing scenarios (lag, F, SS, resets, modelled
+/// rates), with NONMEM's CP as DV: no panic; a subject is fitted or says why.
+/// (Once, the combined model's fallbacks kept one σ and a later step indexed the second.)
+#[test]
+fn dosing_scenarios_fit_without_panic_under_every_error_model() {
+    let model = ModelDefinition::load("fixtures/nonmem_dosing/model_1001.toml").unwrap();
+    let data_text = std::fs::read_to_string("fixtures/nonmem_dosing/dosing_data_1001.csv").unwrap();
+    let cp: Vec<String> = std::fs::read_to_string("fixtures/nonmem_dosing/dosing_results_1001-nm.csv")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().to_string())
+        .collect();
+    let mut lines = data_text.lines();
+    let header = lines.next().unwrap();
+    let columns: Vec<&str> = header.split(',').collect();
+    let (evid, dv) = (
+        columns.iter().position(|c| *c == "evid").unwrap(),
+        columns.iter().position(|c| *c == "DV").unwrap(),
+    );
+    let mut text = format!("{header}\n");
+    for (line, value) in lines.zip(&cp) {
+        let mut fields: Vec<&str> = line.split(',').collect();
+        if fields[evid] == "0" {
+            fields[dv] = value;
+        }
+        text.push_str(&fields.join(","));
+        text.push('\n');
+    }
+    let data = parse_dataset(&text, "dosing_with_dv.csv", &ReadOptions::default()).unwrap();
+    for em in ["additive", "proportional", "combined", "wls"] {
+        let mut options = FitOptions::new(ErrorModel::parse(em, None).unwrap());
+        options.starts = 2;
+        for (id, outcome) in fit_dataset(&model, &data, &options) {
+            match outcome {
+                Ok(fit) => assert!(!fit.message.is_empty(), "{em}, subject {id}"),
+                Err(e) => assert!(e.to_string().starts_with(&format!("subject {id}: ")), "{em}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn wls_with_every_parameter_fixed_reports_instead_of_panicking() {
+    let (ok, stdout, stderr) = pk(&[
+        "fit",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--id",
+        "1",
+        "--error",
+        "wls",
+        "--fix",
+        "CL=20",
+        "--fix",
+        "V1=36",
+        "--fix",
+        "Q=12",
+        "--fix",
+        "V2=35",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("no structural parameter is estimated"), "{stdout}");
+}

@@ -80,8 +80,11 @@ impl FitOptions {
     /// estimated ones.
     pub fn validate(&self, model: &ModelDefinition) -> Result<()> {
         Parameterization::new(model, &self.fixed)?;
-        for (name, _) in &self.init {
-            if model.parameter(name).is_none() || self.fixed.iter().any(|(n, _)| n == name) {
+        for (name, value) in &self.init {
+            let spec = model
+                .parameter(name)
+                .filter(|_| !self.fixed.iter().any(|(n, _)| n == name));
+            let Some(spec) = spec else {
                 return Err(Error::parameter(
                     name,
                     format!(
@@ -92,6 +95,15 @@ impl FitOptions {
                             .filter(|n| !self.fixed.iter().any(|(f, _)| f == n))
                             .collect::<Vec<_>>()
                             .join(", ")
+                    ),
+                ));
+            };
+            if !(*value >= spec.lower && *value <= spec.upper) {
+                return Err(Error::parameter(
+                    name,
+                    format!(
+                        "initial value {value} is outside the bounds [{}, {}]",
+                        spec.lower, spec.upper
                     ),
                 ));
             }
@@ -215,26 +227,7 @@ impl SubjectFit {
 
 /// Estimation-scale starts: the user's values override the automatic ones in the first start.
 pub fn starts(problem: &SubjectProblem, options: &FitOptions) -> Result<Vec<Vec<f64>>> {
-    for (name, value) in &options.init {
-        let Some(fp) = problem.space.free.iter().find(|f| f.name == *name) else {
-            return Err(Error::parameter(
-                name,
-                format!(
-                    "--init names a parameter that is not estimated; estimated: {}",
-                    problem.space.names().join(", ")
-                ),
-            ));
-        };
-        if !(*value >= fp.lower && *value <= fp.upper) {
-            return Err(Error::parameter(
-                name,
-                format!(
-                    "initial value {value} is outside the bounds [{}, {}]",
-                    fp.lower, fp.upper
-                ),
-            ));
-        }
-    }
+    options.validate(problem.model())?;
     let mut auto = initial::automatic_starts(problem, options.starts.max(1));
     if let Some(first) = auto.first_mut() {
         for (name, v) in first.iter_mut() {
@@ -349,12 +342,9 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
             });
             continue;
         }
-        let j = problem
-            .space
-            .free
-            .iter()
-            .position(|f| f.name == spec.name)
-            .expect("free");
+        let Some(j) = problem.space.free.iter().position(|f| f.name == spec.name) else {
+            continue;
+        };
         let fp = &problem.space.free[j];
         let at_bound = bounds.bound_distance(j, best.x[j]) < AT_BOUND;
         if at_bound {
@@ -429,9 +419,18 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         .fold(0.0, f64::max);
     let mut converged = best.converged;
     let mut message = best.reason.clone();
-    if converged && em.is_likelihood() && max_gradient > 1e-2 {
-        converged = false;
-        message = format!("{message}; but the gradient of -2LL at the solution is {max_gradient:.2e}, not near zero");
+    if converged && em.is_likelihood() {
+        if let Some(gap) = remaining_decrease(&precision, &interior) {
+            // Scale-free: what a Newton step from the solution would still gain.
+            if gap > 1e-4 {
+                converged = false;
+                message = format!("{message}; but a Newton step from the solution would still lower -2LL by {gap:.2e}");
+            }
+        } else if max_gradient > 1e-2 {
+            converged = false;
+            message =
+                format!("{message}; but the gradient of -2LL at the solution is {max_gradient:.2e}, not near zero");
+        }
     }
     let params = problem.space.params_at(&best.x);
     let mut f = vec![0.0; problem.obs.len()];
@@ -473,6 +472,18 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         exposure,
         bsa,
     })
+}
+
+/// The decrease of −2LL a Newton step would still give, ½·gᵀH⁻¹g = ¼·gᵀ·Cov·g
+/// (Cov = 2H⁻¹), over the parameters not at a bound; `None` without a covariance.
+fn remaining_decrease(precision: &Precision, interior: &[usize]) -> Option<f64> {
+    let cov = precision.covariance.as_ref()?;
+    let g = &precision.gradient;
+    let quad: f64 = interior
+        .iter()
+        .flat_map(|&i| interior.iter().map(move |&j| g[i] * cov[(i, j)] * g[j]))
+        .sum();
+    Some(0.25 * quad)
 }
 
 /// NCA of the first dosing interval, with the route the model implies for boluses.

@@ -415,12 +415,26 @@ impl Gradient for CombinedObjective<'_, '_> {
 /// additive part started at a tenth of the proportional SD at the median prediction.
 fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
     let start = local_fit(problem, ErrorModel::Proportional, x0);
+    // A failed combined fit: no objective, and the two σ of the combined model.
+    let failed = |reason: String, evaluations: usize| LocalFit {
+        x: start.x.clone(),
+        log_sigma: vec![f64::NAN; 2],
+        objective: f64::INFINITY,
+        converged: false,
+        reason,
+        evaluations,
+    };
+    if !start.objective.is_finite() {
+        return failed(
+            format!(
+                "the proportional fit that starts the combined one failed: {}",
+                start.reason
+            ),
+            start.evaluations,
+        );
+    }
     let Some(f) = predictions(problem, &start.x) else {
-        return LocalFit {
-            converged: false,
-            reason: "the model cannot be evaluated at the start".into(),
-            ..start
-        };
+        return failed("the model cannot be evaluated at the start".into(), start.evaluations);
     };
     let mut sorted = f.clone();
     sorted.sort_by(f64::total_cmp);
@@ -445,13 +459,7 @@ fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
         .and_then(|s| s.with_tolerance_cost(1e-14))
     {
         Ok(s) => s,
-        Err(e) => {
-            return LocalFit {
-                converged: false,
-                reason: format!("BFGS setup: {e}"),
-                ..start
-            }
-        }
+        Err(e) => return failed(format!("BFGS setup: {e}"), start.evaluations),
     };
     let run = Executor::new(objective.clone(), solver)
         .configure(|state| state.param(v).inv_hessian(identity).max_iters(500))
@@ -461,12 +469,7 @@ fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
         Ok(result) => {
             let state = result.state();
             let Some(best) = state.get_best_param() else {
-                return LocalFit {
-                    converged: false,
-                    reason: "BFGS returned no parameters".into(),
-                    evaluations,
-                    ..start
-                };
+                return failed("BFGS returned no parameters".into(), evaluations);
             };
             let (x, log_sigma) = split(best);
             let (converged, reason) = match state.get_termination_status() {
@@ -485,11 +488,6 @@ fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
                 evaluations,
             }
         }
-        Err(e) => LocalFit {
-            converged: false,
-            reason: format!("BFGS failed: {e}"),
-            evaluations,
-            ..start
-        },
+        Err(e) => failed(format!("BFGS failed: {e}"), evaluations),
     }
 }

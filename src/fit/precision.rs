@@ -102,7 +102,7 @@ pub fn precision(
         }
         _ => {
             let d = m2ll_derivatives(problem, error_model, x, log_sigma, true)?;
-            let h = d.hessian.expect("asked for the Hessian");
+            let h = d.hessian.ok_or("the Hessian of -2LL was not computed")?;
             Ok(from_information(
                 CovarianceMethod::ObservedInformation,
                 d.gradient,
@@ -113,6 +113,16 @@ pub fn precision(
 }
 
 fn from_information(method: CovarianceMethod, gradient: DVector<f64>, information: DMatrix<f64>) -> Precision {
+    if information.is_empty() {
+        // Nothing estimated (every parameter fixed under WLS): nothing to invert.
+        return Precision {
+            method,
+            gradient,
+            covariance: Some(information.clone()),
+            information: Some(information),
+            condition_number: 1.0,
+        };
+    }
     let finite = information.iter().all(|v| v.is_finite());
     let (condition_number, covariance) = if finite {
         let eig = SymmetricEigen::new(information.clone());
