@@ -438,7 +438,8 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
     let y = problem.dv();
     let (objective, residuals) = objective_and_residuals(problem, em, best, &y, &f);
     let observed: Vec<(f64, f64)> = problem.obs.iter().map(|o| (o.time, o.dv)).collect();
-    let exposure = exposure::exposure(model, &params, &problem.doses, &observed, options.tau)?;
+    // Doses at the fitted parameters: a fitted F or ALAG changes them.
+    let exposure = exposure::exposure(model, &params, &problem.doses_at(&params)?, &observed, options.tau)?;
     let (data, subject) = problem.source();
     let bsa = data.covariate_index(&options.bsa_column).and_then(|c| {
         subject

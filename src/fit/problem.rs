@@ -141,7 +141,8 @@ pub struct SubjectProblem<'a> {
     /// Observations left out because the model predicts exactly zero there
     /// whatever the parameters (before the first dose reaches the sampled compartment).
     pub excluded_before_dose: usize,
-    /// Doses of the subject, resolved with the model's initial parameters.
+    /// Doses of the subject, resolved with the model's initial parameters
+    /// (see [`SubjectProblem::doses_at`] for other parameters).
     pub doses: Vec<Dose>,
     /// Free and fixed parameters.
     pub space: Parameterization,
@@ -169,13 +170,7 @@ impl<'a> SubjectProblem<'a> {
         };
         let init = model.params(&space.fixed)?;
         let events = subject_events(model, &init, data, subject)?;
-        let doses: Vec<Dose> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Dose { dose, .. } => Some(*dose),
-                _ => None,
-            })
-            .collect();
+        let doses = doses_of(&events);
         let candidates: Vec<usize> = (0..subject.records.len())
             .filter(|&i| subject.records[i].is_observation())
             .collect();
@@ -189,11 +184,7 @@ impl<'a> SubjectProblem<'a> {
         }
         // Observations where the model predicts exactly zero for any parameters:
         // before the first dose enters (checked at the initial parameters).
-        let mut slot_of_record = vec![None; subject.records.len()];
-        for (k, &i) in candidates.iter().enumerate() {
-            slot_of_record[i] = Some(k);
-        }
-        let timeline = Timeline::build(&remap(&events, &slot_of_record));
+        let timeline = Timeline::build(&remap(&events, &slots(subject.records.len(), &candidates)));
         let mut f = vec![0.0; candidates.len()];
         run_timeline(model, &init, &timeline, &mut f).map_err(|m| fail(format!("prediction failed: {m}")))?;
         let kept: Vec<usize> = candidates
@@ -237,10 +228,7 @@ impl<'a> SubjectProblem<'a> {
                     .collect::<String>()
             )));
         }
-        let mut slot_of_record = vec![None; subject.records.len()];
-        for (k, &i) in kept.iter().enumerate() {
-            slot_of_record[i] = Some(k);
-        }
+        let slot_of_record = slots(subject.records.len(), &kept);
         let timeline = (!space.free_affects_doses()).then(|| Timeline::build(&remap(&events, &slot_of_record)));
         Ok(SubjectProblem {
             id: subject.id.clone(),
@@ -271,6 +259,11 @@ impl<'a> SubjectProblem<'a> {
         self.timeline.as_ref()
     }
 
+    /// Doses resolved with parameters `p` (F, ALAG, R and D change them).
+    pub fn doses_at(&self, p: &PkParams) -> Result<Vec<Dose>> {
+        Ok(doses_of(&subject_events(self.model, p, self.data, self.subject)?))
+    }
+
     /// Observed values.
     pub fn dv(&self) -> Vec<f64> {
         self.obs.iter().map(|o| o.dv).collect()
@@ -292,6 +285,25 @@ impl<'a> SubjectProblem<'a> {
             }
         }
     }
+}
+
+fn doses_of(events: &[Event]) -> Vec<Dose> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Dose { dose, .. } => Some(*dose),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Record index → output slot, for the records `chosen` (in order).
+fn slots(n_records: usize, chosen: &[usize]) -> Vec<Option<usize>> {
+    let mut slot_of_record = vec![None; n_records];
+    for (k, &i) in chosen.iter().enumerate() {
+        slot_of_record[i] = Some(k);
+    }
+    slot_of_record
 }
 
 /// Keeps the dose and reset events and the Observe events of fitted records,
