@@ -23,6 +23,7 @@ pub mod fit;
 pub mod model;
 pub mod nca;
 pub mod plot;
+pub mod population;
 pub mod simulate;
 pub mod units;
 

@@ -37,9 +37,38 @@ fn plot_err(path: &str) -> impl Fn(String) -> Error + '_ {
     move |e| Error::Argument(format!("cannot draw {path}: {e}"))
 }
 
+/// A prediction band: lower and upper percentile curves at shared times.
+#[derive(Debug, Clone)]
+pub struct Band {
+    /// (time, lower, upper) points.
+    pub points: Vec<(f64, f64, f64)>,
+}
+
 /// Writes an SVG with a linear and a semi-log panel of concentration–time
 /// curves, with observed points on top.
 pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], observed: &[(f64, f64)]) -> Result<()> {
+    draw_profiles(path, labels, curves, &[], observed)
+}
+
+/// Like [`concentration_time`], with shaded prediction bands: band i takes the
+/// colour of curve i (its median).
+pub fn prediction_bands(
+    path: &str,
+    labels: &PlotLabels,
+    medians: &[Curve],
+    bands: &[Band],
+    observed: &[(f64, f64)],
+) -> Result<()> {
+    draw_profiles(path, labels, medians, bands, observed)
+}
+
+fn draw_profiles(
+    path: &str,
+    labels: &PlotLabels,
+    curves: &[Curve],
+    bands: &[Band],
+    observed: &[(f64, f64)],
+) -> Result<()> {
     let err = plot_err(path);
     let root = SVGBackend::new(path, (1200, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
@@ -47,7 +76,15 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
         .titled(&labels.title, ("sans-serif", 20))
         .map_err(|e| err(e.to_string()))?;
     let (left, right) = root.split_horizontally(600);
-    let all = curves.iter().flat_map(|c| c.points.iter()).chain(observed.iter());
+    let band_points: Vec<(f64, f64)> = bands
+        .iter()
+        .flat_map(|b| b.points.iter().flat_map(|&(t, lo, hi)| [(t, lo), (t, hi)]))
+        .collect();
+    let all = curves
+        .iter()
+        .flat_map(|c| c.points.iter())
+        .chain(observed.iter())
+        .chain(band_points.iter());
     let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
     let mut ymin_pos = f64::INFINITY;
     for &(x, y) in all {
@@ -75,13 +112,13 @@ pub fn concentration_time(path: &str, labels: &PlotLabels, curves: &[Curve], obs
         let mut chart = panel(&left, "linear")
             .build_cartesian_2d(x0..x1, 0.0..y_top)
             .map_err(|e| err(e.to_string()))?;
-        finish_panel(&mut chart, labels, curves, observed, |_| true).map_err(&err)?;
+        finish_panel(&mut chart, labels, curves, bands, observed, |_| true).map_err(&err)?;
     }
     {
         let mut chart = panel(&right, "semi-log")
             .build_cartesian_2d(x0..x1, (y_low..y_top).log_scale())
             .map_err(|e| err(e.to_string()))?;
-        finish_panel(&mut chart, labels, curves, observed, |y| y >= y_low).map_err(&err)?;
+        finish_panel(&mut chart, labels, curves, bands, observed, |y| y >= y_low).map_err(&err)?;
     }
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
@@ -106,6 +143,7 @@ fn finish_panel<'a, DB, X, Y>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
     labels: &PlotLabels,
     curves: &[Curve],
+    bands: &[Band],
     observed: &[(f64, f64)],
     keep: impl Fn(f64) -> bool,
 ) -> std::result::Result<(), String>
@@ -122,6 +160,25 @@ where
         .light_line_style(WHITE)
         .draw()
         .map_err(|e| e.to_string())?;
+    for (i, b) in bands.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()].mix(0.25);
+        // On the log panel, the band is clipped at the panel's floor.
+        let floor = |y: f64| if keep(y) { y } else { f64::NAN };
+        let mut outline: Vec<(f64, f64)> = b.points.iter().map(|&(t, _, hi)| (t, floor(hi))).collect();
+        outline.extend(b.points.iter().rev().map(|&(t, lo, _)| (t, floor(lo))));
+        if outline.iter().any(|p| !p.1.is_finite()) {
+            let lowest = outline.iter().map(|p| p.1).filter(|y| y.is_finite()).fold(f64::INFINITY, f64::min);
+            if !lowest.is_finite() {
+                continue;
+            }
+            for p in outline.iter_mut().filter(|p| !p.1.is_finite()) {
+                p.1 = lowest;
+            }
+        }
+        chart
+            .draw_series(std::iter::once(Polygon::new(outline, colour.filled())))
+            .map_err(|e| e.to_string())?;
+    }
     draw_series(chart, curves, observed, keep)
 }
 

@@ -4,6 +4,7 @@ mod fit;
 mod model_args;
 mod nca;
 mod output;
+mod population_sim;
 mod simulate;
 
 use clap::{Parser, Subcommand};

@@ -48,3 +48,49 @@ pub fn num(v: f64) -> String {
         format!("{v}")
     }
 }
+
+/// A progress bar on standard error for long runs (only when standard error
+/// is a terminal, so logs and pipes stay clean). Safe to update from threads.
+#[derive(Debug)]
+pub struct Progress {
+    label: &'static str,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    shown: std::sync::atomic::AtomicUsize,
+    enabled: bool,
+}
+
+impl Progress {
+    /// A bar for `total` units of work, shown if `long` and standard error is a terminal.
+    pub fn new(label: &'static str, total: usize, long: bool) -> Self {
+        use std::io::IsTerminal;
+        Progress {
+            label,
+            total: total.max(1),
+            done: 0.into(),
+            shown: 0.into(),
+            enabled: long && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Records `k` more units done.
+    pub fn add(&self, k: usize) {
+        use std::sync::atomic::Ordering;
+        if !self.enabled {
+            return;
+        }
+        let done = self.done.fetch_add(k, Ordering::Relaxed) + k;
+        let percent = (100 * done / self.total).min(100);
+        if self.shown.fetch_max(percent, Ordering::Relaxed) < percent {
+            let bar = "#".repeat(percent / 4) + &" ".repeat(25 - percent / 4);
+            eprint!("\r{} [{bar}] {percent:3}%", self.label);
+        }
+    }
+
+    /// Ends the bar's line.
+    pub fn finish(&self) {
+        if self.enabled && self.shown.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            eprintln!();
+        }
+    }
+}

@@ -10,22 +10,53 @@ use pk::dosing::regimen::{BodySize, Regimen};
 use pk::model::{ModelDefinition, PkParams, State};
 use pk::plot::{concentration_time, Curve, PlotLabels};
 use pk::simulate::{parse_grid, simulate, simulate_subject, simulate_subject_at, Profile};
+use pk::population::montecarlo::SizeRule;
 use pk::units::TimeUnit;
+use super::population_sim::PopulationRun;
 use pk::{Error, Result};
 
 /// Arguments of `pk simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Model file (TOML) or bundled model name (two_cmt_iv, one_cmt_oral, …).
+    #[arg(long, required_unless_present = "population", conflicts_with = "population")]
+    model: Option<String>,
+    /// Population model file: simulate virtual patients drawn from it.
     #[arg(long)]
-    model: String,
+    population: Option<String>,
+    /// Number of virtual patients (with --population).
+    #[arg(long, default_value_t = 1000, requires = "population")]
+    n: usize,
+    /// Seed of the random draws (with --population).
+    #[arg(long, default_value_t = 1, requires = "population")]
+    seed: u64,
+    /// Covariate NAME=VALUE, or NAME=LOW..HIGH drawn uniformly (repeatable; with --population).
+    #[arg(long = "covariate", value_name = "NAME=VALUE", requires = "population")]
+    covariates: Vec<String>,
+    /// Set every η to zero: the typical patient (with --population).
+    #[arg(long, requires = "population")]
+    omega_zero: bool,
+    /// Add the population model's residual error to the concentrations.
+    #[arg(long, requires = "population")]
+    residual_error: bool,
+    /// Extra percentile to report besides 5, 50 and 95 (repeatable; with --population).
+    #[arg(long = "percentile", requires = "population")]
+    percentiles: Vec<f64>,
+    /// Target such as CMAX<500 or AUC0_24>=2000: the fraction of patients meeting it (repeatable).
+    #[arg(long = "target", requires = "population")]
+    targets: Vec<String>,
+    /// Per-patient exposures CSV (with --population).
+    #[arg(long, requires = "population")]
+    exposures: Option<String>,
     /// Parameter value NAME=VALUE (repeatable); unset parameters take the model's initial values.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
-    /// Regimen text, e.g. "52 mg/m2 over 2 h every 24 h x 5".
-    #[arg(long, conflicts_with = "data")]
-    regimen: Option<String>,
+    /// Regimen text, e.g. "52 mg/m2 over 2 h every 24 h x 5" (repeatable with --population:
+    /// regimens side by side for the same virtual patients).
+    #[arg(long)]
+    regimen: Vec<String>,
     /// NONMEM-style data file whose dosing records are simulated (one profile per subject).
+    /// With --population: covariates per subject, and observed points on the plot (a VPC).
     #[arg(long)]
     data: Option<String>,
     /// Body-surface area in m² (for doses per m²).
@@ -109,10 +140,16 @@ fn body_size(args: &SimulateArgs) -> Result<BodySize> {
 
 /// Runs `pk simulate`.
 pub fn run(args: SimulateArgs) -> Result<()> {
-    let model = args.units.load_model(&args.model)?;
+    if let Some(population) = &args.population {
+        return run_population(&args, population);
+    }
+    let Some(model_file) = args.model.as_deref() else {
+        return Err(Error::Argument("give --model FILE or --population FILE".into()));
+    };
+    let model = args.units.load_model(model_file)?;
     let values = parse_params(&args.params)?;
     let params = model.params(&values)?;
-    let mut inputs = vec![args.model.as_str()];
+    let mut inputs = vec![model_file];
     if let Some(d) = &args.data {
         inputs.push(d.as_str());
     }
@@ -120,7 +157,17 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         refuse_input(p, &inputs)?;
     }
     let grid = args.grid.as_deref().map(parse_grid).transpose()?;
-    let profiles = if let Some(text) = &args.regimen {
+    if args.regimen.len() > 1 {
+        return Err(Error::Argument(
+            "several --regimen are compared with --population; give one regimen with --model".into(),
+        ));
+    }
+    if !args.regimen.is_empty() && args.data.is_some() {
+        return Err(Error::Argument(
+            "give either --regimen or --data with --model, not both".into(),
+        ));
+    }
+    let profiles = if let Some(text) = args.regimen.first() {
         vec![(None, regimen_profile(&args, &model, &params, text, grid)?)]
     } else if let Some(file) = &args.data {
         data_profiles(&args, &model, &params, file, grid)?
@@ -144,7 +191,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
                 "{} — {}",
                 model.name,
                 args.regimen
-                    .as_deref()
+                    .first()
+                    .map(String::as_str)
                     .unwrap_or_else(|| args.data.as_deref().unwrap_or(""))
             ),
             x: format!("Time ({})", model.units.time),
@@ -153,6 +201,40 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         concentration_time(path, &labels, &curves, &[])?;
     }
     Ok(())
+}
+
+fn run_population(args: &SimulateArgs, population: &str) -> Result<()> {
+    if !args.params.is_empty() {
+        return Err(Error::Argument(
+            "--param sets a single model's parameters; with --population the values come from the population model".into(),
+        ));
+    }
+    let size = body_size(args)?;
+    let mut inputs = vec![population];
+    if let Some(d) = &args.data {
+        inputs.push(d.as_str());
+    }
+    let run = PopulationRun {
+        population,
+        regimens: &args.regimen,
+        data: args.data.as_deref(),
+        covariates: &args.covariates,
+        n: args.n,
+        seed: args.seed,
+        omega_zero: args.omega_zero,
+        residual_error: args.residual_error,
+        percentiles: &args.percentiles,
+        targets: &args.targets,
+        size: SizeRule {
+            bsa: size.bsa,
+            weight: size.weight,
+        },
+        grid: args.grid.as_deref(),
+        out: args.out.as_deref(),
+        exposures: args.exposures.as_deref(),
+        plot: args.plot.as_deref(),
+    };
+    super::population_sim::run(&run, &inputs)
 }
 
 fn regimen_profile(

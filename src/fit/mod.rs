@@ -213,6 +213,8 @@ pub struct SubjectFit {
     pub exposure: Option<Exposure>,
     /// Body-surface area of the subject, m², if the data have it.
     pub bsa: Option<f64>,
+    /// Covariates of the subject (every non-standard column, first record).
+    pub covariates: Vec<(String, f64)>,
     /// Non-compartmental analysis of the first dosing interval (linear-up/log-down),
     /// beside the model's derived values; the message if it could not be made.
     pub nca: std::result::Result<(crate::nca::Route, crate::nca::Nca), String>,
@@ -449,8 +451,13 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
             .find(|v| v.is_finite() && *v > 0.0)
     });
     let nca = first_interval_nca(model, data, subject);
+    let covariates = match subject.records.first() {
+        Some(r) => data.covariate_names.iter().cloned().zip(r.covariates.iter().copied()).collect(),
+        None => Vec::new(),
+    };
     Ok(SubjectFit {
         nca,
+        covariates,
         id: problem.id.clone(),
         converged,
         message,

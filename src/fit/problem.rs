@@ -164,6 +164,52 @@ impl<'a> SubjectProblem<'a> {
         error_model: ErrorModel,
         space: Parameterization,
     ) -> Result<Self> {
+        let positive = error_model
+            .needs_positive_observations()
+            .then(|| (error_model.to_string(), "--error additive or combined"));
+        let problem = Self::prepare(model, data, subject, space, positive)?;
+        let n_par = problem.space.len() + error_model.sigma_names().len();
+        let needed = if error_model.is_likelihood() { n_par } else { n_par + 1 };
+        if problem.obs.len() < needed {
+            return Err(Error::Fit {
+                subject: subject.id.clone(),
+                message: format!(
+                    "{} observations for {} estimated parameters ({}{}): need at least {needed}",
+                    problem.obs.len(),
+                    n_par,
+                    problem.space.names().join(", "),
+                    error_model
+                        .sigma_names()
+                        .iter()
+                        .map(|s| format!(", {s}"))
+                        .collect::<String>()
+                ),
+            });
+        }
+        Ok(problem)
+    }
+
+    /// Prepares `subject` for population estimation: every parameter of `model`
+    /// is free (no count check: a prior makes sparse data usable).
+    /// `positive_dv` names the error model when it needs DV > 0 (proportional
+    /// and log-scale error models).
+    pub fn for_population(
+        model: &'a ModelDefinition,
+        data: &'a Dataset,
+        subject: &'a Subject,
+        positive_dv: Option<String>,
+    ) -> Result<Self> {
+        let positive = positive_dv.map(|m| (m, "an additive or combined error model"));
+        Self::prepare(model, data, subject, Parameterization::new(model, &[])?, positive)
+    }
+
+    fn prepare(
+        model: &'a ModelDefinition,
+        data: &'a Dataset,
+        subject: &'a Subject,
+        space: Parameterization,
+        positive_dv: Option<(String, &str)>,
+    ) -> Result<Self> {
         let fail = |message: String| Error::Fit {
             subject: subject.id.clone(),
             message,
@@ -212,22 +258,7 @@ impl<'a> SubjectProblem<'a> {
                 }
             })
             .collect();
-        check_observations(&obs, error_model).map_err(fail)?;
-        let n_par = space.len() + error_model.sigma_names().len();
-        let needed = if error_model.is_likelihood() { n_par } else { n_par + 1 };
-        if obs.len() < needed {
-            return Err(fail(format!(
-                "{} observations for {} estimated parameters ({}{}): need at least {needed}",
-                obs.len(),
-                n_par,
-                space.names().join(", "),
-                error_model
-                    .sigma_names()
-                    .iter()
-                    .map(|s| format!(", {s}"))
-                    .collect::<String>()
-            )));
-        }
+        check_observations(&obs, positive_dv).map_err(fail)?;
         let slot_of_record = slots(subject.records.len(), &kept);
         let timeline = (!space.free_affects_doses()).then(|| Timeline::build(&remap(&events, &slot_of_record)));
         Ok(SubjectProblem {
@@ -334,15 +365,15 @@ fn run_timeline(
     Ok(())
 }
 
-fn check_observations(obs: &[Observation], error_model: ErrorModel) -> std::result::Result<(), String> {
+fn check_observations(obs: &[Observation], positive: Option<(String, &str)>) -> std::result::Result<(), String> {
     if let Some(o) = obs.iter().find(|o| !o.dv.is_finite()) {
         return Err(format!("line {}: DV {} is not a finite number", o.line, o.dv));
     }
-    if error_model.needs_positive_observations() {
+    if let Some((model, advice)) = positive {
         if let Some(o) = obs.iter().find(|o| o.dv <= 0.0) {
             return Err(format!(
-                "line {}: DV = {} at time {}; the {error_model} model needs DV > 0 \
-                 (mark samples below the limit of quantification with MDV=1, or use --error additive or combined)",
+                "line {}: DV = {} at time {}; the {model} model needs DV > 0 \
+                 (mark samples below the limit of quantification with MDV=1, or use {advice})",
                 o.line, o.dv, o.time
             ));
         }

@@ -94,6 +94,7 @@ fn subject_json(fit: &SubjectFit) -> Value {
         "start_objectives": fit.start_objectives.iter().map(|v| opt(Some(*v))).collect::<Vec<_>>(),
         "derived": derived,
         "per_m2": per_m2,
+        "covariates": fit.covariates.iter().map(|(n, v)| (n.clone(), opt(Some(*v)))).collect::<Map<String, Value>>(),
         "nca": nca_json(fit),
     })
 }

@@ -49,11 +49,11 @@ fn default_elimination() -> Elimination {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct UnitsSpec {
-    amount: Option<String>,
-    volume: Option<String>,
-    time: Option<String>,
-    concentration: Option<String>,
+pub(crate) struct UnitsSpec {
+    pub(crate) amount: Option<String>,
+    pub(crate) volume: Option<String>,
+    pub(crate) time: Option<String>,
+    pub(crate) concentration: Option<String>,
 }
 
 /// Data columns that override dose attributes record by record (NONMEM's
@@ -212,7 +212,7 @@ impl ModelDefinition {
     }
 }
 
-fn parse_units(spec: &UnitsSpec) -> Result<Units> {
+pub(crate) fn parse_units(spec: &UnitsSpec) -> Result<Units> {
     let d = Units::default();
     Ok(Units {
         amount: spec

@@ -1,0 +1,363 @@
+//! Maximum a posteriori estimates of a subject's η under a population model:
+//! the conditional (inner) step of FOCE-I and the Bayesian fit of `pk fit --prior`.
+//!
+//! The objective is NONMEM's conditional −2 log density (without ln 2π):
+//! `O(η) = Σ [(y − f)²/R + ln R] + ηᵀ Ω⁻¹ η`,
+//! with f, R the prediction and residual variance at the subject's parameters
+//! `P = TV · exp(η)`. It is minimised by Fisher scoring with Levenberg–Marquardt
+//! damping: the gradient is exact in f, the curvature is the expected
+//! information `H = Σ gᵀg (2/R + R′²/R²) + 2Ω⁻¹` (g = ∂f/∂η by central
+//! differences of the model, R′ = dR/df). At η̂, `H/2` is the matrix whose
+//! determinant enters the FOCE-I objective.
+
+use super::model::{PopulationModel, Residual};
+use crate::data::{Dataset, Subject};
+use crate::error::{Error, Result};
+use crate::fit::problem::SubjectProblem;
+use nalgebra::{DMatrix, DVector};
+
+/// Step of the central differences in η.
+const ETA_STEP: f64 = 1e-4;
+/// Largest number of scoring iterations.
+const MAX_ITERATIONS: usize = 200;
+
+/// A subject prepared for population estimation.
+#[derive(Debug, Clone)]
+pub struct PopSubject<'a> {
+    /// Observations, dosing history and prediction of the subject.
+    pub problem: SubjectProblem<'a>,
+    /// The subject's covariates, in [`PopulationModel::covariate_names`] order
+    /// (from its first record).
+    pub covariates: Vec<f64>,
+    /// Observed values on the scale of the error model (ln DV for exponential error).
+    pub y: Vec<f64>,
+}
+
+impl<'a> PopSubject<'a> {
+    /// Prepares `subject` of `data` for `model`; fails with a message naming
+    /// the subject (no observations, a missing covariate, DV ≤ 0 under a
+    /// proportional or log-scale error model).
+    pub fn new(model: &'a PopulationModel, data: &'a Dataset, subject: &'a Subject) -> Result<Self> {
+        let covariates = subject_covariates(model, data, subject)?;
+        let positive = matches!(
+            model.residual.kind,
+            super::ResidualKind::Proportional | super::ResidualKind::Exponential
+        )
+        .then(|| model.residual.kind.to_string());
+        let problem = SubjectProblem::for_population(&model.structural, data, subject, positive)?;
+        let y = problem
+            .obs
+            .iter()
+            .map(|o| if model.residual.log_scale() { o.dv.ln() } else { o.dv })
+            .collect();
+        Ok(PopSubject { problem, covariates, y })
+    }
+
+    /// Subject id.
+    pub fn id(&self) -> &str {
+        &self.problem.id
+    }
+
+    /// Predictions at parameter values `values` (model order) on the error
+    /// model's scale; `None` where the model cannot be evaluated or a
+    /// log-scale prediction is not positive.
+    pub fn predict(&self, values: &[f64], log_scale: bool, out: &mut [f64]) -> Option<()> {
+        let x: Vec<f64> = self
+            .problem
+            .space
+            .free
+            .iter()
+            .zip(values)
+            .map(|(p, v)| p.to_estimation(*v))
+            .collect();
+        self.problem.predict(&x, out).ok()?;
+        if log_scale {
+            for v in out.iter_mut() {
+                if !(*v > 0.0) {
+                    return None;
+                }
+                *v = v.ln();
+            }
+        }
+        Some(())
+    }
+}
+
+/// The covariates a population model needs, from the subject's first record.
+pub fn subject_covariates(model: &PopulationModel, data: &Dataset, subject: &Subject) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    for name in model.covariate_names() {
+        let Some(j) = data.covariate_index(name) else {
+            return Err(Error::Argument(format!(
+                "population model {} needs covariate {name}, but {} has no {name} column (columns: {})",
+                model.name,
+                data.file,
+                data.covariate_names.join(", ")
+            )));
+        };
+        let v = subject.records.first().map_or(f64::NAN, |r| r.covariates[j]);
+        if !v.is_finite() {
+            return Err(Error::Fit {
+                subject: subject.id.clone(),
+                message: format!("covariate {name} is missing or not a number on the first record"),
+            });
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// The prior and residual error under which η is estimated.
+#[derive(Debug, Clone)]
+pub struct Conditions<'m> {
+    /// The population model (structure and η parameters).
+    pub model: &'m PopulationModel,
+    /// Ω⁻¹ (all zero for a flat prior: maximum likelihood).
+    pub omega_inv: DMatrix<f64>,
+    /// Residual error.
+    pub residual: Residual,
+}
+
+impl<'m> Conditions<'m> {
+    /// The model's own Ω and residual error; an error if Ω is not positive definite.
+    pub fn of(model: &'m PopulationModel) -> Result<Self> {
+        let omega_inv = inverse_spd(&model.omega).ok_or_else(|| Error::Model {
+            model: model.name.clone(),
+            message: "Ω is not positive definite".into(),
+        })?;
+        Ok(Conditions {
+            model,
+            omega_inv,
+            residual: model.residual,
+        })
+    }
+}
+
+/// Inverse of a symmetric positive definite matrix, `None` otherwise.
+pub fn inverse_spd(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    if m.nrows() == 0 {
+        return Some(DMatrix::zeros(0, 0));
+    }
+    m.clone().cholesky().map(|c| c.inverse())
+}
+
+/// The MAP estimate of one subject, with what FOCE-I needs at η̂.
+#[derive(Debug, Clone)]
+pub struct MapEstimate {
+    /// η̂ (Ω's order).
+    pub eta: Vec<f64>,
+    /// O(η̂) = Σ[(y−f)²/R + ln R] + η̂ᵀΩ⁻¹η̂.
+    pub objective: f64,
+    /// Predictions at η̂ (error model scale).
+    pub f: Vec<f64>,
+    /// Residual variances at η̂.
+    pub r: Vec<f64>,
+    /// ∂f/∂η at η̂ (observations × η).
+    pub g: DMatrix<f64>,
+    /// Half the expected information at η̂: Σ gᵀg(1/R + R′²/(2R²)) + Ω⁻¹.
+    pub half_information: DMatrix<f64>,
+    /// Scoring iterations used.
+    pub iterations: usize,
+}
+
+/// Predictions and sensitivities at one η.
+struct Point {
+    eta: Vec<f64>,
+    f: Vec<f64>,
+    objective: f64,
+}
+
+/// Evaluates predictions at η for typical values `tv`; `None` if the model fails.
+fn predict_at(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: &[f64]) -> Option<Vec<f64>> {
+    let values = c.model.individual_values(tv, eta);
+    let mut f = vec![0.0; subject.y.len()];
+    subject.predict(&values, c.residual.log_scale(), &mut f)?;
+    Some(f)
+}
+
+/// Σ[(y−f)²/R + ln R], or +∞ where a variance is not positive.
+pub fn data_term(y: &[f64], f: &[f64], residual: &Residual) -> f64 {
+    let mut sum = 0.0;
+    for (yi, fi) in y.iter().zip(f) {
+        let (r, _) = residual.variance(*fi);
+        if !(r > 0.0 && r.is_finite()) {
+            return f64::INFINITY;
+        }
+        let e = yi - fi;
+        sum += e * e / r + r.ln();
+    }
+    sum
+}
+
+fn prior_term(eta: &[f64], omega_inv: &DMatrix<f64>) -> f64 {
+    let e = DVector::from_column_slice(eta);
+    (e.transpose() * omega_inv * &e)[(0, 0)]
+}
+
+fn point(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: Vec<f64>) -> Option<Point> {
+    let f = predict_at(subject, c, tv, &eta)?;
+    let objective = data_term(&subject.y, &f, &c.residual) + prior_term(&eta, &c.omega_inv);
+    objective.is_finite().then_some(Point { eta, f, objective })
+}
+
+/// ∂f/∂η by central differences.
+pub fn sensitivities(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: &[f64]) -> Option<DMatrix<f64>> {
+    let n = subject.y.len();
+    let k = eta.len();
+    let mut g = DMatrix::zeros(n, k);
+    let mut e = eta.to_vec();
+    for j in 0..k {
+        e[j] = eta[j] + ETA_STEP;
+        let up = predict_at(subject, c, tv, &e)?;
+        e[j] = eta[j] - ETA_STEP;
+        let down = predict_at(subject, c, tv, &e)?;
+        e[j] = eta[j];
+        for i in 0..n {
+            g[(i, j)] = (up[i] - down[i]) / (2.0 * ETA_STEP);
+        }
+    }
+    Some(g)
+}
+
+/// Gradient of O and half the expected information at a point.
+fn scoring_terms(
+    subject: &PopSubject<'_>,
+    c: &Conditions<'_>,
+    p: &Point,
+    g: &DMatrix<f64>,
+) -> (DVector<f64>, DMatrix<f64>, Vec<f64>) {
+    let k = p.eta.len();
+    let eta = DVector::from_column_slice(&p.eta);
+    let mut grad = 2.0 * &c.omega_inv * &eta;
+    let mut half = c.omega_inv.clone();
+    let mut r_all = Vec::with_capacity(p.f.len());
+    for i in 0..p.f.len() {
+        let (r, dr) = c.residual.variance(p.f[i]);
+        r_all.push(r);
+        let e = subject.y[i] - p.f[i];
+        let d = -2.0 * e / r + (1.0 - e * e / r) * dr / r;
+        let w = 1.0 / r + 0.5 * dr * dr / (r * r);
+        for a in 0..k {
+            grad[a] += d * g[(i, a)];
+            for b in 0..=a {
+                half[(a, b)] += w * g[(i, a)] * g[(i, b)];
+            }
+        }
+    }
+    for a in 0..k {
+        for b in 0..a {
+            half[(b, a)] = half[(a, b)];
+        }
+    }
+    (grad, half, r_all)
+}
+
+/// Minimises O(η) from `start` for typical values `tv`.
+pub fn map_estimate(
+    subject: &PopSubject<'_>,
+    c: &Conditions<'_>,
+    tv: &[f64],
+    start: &[f64],
+) -> Result<MapEstimate> {
+    let fail = |message: String| Error::Fit {
+        subject: subject.id().to_string(),
+        message,
+    };
+    let k = start.len();
+    let mut p = match point(subject, c, tv, start.to_vec()) {
+        Some(p) => p,
+        None => point(subject, c, tv, vec![0.0; k])
+            .ok_or_else(|| fail("the model cannot be evaluated at the typical values".into()))?,
+    };
+    let mut mu = 1e-3;
+    for iteration in 0..MAX_ITERATIONS {
+        let g = sensitivities(subject, c, tv, &p.eta)
+            .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
+        let (grad, half, r) = scoring_terms(subject, c, &p, &g);
+        // Scoring step: (H/2)·δ = −grad/2.
+        let newton = half.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
+        let decrement = newton.as_ref().map_or(f64::INFINITY, |d| -0.5 * grad.dot(d));
+        if decrement.abs() < 1e-10 || k == 0 {
+            return Ok(MapEstimate {
+                eta: p.eta,
+                objective: p.objective,
+                f: p.f,
+                r,
+                g,
+                half_information: half,
+                iterations: iteration,
+            });
+        }
+        let mut improved = false;
+        for _ in 0..40 {
+            let mut damped = half.clone();
+            for a in 0..k {
+                damped[(a, a)] *= 1.0 + mu;
+            }
+            let Some(step) = damped.cholesky().map(|ch| ch.solve(&(-0.5 * &grad))) else {
+                mu *= 10.0;
+                continue;
+            };
+            let trial: Vec<f64> = p.eta.iter().zip(step.iter()).map(|(e, s)| e + s.clamp(-2.0, 2.0)).collect();
+            match point(subject, c, tv, trial) {
+                Some(q) if q.objective <= p.objective => {
+                    let gain = p.objective - q.objective;
+                    p = q;
+                    mu = (mu / 10.0).max(1e-12);
+                    improved = true;
+                    if gain < 1e-12 {
+                        mu = 0.0;
+                    }
+                    break;
+                }
+                _ => mu = if mu == 0.0 { 1e-3 } else { mu * 10.0 },
+            }
+        }
+        if !improved {
+            // No decrease along any damped step: η̂ is as good as the model
+            // evaluations allow when the remaining decrement is tiny.
+            if decrement.abs() < 1e-6 {
+                return Ok(MapEstimate {
+                    eta: p.eta,
+                    objective: p.objective,
+                    f: p.f,
+                    r,
+                    g,
+                    half_information: half,
+                    iterations: iteration,
+                });
+            }
+            return Err(fail(format!(
+                "the estimate of η did not converge (no decrease from η = {:?}, objective {:.6}, remaining decrease {decrement:.3e})",
+                p.eta, p.objective
+            )));
+        }
+    }
+    Err(fail(format!(
+        "the estimate of η did not converge in {MAX_ITERATIONS} iterations (η = {:?})",
+        p.eta
+    )))
+}
+
+/// ln|Ω| + ln|H/2|: the FOCE-I determinant terms of a MAP estimate
+/// (None if H/2 is not positive definite).
+pub fn log_det_terms(omega_log_det: f64, est: &MapEstimate) -> Option<f64> {
+    let ch = est.half_information.clone().cholesky()?;
+    let ld: f64 = ch.l().diagonal().iter().map(|d| 2.0 * d.ln()).sum();
+    Some(omega_log_det + ld)
+}
+
+/// η-shrinkage per η: 1 − SD(η̂)/ω (SD with n − 1), NaN for fewer than 2 subjects.
+pub fn shrinkage(etas: &[Vec<f64>], omega_sd: &[f64]) -> Vec<f64> {
+    let n = etas.len();
+    (0..omega_sd.len())
+        .map(|j| {
+            if n < 2 {
+                return f64::NAN;
+            }
+            let mean = etas.iter().map(|e| e[j]).sum::<f64>() / n as f64;
+            let var = etas.iter().map(|e| (e[j] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            1.0 - var.sqrt() / omega_sd[j]
+        })
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! Population pharmacokinetics: population model files, Monte Carlo
+//! simulation of virtual patients, comparison of individuals with the
+//! population, and maximum a posteriori (Bayesian) individual estimates.
+
+pub mod compare;
+pub mod map;
+pub mod model;
+pub mod montecarlo;
+
+pub use model::{PopulationModel, Relation, Residual, ResidualKind};
