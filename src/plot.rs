@@ -167,7 +167,11 @@ where
         let mut outline: Vec<(f64, f64)> = b.points.iter().map(|&(t, _, hi)| (t, floor(hi))).collect();
         outline.extend(b.points.iter().rev().map(|&(t, lo, _)| (t, floor(lo))));
         if outline.iter().any(|p| !p.1.is_finite()) {
-            let lowest = outline.iter().map(|p| p.1).filter(|y| y.is_finite()).fold(f64::INFINITY, f64::min);
+            let lowest = outline
+                .iter()
+                .map(|p| p.1)
+                .filter(|y| y.is_finite())
+                .fold(f64::INFINITY, f64::min);
             if !lowest.is_finite() {
                 continue;
             }
@@ -301,6 +305,90 @@ pub fn scatter(path: &str, labels: &PlotLabels, points: &[(f64, f64)], line: Ref
         .map_err(|e| err(e.to_string()))?;
     chart
         .draw_series(finite.into_iter().map(|p| Circle::new(p, 3, COLOURS[0].filled())))
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// One row of a forest plot: an individual's ratio to its typical value.
+#[derive(Debug, Clone)]
+pub struct ForestRow {
+    /// Row label, e.g. `1 CL`.
+    pub label: String,
+    /// individual/typical.
+    pub ratio: f64,
+    /// The population's central range of the ratio (e.g. 90%), if the parameter varies.
+    pub band: Option<(f64, f64)>,
+    /// Whether the point is outside the band (drawn in red).
+    pub flagged: bool,
+}
+
+/// Writes a forest plot: one row per (subject, parameter), the ratio on a log
+/// axis with the population's band shaded and a line at 1.
+pub fn forest(path: &str, title: &str, rows: &[ForestRow]) -> Result<()> {
+    let err = plot_err(path);
+    let height = (120 + 22 * rows.len()).min(20_000) as u32;
+    let root = SVGBackend::new(path, (800, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let values = rows
+        .iter()
+        .flat_map(|r| [Some(r.ratio), r.band.map(|b| b.0), r.band.map(|b| b.1)])
+        .flatten()
+        .filter(|v| v.is_finite() && *v > 0.0);
+    let (lo, hi) = values.fold((1.0f64, 1.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    let (x0, x1) = (lo / 1.25, hi * 1.25);
+    let n = rows.len().max(1);
+    let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(110)
+        .build_cartesian_2d((x0..x1).log_scale(), -0.5..(n as f64 - 0.5))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc("Individual / typical value for the subject's covariates (log scale)")
+        .y_labels(n)
+        .y_label_formatter(&|y: &f64| {
+            let i = y.round();
+            if (y - i).abs() < 1e-6 && i >= 0.0 {
+                labels.get(n - 1 - i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let y_of = |i: usize| (n - 1 - i) as f64;
+    for (i, r) in rows.iter().enumerate() {
+        if let Some((a, b)) = r.band {
+            let y = y_of(i);
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, y - 0.45), (b, y + 0.45)],
+                    COLOURS[0].mix(0.2).filled(),
+                )))
+                .map_err(|e| err(e.to_string()))?;
+        }
+    }
+    chart
+        .draw_series(LineSeries::new(
+            vec![(1.0, -0.5), (1.0, n as f64 - 0.5)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(
+            rows.iter()
+                .enumerate()
+                .filter(|(_, r)| r.ratio.is_finite() && r.ratio > 0.0)
+                .map(|(i, r)| {
+                    let colour = if r.flagged { COLOURS[1] } else { COLOURS[0] };
+                    Circle::new((r.ratio, y_of(i)), 5, colour.filled())
+                }),
+        )
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())

@@ -10,6 +10,8 @@ use pk::fit::report::{self, Outcome};
 use pk::fit::{fit_dataset, ErrorModel, FitOptions, SubjectFit};
 use pk::model::ModelDefinition;
 use pk::plot::{concentration_time, scatter, Curve, PlotLabels, ReferenceLine};
+use pk::population::compare::individuals_from_value;
+use pk::population::PopulationModel;
 use pk::simulate::simulate_subject_at;
 use pk::{Error, Result};
 use std::path::Path;
@@ -19,9 +21,19 @@ use std::path::Path;
 pub struct FitArgs {
     /// NONMEM-style data file (ID, TIME, DV, AMT, RATE/DUR, EVID, MDV, CMT, ADDL, II, SS, covariates).
     data: String,
-    /// Model file (TOML) or bundled model name.
-    #[arg(long, default_value = "two_cmt_iv")]
-    model: String,
+    /// Model file (TOML) or bundled model name [default: two_cmt_iv].
+    #[arg(long)]
+    model: Option<String>,
+    /// Population model used as prior: maximum a posteriori fits of each subject
+    /// (typical values from its covariates, Ω and σ from the file).
+    #[arg(long, conflicts_with_all = ["model", "error", "weight", "init", "fix"])]
+    prior: Option<String>,
+    /// Population model to compare the fitted individuals with (as `pk compare`).
+    #[arg(long)]
+    population: Option<String>,
+    /// With --population: forest plot (SVG) of the individual/typical ratios.
+    #[arg(long, requires = "population")]
+    forest: Option<String>,
     /// Residual error model: additive, proportional, combined, or wls (classical weighted least squares).
     #[arg(long, default_value = "proportional")]
     error: String,
@@ -67,12 +79,18 @@ pub struct FitArgs {
 
 /// Runs `pk fit`.
 pub fn run(args: FitArgs) -> Result<()> {
-    let model = args.units.load_model(&args.model)?;
+    if let Some(prior) = &args.prior {
+        return run_prior(&args, prior);
+    }
+    let model_name = args.model.as_deref().unwrap_or("two_cmt_iv");
+    let model = args.units.load_model(model_name)?;
     let error_model = ErrorModel::parse(&args.error, args.weight.as_deref())?;
-    let inputs = [args.data.as_str(), args.model.as_str()];
-    for p in [&args.json, &args.table].into_iter().flatten() {
+    let mut inputs = vec![args.data.as_str(), model_name];
+    inputs.extend(args.population.as_deref());
+    for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
+    let population = args.population.as_deref().map(PopulationModel::load).transpose()?;
     let options = FitOptions {
         init: parse_params(&args.init)?,
         fixed: parse_params(&args.fix)?,
@@ -82,30 +100,17 @@ pub fn run(args: FitArgs) -> Result<()> {
         ..FitOptions::new(error_model)
     };
     options.validate(&model)?;
-    let mut data = read_dataset(
-        &args.data,
-        &ReadOptions {
-            drop: args.drop.clone(),
-        },
-    )?;
-    for rule in parse_params(&args.accept)? {
-        data = data.accept(&rule.0, rule.1)?;
-    }
-    if !args.ids.is_empty() {
-        if let Some(missing) = args.ids.iter().find(|id| !data.subjects.iter().any(|s| s.id == **id)) {
-            return Err(Error::Argument(format!(
-                "--id {missing}: no such subject in {}",
-                args.data
-            )));
-        }
-        data.subjects.retain(|s| args.ids.contains(&s.id));
-    }
+    let data = load_data(&args)?;
     let outcomes = fit_dataset(&model, &data, &options);
     write_text(None, &report::text(&model, &outcomes), &inputs)?;
+    let doc = report::json(&model, &error_model.to_string(), &outcomes);
     if let Some(path) = &args.json {
-        let doc = report::json(&model, &error_model.to_string(), &outcomes);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), &inputs)?;
+    }
+    if let Some(pop) = &population {
+        let individuals = individuals_from_value(&doc, &args.data)?;
+        super::compare::report(pop, &individuals, args.forest.as_deref(), None, &inputs)?;
     }
     if let Some(path) = &args.table {
         write_text(Some(path), &report::residual_table(&outcomes), &inputs)?;
@@ -125,6 +130,51 @@ pub fn run(args: FitArgs) -> Result<()> {
             outcomes.len(),
             failed.join(", ")
         );
+    }
+    Ok(())
+}
+
+fn load_data(args: &FitArgs) -> Result<Dataset> {
+    let mut data = read_dataset(
+        &args.data,
+        &ReadOptions {
+            drop: args.drop.clone(),
+        },
+    )?;
+    for rule in parse_params(&args.accept)? {
+        data = data.accept(&rule.0, rule.1)?;
+    }
+    if !args.ids.is_empty() {
+        if let Some(missing) = args.ids.iter().find(|id| !data.subjects.iter().any(|s| s.id == **id)) {
+            return Err(Error::Argument(format!(
+                "--id {missing}: no such subject in {}",
+                args.data
+            )));
+        }
+        data.subjects.retain(|s| args.ids.contains(&s.id));
+    }
+    Ok(data)
+}
+
+fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
+    let mut inputs = vec![args.data.as_str(), prior];
+    inputs.extend(args.population.as_deref());
+    for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
+        refuse_input(p, &inputs)?;
+    }
+    let model = PopulationModel::load(prior)?;
+    let data = load_data(args)?;
+    let outputs = super::fit_prior::Outputs {
+        json: args.json.as_deref(),
+        table: args.table.as_deref(),
+        plots: args.plots.as_deref(),
+        bsa_column: &args.bsa_column,
+    };
+    let doc = super::fit_prior::run(&model, &data, outputs, &inputs)?;
+    if let Some(path) = &args.population {
+        let pop = PopulationModel::load(path)?;
+        let individuals = individuals_from_value(&doc, &args.data)?;
+        super::compare::report(&pop, &individuals, args.forest.as_deref(), None, &inputs)?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Command-line interface: argument parsing and the subcommands.
 
+mod compare;
 mod fit;
+mod fit_prior;
 mod model_args;
 mod nca;
 mod output;
@@ -26,6 +28,8 @@ enum Command {
     Fit(fit::FitArgs),
     /// Non-compartmental analysis (WinNonlin rules) of each subject and dosing interval.
     Nca(nca::NcaArgs),
+    /// Compare fitted individuals with a population model (ratios, z-scores, forest plot).
+    Compare(compare::CompareArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -34,5 +38,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Fit(args) => fit::run(args),
         Command::Nca(args) => nca::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }

@@ -8,8 +8,8 @@ use pk::dosing::regimen::Regimen;
 use pk::fit::exposure::Exposure;
 use pk::plot::{prediction_bands, Band, Curve, PlotLabels};
 use pk::population::montecarlo::{
-    draw_patients, patient_exposures, percentiles, quantile, simulate_patients, CovariateDraw, CovariateSource,
-    Dosing, Metric, MonteCarlo, SizeRule, Target,
+    draw_patients, patient_exposures, percentiles, quantile, simulate_patients, CovariateDraw, CovariateSource, Dosing,
+    Metric, MonteCarlo, SizeRule, Target,
 };
 use pk::population::PopulationModel;
 use pk::simulate::parse_grid;
@@ -135,7 +135,9 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
     let mut tables = Vec::new();
     if regimens.is_empty() {
         if let Some(d) = &data {
-            let conc = simulate_patients(&model, &patients, Dosing::Subjects(d), &times, &mc, &|k| progress.add(k))?;
+            let conc = simulate_patients(&model, &patients, Dosing::Subjects(d), &times, &mc, &|k| {
+                progress.add(k)
+            })?;
             tables.push((format!("dosing of {}", d.file), percentiles(&conc, &fractions)));
         }
     }
@@ -334,7 +336,11 @@ fn plot(
     let bands: Vec<Band> = tables
         .iter()
         .map(|(_, t)| Band {
-            points: times.iter().enumerate().map(|(i, &x)| (x, t[(i, lo)], t[(i, hi)])).collect(),
+            points: times
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (x, t[(i, lo)], t[(i, hi)]))
+                .collect(),
         })
         .collect();
     let observed: Vec<(f64, f64)> = data
@@ -353,7 +359,11 @@ fn plot(
             "{}: {} virtual patients{}",
             model.name,
             o.n,
-            if observed.is_empty() { "" } else { " with observed data (VPC)" }
+            if observed.is_empty() {
+                ""
+            } else {
+                " with observed data (VPC)"
+            }
         ),
         x: format!("Time ({})", u.time),
         y: format!("Concentration ({})", u.concentration),

@@ -3,16 +3,16 @@
 
 use super::model_args::UnitArgs;
 use super::output::{num, refuse_input, write_text};
+use super::population_sim::PopulationRun;
 use clap::Args;
 use pk::data::{read_dataset, ReadOptions};
 use pk::dosing::bsa::BsaFormula;
 use pk::dosing::regimen::{BodySize, Regimen};
 use pk::model::{ModelDefinition, PkParams, State};
 use pk::plot::{concentration_time, Curve, PlotLabels};
-use pk::simulate::{parse_grid, simulate, simulate_subject, simulate_subject_at, Profile};
 use pk::population::montecarlo::SizeRule;
+use pk::simulate::{parse_grid, simulate, simulate_subject, simulate_subject_at, Profile};
 use pk::units::TimeUnit;
-use super::population_sim::PopulationRun;
 use pk::{Error, Result};
 
 /// Arguments of `pk simulate`.
@@ -206,7 +206,8 @@ pub fn run(args: SimulateArgs) -> Result<()> {
 fn run_population(args: &SimulateArgs, population: &str) -> Result<()> {
     if !args.params.is_empty() {
         return Err(Error::Argument(
-            "--param sets a single model's parameters; with --population the values come from the population model".into(),
+            "--param sets a single model's parameters; with --population the values come from the population model"
+                .into(),
         ));
     }
     let size = body_size(args)?;

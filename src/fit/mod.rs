@@ -452,7 +452,12 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
     });
     let nca = first_interval_nca(model, data, subject);
     let covariates = match subject.records.first() {
-        Some(r) => data.covariate_names.iter().cloned().zip(r.covariates.iter().copied()).collect(),
+        Some(r) => data
+            .covariate_names
+            .iter()
+            .cloned()
+            .zip(r.covariates.iter().copied())
+            .collect(),
         None => Vec::new(),
     };
     Ok(SubjectFit {

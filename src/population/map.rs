@@ -253,12 +253,7 @@ fn scoring_terms(
 }
 
 /// Minimises O(η) from `start` for typical values `tv`.
-pub fn map_estimate(
-    subject: &PopSubject<'_>,
-    c: &Conditions<'_>,
-    tv: &[f64],
-    start: &[f64],
-) -> Result<MapEstimate> {
+pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], start: &[f64]) -> Result<MapEstimate> {
     let fail = |message: String| Error::Fit {
         subject: subject.id().to_string(),
         message,
@@ -298,7 +293,12 @@ pub fn map_estimate(
                 mu *= 10.0;
                 continue;
             };
-            let trial: Vec<f64> = p.eta.iter().zip(step.iter()).map(|(e, s)| e + s.clamp(-2.0, 2.0)).collect();
+            let trial: Vec<f64> = p
+                .eta
+                .iter()
+                .zip(step.iter())
+                .map(|(e, s)| e + s.clamp(-2.0, 2.0))
+                .collect();
             match point(subject, c, tv, trial) {
                 Some(q) if q.objective <= p.objective => {
                     let gain = p.objective - q.objective;

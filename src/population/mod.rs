@@ -2,6 +2,7 @@
 //! simulation of virtual patients, comparison of individuals with the
 //! population, and maximum a posteriori (Bayesian) individual estimates.
 
+pub mod bayes;
 pub mod compare;
 pub mod map;
 pub mod model;

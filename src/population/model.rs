@@ -305,6 +305,8 @@ pub struct PopulationModel {
     pub residual: Residual,
     /// Published summaries to compare with.
     pub published: Vec<PublishedValues>,
+    /// Parameters at the typical values (the base that individual values overwrite).
+    base: PkParams,
 }
 
 impl PopulationModel {
@@ -344,7 +346,10 @@ impl PopulationModel {
         let (eta_parameters, omega, omega_fixed, omega_block) =
             omega_matrix(&typical, &file.variability, &file.correlations).map_err(err)?;
         let residual = residual(&file.residual).map_err(err)?;
+        let named: Vec<(String, f64)> = typical.iter().map(|t| (t.name.clone(), t.value)).collect();
+        let base = structural.params(&named)?;
         Ok(PopulationModel {
+            base,
             name: file.name,
             description: file.description,
             source: file.source,
@@ -414,20 +419,32 @@ impl PopulationModel {
         v
     }
 
-    /// Typed parameters from values in [`PopulationModel::typical`] order.
+    /// Typed parameters from values in [`PopulationModel::typical`] order;
+    /// an error names a value that is not finite or not positive.
     pub fn params(&self, values: &[f64]) -> Result<PkParams> {
-        let named: Vec<(String, f64)> = self
-            .typical
-            .iter()
-            .zip(values)
-            .map(|(t, v)| (t.name.clone(), *v))
-            .collect();
-        self.structural.params(&named)
+        let mut p = self.base;
+        for (t, &v) in self.typical.iter().zip(values) {
+            let ok = v.is_finite() && (v > 0.0 || (t.id == ParamId::Alag && v >= 0.0));
+            if !ok {
+                return Err(Error::parameter(&t.name, format!("must be a positive number, got {v}")));
+            }
+            // KM is given in the reported concentration unit.
+            let v = if t.id == ParamId::Km {
+                v / self.structural.units.concentration_scale()
+            } else {
+                v
+            };
+            p.set(t.id, v);
+        }
+        Ok(p)
     }
 
     /// Names of the η parameters, in Ω's order.
     pub fn eta_names(&self) -> Vec<&str> {
-        self.eta_parameters.iter().map(|&p| self.typical[p].name.as_str()).collect()
+        self.eta_parameters
+            .iter()
+            .map(|&p| self.typical[p].name.as_str())
+            .collect()
     }
 
     /// ω (SD of η) of each η parameter.
@@ -623,7 +640,10 @@ fn residual(s: &ResidualSpec) -> std::result::Result<Residual, String> {
         if v > 0.0 && v.is_finite() {
             Ok(())
         } else {
-            Err(format!("[residual] {name} must be a positive SD for the {} model, got {v}", s.model))
+            Err(format!(
+                "[residual] {name} must be a positive SD for the {} model, got {v}",
+                s.model
+            ))
         }
     };
     match s.model {

@@ -95,7 +95,10 @@ pub struct VirtualPatients {
 impl VirtualPatients {
     /// Covariate `name` of patient `k`, if the patients have it.
     pub fn covariate(&self, k: usize, name: &str) -> Option<f64> {
-        self.names.iter().position(|n| n == name).map(|j| self.covariates[(k, j)])
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|j| self.covariates[(k, j)])
     }
 }
 
@@ -105,14 +108,28 @@ fn stream(seed: u64, k: usize, purpose: u64) -> ChaCha8Rng {
     rng
 }
 
+/// One patient's draws: covariates, η, source row, parameter values.
+struct Draw {
+    cov: Vec<f64>,
+    eta: Vec<f64>,
+    row: usize,
+    values: Vec<f64>,
+}
+
 /// Draws `mc.n` virtual patients from `model`.
 pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &CovariateSource) -> Result<VirtualPatients> {
     if mc.n == 0 {
-        return Err(Error::Argument("the number of virtual patients must be at least 1, got 0".into()));
+        return Err(Error::Argument(
+            "the number of virtual patients must be at least 1, got 0".into(),
+        ));
     }
     let names = source.names();
     let needed = model.covariate_names();
-    let missing: Vec<&str> = needed.iter().copied().filter(|n| !names.iter().any(|m| m == n)).collect();
+    let missing: Vec<&str> = needed
+        .iter()
+        .copied()
+        .filter(|n| !names.iter().any(|m| m == n))
+        .collect();
     if !missing.is_empty() {
         return Err(Error::Argument(format!(
             "population model {} needs covariate{} {}, which {} not given: use --covariate NAME=VALUE \
@@ -136,7 +153,7 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
         .map(|n| names.iter().position(|m| m == n).unwrap_or(0))
         .collect();
     let n_par = model.typical.len();
-    let rows: Vec<(Vec<f64>, Vec<f64>, usize, Vec<f64>)> = (0..mc.n)
+    let rows: Vec<Draw> = (0..mc.n)
         .into_par_iter()
         .map(|k| {
             let mut rng = stream(mc.seed, k, 1);
@@ -164,15 +181,25 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
             };
             let model_cov: Vec<f64> = index.iter().map(|&j| cov[j]).collect();
             let values = model.individual_values(&model.typical_values(&model_cov), &eta);
-            (cov, eta, row, values)
+            Draw { cov, eta, row, values }
         })
         .collect();
-    for (k, (cov, _, row, values)) in rows.iter().enumerate() {
-        if let Some((t, v)) = model.typical.iter().zip(values).find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
+    for (k, Draw { cov, row, values, .. }) in rows.iter().enumerate() {
+        if let Some((t, v)) = model
+            .typical
+            .iter()
+            .zip(values)
+            .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+        {
             return Err(Error::Argument(format!(
                 "virtual patient {} (covariates {}, source row {row}): {} = {v}; check the covariate values",
                 k + 1,
-                names.iter().zip(cov).map(|(n, x)| format!("{n}={x}")).collect::<Vec<_>>().join(", "),
+                names
+                    .iter()
+                    .zip(cov)
+                    .map(|(n, x)| format!("{n}={x}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 t.name
             )));
         }
@@ -182,7 +209,16 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
     let mut eta = Array2::zeros((mc.n, n_eta));
     let mut parameters = Array2::zeros((mc.n, n_par));
     let mut source_row = Vec::with_capacity(mc.n);
-    for (k, (c, e, row, v)) in rows.into_iter().enumerate() {
+    for (
+        k,
+        Draw {
+            cov: c,
+            eta: e,
+            row,
+            values: v,
+        },
+    ) in rows.into_iter().enumerate()
+    {
         for j in 0..n_cov {
             covariates[(k, j)] = c[j];
         }
@@ -265,7 +301,9 @@ pub fn simulate_patients(
     let nt = times.len();
     let mut conc = Array2::<f64>::zeros((n, nt));
     let Some(flat) = conc.as_slice_mut() else {
-        return Err(Error::Argument("internal: concentration matrix is not contiguous".into()));
+        return Err(Error::Argument(
+            "internal: concentration matrix is not contiguous".into(),
+        ));
     };
     const CHUNK: usize = 512;
     flat.par_chunks_mut(CHUNK * nt.max(1))
@@ -326,34 +364,67 @@ fn concentrations(
 /// The `p`-quantile (0 ≤ p ≤ 1) of `values`, R's type 7 (linear interpolation
 /// between order statistics); reorders `values`. NaN if empty.
 pub fn quantile(values: &mut [f64], p: f64) -> f64 {
-    let n = values.len();
+    quantiles(values, &[p])[0]
+}
+
+/// Several quantiles at once (type 7), for `probs` in any order; reorders `values`.
+/// Each selection works only on the part above the previous one.
+pub fn quantiles(values: &mut [f64], probs: &[f64]) -> Vec<f64> {
+    let mut keys: Vec<i64> = values.iter().map(|v| order_key(*v)).collect();
+    let q = key_quantiles(&mut keys, probs);
+    for (v, k) in values.iter_mut().zip(&keys) {
+        *v = from_order_key(*k);
+    }
+    q
+}
+
+/// An integer whose order is `f64::total_cmp`'s (integer selection is faster).
+fn order_key(v: f64) -> i64 {
+    let bits = v.to_bits() as i64;
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+fn from_order_key(k: i64) -> f64 {
+    f64::from_bits((k ^ (((k >> 63) as u64) >> 1) as i64) as u64)
+}
+
+fn key_quantiles(keys: &mut [i64], probs: &[f64]) -> Vec<f64> {
+    let n = keys.len();
     if n == 0 {
-        return f64::NAN;
+        return vec![f64::NAN; probs.len()];
     }
-    let h = (n - 1) as f64 * p.clamp(0.0, 1.0);
-    let lo = h.floor() as usize;
-    let (_, &mut below, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
-    if lo + 1 >= n {
-        return below;
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]));
+    let mut out = vec![f64::NAN; probs.len()];
+    let mut start = 0;
+    for i in order {
+        let h = (n - 1) as f64 * probs[i].clamp(0.0, 1.0);
+        let lo = (h.floor() as usize).max(start);
+        keys[start..].select_nth_unstable(lo - start);
+        let below = from_order_key(keys[lo]);
+        out[i] = match keys[lo + 1..].iter().min() {
+            Some(&next) => below + (h - lo as f64) * (from_order_key(next) - below),
+            None => below,
+        };
+        start = lo;
     }
-    let next = above.iter().copied().fold(f64::INFINITY, f64::min);
-    below + (h - lo as f64) * (next - below)
+    out
 }
 
 /// Percentiles per time: rows are times, columns the probabilities `probs` (0–1).
 pub fn percentiles(conc: &Array2<f64>, probs: &[f64]) -> Array2<f64> {
     let nt = conc.ncols();
-    let cols: Vec<Vec<f64>> = (0..nt)
+    let rows: Vec<Vec<f64>> = (0..nt)
         .into_par_iter()
         .map(|j| {
-            let mut column = conc.column(j).to_vec();
-            probs.iter().map(|&p| quantile(&mut column, p)).collect()
+            let mut keys: Vec<i64> = conc.column(j).iter().map(|v| order_key(*v)).collect();
+            key_quantiles(&mut keys, probs)
         })
         .collect();
     let mut out = Array2::zeros((nt, probs.len()));
-    for (j, c) in cols.iter().enumerate() {
-        for (i, v) in c.iter().enumerate() {
-            out[(j, i)] = *v;
+    for (j, q) in rows.into_iter().enumerate() {
+        for (i, v) in q.into_iter().enumerate() {
+            out[(j, i)] = v;
         }
     }
     out
@@ -371,11 +442,9 @@ pub fn patient_exposures(
         .map(|k| {
             let params = model.params(&patients.parameters.row(k).to_vec())?;
             let doses = regimen_doses(&model.structural, regimen, &size.of(patients, k))?;
-            exposure(&model.structural, &params, &doses, &[], None)?.ok_or_else(|| {
-                Error::Regimen {
-                    text: regimen.text.clone(),
-                    message: "no dose to derive exposures from".into(),
-                }
+            exposure(&model.structural, &params, &doses, &[], None)?.ok_or_else(|| Error::Regimen {
+                text: regimen.text.clone(),
+                message: "no dose to derive exposures from".into(),
             })
         })
         .collect()

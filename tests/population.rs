@@ -1,0 +1,342 @@
+//! Population model files, Monte Carlo simulation and MAP fits (issue 5).
+
+use ndarray::Array2;
+use pk::data::{parse_dataset, ReadOptions};
+use pk::dosing::regimen::Regimen;
+use pk::population::bayes::{map_fit_dataset, map_fit_with};
+use pk::population::map::{inverse_spd, Conditions};
+use pk::population::montecarlo::{
+    draw_patients, patient_exposures, percentiles, simulate_patients, CovariateDraw, CovariateSource, Dosing,
+    MonteCarlo, SizeRule,
+};
+use pk::population::PopulationModel;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use std::path::Path;
+
+const BONATE: &str = "models/clofarabine_bonate2004.toml";
+const REGIMEN: &str = "52 mg/m2 over 2 h every 24 h x 5";
+
+fn bonate() -> PopulationModel {
+    PopulationModel::load(BONATE).unwrap()
+}
+
+fn covariates(wt: f64, wbc: f64) -> CovariateSource {
+    CovariateSource::Drawn(vec![
+        ("WT".into(), CovariateDraw::Fixed(wt)),
+        ("WBC".into(), CovariateDraw::Fixed(wbc)),
+    ])
+}
+
+fn mc(n: usize, seed: u64, omega_zero: bool) -> MonteCarlo {
+    MonteCarlo {
+        n,
+        seed,
+        omega_zero,
+        residual_error: false,
+    }
+}
+
+fn simulate(model: &PopulationModel, mc: &MonteCarlo, source: &CovariateSource, times: &[f64]) -> Array2<f64> {
+    let patients = draw_patients(model, mc, source).unwrap();
+    let regimen = Regimen::parse(REGIMEN).unwrap();
+    let size = SizeRule {
+        bsa: Some(1.3),
+        weight: None,
+    };
+    simulate_patients(model, &patients, Dosing::Regimen(&regimen, size), times, mc, &|_| {}).unwrap()
+}
+
+/// Independent closed form: two-compartment infusion by superposition of
+/// A·e^{−αt} + B·e^{−βt} unit responses, written out here (mg, L, h → mg/L).
+fn two_cmt_infusions([cl, v1, q, v2]: [f64; 4], dose: f64, dur: f64, starts: &[f64], t: f64) -> f64 {
+    let (k10, k12, k21) = (cl / v1, q / v1, q / v2);
+    let s = k10 + k12 + k21;
+    let d = (s * s - 4.0 * k10 * k21).sqrt();
+    let (alpha, beta) = ((s + d) / 2.0, (s - d) / 2.0);
+    let a = (alpha - k21) / (alpha - beta) / v1;
+    let b = (k21 - beta) / (alpha - beta) / v1;
+    let rate = dose / dur;
+    let mut c = 0.0;
+    for &t0 in starts {
+        if t <= t0 {
+            continue;
+        }
+        let on = (t - t0).min(dur);
+        let off = (t - t0 - dur).max(0.0);
+        for (coef, lam) in [(a, alpha), (b, beta)] {
+            c += rate * coef / lam * (1.0 - (-lam * on).exp()) * (-lam * off).exp();
+        }
+    }
+    c
+}
+
+#[test]
+fn bonate_typical_patient_matches_closed_form_and_published_figures() {
+    // The issue's reference patient: 40 kg, WBC 10, BSA 1.30 m² → 67.6 mg over 2 h daily × 5.
+    let model = bonate();
+    let times = [2.0, 24.0, 98.0];
+    let conc = simulate(&model, &mc(1, 1, true), &covariates(40.0, 10.0), &times);
+    let starts = [0.0, 24.0, 48.0, 72.0, 96.0];
+    for (j, &t) in times.iter().enumerate() {
+        let exact = 1000.0 * two_cmt_infusions([32.8, 115.0, 20.5, 94.5], 67.6, 2.0, &starts, t);
+        assert!(
+            (conc[(0, j)] - exact).abs() < 1e-9 * exact,
+            "t {t}: {} vs {exact}",
+            conc[(0, j)]
+        );
+    }
+    // Published-style figures, rounded to 3–4 digits: 0.5% tolerance.
+    let close = |v: f64, r: f64| (v - r).abs() <= 0.005 * r;
+    assert!(close(conc[(0, 0)], 392.0), "day-1 Cmax {}", conc[(0, 0)]);
+    assert!(close(conc[(0, 1)], 11.5), "C24 {}", conc[(0, 1)]);
+    assert!(close(conc[(0, 2)], 402.0), "day-5 Cmax {}", conc[(0, 2)]);
+    let patients = draw_patients(&model, &mc(1, 1, true), &covariates(40.0, 10.0)).unwrap();
+    let size = SizeRule {
+        bsa: Some(1.3),
+        weight: None,
+    };
+    let e = patient_exposures(&model, &patients, &Regimen::parse(REGIMEN).unwrap(), size).unwrap();
+    let auc = e[0].auc_0_inf.unwrap();
+    assert!(close(auc, 2061.0), "AUC0-inf {auc}");
+    assert!((auc - 67.6 / 32.8 * 1000.0).abs() < 1e-9, "AUC = dose/CL");
+    assert!(
+        (e[0].cmax - conc[(0, 0)]).abs() < 1e-6 * conc[(0, 0)],
+        "Cmax at the end of the infusion"
+    );
+}
+
+#[test]
+fn omega_zero_gives_the_typical_patient_for_everyone() {
+    let model = bonate();
+    let times: Vec<f64> = (0..=240).map(|i| i as f64 * 0.5).collect();
+    let conc = simulate(&model, &mc(500, 3, true), &covariates(25.0, 4.0), &times);
+    let typical = simulate(&model, &mc(1, 99, true), &covariates(25.0, 4.0), &times);
+    for k in 0..500 {
+        for j in 0..times.len() {
+            assert_eq!(conc[(k, j)], typical[(0, j)], "patient {k}, time {}", times[j]);
+        }
+    }
+}
+
+#[test]
+fn sampled_log_parameters_have_sd_omega() {
+    let model = bonate();
+    let n = 10_000;
+    let patients = draw_patients(&model, &mc(n, 2024, false), &covariates(40.0, 10.0)).unwrap();
+    let tv = model.typical_values(&[40.0, 10.0]);
+    let omega = model.omega_sd();
+    for (k, &p) in model.eta_parameters.iter().enumerate() {
+        let logs: Vec<f64> = (0..n).map(|i| (patients.parameters[(i, p)] / tv[p]).ln()).collect();
+        let mean = logs.iter().sum::<f64>() / n as f64;
+        let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+        // ω from the published %CV: ω² = ln(1 + CV²).
+        let cv = [0.27, 0.56, 0.27, 0.39][k];
+        assert!((omega[k] - (1.0f64 + cv * cv).ln().sqrt()).abs() < 1e-15);
+        assert!(
+            (sd / omega[k] - 1.0).abs() < 0.03,
+            "{}: SD {sd} vs ω {}",
+            model.typical[p].name,
+            omega[k]
+        );
+        assert!(mean.abs() < 4.0 * omega[k] / (n as f64).sqrt(), "mean η {mean}");
+    }
+}
+
+#[test]
+fn prediction_band_is_reproducible_from_the_seed_and_thread_count() {
+    let model = bonate();
+    let times: Vec<f64> = (0..=48).map(|i| i as f64 * 2.5).collect();
+    let source = covariates(30.0, 10.0);
+    let band = |seed: u64| {
+        percentiles(
+            &simulate(&model, &mc(2000, seed, false), &source, &times),
+            &[0.05, 0.5, 0.95],
+        )
+    };
+    let a = band(7);
+    let b = band(7);
+    assert_eq!(a, b, "same seed, same band");
+    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let c = one_thread.install(|| band(7));
+    assert_eq!(a, c, "the band does not depend on the number of threads");
+    let d = band(8);
+    assert_ne!(a, d, "another seed gives another sample");
+    // The band brackets the median, and the median is near the typical patient.
+    let typical = simulate(&model, &mc(1, 1, true), &source, &times);
+    for j in 1..times.len() {
+        assert!(a[(j, 0)] < a[(j, 1)] && a[(j, 1)] < a[(j, 2)]);
+        let ratio = a[(j, 1)] / typical[(0, j)];
+        assert!((0.8..1.25).contains(&ratio), "median/typical {ratio} at {}", times[j]);
+    }
+}
+
+/// A data file of `n` patients drawn from the Bonate model (weights 10–60 kg,
+/// WBC 1–50), 52 mg/m² over 2 h once, 10% proportional error, sampled at `times`.
+/// Returns the CSV text and the true individual parameters.
+fn simulated_study(n: usize, times: &[f64], seed: u64) -> (String, Vec<Vec<f64>>) {
+    let model = bonate();
+    let chol = model.omega_cholesky().unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut csv = String::from("ID,TIME,DV,AMT,RATE,EVID,MDV,CMT,WT,WBC\n");
+    let mut truth = Vec::new();
+    for id in 1..=n {
+        let wt = rng.random_range(10.0..60.0);
+        let wbc = rng.random_range(1.0..50.0);
+        let bsa = (wt * (100.0 + 1.5 * wt) / 3600.0f64).sqrt();
+        let z: Vec<f64> = (0..4).map(|_| rng.sample(StandardNormal)).collect();
+        let eta: Vec<f64> = (0..4).map(|i| (0..=i).map(|j| chol[(i, j)] * z[j]).sum()).collect();
+        let values = model.individual_values(&model.typical_values(&[wt, wbc]), &eta);
+        let dose = 52.0 * bsa;
+        csv.push_str(&format!("{id},0,.,{dose},{},1,1,1,{wt},{wbc}\n", dose / 2.0));
+        for &t in times {
+            let f = 1000.0 * two_cmt_infusions([values[0], values[1], values[2], values[3]], dose, 2.0, &[0.0], t);
+            let y = f * (1.0 + 0.1 * rng.sample::<f64, _>(StandardNormal));
+            csv.push_str(&format!("{id},{t},{y},0,0,0,0,1,{wt},{wbc}\n"));
+        }
+        truth.push(values);
+    }
+    (csv, truth)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+#[test]
+fn map_from_two_samples_beats_the_typical_values() {
+    let model = bonate();
+    let (csv, truth) = simulated_study(200, &[2.0, 8.0], 11);
+    let data = parse_dataset(&csv, "simulated.csv", &ReadOptions::default()).unwrap();
+    let fits = map_fit_dataset(&model, &data).unwrap();
+    let mut map_err = vec![Vec::new(); 4];
+    let mut tv_err = vec![Vec::new(); 4];
+    for ((_, fit), true_values) in fits.iter().zip(&truth) {
+        let fit = fit.as_ref().unwrap();
+        for p in 0..4 {
+            map_err[p].push((fit.values[p] / true_values[p]).ln().abs());
+            tv_err[p].push((fit.typical[p] / true_values[p]).ln().abs());
+        }
+    }
+    let mut all_map = Vec::new();
+    let mut all_tv = Vec::new();
+    for p in 0..4 {
+        let (m, t) = (median(map_err[p].clone()), median(tv_err[p].clone()));
+        eprintln!(
+            "{}: median |log error| MAP {m:.4}, typical {t:.4}",
+            model.typical[p].name
+        );
+        all_map.extend(map_err[p].iter().copied());
+        all_tv.extend(tv_err[p].iter().copied());
+        // CL and V1 are informed by samples at the end of infusion and 6 h later.
+        if p < 2 {
+            assert!(m < 0.75 * t, "{}: MAP {m} vs typical {t}", model.typical[p].name);
+        }
+    }
+    let (m, t) = (median(all_map), median(all_tv));
+    assert!(m < t, "all parameters: MAP {m} vs typical {t}");
+}
+
+#[test]
+fn map_approaches_maximum_likelihood_as_omega_grows() {
+    let model = bonate();
+    let (csv, _) = simulated_study(3, &[0.5, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0], 5);
+    let data = parse_dataset(&csv, "simulated.csv", &ReadOptions::default()).unwrap();
+    // Maximum likelihood: the same objective without the prior (Ω⁻¹ = 0).
+    let flat = Conditions {
+        model: &model,
+        omega_inv: nalgebra::DMatrix::zeros(4, 4),
+        residual: model.residual,
+    };
+    let ml = map_fit_with(&model, &data, &flat).unwrap();
+    let mut previous = [f64::INFINITY; 3];
+    for scale in [1.0, 10.0, 100.0, 1e4, 1e6] {
+        let conditions = Conditions {
+            model: &model,
+            omega_inv: inverse_spd(&(&model.omega * scale)).unwrap(),
+            residual: model.residual,
+        };
+        let map = map_fit_with(&model, &data, &conditions).unwrap();
+        for s in 0..3 {
+            let a = &map[s].1.as_ref().unwrap().values;
+            let b = &ml[s].1.as_ref().unwrap().values;
+            let distance = a.iter().zip(b).map(|(x, y)| (x / y).ln().abs()).fold(0.0, f64::max);
+            assert!(
+                distance <= previous[s] + 1e-9,
+                "subject {s}: distance grew to {distance} at Ω×{scale}"
+            );
+            previous[s] = distance;
+        }
+    }
+    for (s, d) in previous.iter().enumerate() {
+        assert!(*d < 1e-4, "subject {s}: MAP with Ω×1e6 is {d} (log) from ML");
+    }
+}
+
+#[test]
+fn bad_population_input_gets_clear_messages() {
+    let dir = Path::new(".");
+    let text = std::fs::read_to_string(BONATE).unwrap();
+    let negative = text.replacen("cv_percent = 27.0", "omega2 = -0.1", 1);
+    let e = PopulationModel::from_toml(&negative, "neg.toml", dir)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "model neg.toml: [[variability]] on CL: ω² must be positive, got -0.1 (leave the parameter out for no variability)"
+    );
+    let negative_cv = text.replacen("cv_percent = 27.0", "cv_percent = -27.0", 1);
+    let e = PopulationModel::from_toml(&negative_cv, "neg.toml", dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cv_percent must not be negative, got -27"), "{e}");
+    let model = bonate();
+    let e = draw_patients(&model, &mc(0, 1, false), &covariates(40.0, 10.0))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(e, "the number of virtual patients must be at least 1, got 0");
+    let only_wt = CovariateSource::Drawn(vec![("WT".into(), CovariateDraw::Fixed(40.0))]);
+    let e = draw_patients(&model, &mc(10, 1, false), &only_wt)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("population model clofarabine_bonate2004 needs covariate WBC, which is not given"),
+        "{e}"
+    );
+    // A data file without the WBC column, for a MAP fit.
+    let csv = "ID,TIME,DV,AMT,RATE,EVID,MDV,CMT,WT\n1,0,.,50,25,1,1,1,30\n1,4,100,0,0,0,0,1,30\n";
+    let data = parse_dataset(csv, "nowbc.csv", &ReadOptions::default()).unwrap();
+    let e = map_fit_dataset(&model, &data).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "population model clofarabine_bonate2004 needs covariate WBC, but nowbc.csv has no WBC column (columns: WT)"
+    );
+    // A typical value that is not a parameter of the structural model.
+    let unknown = text.replacen(
+        "parameter = \"V2\"\nvalue = 94.5",
+        "parameter = \"V3\"\nvalue = 94.5",
+        1,
+    );
+    let e = PopulationModel::from_toml(&unknown, "v3.toml", dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("[[typical]] V3: the structural model two_cmt_iv has no such parameter"),
+        "{e}"
+    );
+    // Correlations that make Ω not positive definite.
+    let corr = format!(
+        "{text}\n[[correlation]]\nparameters = [\"CL\", \"V1\"]\nvalue = 0.99\n\n[[correlation]]\nparameters = [\"CL\", \"Q\"]\nvalue = 0.99\n\n[[correlation]]\nparameters = [\"V1\", \"Q\"]\nvalue = -0.99\n"
+    );
+    let e = PopulationModel::from_toml(&corr, "corr.toml", dir)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Ω is not positive definite"), "{e}");
+}
