@@ -4,6 +4,7 @@
 
 pub mod bayes;
 pub mod compare;
+pub mod foce;
 pub mod map;
 pub mod model;
 pub mod montecarlo;

@@ -1,0 +1,506 @@
+//! Population estimation: FOCE with interaction (FOCE-I) and FO, on NONMEM's
+//! objective (−2 log-likelihood without N·ln 2π).
+//!
+//! Per subject, with f and R the predictions and residual variances and
+//! g = ∂f/∂η at the conditional mode η̂ (see [`super::map`]):
+//!
+//! `OFV_i = Σ[(y−f)²/R + ln R] + η̂ᵀΩ⁻¹η̂ + ln|Ω| + ln|Ω⁻¹ + Σ gᵀg/R + ½ Σ (∂R/∂η)ᵀ(∂R/∂η)/R²|`
+//!
+//! FO linearises at η = 0 instead: `OFV_i = rᵀC⁻¹r + ln|C|`, r = y − f(0),
+//! C = gΩgᵀ + diag R(f(0)).
+//!
+//! The outer problem is solved by argmin's BFGS (More–Thuente line search) on
+//! unconstrained parameters: ln θ, covariate coefficients, the Cholesky factor
+//! of Ω (log diagonal) and ln σ, with central-difference gradients; subjects
+//! are evaluated in parallel with rayon and each η̂ is warm-started.
+
+use super::map::{log_det_terms, map_estimate, sensitivities, Conditions, MapEstimate, PopSubject};
+use super::model::{cholesky_lower, PopulationModel};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::BFGS;
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Estimation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// First-order: linearised at η = 0.
+    Fo,
+    /// First-order conditional estimation with interaction.
+    FoceI,
+}
+
+impl Method {
+    /// Parses `foce-i` (also `focei`, `foce`) or `fo`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "focei" | "foce" | "focéi" => Ok(Method::FoceI),
+            "fo" => Ok(Method::Fo),
+            _ => Err(Error::Argument(format!("unknown method '{text}': expected foce-i or fo"))),
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Fo => "FO",
+            Method::FoceI => "FOCE-I",
+        })
+    }
+}
+
+/// The subjects of a data file, prepared for population estimation.
+#[derive(Debug)]
+pub struct PopulationData<'a> {
+    /// Subjects with observations.
+    pub subjects: Vec<PopSubject<'a>>,
+    /// Number of observations.
+    pub n_obs: usize,
+}
+
+impl<'a> PopulationData<'a> {
+    /// Prepares every subject; a subject without observations or covariates
+    /// is an error naming it.
+    pub fn new(model: &'a PopulationModel, data: &'a Dataset) -> Result<Self> {
+        let subjects: Vec<PopSubject> = data
+            .subjects
+            .iter()
+            .map(|s| PopSubject::new(model, data, s))
+            .collect::<Result<_>>()?;
+        let n_obs = subjects.iter().map(|s| s.y.len()).sum();
+        Ok(PopulationData { subjects, n_obs })
+    }
+}
+
+/// Which elements of the population model are estimated, and their
+/// unconstrained coordinates φ.
+#[derive(Debug, Clone)]
+pub struct Parameters {
+    theta: Vec<usize>,
+    coefficients: Vec<usize>,
+    omega_diagonal: Vec<usize>,
+    omega_block: Vec<(usize, usize)>,
+    sigma: bool,
+    /// Fixed Cholesky factor entries (those not estimated).
+    base_l: DMatrix<f64>,
+}
+
+/// An element of φ, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Element {
+    /// ln of a typical value.
+    Theta(usize),
+    /// A covariate coefficient.
+    Coefficient(usize),
+    /// ln L_ii of Ω's Cholesky factor.
+    OmegaDiagonal(usize),
+    /// L_ij of Ω's Cholesky factor.
+    OmegaOff(usize, usize),
+    /// ln σ_k.
+    Sigma(usize),
+}
+
+impl Parameters {
+    /// Everything not marked fixed in the model file.
+    pub fn of(model: &PopulationModel) -> Result<Self> {
+        let fixed_with_block = model
+            .omega_block
+            .iter()
+            .any(|&(i, j)| model.omega_fixed[i] || model.omega_fixed[j]);
+        if fixed_with_block {
+            return Err(Error::Model {
+                model: model.name.clone(),
+                message: "a fixed ω cannot be part of a correlated block".into(),
+            });
+        }
+        let base_l = model.omega_cholesky()?;
+        Ok(Parameters {
+            theta: (0..model.typical.len()).filter(|&p| !model.typical[p].fixed).collect(),
+            coefficients: (0..model.covariates.len()).filter(|&c| model.covariates[c].estimate).collect(),
+            omega_diagonal: (0..model.omega.nrows()).filter(|&i| !model.omega_fixed[i]).collect(),
+            omega_block: model.omega_block.clone(),
+            sigma: !model.residual.fixed,
+            base_l,
+        })
+    }
+
+    /// The elements of φ in order.
+    pub fn elements(&self, model: &PopulationModel) -> Vec<Element> {
+        let mut e: Vec<Element> = self.theta.iter().map(|&p| Element::Theta(p)).collect();
+        e.extend(self.coefficients.iter().map(|&c| Element::Coefficient(c)));
+        e.extend(self.omega_diagonal.iter().map(|&i| Element::OmegaDiagonal(i)));
+        e.extend(self.omega_block.iter().map(|&(i, j)| Element::OmegaOff(i, j)));
+        if self.sigma {
+            e.extend((0..model.residual.sigmas().len()).map(Element::Sigma));
+        }
+        e
+    }
+
+    /// φ at the model's current values.
+    pub fn initial(&self, model: &PopulationModel) -> Vec<f64> {
+        let l = cholesky_lower(&model.omega).unwrap_or_else(|| self.base_l.clone());
+        let sig = model.residual.sigmas();
+        self.elements(model)
+            .iter()
+            .map(|e| match *e {
+                Element::Theta(p) => model.typical[p].value.ln(),
+                Element::Coefficient(c) => model.covariates[c].coefficient,
+                Element::OmegaDiagonal(i) => l[(i, i)].ln(),
+                Element::OmegaOff(i, j) => l[(i, j)],
+                Element::Sigma(k) => sig[k].ln(),
+            })
+            .collect()
+    }
+
+    /// The model at φ.
+    pub fn apply(&self, model: &PopulationModel, phi: &[f64]) -> PopulationModel {
+        let mut m = model.clone();
+        let mut l = self.base_l.clone();
+        for &(i, j) in &self.omega_block {
+            l[(i, j)] = 0.0;
+        }
+        let mut sig = model.residual.sigmas();
+        for (e, &v) in self.elements(model).iter().zip(phi) {
+            match *e {
+                Element::Theta(p) => m.typical[p].value = v.exp(),
+                Element::Coefficient(c) => m.covariates[c].coefficient = v,
+                Element::OmegaDiagonal(i) => l[(i, i)] = v.exp(),
+                Element::OmegaOff(i, j) => l[(i, j)] = v,
+                Element::Sigma(k) => sig[k] = v.exp(),
+            }
+        }
+        m.omega = &l * l.transpose();
+        m.residual = m.residual.with_sigmas(&sig);
+        m
+    }
+}
+
+/// One evaluation of the objective: total and per subject, with the η̂.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// OFV.
+    pub ofv: f64,
+    /// Per-subject contributions.
+    pub contributions: Vec<f64>,
+    /// Conditional estimates (FOCE-I) or the η = 0 linearisation (FO).
+    pub estimates: Vec<MapEstimate>,
+}
+
+/// The population objective of `model` on `data` by `method`, warm-starting
+/// each subject's η̂ from `starts` (zeros if empty).
+pub fn objective(
+    model: &PopulationModel,
+    data: &PopulationData<'_>,
+    method: Method,
+    starts: &[Vec<f64>],
+) -> Result<Evaluation> {
+    let conditions = Conditions::of(model)?;
+    let omega_log_det = log_det(&model.omega).ok_or_else(|| Error::Model {
+        model: model.name.clone(),
+        message: "Ω is not positive definite".into(),
+    })?;
+    let n_eta = model.eta_parameters.len();
+    let parts: Vec<(f64, MapEstimate)> = data
+        .subjects
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let tv = model.checked_typical_values(s.id(), &s.covariates)?;
+            let start = starts.get(i).cloned().unwrap_or_else(|| vec![0.0; n_eta]);
+            match method {
+                Method::FoceI => {
+                    let est = map_estimate(s, &conditions, &tv, &start)?;
+                    let det = log_det_terms(omega_log_det, &est).ok_or_else(|| Error::Fit {
+                        subject: s.id().to_string(),
+                        message: "the conditional information matrix is not positive definite".into(),
+                    })?;
+                    Ok((est.objective + det, est))
+                }
+                Method::Fo => fo_contribution(s, &conditions, &tv),
+            }
+        })
+        .collect::<Result<_>>()?;
+    let ofv = parts.iter().map(|p| p.0).sum();
+    let (contributions, estimates) = parts.into_iter().unzip();
+    Ok(Evaluation {
+        ofv,
+        contributions,
+        estimates,
+    })
+}
+
+fn log_det(m: &DMatrix<f64>) -> Option<f64> {
+    if m.nrows() == 0 {
+        return Some(0.0);
+    }
+    let ch = m.clone().cholesky()?;
+    Some(ch.l().diagonal().iter().map(|d| 2.0 * d.ln()).sum())
+}
+
+/// FO: linearisation at η = 0.
+fn fo_contribution(s: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64]) -> Result<(f64, MapEstimate)> {
+    let fail = |m: &str| Error::Fit {
+        subject: s.id().to_string(),
+        message: m.to_string(),
+    };
+    let k = c.model.eta_parameters.len();
+    let zero = vec![0.0; k];
+    let mut f = vec![0.0; s.y.len()];
+    s.predict(&c.model.individual_values(tv, &zero), c.residual.log_scale(), &mut f)
+        .ok_or_else(|| fail("the model cannot be evaluated at the typical values"))?;
+    let g = sensitivities(s, c, tv, &zero).ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
+    let r: Vec<f64> = f.iter().map(|fi| c.residual.variance(*fi).0).collect();
+    let mut cov = &g * &c.model.omega * g.transpose();
+    for (i, ri) in r.iter().enumerate() {
+        cov[(i, i)] += ri;
+    }
+    let ch = cov
+        .cholesky()
+        .ok_or_else(|| fail("the FO covariance of the observations is not positive definite"))?;
+    let res = DVector::from_iterator(f.len(), s.y.iter().zip(&f).map(|(y, f)| y - f));
+    let w = ch.solve(&res);
+    let ld: f64 = ch.l().diagonal().iter().map(|d| 2.0 * d.ln()).sum();
+    let est = MapEstimate {
+        eta: zero,
+        objective: res.dot(&w),
+        f,
+        r,
+        g,
+        half_information: c.omega_inv.clone(),
+        iterations: 0,
+    };
+    Ok((res.dot(&w) + ld, est))
+}
+
+/// Settings of the outer optimisation.
+#[derive(Debug, Clone, Copy)]
+pub struct EstimationOptions {
+    /// Method.
+    pub method: Method,
+    /// Largest number of BFGS iterations.
+    pub max_iterations: u64,
+    /// Print a progress line per outer iteration on standard error.
+    pub progress: bool,
+}
+
+impl Default for EstimationOptions {
+    fn default() -> Self {
+        EstimationOptions {
+            method: Method::FoceI,
+            max_iterations: 300,
+            progress: false,
+        }
+    }
+}
+
+/// The result of a population fit.
+#[derive(Debug, Clone)]
+pub struct PopulationFit {
+    /// The model at the estimates.
+    pub model: PopulationModel,
+    /// Method used.
+    pub method: Method,
+    /// Final objective evaluation.
+    pub evaluation: Evaluation,
+    /// Whether the outer optimisation converged.
+    pub converged: bool,
+    /// Why it stopped.
+    pub message: String,
+    /// Outer iterations.
+    pub iterations: u64,
+    /// Objective evaluations (each over all subjects).
+    pub objective_evaluations: usize,
+    /// Estimated elements and their φ values.
+    pub elements: Vec<Element>,
+    /// φ at the estimates.
+    pub phi: Vec<f64>,
+}
+
+struct Outer<'a, 'd> {
+    model: &'a PopulationModel,
+    data: &'a PopulationData<'d>,
+    params: &'a Parameters,
+    method: Method,
+    /// η̂ of the best point so far (warm starts) and its OFV.
+    best: Mutex<(f64, Vec<Vec<f64>>)>,
+    evaluations: AtomicUsize,
+    progress: bool,
+}
+
+impl Outer<'_, '_> {
+    fn ofv(&self, phi: &[f64]) -> Result<f64> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let model = self.params.apply(self.model, phi);
+        let starts = self.best.lock().map(|b| b.1.clone()).unwrap_or_default();
+        let e = objective(&model, self.data, self.method, &starts)?;
+        if let Ok(mut best) = self.best.lock() {
+            if e.ofv < best.0 {
+                *best = (e.ofv, e.estimates.iter().map(|m| m.eta.clone()).collect());
+                if self.progress {
+                    eprintln!(
+                        "  OFV {:.4}  (evaluation {})",
+                        e.ofv,
+                        self.evaluations.load(Ordering::Relaxed)
+                    );
+                }
+            }
+        }
+        Ok(e.ofv)
+    }
+}
+
+/// Step of the central differences of the OFV in φ.
+const PHI_STEP: f64 = 1e-4;
+
+/// The outer problem as argmin sees it.
+struct Problem<'r, 'a, 'd>(&'r Outer<'a, 'd>);
+
+impl CostFunction for Problem<'_, '_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, phi: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        // An evaluation that fails (an inner estimate diverging far from the
+        // optimum) is an infinite objective: the line search steps back.
+        Ok(self.0.ofv(phi).unwrap_or(f64::INFINITY))
+    }
+}
+
+impl Gradient for Problem<'_, '_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, phi: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        let mut g = vec![0.0; phi.len()];
+        let mut x = phi.clone();
+        for j in 0..phi.len() {
+            x[j] = phi[j] + PHI_STEP;
+            let up = self.0.ofv(&x).map_err(|e| argmin::core::Error::msg(e.to_string()))?;
+            x[j] = phi[j] - PHI_STEP;
+            let down = self.0.ofv(&x).map_err(|e| argmin::core::Error::msg(e.to_string()))?;
+            x[j] = phi[j];
+            g[j] = (up - down) / (2.0 * PHI_STEP);
+        }
+        Ok(g)
+    }
+}
+
+/// Estimates the population parameters of `model` from `data`.
+pub fn estimate(model: &PopulationModel, data: &PopulationData<'_>, options: &EstimationOptions) -> Result<PopulationFit> {
+    let params = Parameters::of(model)?;
+    let phi0 = params.initial(model);
+    let first = objective(model, data, options.method, &[])?;
+    if options.progress {
+        eprintln!("{} start: OFV {:.4}", options.method, first.ofv);
+    }
+    let outer = Outer {
+        model,
+        data,
+        params: &params,
+        method: options.method,
+        best: Mutex::new((first.ofv, first.estimates.iter().map(|e| e.eta.clone()).collect())),
+        evaluations: AtomicUsize::new(1),
+        progress: options.progress,
+    };
+    let h0 = initial_inverse_hessian(&outer, &phi0, first.ofv);
+    let solver = BFGS::new(MoreThuenteLineSearch::new())
+        .with_tolerance_grad(1e-3)
+        .and_then(|s| s.with_tolerance_cost(1e-12))
+        .map_err(|e| Error::Argument(format!("BFGS setup: {e}")))?;
+    let run = Executor::new(Problem(&outer), solver)
+        .configure(|state| state.param(phi0.clone()).inv_hessian(h0).max_iters(options.max_iterations))
+        .run()
+        .map_err(|e| Error::Argument(format!("the outer optimisation failed: {e}")))?;
+    let state = run.state();
+    let phi = state.get_best_param().cloned().unwrap_or(phi0);
+    let (converged, message) = match state.get_termination_status() {
+        TerminationStatus::Terminated(TerminationReason::SolverConverged) => {
+            (true, "BFGS converged (gradient or objective change below tolerance)".to_string())
+        }
+        TerminationStatus::Terminated(TerminationReason::MaxItersReached) => {
+            (false, format!("BFGS reached {} iterations before convergence", options.max_iterations))
+        }
+        other => (false, format!("BFGS stopped: {other}")),
+    };
+    let iterations = state.get_iter();
+    let fitted = params.apply(model, &phi);
+    let starts = outer.best.lock().map(|b| b.1.clone()).unwrap_or_default();
+    let evaluation = objective(&fitted, data, options.method, &starts)?;
+    Ok(PopulationFit {
+        model: fitted,
+        method: options.method,
+        evaluation,
+        converged,
+        message,
+        iterations,
+        objective_evaluations: outer.evaluations.load(Ordering::Relaxed) + 1,
+        elements: params.elements(model),
+        phi,
+    })
+}
+
+/// diag(1/∂²OFV/∂φ²) by central differences (identity where not positive).
+fn initial_inverse_hessian(outer: &Outer<'_, '_>, phi: &[f64], f0: f64) -> Vec<Vec<f64>> {
+    let n = phi.len();
+    let h = 1e-3;
+    let mut m = vec![vec![0.0; n]; n];
+    let mut x = phi.to_vec();
+    for j in 0..n {
+        x[j] = phi[j] + h;
+        let up = outer.ofv(&x).unwrap_or(f64::NAN);
+        x[j] = phi[j] - h;
+        let down = outer.ofv(&x).unwrap_or(f64::NAN);
+        x[j] = phi[j];
+        let d2 = (up - 2.0 * f0 + down) / (h * h);
+        m[j][j] = if d2 > 0.0 && d2.is_finite() { 1.0 / d2 } else { 1e-3 };
+    }
+    m
+}
+
+/// The covariance step: the inverse observed information 2·(∇²OFV)⁻¹ in φ
+/// (NONMEM's R matrix form), by central differences. `None` if the Hessian
+/// is not positive definite.
+pub fn covariance(
+    model: &PopulationModel,
+    data: &PopulationData<'_>,
+    method: Method,
+    fit: &PopulationFit,
+) -> Result<Option<DMatrix<f64>>> {
+    let params = Parameters::of(model)?;
+    let n = fit.phi.len();
+    let starts: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
+    let f = |phi: &[f64]| -> Result<f64> { Ok(objective(&params.apply(model, phi), data, method, &starts)?.ofv) };
+    let h = 1e-3;
+    let f0 = fit.evaluation.ofv;
+    let mut hess = DMatrix::zeros(n, n);
+    let mut x = fit.phi.clone();
+    let mut single = vec![(0.0, 0.0); n];
+    for i in 0..n {
+        x[i] = fit.phi[i] + h;
+        single[i].0 = f(&x)?;
+        x[i] = fit.phi[i] - h;
+        single[i].1 = f(&x)?;
+        x[i] = fit.phi[i];
+        hess[(i, i)] = (single[i].0 - 2.0 * f0 + single[i].1) / (h * h);
+    }
+    for i in 0..n {
+        for j in 0..i {
+            let mut corner = |si: f64, sj: f64| -> Result<f64> {
+                x[i] = fit.phi[i] + si * h;
+                x[j] = fit.phi[j] + sj * h;
+                let v = f(&x);
+                x[i] = fit.phi[i];
+                x[j] = fit.phi[j];
+                v
+            };
+            let v = (corner(1.0, 1.0)? - corner(1.0, -1.0)? - corner(-1.0, 1.0)? + corner(-1.0, -1.0)?) / (4.0 * h * h);
+            hess[(i, j)] = v;
+            hess[(j, i)] = v;
+        }
+    }
+    Ok(hess.cholesky().map(|c| 2.0 * c.inverse()))
+}
