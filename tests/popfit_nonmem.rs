@@ -76,3 +76,95 @@ fn infusion_2cpt_ofv_at_nonmem_estimates() {
     assert!((e.ofv - 64970.572).abs() < 0.01, "OFV {}", e.ofv);
     assert!((e1.ofv - 19699.927).abs() < 0.01, "OFV {}", e1.ofv);
 }
+
+#[test]
+fn pheno_estimate_reaches_nonmem_optimum() {
+    use pk::population::foce::{estimate, EstimationOptions};
+    let model = PopulationModel::load("models/pheno.toml").unwrap();
+    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let fit = estimate(&model, &pop, &EstimationOptions::default()).unwrap();
+    eprintln!(
+        "pheno: OFV {:.6} converged {} ({}), {} iterations, {} evaluations; θ {:?} {} ω² {} {} σ {}",
+        fit.evaluation.ofv,
+        fit.converged,
+        fit.message,
+        fit.iterations,
+        fit.objective_evaluations,
+        fit.model.typical.iter().map(|t| t.value).collect::<Vec<_>>(),
+        fit.model.covariates[2].coefficient,
+        fit.model.omega[(0, 0)],
+        fit.model.omega[(1, 1)],
+        fit.model.residual.proportional
+    );
+    assert!(fit.converged, "{}", fit.message);
+    assert!(
+        (fit.evaluation.ofv - 586.27605628).abs() < 0.05,
+        "OFV {}",
+        fit.evaluation.ofv
+    );
+}
+
+fn check_against_nonmem(single_dose: bool, theta: [f64; 4], sigma: f64, omega2: [f64; 4], ofv: f64) {
+    use pk::population::foce::{estimate, EstimationOptions};
+    let model = PopulationModel::load("models/two_cmt_pop.toml").unwrap();
+    let data = infusion_data(single_dose);
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let fit = estimate(&model, &pop, &EstimationOptions::default()).unwrap();
+    let label = if single_dose { "single dose" } else { "all data" };
+    eprintln!(
+        "{label}: OFV {:.4} ({}), {} evaluations; log θ {:?} ω² {:?} σ {}",
+        fit.evaluation.ofv,
+        fit.message,
+        fit.objective_evaluations,
+        fit.model.typical.iter().map(|t| t.value.ln()).collect::<Vec<_>>(),
+        (0..4).map(|k| fit.model.omega[(k, k)]).collect::<Vec<_>>(),
+        fit.model.residual.proportional
+    );
+    assert!(fit.converged, "{}", fit.message);
+    assert!(
+        (fit.evaluation.ofv - ofv).abs() < 0.1,
+        "{label}: OFV {} vs {ofv}",
+        fit.evaluation.ofv
+    );
+    for k in 0..4 {
+        let log_theta = fit.model.typical[k].value.ln();
+        assert!(
+            (log_theta - theta[k]).abs() < 0.01,
+            "{label}: log θ{} {log_theta} vs {}",
+            k + 1,
+            theta[k]
+        );
+        let w = fit.model.omega[(k, k)];
+        assert!(
+            (w / omega2[k] - 1.0).abs() < 0.10,
+            "{label}: ω²{} {w} vs {}",
+            k + 1,
+            omega2[k]
+        );
+    }
+    let s = fit.model.residual.proportional;
+    assert!((s / sigma - 1.0).abs() < 0.02, "{label}: σ {s} vs {sigma}");
+}
+
+#[test]
+fn infusion_2cpt_all_data_estimate_matches_nonmem() {
+    check_against_nonmem(
+        false,
+        [1.3620, 4.2231, 1.3442, 3.9249],
+        0.20292,
+        [0.0895, 0.0928, 0.1118, 0.1097],
+        64970.572,
+    );
+}
+
+#[test]
+fn infusion_2cpt_single_dose_estimate_matches_nonmem() {
+    check_against_nonmem(
+        true,
+        [1.3861, 4.2281, 1.3261, 3.9086],
+        0.19620,
+        [0.0903, 0.0924, 0.1024, 0.0866],
+        19699.927,
+    );
+}

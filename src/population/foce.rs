@@ -9,18 +9,15 @@
 //! FO linearises at η = 0 instead: `OFV_i = rᵀC⁻¹r + ln|C|`, r = y − f(0),
 //! C = gΩgᵀ + diag R(f(0)).
 //!
-//! The outer problem is solved by argmin's BFGS (More–Thuente line search) on
+//! The outer problem is solved by BFGS with a backtracking line search on
 //! unconstrained parameters: ln θ, covariate coefficients, the Cholesky factor
-//! of Ω (log diagonal) and ln σ, with central-difference gradients; subjects
+//! of Ω (log diagonal) and ln σ, with finite-difference gradients; subjects
 //! are evaluated in parallel with rayon and each η̂ is warm-started.
 
 use super::map::{log_det_terms, map_estimate, sensitivities, Conditions, MapEstimate, PopSubject};
 use super::model::{cholesky_lower, PopulationModel};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
-use argmin::solver::linesearch::MoreThuenteLineSearch;
-use argmin::solver::quasinewton::BFGS;
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,7 +38,9 @@ impl Method {
         match text.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
             "focei" | "foce" | "focéi" => Ok(Method::FoceI),
             "fo" => Ok(Method::Fo),
-            _ => Err(Error::Argument(format!("unknown method '{text}': expected foce-i or fo"))),
+            _ => Err(Error::Argument(format!(
+                "unknown method '{text}': expected foce-i or fo"
+            ))),
         }
     }
 }
@@ -122,7 +121,9 @@ impl Parameters {
         let base_l = model.omega_cholesky()?;
         Ok(Parameters {
             theta: (0..model.typical.len()).filter(|&p| !model.typical[p].fixed).collect(),
-            coefficients: (0..model.covariates.len()).filter(|&c| model.covariates[c].estimate).collect(),
+            coefficients: (0..model.covariates.len())
+                .filter(|&c| model.covariates[c].estimate)
+                .collect(),
             omega_diagonal: (0..model.omega.nrows()).filter(|&i| !model.omega_fixed[i]).collect(),
             omega_block: model.omega_block.clone(),
             sigma: !model.residual.fixed,
@@ -355,42 +356,36 @@ impl Outer<'_, '_> {
     }
 }
 
-/// Step of the central differences of the OFV in φ.
+/// Step of the finite differences of the OFV in φ.
 const PHI_STEP: f64 = 1e-4;
 
-/// The outer problem as argmin sees it.
-struct Problem<'r, 'a, 'd>(&'r Outer<'a, 'd>);
-
-impl CostFunction for Problem<'_, '_, '_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, phi: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
-        // An evaluation that fails (an inner estimate diverging far from the
-        // optimum) is an infinite objective: the line search steps back.
-        Ok(self.0.ofv(phi).unwrap_or(f64::INFINITY))
-    }
-}
-
-impl Gradient for Problem<'_, '_, '_> {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-    fn gradient(&self, phi: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+impl Outer<'_, '_> {
+    /// Gradient of the OFV in φ by forward (cheap, far from the optimum) or
+    /// central differences.
+    fn gradient(&self, phi: &[f64], f0: f64, central: bool) -> Result<Vec<f64>> {
         let mut g = vec![0.0; phi.len()];
-        let mut x = phi.clone();
+        let mut x = phi.to_vec();
         for j in 0..phi.len() {
             x[j] = phi[j] + PHI_STEP;
-            let up = self.0.ofv(&x).map_err(|e| argmin::core::Error::msg(e.to_string()))?;
-            x[j] = phi[j] - PHI_STEP;
-            let down = self.0.ofv(&x).map_err(|e| argmin::core::Error::msg(e.to_string()))?;
+            let up = self.ofv(&x)?;
+            g[j] = if central {
+                x[j] = phi[j] - PHI_STEP;
+                (up - self.ofv(&x)?) / (2.0 * PHI_STEP)
+            } else {
+                (up - f0) / PHI_STEP
+            };
             x[j] = phi[j];
-            g[j] = (up - down) / (2.0 * PHI_STEP);
         }
         Ok(g)
     }
 }
 
 /// Estimates the population parameters of `model` from `data`.
-pub fn estimate(model: &PopulationModel, data: &PopulationData<'_>, options: &EstimationOptions) -> Result<PopulationFit> {
+pub fn estimate(
+    model: &PopulationModel,
+    data: &PopulationData<'_>,
+    options: &EstimationOptions,
+) -> Result<PopulationFit> {
     let params = Parameters::of(model)?;
     let phi0 = params.initial(model);
     let first = objective(model, data, options.method, &[])?;
@@ -407,26 +402,7 @@ pub fn estimate(model: &PopulationModel, data: &PopulationData<'_>, options: &Es
         progress: options.progress,
     };
     let h0 = initial_inverse_hessian(&outer, &phi0, first.ofv);
-    let solver = BFGS::new(MoreThuenteLineSearch::new())
-        .with_tolerance_grad(1e-3)
-        .and_then(|s| s.with_tolerance_cost(1e-12))
-        .map_err(|e| Error::Argument(format!("BFGS setup: {e}")))?;
-    let run = Executor::new(Problem(&outer), solver)
-        .configure(|state| state.param(phi0.clone()).inv_hessian(h0).max_iters(options.max_iterations))
-        .run()
-        .map_err(|e| Error::Argument(format!("the outer optimisation failed: {e}")))?;
-    let state = run.state();
-    let phi = state.get_best_param().cloned().unwrap_or(phi0);
-    let (converged, message) = match state.get_termination_status() {
-        TerminationStatus::Terminated(TerminationReason::SolverConverged) => {
-            (true, "BFGS converged (gradient or objective change below tolerance)".to_string())
-        }
-        TerminationStatus::Terminated(TerminationReason::MaxItersReached) => {
-            (false, format!("BFGS reached {} iterations before convergence", options.max_iterations))
-        }
-        other => (false, format!("BFGS stopped: {other}")),
-    };
-    let iterations = state.get_iter();
+    let (phi, converged, message, iterations) = bfgs(&outer, phi0, first.ofv, h0, options)?;
     let fitted = params.apply(model, &phi);
     let starts = outer.best.lock().map(|b| b.1.clone()).unwrap_or_default();
     let evaluation = objective(&fitted, data, options.method, &starts)?;
@@ -443,11 +419,11 @@ pub fn estimate(model: &PopulationModel, data: &PopulationData<'_>, options: &Es
     })
 }
 
-/// diag(1/∂²OFV/∂φ²) by central differences (identity where not positive).
-fn initial_inverse_hessian(outer: &Outer<'_, '_>, phi: &[f64], f0: f64) -> Vec<Vec<f64>> {
+/// diag(1/∂²OFV/∂φ²) by central differences (1e-3 where not positive).
+fn initial_inverse_hessian(outer: &Outer<'_, '_>, phi: &[f64], f0: f64) -> DMatrix<f64> {
     let n = phi.len();
     let h = 1e-3;
-    let mut m = vec![vec![0.0; n]; n];
+    let mut m = DMatrix::zeros(n, n);
     let mut x = phi.to_vec();
     for j in 0..n {
         x[j] = phi[j] + h;
@@ -456,9 +432,112 @@ fn initial_inverse_hessian(outer: &Outer<'_, '_>, phi: &[f64], f0: f64) -> Vec<V
         let down = outer.ofv(&x).unwrap_or(f64::NAN);
         x[j] = phi[j];
         let d2 = (up - 2.0 * f0 + down) / (h * h);
-        m[j][j] = if d2 > 0.0 && d2.is_finite() { 1.0 / d2 } else { 1e-3 };
+        m[(j, j)] = if d2 > 0.0 && d2.is_finite() { 1.0 / d2 } else { 1e-3 };
     }
     m
+}
+
+/// Predicted OFV decrease below which the outer optimisation has converged.
+const OFV_TOLERANCE: f64 = 1e-4;
+
+/// Quasi-Newton (BFGS) minimisation of the OFV with a backtracking (Armijo)
+/// line search. The gradient is by forward differences while the predicted
+/// decrease is large, central differences near the optimum; a direction that
+/// is not downhill resets the inverse Hessian to `h0`. Converged when the
+/// predicted decrease ½·gᵀHg is below [`OFV_TOLERANCE`].
+fn bfgs(
+    outer: &Outer<'_, '_>,
+    phi0: Vec<f64>,
+    f0: f64,
+    h0: DMatrix<f64>,
+    options: &EstimationOptions,
+) -> Result<(Vec<f64>, bool, String, u64)> {
+    let n = phi0.len();
+    let mut x = DVector::from_vec(phi0);
+    let mut f = f0;
+    let mut central = false;
+    let mut g = DVector::from_vec(outer.gradient(x.as_slice(), f, central)?);
+    let mut h = h0.clone();
+    for it in 0..options.max_iterations {
+        let mut d = -(&h * &g);
+        if g.dot(&d) >= 0.0 {
+            h = h0.clone();
+            d = -(&h * &g);
+        }
+        let predicted = -0.5 * g.dot(&d);
+        if options.progress {
+            eprintln!(
+                "{} iteration {it}: OFV {f:.4}, predicted decrease {predicted:.2e}, evaluations {}",
+                outer.method,
+                outer.evaluations.load(Ordering::Relaxed)
+            );
+        }
+        if !central && predicted < 1.0 {
+            central = true;
+            g = DVector::from_vec(outer.gradient(x.as_slice(), f, true)?);
+            continue;
+        }
+        if predicted < OFV_TOLERANCE {
+            return Ok((
+                x.as_slice().to_vec(),
+                true,
+                format!("converged: predicted OFV decrease {predicted:.1e} < {OFV_TOLERANCE:.0e}"),
+                it,
+            ));
+        }
+        let slope = g.dot(&d);
+        let mut t = 1.0;
+        let mut next = None;
+        for _ in 0..40 {
+            let trial = &x + t * &d;
+            let ft = outer.ofv(trial.as_slice()).unwrap_or(f64::INFINITY);
+            if ft <= f + 1e-4 * t * slope {
+                next = Some((trial, ft));
+                break;
+            }
+            t *= 0.5;
+        }
+        let Some((x_new, f_new)) = next else {
+            if predicted < 1e-2 {
+                return Ok((
+                    x.as_slice().to_vec(),
+                    true,
+                    format!("converged: no further decrease; predicted OFV decrease {predicted:.1e} is at the noise of the finite differences"),
+                    it,
+                ));
+            }
+            if h != h0 {
+                h = h0.clone();
+                continue;
+            }
+            return Ok((
+                x.as_slice().to_vec(),
+                false,
+                format!("the line search found no decrease (predicted decrease {predicted:.2e})"),
+                it,
+            ));
+        };
+        let g_new = DVector::from_vec(outer.gradient(x_new.as_slice(), f_new, central)?);
+        let s = &x_new - &x;
+        let y = &g_new - &g;
+        let sy = s.dot(&y);
+        if sy > 1e-12 {
+            let rho = 1.0 / sy;
+            let i = DMatrix::<f64>::identity(n, n);
+            let left = &i - rho * &s * y.transpose();
+            let right = &i - rho * &y * s.transpose();
+            h = &left * &h * &right + rho * &s * s.transpose();
+        }
+        x = x_new;
+        f = f_new;
+        g = g_new;
+    }
+    Ok((
+        x.as_slice().to_vec(),
+        false,
+        format!("{} iterations without convergence", options.max_iterations),
+        options.max_iterations,
+    ))
 }
 
 /// The covariance step: the inverse observed information 2·(∇²OFV)⁻¹ in φ
