@@ -168,3 +168,18 @@ fn infusion_2cpt_single_dose_estimate_matches_nonmem() {
         19699.927,
     );
 }
+
+#[test]
+fn a_failed_inner_estimate_names_the_subject() {
+    // With CL 10^12 L/h/kg every prediction underflows to 0: the proportional
+    // variance is 0 and no η can be estimated for the first subject.
+    let mut model = PopulationModel::load("models/pheno.toml").unwrap();
+    model.typical[0].value = 1e12;
+    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let e = objective(&model, &pop, Method::FoceI, &[]).unwrap_err().to_string();
+    assert!(
+        e.starts_with("subject ") && e.contains("the model cannot be evaluated"),
+        "{e}"
+    );
+}

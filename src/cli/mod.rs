@@ -6,6 +6,7 @@ mod fit_prior;
 mod model_args;
 mod nca;
 mod output;
+mod popfit;
 mod population_sim;
 mod simulate;
 
@@ -30,6 +31,8 @@ enum Command {
     Nca(nca::NcaArgs),
     /// Compare fitted individuals with a population model (ratios, z-scores, forest plot).
     Compare(compare::CompareArgs),
+    /// Population estimation (FOCE-I or FO) with a population model file.
+    Popfit(popfit::PopfitArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -39,5 +42,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fit(args) => fit::run(args),
         Command::Nca(args) => nca::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Popfit(args) => popfit::run(args),
     }
 }

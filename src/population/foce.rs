@@ -331,7 +331,6 @@ struct Outer<'a, 'd> {
     /// η̂ of the best point so far (warm starts) and its OFV.
     best: Mutex<(f64, Vec<Vec<f64>>)>,
     evaluations: AtomicUsize,
-    progress: bool,
 }
 
 impl Outer<'_, '_> {
@@ -343,13 +342,6 @@ impl Outer<'_, '_> {
         if let Ok(mut best) = self.best.lock() {
             if e.ofv < best.0 {
                 *best = (e.ofv, e.estimates.iter().map(|m| m.eta.clone()).collect());
-                if self.progress {
-                    eprintln!(
-                        "  OFV {:.4}  (evaluation {})",
-                        e.ofv,
-                        self.evaluations.load(Ordering::Relaxed)
-                    );
-                }
             }
         }
         Ok(e.ofv)
@@ -399,13 +391,16 @@ pub fn estimate(
         method: options.method,
         best: Mutex::new((first.ofv, first.estimates.iter().map(|e| e.eta.clone()).collect())),
         evaluations: AtomicUsize::new(1),
-        progress: options.progress,
     };
     let h0 = initial_inverse_hessian(&outer, &phi0, first.ofv);
     let (phi, converged, message, iterations) = bfgs(&outer, phi0, first.ofv, h0, options)?;
     let fitted = params.apply(model, &phi);
     let starts = outer.best.lock().map(|b| b.1.clone()).unwrap_or_default();
-    let evaluation = objective(&fitted, data, options.method, &starts)?;
+    let mut evaluation = objective(&fitted, data, options.method, &starts)?;
+    if options.method == Method::Fo {
+        // FO has no individual η: report the post-hoc (MAP) η̂ at the estimates, as NONMEM's POSTHOC.
+        evaluation.estimates = objective(&fitted, data, Method::FoceI, &[])?.estimates;
+    }
     Ok(PopulationFit {
         model: fitted,
         method: options.method,
@@ -582,4 +577,119 @@ pub fn covariance(
         }
     }
     Ok(hess.cholesky().map(|c| 2.0 * c.inverse()))
+}
+
+/// Names and values of the reported parameters: ln θ, covariate coefficients,
+/// ω² (diagonal), Ω's off-diagonal covariances and σ.
+pub fn reported(model: &PopulationModel, params: &Parameters) -> Vec<(String, f64)> {
+    let etas = model.eta_names();
+    let sig = model.residual.sigmas();
+    params
+        .elements(model)
+        .iter()
+        .map(|e| match *e {
+            Element::Theta(p) => (format!("log {}", model.typical[p].name), model.typical[p].value.ln()),
+            Element::Coefficient(c) => {
+                let k = &model.covariates[c];
+                (
+                    format!("{} on {}", k.covariate, model.typical[k.parameter].name),
+                    k.coefficient,
+                )
+            }
+            Element::OmegaDiagonal(i) => (format!("omega2 {}", etas[i]), model.omega[(i, i)]),
+            Element::OmegaOff(i, j) => (format!("omega {}-{}", etas[i], etas[j]), model.omega[(i, j)]),
+            Element::Sigma(k) => (model.residual.sigma_names()[k].to_string(), sig[k]),
+        })
+        .collect()
+}
+
+/// Standard errors of [`reported`] values from the covariance of φ, by the
+/// delta method (Jacobian of the reported values in φ by central differences).
+pub fn standard_errors(base: &PopulationModel, fit: &PopulationFit, cov_phi: &DMatrix<f64>) -> Result<Vec<f64>> {
+    let params = Parameters::of(base)?;
+    let n = fit.phi.len();
+    let values = |phi: &[f64]| -> Vec<f64> {
+        reported(&params.apply(base, phi), &params)
+            .into_iter()
+            .map(|r| r.1)
+            .collect()
+    };
+    let m = values(&fit.phi).len();
+    let mut jac = DMatrix::zeros(m, n);
+    let h = 1e-6;
+    let mut x = fit.phi.clone();
+    for j in 0..n {
+        x[j] = fit.phi[j] + h;
+        let up = values(&x);
+        x[j] = fit.phi[j] - h;
+        let down = values(&x);
+        x[j] = fit.phi[j];
+        for i in 0..m {
+            jac[(i, j)] = (up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    let cov = &jac * cov_phi * jac.transpose();
+    Ok((0..m).map(|i| cov[(i, i)].max(0.0).sqrt()).collect())
+}
+
+/// Per-observation diagnostics of a fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    /// Subject id.
+    pub id: String,
+    /// Time.
+    pub time: f64,
+    /// Observed value.
+    pub dv: f64,
+    /// Population prediction (η = 0).
+    pub pred: f64,
+    /// Individual prediction (η̂).
+    pub ipred: f64,
+    /// Conditional weighted residual (FOCE linearisation at η̂).
+    pub cwres: f64,
+    /// Individual weighted residual (y − IPRED)/√R.
+    pub iwres: f64,
+}
+
+/// PRED, IPRED, CWRES and IWRES of every observation.
+pub fn diagnostics(
+    model: &PopulationModel,
+    data: &PopulationData<'_>,
+    fit: &PopulationFit,
+) -> Result<Vec<ObservationRow>> {
+    let log = model.residual.log_scale();
+    let back = |v: f64| if log { v.exp() } else { v };
+    let mut rows = Vec::new();
+    for (s, est) in data.subjects.iter().zip(&fit.evaluation.estimates) {
+        let tv = model.checked_typical_values(s.id(), &s.covariates)?;
+        let mut pred = vec![0.0; s.y.len()];
+        s.predict(&tv, log, &mut pred).ok_or_else(|| Error::Fit {
+            subject: s.id().to_string(),
+            message: "the model cannot be evaluated at the typical values".into(),
+        })?;
+        let eta = DVector::from_column_slice(&est.eta);
+        let lin = DVector::from_column_slice(&est.f) - &est.g * &eta;
+        let mut c = &est.g * &model.omega * est.g.transpose();
+        for (i, r) in est.r.iter().enumerate() {
+            c[(i, i)] += r;
+        }
+        let e = DVector::from_column_slice(&s.y) - lin;
+        let cwres = match c.cholesky() {
+            Some(ch) => ch.l().solve_lower_triangular(&e).map(|v| v.as_slice().to_vec()),
+            None => None,
+        }
+        .unwrap_or_else(|| vec![f64::NAN; s.y.len()]);
+        for (i, o) in s.problem.obs.iter().enumerate() {
+            rows.push(ObservationRow {
+                id: s.id().to_string(),
+                time: o.time,
+                dv: o.dv,
+                pred: back(pred[i]),
+                ipred: back(est.f[i]),
+                cwres: cwres[i],
+                iwres: (s.y[i] - est.f[i]) / est.r[i].sqrt(),
+            });
+        }
+    }
+    Ok(rows)
 }
