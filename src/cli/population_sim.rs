@@ -122,12 +122,21 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
         omega_zero: o.omega_zero,
         residual_error: o.residual_error,
     };
-    let patients = draw_patients(&model, &mc, &source)?;
     let times = match o.grid {
         Some(g) => parse_grid(g)?,
         None => default_grid(&model, &regimens, data.as_ref())?,
     };
+    let cells = o.n as f64 * times.len() as f64 * regimens.len().max(1) as f64;
+    if cells > 4e8 {
+        return Err(Error::Argument(format!(
+            "{} patients × {} times would hold {:.1} GB of concentrations; use fewer patients or a coarser --grid",
+            o.n,
+            times.len(),
+            cells * 8.0 / 1e9 / regimens.len().max(1) as f64
+        )));
+    }
     let probs = probabilities(o.percentiles)?;
+    let patients = draw_patients(&model, &mc, &source)?;
     let fractions: Vec<f64> = probs.iter().map(|p| p / 100.0).collect();
     let targets: Vec<Target> = o.targets.iter().map(|t| Target::parse(t)).collect::<Result<_>>()?;
     let progress = Progress::new("simulating", o.n * regimens.len().max(1), o.n >= 20_000);

@@ -159,6 +159,36 @@ impl Parameters {
             .collect()
     }
 
+    /// The first estimated value outside its bounds at φ (typical values and
+    /// covariate coefficients), named, if any.
+    pub fn out_of_bounds(&self, model: &PopulationModel, phi: &[f64]) -> Option<String> {
+        for (e, &v) in self.elements(model).iter().zip(phi) {
+            match *e {
+                Element::Theta(p) => {
+                    let t = &model.typical[p];
+                    let x = v.exp();
+                    if !(x >= t.lower && x <= t.upper) {
+                        return Some(format!(
+                            "typical {} = {x} is outside [{}, {}]",
+                            t.name, t.lower, t.upper
+                        ));
+                    }
+                }
+                Element::Coefficient(c) => {
+                    let k = &model.covariates[c];
+                    if !(v >= k.lower && v <= k.upper) {
+                        return Some(format!(
+                            "the coefficient of {} on {} = {v} is outside [{}, {}]",
+                            k.covariate, model.typical[k.parameter].name, k.lower, k.upper
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
     /// The model at φ.
     pub fn apply(&self, model: &PopulationModel, phi: &[f64]) -> PopulationModel {
         let mut m = model.clone();
@@ -335,6 +365,9 @@ struct Outer<'a, 'd> {
 
 impl Outer<'_, '_> {
     fn ofv(&self, phi: &[f64]) -> Result<f64> {
+        if let Some(why) = self.params.out_of_bounds(self.model, phi) {
+            return Err(Error::Argument(why));
+        }
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         let model = self.params.apply(self.model, phi);
         let starts = self.best.lock().map(|b| b.1.clone()).unwrap_or_default();
