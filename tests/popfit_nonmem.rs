@@ -183,3 +183,27 @@ fn a_failed_inner_estimate_names_the_subject() {
         "{e}"
     );
 }
+
+#[test]
+fn a_full_omega_block_is_estimated() {
+    use pk::population::foce::{estimate, EstimationOptions};
+    // pheno with a CL–V correlation: one more parameter, so the optimum can only be
+    // at or below the diagonal model's OFV (586.2761), and Ω stays positive definite.
+    let text = std::fs::read_to_string("models/pheno.toml").unwrap()
+        + "\n[[correlation]]\nparameters = [\"CL\", \"V\"]\nvalue = 0.1\n";
+    let model = PopulationModel::from_toml(&text, "pheno_block.toml", std::path::Path::new("models")).unwrap();
+    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let fit = estimate(&model, &pop, &EstimationOptions::default()).unwrap();
+    let w = &fit.model.omega;
+    let r = w[(1, 0)] / (w[(0, 0)] * w[(1, 1)]).sqrt();
+    eprintln!(
+        "block: OFV {:.4}, ω² {:.5} {:.5}, correlation {r:.3}",
+        fit.evaluation.ofv,
+        w[(0, 0)],
+        w[(1, 1)]
+    );
+    assert!(fit.converged, "{}", fit.message);
+    assert!(fit.evaluation.ofv <= 586.2761 + 1e-3, "OFV {}", fit.evaluation.ofv);
+    assert!(r.abs() < 1.0 && w[(0, 1)] == w[(1, 0)]);
+}
