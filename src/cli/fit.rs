@@ -1,11 +1,11 @@
 //! `pk fit`: fits a compartment model to every subject of a NONMEM-style data
 //! file and reports estimates, precision, derived parameters and plots.
 
-use super::model_args::UnitArgs;
+use super::model_args::{DataSelection, UnitArgs};
 use super::output::{refuse_input, write_text};
 use super::simulate::parse_params;
 use clap::Args;
-use pk::data::{read_dataset, Dataset, ReadOptions};
+use pk::data::Dataset;
 use pk::fit::report::{self, Outcome};
 use pk::fit::{fit_dataset, ErrorModel, FitOptions, SubjectFit};
 use pk::model::ModelDefinition;
@@ -55,12 +55,8 @@ pub struct FitArgs {
     /// Column with body-surface area (m²) for per-m² values.
     #[arg(long, default_value = "BSA")]
     bsa_column: String,
-    /// Columns to ignore, comma-separated (e.g. SS,II when they carry other codes).
-    #[arg(long, value_delimiter = ',')]
-    drop: Vec<String>,
-    /// Keep only records with COLUMN=VALUE (repeatable, all must hold), as NONMEM's ACCEPT.
-    #[arg(long = "accept", value_name = "COLUMN=VALUE")]
-    accept: Vec<String>,
+    #[command(flatten)]
+    selection: DataSelection,
     /// Fit only these subject IDs (repeatable).
     #[arg(long = "id", value_name = "ID")]
     ids: Vec<String>,
@@ -135,15 +131,7 @@ pub fn run(args: FitArgs) -> Result<()> {
 }
 
 fn load_data(args: &FitArgs) -> Result<Dataset> {
-    let mut data = read_dataset(
-        &args.data,
-        &ReadOptions {
-            drop: args.drop.clone(),
-        },
-    )?;
-    for rule in parse_params(&args.accept)? {
-        data = data.accept(&rule.0, rule.1)?;
-    }
+    let mut data = args.selection.read(&args.data)?;
     if !args.ids.is_empty() {
         if let Some(missing) = args.ids.iter().find(|id| !data.subjects.iter().any(|s| s.id == **id)) {
             return Err(Error::Argument(format!(

@@ -1,6 +1,8 @@
-//! Options shared by the subcommands that load a model: unit overrides.
+//! Options shared by the subcommands: unit overrides of a model, and which
+//! records of a data file are read.
 
 use clap::Args;
+use pk::data::{read_dataset, Dataset, ReadOptions};
 use pk::model::ModelDefinition;
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::Result;
@@ -33,5 +35,32 @@ impl UnitArgs {
             model.units.time = TimeUnit::parse(u)?;
         }
         Ok(model)
+    }
+}
+
+/// Which columns and records of a data file are read.
+#[derive(Debug, Args)]
+pub struct DataSelection {
+    /// Columns to ignore, comma-separated (e.g. SS,II when they carry other codes).
+    #[arg(long, value_delimiter = ',')]
+    drop: Vec<String>,
+    /// Keep only records with COLUMN=VALUE (repeatable, all must hold), as NONMEM's ACCEPT.
+    #[arg(long = "accept", value_name = "COLUMN=VALUE")]
+    accept: Vec<String>,
+}
+
+impl DataSelection {
+    /// Reads `path` without the dropped columns, keeping the accepted records.
+    pub fn read(&self, path: &str) -> Result<Dataset> {
+        let mut data = read_dataset(
+            path,
+            &ReadOptions {
+                drop: self.drop.clone(),
+            },
+        )?;
+        for rule in super::simulate::parse_params(&self.accept)? {
+            data = data.accept(&rule.0, rule.1)?;
+        }
+        Ok(data)
     }
 }

@@ -1,9 +1,9 @@
 //! `pk popfit`: population estimation (FOCE-I or FO) with a population model file.
 
+use super::model_args::DataSelection;
 use super::output::{num, refuse_input, write_text};
-use super::simulate::parse_params;
 use clap::Args;
-use pk::data::{read_dataset, ReadOptions};
+
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::foce::{
     covariance, diagnostics, estimate, reported, standard_errors, EstimationOptions, Method, ObservationRow,
@@ -32,12 +32,8 @@ pub struct PopfitArgs {
     /// Skip the covariance step.
     #[arg(long)]
     no_covariance: bool,
-    /// Columns to ignore, comma-separated (e.g. SS,II when they carry other codes).
-    #[arg(long, value_delimiter = ',')]
-    drop: Vec<String>,
-    /// Keep only records with COLUMN=VALUE (repeatable), as NONMEM's ACCEPT.
-    #[arg(long = "accept", value_name = "COLUMN=VALUE")]
-    accept: Vec<String>,
+    #[command(flatten)]
+    selection: DataSelection,
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
@@ -57,15 +53,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     }
     let method = Method::parse(&args.method)?;
     let model = PopulationModel::load(&args.model)?;
-    let mut data = read_dataset(
-        &args.data,
-        &ReadOptions {
-            drop: args.drop.clone(),
-        },
-    )?;
-    for rule in parse_params(&args.accept)? {
-        data = data.accept(&rule.0, rule.1)?;
-    }
+    let data = args.selection.read(&args.data)?;
     let pop = PopulationData::new(&model, &data)?;
     let started = std::time::Instant::now();
     let options = EstimationOptions {

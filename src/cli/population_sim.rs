@@ -126,13 +126,13 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
         Some(g) => parse_grid(g)?,
         None => default_grid(&model, &regimens, data.as_ref())?,
     };
-    let cells = o.n as f64 * times.len() as f64 * regimens.len().max(1) as f64;
-    if cells > 4e8 {
+    // One patients × times matrix is held at a time (one regimen after another).
+    let gigabytes = o.n as f64 * times.len() as f64 * 8.0 / 1e9;
+    if gigabytes > 3.2 {
         return Err(Error::Argument(format!(
-            "{} patients × {} times would hold {:.1} GB of concentrations; use fewer patients or a coarser --grid",
+            "{} patients × {} times would hold {gigabytes:.1} GB of concentrations; use fewer patients or a coarser --grid",
             o.n,
-            times.len(),
-            cells * 8.0 / 1e9 / regimens.len().max(1) as f64
+            times.len()
         )));
     }
     let probs = probabilities(o.percentiles)?;
@@ -180,17 +180,11 @@ fn covariate_source(model: &PopulationModel, given: &[String], data: Option<&Dat
     let drawn = parse_covariates(given)?;
     match data {
         Some(d) if drawn.is_empty() => {
-            for name in model.covariate_names() {
-                if d.covariate_index(name).is_none() {
-                    return Err(Error::Argument(format!(
-                        "population model {} needs covariate {name}, but {} has no {name} column (columns: {}); \
-                         add the column or give --covariate {name}=VALUE",
-                        model.name,
-                        d.file,
-                        d.covariate_names.join(", ")
-                    )));
-                }
-            }
+            model.check_covariates(d).map_err(|e| {
+                Error::Argument(format!(
+                    "{e}; add the column or give --covariate NAME=VALUE for every subject"
+                ))
+            })?;
             Ok(CovariateSource::from_dataset(d))
         }
         _ => Ok(CovariateSource::Drawn(drawn)),

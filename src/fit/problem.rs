@@ -302,14 +302,18 @@ impl<'a> SubjectProblem<'a> {
 
     /// Predictions at the observations for estimation-scale parameters `x`.
     pub fn predict(&self, x: &[f64], out: &mut [f64]) -> std::result::Result<(), String> {
-        let p = self.space.params_at(x);
+        self.predict_params(&self.space.params_at(x), out)
+    }
+
+    /// Predictions at the observations for parameters `p`.
+    pub fn predict_params(&self, p: &PkParams, out: &mut [f64]) -> std::result::Result<(), String> {
         match &self.timeline {
-            Some(t) => run_timeline(self.model, &p, t, out),
+            Some(t) => run_timeline(self.model, p, t, out),
             None => {
-                let events = subject_events(self.model, &p, self.data, self.subject).map_err(|e| e.to_string())?;
+                let events = subject_events(self.model, p, self.data, self.subject).map_err(|e| e.to_string())?;
                 run_timeline(
                     self.model,
-                    &p,
+                    p,
                     &Timeline::build(&remap(&events, &self.slot_of_record)),
                     out,
                 )

@@ -6,7 +6,7 @@
 use super::map::{map_estimate, shrinkage, Conditions, MapEstimate, PopSubject};
 use super::model::PopulationModel;
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use rayon::prelude::*;
 
 /// The MAP fit of one subject.
@@ -42,17 +42,8 @@ pub fn map_fit_with(
     data: &Dataset,
     conditions: &Conditions<'_>,
 ) -> Result<Vec<(String, Result<MapFit>)>> {
+    model.check_covariates(data)?;
     let names = model.covariate_names();
-    for n in &names {
-        if data.covariate_index(n).is_none() {
-            return Err(Error::Argument(format!(
-                "population model {} needs covariate {n}, but {} has no {n} column (columns: {})",
-                model.name,
-                data.file,
-                data.covariate_names.join(", ")
-            )));
-        }
-    }
     Ok(data
         .subjects
         .par_iter()

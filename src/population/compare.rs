@@ -2,7 +2,7 @@
 //! ratio to the typical value for the subject's own covariates, η = ln(ratio),
 //! its z-score and percentile under ω, and a group summary beside published values.
 
-use super::model::{PopulationModel, PublishedValues};
+use super::model::PopulationModel;
 use crate::error::{Error, Result};
 use serde_json::Value;
 
@@ -270,19 +270,15 @@ pub fn text_report(model: &PopulationModel, rows: &[SubjectComparison], summary:
         show(summary.t_half)
     ));
     for p in &model.published {
-        t.push_str(&published_line(p, &show));
+        t.push_str(&format!(
+            "{:<78} {:>10} {:>10} {:>8}\n",
+            p.label,
+            show(p.cl_per_m2),
+            show(p.vss_per_m2),
+            show(p.t_half)
+        ));
     }
     t
-}
-
-fn published_line(p: &PublishedValues, show: &dyn Fn(Option<f64>) -> String) -> String {
-    format!(
-        "{:<78} {:>10} {:>10} {:>8}\n",
-        p.label,
-        show(p.cl_per_m2),
-        show(p.vss_per_m2),
-        show(p.t_half)
-    )
 }
 
 /// Standard normal CDF, Φ(z) = erfc(−z/√2)/2.

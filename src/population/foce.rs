@@ -283,8 +283,13 @@ fn fo_contribution(s: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64]) -> Result
     let k = c.model.eta_parameters.len();
     let zero = vec![0.0; k];
     let mut f = vec![0.0; s.y.len()];
-    s.predict(&c.model.individual_values(tv, &zero), c.residual.log_scale(), &mut f)
-        .ok_or_else(|| fail("the model cannot be evaluated at the typical values"))?;
+    s.predict(
+        c.model,
+        &c.model.individual_values(tv, &zero),
+        c.residual.log_scale(),
+        &mut f,
+    )
+    .ok_or_else(|| fail("the model cannot be evaluated at the typical values"))?;
     let g = sensitivities(s, c, tv, &zero).ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
     let r: Vec<f64> = f.iter().map(|fi| c.residual.variance(*fi).0).collect();
     let mut cov = &g * &c.model.omega * g.transpose();
@@ -696,7 +701,7 @@ pub fn diagnostics(
     for (s, est) in data.subjects.iter().zip(&fit.evaluation.estimates) {
         let tv = model.checked_typical_values(s.id(), &s.covariates)?;
         let mut pred = vec![0.0; s.y.len()];
-        s.predict(&tv, log, &mut pred).ok_or_else(|| Error::Fit {
+        s.predict(model, &tv, log, &mut pred).ok_or_else(|| Error::Fit {
             subject: s.id().to_string(),
             message: "the model cannot be evaluated at the typical values".into(),
         })?;

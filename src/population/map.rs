@@ -61,16 +61,9 @@ impl<'a> PopSubject<'a> {
     /// Predictions at parameter values `values` (model order) on the error
     /// model's scale; `None` where the model cannot be evaluated or a
     /// log-scale prediction is not positive.
-    pub fn predict(&self, values: &[f64], log_scale: bool, out: &mut [f64]) -> Option<()> {
-        let x: Vec<f64> = self
-            .problem
-            .space
-            .free
-            .iter()
-            .zip(values)
-            .map(|(p, v)| p.to_estimation(*v))
-            .collect();
-        self.problem.predict(&x, out).ok()?;
+    pub fn predict(&self, model: &PopulationModel, values: &[f64], log_scale: bool, out: &mut [f64]) -> Option<()> {
+        let p = model.params(values).ok()?;
+        self.problem.predict_params(&p, out).ok()?;
         if log_scale {
             for v in out.iter_mut() {
                 if !(*v > 0.0) {
@@ -85,16 +78,10 @@ impl<'a> PopSubject<'a> {
 
 /// The covariates a population model needs, from the subject's first record.
 pub fn subject_covariates(model: &PopulationModel, data: &Dataset, subject: &Subject) -> Result<Vec<f64>> {
+    model.check_covariates(data)?;
     let mut out = Vec::new();
     for name in model.covariate_names() {
-        let Some(j) = data.covariate_index(name) else {
-            return Err(Error::Argument(format!(
-                "population model {} needs covariate {name}, but {} has no {name} column (columns: {})",
-                model.name,
-                data.file,
-                data.covariate_names.join(", ")
-            )));
-        };
+        let j = data.covariate_index(name).unwrap_or(0);
         let v = subject.records.first().map_or(f64::NAN, |r| r.covariates[j]);
         if !v.is_finite() {
             return Err(Error::Fit {
@@ -171,7 +158,7 @@ struct Point {
 fn predict_at(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: &[f64]) -> Option<Vec<f64>> {
     let values = c.model.individual_values(tv, eta);
     let mut f = vec![0.0; subject.y.len()];
-    subject.predict(&values, c.residual.log_scale(), &mut f)?;
+    subject.predict(c.model, &values, c.residual.log_scale(), &mut f)?;
     Some(f)
 }
 
@@ -269,54 +256,20 @@ pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], st
         let g = sensitivities(subject, c, tv, &p.eta)
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
         let (grad, half, r) = scoring_terms(subject, c, &p, &g);
-        // Scoring step: (H/2)·δ = −grad/2.
+        // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the optimum is.
         let newton = half.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
         let decrement = newton.as_ref().map_or(f64::INFINITY, |d| -0.5 * grad.dot(d));
-        if decrement.abs() < 1e-10 || k == 0 {
-            return Ok(MapEstimate {
-                eta: p.eta,
-                objective: p.objective,
-                f: p.f,
-                r,
-                g,
-                half_information: half,
-                iterations: iteration,
-            });
-        }
-        let mut improved = false;
-        for _ in 0..40 {
-            let mut damped = half.clone();
-            for a in 0..k {
-                damped[(a, a)] *= 1.0 + mu;
-            }
-            let Some(step) = damped.cholesky().map(|ch| ch.solve(&(-0.5 * &grad))) else {
-                mu *= 10.0;
-                continue;
-            };
-            let trial: Vec<f64> = p
-                .eta
-                .iter()
-                .zip(step.iter())
-                .map(|(e, s)| e + s.clamp(-2.0, 2.0))
-                .collect();
-            match point(subject, c, tv, trial) {
-                Some(q) if q.objective <= p.objective => {
-                    let gain = p.objective - q.objective;
-                    p = q;
-                    mu = (mu / 10.0).max(1e-12);
-                    improved = true;
-                    if gain < 1e-12 {
-                        mu = 0.0;
-                    }
-                    break;
-                }
-                _ => mu = if mu == 0.0 { 1e-3 } else { mu * 10.0 },
-            }
-        }
-        if !improved {
+        let converged = decrement.abs() < 1e-10 || k == 0;
+        let next = if converged {
+            None
+        } else {
+            damped_step(subject, c, tv, &p, &grad, &half, &mut mu)
+        };
+        match next {
+            Some(q) => p = q,
             // No decrease along any damped step: η̂ is as good as the model
             // evaluations allow when the remaining decrement is tiny.
-            if decrement.abs() < 1e-6 {
+            None if converged || decrement.abs() < 1e-6 => {
                 return Ok(MapEstimate {
                     eta: p.eta,
                     objective: p.objective,
@@ -325,18 +278,62 @@ pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], st
                     g,
                     half_information: half,
                     iterations: iteration,
-                });
+                })
             }
-            return Err(fail(format!(
-                "the estimate of η did not converge (no decrease from η = {:?}, objective {:.6}, remaining decrease {decrement:.3e})",
-                p.eta, p.objective
-            )));
+            None => {
+                return Err(fail(format!(
+                    "the estimate of η did not converge (no decrease from η = {:?}, objective {:.6}, remaining decrease {decrement:.3e})",
+                    p.eta, p.objective
+                )))
+            }
         }
     }
     Err(fail(format!(
         "the estimate of η did not converge in {MAX_ITERATIONS} iterations (η = {:?})",
         p.eta
     )))
+}
+
+/// A Levenberg–Marquardt damped scoring step from `p` that does not increase
+/// the objective, trying up to 40 dampings; adapts `mu`. `None` if none does.
+fn damped_step(
+    subject: &PopSubject<'_>,
+    c: &Conditions<'_>,
+    tv: &[f64],
+    p: &Point,
+    grad: &DVector<f64>,
+    half: &DMatrix<f64>,
+    mu: &mut f64,
+) -> Option<Point> {
+    for _ in 0..40 {
+        let mut damped = half.clone();
+        for a in 0..p.eta.len() {
+            damped[(a, a)] *= 1.0 + *mu;
+        }
+        let Some(step) = damped.cholesky().map(|ch| ch.solve(&(-0.5 * grad))) else {
+            *mu *= 10.0;
+            continue;
+        };
+        let trial: Vec<f64> = p
+            .eta
+            .iter()
+            .zip(step.iter())
+            .map(|(e, s)| e + s.clamp(-2.0, 2.0))
+            .collect();
+        match point(subject, c, tv, trial) {
+            Some(q) if q.objective <= p.objective => {
+                // Undamped (Fisher scoring) once the gains are negligible.
+                *mu = if p.objective - q.objective < 1e-12 {
+                    0.0
+                } else {
+                    (*mu / 10.0).max(1e-12)
+                };
+                return Some(q);
+            }
+            _ => *mu = if *mu == 0.0 { 1e-3 } else { *mu * 10.0 },
+        }
+    }
+    None
 }
 
 /// ln|Ω| + ln|H/2|: the FOCE-I determinant terms of a MAP estimate

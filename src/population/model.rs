@@ -7,6 +7,7 @@
 //! Covariate factors: `power` (COV/ref)^c, `linear` 1 + c·(COV − ref), and
 //! `below` 1 + c when COV < ref (NONMEM's `IF (APGR.LT.5) TVV = TVV*(1+THETA(3))`).
 
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::definition::{parse_units, UnitsSpec};
 use crate::model::{ModelDefinition, ParamId, PkParams};
@@ -374,6 +375,23 @@ impl PopulationModel {
             }
         }
         names
+    }
+
+    /// Checks that `data` has a column for every covariate the model needs.
+    pub fn check_covariates(&self, data: &Dataset) -> Result<()> {
+        match self
+            .covariate_names()
+            .into_iter()
+            .find(|n| data.covariate_index(n).is_none())
+        {
+            None => Ok(()),
+            Some(n) => Err(Error::Argument(format!(
+                "population model {} needs covariate {n}, but {} has no {n} column (columns: {})",
+                self.name,
+                data.file,
+                data.covariate_names.join(", ")
+            ))),
+        }
     }
 
     /// Typical values of every parameter for covariates `cov`, given in

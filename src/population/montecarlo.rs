@@ -7,7 +7,7 @@
 //! which rayon runs the patients.
 
 use super::model::PopulationModel;
-use crate::data::{Dataset, Subject};
+use crate::data::Dataset;
 use crate::dosing::regimen::{BodySize, Regimen};
 use crate::dosing::Dose;
 use crate::error::{Error, Result};
@@ -86,7 +86,8 @@ pub struct VirtualPatients {
     pub covariates: Array2<f64>,
     /// η, one row per patient (columns in Ω's order).
     pub eta: Array2<f64>,
-    /// For covariates from rows: the source row of each patient.
+    /// Source row of each patient: its row of the covariate table, or its
+    /// own number for drawn covariates (patients take data subjects in turn).
     pub source_row: Vec<usize>,
     /// Individual parameter values, one row per patient (the model's parameter order).
     pub parameters: Array2<f64>,
@@ -175,7 +176,7 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
                             CovariateDraw::Uniform(lo, hi) => lo + (hi - lo) * rng.random::<f64>(),
                         })
                         .collect(),
-                    0,
+                    k,
                 ),
                 CovariateSource::Rows { rows, .. } => (rows[k % rows.len()].clone(), k % rows.len()),
             };
@@ -325,7 +326,13 @@ pub fn simulate_patients(
                         }
                     }
                     Dosing::Subjects(data) => {
-                        let subject: &Subject = &data.subjects[patients.source_row[k]];
+                        let Some(subject) = data.subjects.get(patients.source_row[k] % data.subjects.len().max(1))
+                        else {
+                            return Err(Error::Argument(format!(
+                                "{} has no subjects to take dosing from",
+                                data.file
+                            )));
+                        };
                         let p = simulate_subject_at(&model.structural, &params, data, subject, times, false)?;
                         row.copy_from_slice(&p.conc[..nt]);
                     }
