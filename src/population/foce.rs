@@ -352,9 +352,7 @@ pub struct PopulationFit {
     pub iterations: u64,
     /// Objective evaluations (each over all subjects).
     pub objective_evaluations: usize,
-    /// Estimated elements and their φ values.
-    pub elements: Vec<Element>,
-    /// φ at the estimates.
+    /// φ at the estimates (elements as [`Parameters::elements`] lists them).
     pub phi: Vec<f64>,
 }
 
@@ -447,7 +445,6 @@ pub fn estimate(
         message,
         iterations,
         objective_evaluations: outer.evaluations.load(Ordering::Relaxed) + 1,
-        elements: params.elements(model),
         phi,
     })
 }
