@@ -62,6 +62,14 @@ pub enum Error {
         /// What was wrong and what was expected.
         message: String,
     },
+    /// A model file in the model language has a syntax or semantic error.
+    #[error("{file}: {error}")]
+    Language {
+        /// The model file.
+        file: String,
+        /// Position and message.
+        error: crate::lang::LangError,
+    },
     /// A model definition is malformed or inconsistent.
     #[error("model {model}: {message}")]
     Model {

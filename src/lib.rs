@@ -20,6 +20,7 @@ pub mod data;
 pub mod dosing;
 pub mod error;
 pub mod fit;
+pub mod lang;
 pub mod model;
 pub mod nca;
 pub mod plot;

@@ -237,7 +237,7 @@ fn run(
 ) -> Result<Profile> {
     let mut k = AnyKinetics::new(model.solver, params)?;
     let mut conc = vec![f64::NAN; times.len()];
-    let mut amounts = with_amounts.then(|| vec![[0.0; 4]; times.len()]);
+    let mut amounts = with_amounts.then(|| vec![[0.0; crate::model::MAX_STATES]; times.len()]);
     let active = active_states(&model.structure);
     predict(
         &mut k,

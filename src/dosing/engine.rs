@@ -71,6 +71,7 @@ pub fn predict<K: Kinetics>(
     k.set_rates(&infusions.rates);
     for a in &timeline.actions {
         if a.time > t {
+            k.at_time(t);
             k.advance(&mut state, a.time - t)
                 .map_err(|message| EngineError { time: t, message })?;
         }
@@ -78,7 +79,10 @@ pub fn predict<K: Kinetics>(
         match a.kind {
             ActionKind::Observe(slot) => {
                 if let Some(c) = conc.get_mut(slot) {
-                    *c = k.concentration(&state) * scale;
+                    *c = k
+                        .observe(slot, &state, t)
+                        .map_err(|message| EngineError { time: t, message })?
+                        * scale;
                 }
                 if let Some(am) = amounts.as_deref_mut() {
                     if let Some(x) = am.get_mut(slot) {
@@ -101,6 +105,11 @@ pub fn predict<K: Kinetics>(
                 if infusions.stop(id) {
                     k.set_rates(&infusions.rates);
                 }
+            }
+            ActionKind::Switch(set) => {
+                k.switch(set, &mut state)
+                    .map_err(|message| EngineError { time: t, message })?;
+                k.set_rates(&infusions.rates);
             }
             ActionKind::Reset => {
                 state = [0.0; MAX_STATES];

@@ -32,13 +32,20 @@ pub enum Event {
         /// Time.
         time: f64,
     },
+    /// From here on (after the records at `time`), parameter set `set` applies.
+    Switch {
+        /// Time.
+        time: f64,
+        /// Parameter set.
+        set: usize,
+    },
 }
 
 impl Event {
     /// Time of the event record.
     pub fn time(&self) -> f64 {
         match self {
-            Event::Observe { time, .. } | Event::Reset { time } => *time,
+            Event::Observe { time, .. } | Event::Reset { time } | Event::Switch { time, .. } => *time,
             Event::Dose { dose, .. } => dose.time,
         }
     }
@@ -83,6 +90,8 @@ pub enum ActionKind {
     Reset,
     /// Establish the steady state `Timeline::steady_states[index]`.
     SteadyState(usize),
+    /// Switch to parameter set `set` (see [`Event::Switch`]).
+    Switch(usize),
 }
 
 /// An action at a time, tagged with the reset epoch it belongs to.
@@ -259,6 +268,7 @@ impl Timeline {
                     n_slots = n_slots.max(slot + 1);
                     b.push(*time, false, ActionKind::Observe(*slot));
                 }
+                Event::Switch { time, set } => b.push(*time, false, ActionKind::Switch(*set)),
                 Event::Reset { time } => {
                     segments.push(std::mem::take(&mut b.keyed));
                     b.epoch += 1;

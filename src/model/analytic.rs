@@ -112,6 +112,17 @@ impl ModalKinetics {
         })
     }
 
+    /// The state (modal amplitudes) holding compartment amounts `a`
+    /// (depot, central, peripheral…): the inverse of [`Kinetics::amounts`].
+    pub fn state_of_amounts(&self, a: &State) -> State {
+        let mut s = [0.0; MAX_STATES];
+        s[0] = a[0];
+        for j in 0..self.n {
+            self.add_amount(&mut s, j + 1, a[j + 1]);
+        }
+        s
+    }
+
     /// Disposition rate constants αᵢ = −λᵢ, largest first.
     pub fn exponents(&self) -> Vec<f64> {
         let mut e: Vec<f64> = self.lambda[..self.n].iter().map(|l| -l).collect();

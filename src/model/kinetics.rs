@@ -2,8 +2,9 @@
 //! state that can be advanced over an interval with constant input rates,
 //! receive bolus amounts, and report the central concentration.
 
-/// Maximum number of states: depot plus three disposition compartments.
-pub const MAX_STATES: usize = 4;
+/// Maximum number of states: a depot plus three disposition compartments for
+/// the closed forms, and up to this many for user ODEs.
+pub const MAX_STATES: usize = 12;
 
 /// A model state. Its meaning is private to each [`Kinetics`]
 /// (modal amplitudes for the closed form, amounts for the ODE path).
@@ -27,4 +28,17 @@ pub trait Kinetics {
     fn amounts(&self, state: &State) -> State;
     /// Whether the state evolves linearly (superposition and exact steady state hold).
     fn is_linear(&self) -> bool;
+    /// Tells the kinetics the time at which the next advance starts (for
+    /// right-hand sides that read the time).
+    fn at_time(&mut self, _t: f64) {}
+    /// Switches to parameter set `set` (a record whose parameters differ from
+    /// the previous one's), converting `state` if its meaning changes.
+    fn switch(&mut self, _set: usize, _state: &mut State) -> Result<(), String> {
+        Ok(())
+    }
+    /// The value reported for output slot `slot` at time `t`: by default the
+    /// central concentration.
+    fn observe(&mut self, _slot: usize, state: &State, _t: f64) -> Result<f64, String> {
+        Ok(self.concentration(state))
+    }
 }

@@ -7,6 +7,7 @@ pub mod derived;
 pub mod expfn;
 pub mod kinetics;
 pub mod ode;
+pub mod runtime;
 pub mod structure;
 
 pub use analytic::ModalKinetics;
@@ -14,4 +15,5 @@ pub use definition::ModelDefinition;
 pub use derived::Disposition;
 pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
 pub use ode::{OdeKinetics, OdeTolerances};
+pub use runtime::{Model, Prediction, SubjectData, Values};
 pub use structure::{Absorption, Elimination, ParamId, PkParams, Solver, Structure};

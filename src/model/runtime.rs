@@ -1,0 +1,968 @@
+//! A model written in the model language, ready to predict a subject's records.
+//!
+//! For each record the individual-parameter code runs with that record's θ, η,
+//! κ of its occasion, covariates, TIME and TAD (only when one of them changed
+//! since the previous record). As in NONMEM's PREDPP, the values computed at a
+//! record govern the interval that ends at that record (next observation
+//! carried backward), its doses (F, ALAG, RATE, DUR) and its outputs. The
+//! dosing engine ([`crate::dosing`]) runs the events; a change of parameters
+//! is an event of its own ([`crate::dosing::Event::Switch`]).
+//!
+//! Closed-form kernels use the modal solution ([`ModalKinetics`]), rebuilt at
+//! a parameter change with the compartment amounts carried over. User ODEs are
+//! integrated between events by `ode_solvers`' Dop853.
+
+use super::analytic::ModalKinetics;
+use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
+use super::structure::{Absorption, Elimination, PkParams, Structure};
+use crate::data::nonmem::{Dataset, Evid, Record, Subject};
+use crate::dosing::{predict, Dose, Event, Input, SteadyState, Timeline};
+use crate::error::{Error, Location, Result};
+use crate::lang::{parse_model, CompiledModel, Dynamics, Kernel, TermKind};
+use crate::units::{AmountUnit, ConcentrationUnit, TimeUnit, Units, VolumeUnit};
+use nalgebra::SVector;
+use ode_solvers::dop853::Dop853;
+use ode_solvers::dop_shared::{OutputType, System};
+use std::path::Path;
+
+/// Bundled model files, usable by name.
+const BUNDLED: &[(&str, &str)] = &[
+    ("one_cmt_iv", include_str!("../../models/one_cmt_iv.pk")),
+    ("two_cmt_iv", include_str!("../../models/two_cmt_iv.pk")),
+    ("three_cmt_iv", include_str!("../../models/three_cmt_iv.pk")),
+    ("one_cmt_oral", include_str!("../../models/one_cmt_oral.pk")),
+    ("two_cmt_oral", include_str!("../../models/two_cmt_oral.pk")),
+    ("one_cmt_mm_iv", include_str!("../../models/one_cmt_mm_iv.pk")),
+    ("two_cmt_pop", include_str!("../../models/two_cmt_pop.pk")),
+    ("two_cmt_pop_ode", include_str!("../../models/two_cmt_pop_ode.pk")),
+];
+
+/// A compiled model with its units.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The compiled code and declarations.
+    pub code: CompiledModel,
+    /// Units: amounts and volumes of the code, time, reported concentrations.
+    pub units: Units,
+    /// File name or bundled name.
+    pub origin: String,
+}
+
+/// Parameter values for one prediction.
+#[derive(Debug, Clone, Copy)]
+pub struct Values<'a> {
+    /// θ, in declaration order.
+    pub theta: &'a [f64],
+    /// η, in Ω order (empty: all zero).
+    pub eta: &'a [f64],
+    /// κ of each occasion of the subject, occasion-major (empty: all zero).
+    pub kappa: &'a [f64],
+    /// σ as SDs, in declaration order.
+    pub sigma_sd: &'a [f64],
+}
+
+/// One record of a subject, with the data the model reads.
+#[derive(Debug, Clone, PartialEq)]
+struct Rec {
+    record: Record,
+    covariates: Vec<f64>,
+    occasion: usize,
+    tad: f64,
+}
+
+/// An observation routed to an output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Observation {
+    /// Index of the record in the subject.
+    pub record: usize,
+    /// Output index.
+    pub output: usize,
+    /// Time.
+    pub time: f64,
+    /// Observed value.
+    pub dv: f64,
+    /// Line in the data file.
+    pub line: usize,
+}
+
+/// A subject prepared for a model: records with covariates, occasions and
+/// time after dose, and observations routed to outputs. Parameter-free.
+#[derive(Debug, Clone)]
+pub struct SubjectData {
+    /// Subject ID.
+    pub id: String,
+    /// Data file.
+    pub file: String,
+    records: Vec<Rec>,
+    /// Observations, in record order.
+    pub obs: Vec<Observation>,
+    /// Number of occasions (distinct values of the occasion column, in order of appearance).
+    pub n_occasions: usize,
+}
+
+/// Predictions at a subject's observations, with the residual SD terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// Predicted value per observation (in the reported unit).
+    pub f: Vec<f64>,
+    /// Residual variance per observation (on the log scale for exp() error).
+    pub variance: Vec<f64>,
+    /// d variance / d f per observation.
+    pub dvariance: Vec<f64>,
+}
+
+impl Model {
+    /// Loads a model file (`.pk`), or a bundled model by name.
+    pub fn load(path_or_name: &str) -> Result<Self> {
+        let path = Path::new(path_or_name);
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(path_or_name, e))?;
+            return Self::from_text(&text, path_or_name);
+        }
+        if let Some((_, text)) = BUNDLED.iter().find(|(n, _)| *n == path_or_name) {
+            return Self::from_text(text, path_or_name);
+        }
+        Err(Error::Model {
+            model: path_or_name.to_string(),
+            message: format!(
+                "no such file, and not a bundled model name (bundled: {})",
+                Self::bundled_names().join(", ")
+            ),
+        })
+    }
+
+    /// Names of the bundled models.
+    pub fn bundled_names() -> Vec<&'static str> {
+        BUNDLED.iter().map(|b| b.0).collect()
+    }
+
+    /// Compiles model text; `origin` names it in messages.
+    pub fn from_text(text: &str, origin: &str) -> Result<Self> {
+        let code = parse_model(text, origin)?;
+        let units = units_of(&code, origin)?;
+        Ok(Model {
+            code,
+            units,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// The model's name: its `name` line, else the file stem.
+    pub fn name(&self) -> String {
+        self.code.name.clone().unwrap_or_else(|| {
+            Path::new(&self.origin)
+                .file_stem()
+                .map_or(self.origin.clone(), |s| s.to_string_lossy().to_string())
+        })
+    }
+
+    /// Initial θ values.
+    pub fn theta_init(&self) -> Vec<f64> {
+        self.code.thetas.iter().map(|t| t.init).collect()
+    }
+
+    /// Initial σ as SDs.
+    pub fn sigma_sd_init(&self) -> Vec<f64> {
+        self.code.sigmas.iter().map(|s| s.variance.sqrt()).collect()
+    }
+
+    /// Prepares a subject: checks that the data have every covariate and the
+    /// occasion column, that covariates are numbers on every record, and routes
+    /// each observation to its output (by DVID, else by CMT).
+    pub fn subject(&self, data: &Dataset, subject: &Subject) -> Result<SubjectData> {
+        let c = &self.code;
+        let column = |name: &str, what: &str| {
+            data.covariate_index(name).ok_or_else(|| {
+                Error::data(
+                    Location::file(&data.file),
+                    format!(
+                        "model {} needs {what} {name}, but the data have no {name} column (columns besides the NONMEM items: {})",
+                        self.name(),
+                        data.covariate_names.join(", ")
+                    ),
+                )
+            })
+        };
+        let cov_idx: Vec<usize> = c
+            .covariates
+            .iter()
+            .map(|n| column(n, "covariate"))
+            .collect::<Result<_>>()?;
+        let occ_idx = match &c.iov {
+            Some(iov) => Some(column(&iov.occasion, "the occasion column")?),
+            None => None,
+        };
+        let dvid_idx = data.covariate_index("DVID");
+        let mut occasions: Vec<f64> = Vec::new();
+        let mut records = Vec::with_capacity(subject.records.len());
+        let mut obs = Vec::new();
+        let mut last_dose: Option<f64> = None;
+        for (ri, r) in subject.records.iter().enumerate() {
+            let err = |col: &str, message: String| Error::Dosing {
+                subject: subject.id.clone(),
+                location: Location::line(&data.file, r.line).with_column(col),
+                message,
+            };
+            let mut covariates = Vec::with_capacity(cov_idx.len());
+            for (k, &j) in cov_idx.iter().enumerate() {
+                let v = r.covariates[j];
+                if !v.is_finite() {
+                    return Err(err(
+                        &c.covariates[k],
+                        format!("covariate {} is missing or not a number", c.covariates[k]),
+                    ));
+                }
+                covariates.push(v);
+            }
+            let occasion = match occ_idx {
+                Some(j) => {
+                    let v = r.covariates[j];
+                    if !v.is_finite() {
+                        return Err(err(&data.covariate_names[j], "the occasion is missing".into()));
+                    }
+                    match occasions.iter().position(|&o| o == v) {
+                        Some(k) => k,
+                        None => {
+                            occasions.push(v);
+                            occasions.len() - 1
+                        }
+                    }
+                }
+                None => 0,
+            };
+            if r.is_dose() {
+                last_dose = Some(r.time);
+            }
+            let tad = last_dose.map_or(0.0, |t| r.time - t);
+            if r.is_observation() {
+                let output = self
+                    .route(r, dvid_idx.map(|j| r.covariates[j]))
+                    .map_err(|m| err(if dvid_idx.is_some() { "DVID" } else { "CMT" }, m))?;
+                obs.push(Observation {
+                    record: ri,
+                    output,
+                    time: r.time,
+                    dv: r.dv.unwrap_or(f64::NAN),
+                    line: r.line,
+                });
+            }
+            records.push(Rec {
+                record: r.clone(),
+                covariates,
+                occasion,
+                tad,
+            });
+        }
+        Ok(SubjectData {
+            id: subject.id.clone(),
+            file: data.file.clone(),
+            records,
+            obs,
+            n_occasions: occasions.len().max(1),
+        })
+    }
+
+    /// The output an observation record goes to.
+    fn route(&self, r: &Record, dvid: Option<f64>) -> std::result::Result<usize, String> {
+        let outs = &self.code.outputs;
+        let list = || {
+            outs.iter()
+                .map(|o| {
+                    format!(
+                        "{} (DVID {}{})",
+                        o.name,
+                        o.dvid,
+                        o.cmt.map_or(String::new(), |c| format!(", CMT {c}"))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(d) = dvid.filter(|d| d.is_finite()) {
+            return outs
+                .iter()
+                .position(|o| o.dvid as f64 == d)
+                .ok_or_else(|| format!("DVID {d} has no output in the model; its outputs are {}", list()));
+        }
+        if r.cmt == 0 {
+            return if outs.len() == 1 {
+                Ok(0)
+            } else {
+                Err(format!(
+                    "the observation names neither a DVID nor a CMT, and the model has several outputs: {}",
+                    list()
+                ))
+            };
+        }
+        if let Some(k) = outs.iter().position(|o| o.cmt == Some(r.cmt)) {
+            return Ok(k);
+        }
+        Err(format!(
+            "an observation in CMT {} has no output in the model (outputs: {}); give the output `cmt={}` or the data a DVID column",
+            r.cmt,
+            list(),
+            r.cmt
+        ))
+    }
+
+    /// Predictions and residual variances at the subject's observations.
+    pub fn predict(&self, s: &SubjectData, v: &Values<'_>) -> Result<Prediction> {
+        let slots: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
+        self.run(s, v, &slots)
+    }
+
+    /// Predictions at every record of the subject (one value per record, from
+    /// the output its observation would go to, or the first output).
+    pub fn predict_records(&self, s: &SubjectData, v: &Values<'_>) -> Result<Prediction> {
+        let slots: Vec<usize> = (0..s.records.len()).collect();
+        self.run(s, v, &slots)
+    }
+
+    fn run(&self, s: &SubjectData, v: &Values<'_>, observe: &[usize]) -> Result<Prediction> {
+        let sets = self.parameter_sets(s, v)?;
+        let events = self.events(s, &sets, observe)?;
+        let timeline = Timeline::build(&events);
+        let mut outputs = vec![0usize; observe.len()];
+        for (slot, &ri) in observe.iter().enumerate() {
+            outputs[slot] = s.obs.iter().find(|o| o.record == ri).map_or(0, |o| o.output);
+        }
+        let mut kin = LangKinetics::new(self, &sets, outputs)?;
+        let mut f = vec![f64::NAN; observe.len()];
+        let active = kin.active.clone();
+        predict(&mut kin, &timeline, &active, 1.0, &mut f, None).map_err(|e| Error::Solver {
+            subject: s.id.clone(),
+            time: e.time,
+            message: e.message,
+        })?;
+        if let Some(k) = f.iter().position(|x| !x.is_finite()) {
+            let r = &s.records[observe[k]].record;
+            return Err(Error::Fit {
+                subject: s.id.clone(),
+                message: format!(
+                    "the prediction at time {} (line {}) is {}: {}",
+                    r.time,
+                    r.line,
+                    f[k],
+                    self.explain_non_finite(&kin, k)
+                ),
+            });
+        }
+        Ok(Prediction {
+            f,
+            variance: kin.variance,
+            dvariance: kin.dvariance,
+        })
+    }
+
+    fn explain_non_finite(&self, kin: &LangKinetics<'_>, _k: usize) -> String {
+        let mut scratch = kin.scratch.clone();
+        match self.code.out.first_domain_error(&mut scratch) {
+            Some(p) => format!(
+                "line {} of {} gives a value that is not a number ({})",
+                p.line,
+                self.origin,
+                self.code.source.get(p.line - 1).map_or("", |s| s.trim())
+            ),
+            None => "the model's states are not finite there".into(),
+        }
+    }
+
+    /// Runs the individual-parameter code at every record; returns the slot
+    /// arrays of the distinct parameter sets and the set of each record.
+    fn parameter_sets(&self, s: &SubjectData, v: &Values<'_>) -> Result<ParameterSets> {
+        let c = &self.code;
+        let l = &c.layout;
+        let mut base = vec![0.0; l.n_slots];
+        base[l.theta..l.theta + v.theta.len()].copy_from_slice(v.theta);
+        base[l.eta..l.eta + v.eta.len()].copy_from_slice(v.eta);
+        base[l.sigma..l.sigma + v.sigma_sd.len()].copy_from_slice(v.sigma_sd);
+        for (st, attrs) in c.attribute_set.iter().enumerate() {
+            // Defaults: F = 1, ALAG = 0, RATE and DUR undefined (NaN).
+            let a = l.attribute + 4 * st;
+            base[a] = 1.0;
+            base[a + 2] = if attrs[2] { 0.0 } else { f64::NAN };
+            base[a + 3] = if attrs[3] { 0.0 } else { f64::NAN };
+        }
+        let nk = c.iov.as_ref().map_or(0, |i| i.effects.names.len());
+        let mut sets = ParameterSets {
+            values: Vec::new(),
+            of_record: Vec::with_capacity(s.records.len()),
+            n_slots: l.n_slots,
+        };
+        let mut last_key: Option<(usize, &[f64], f64, f64)> = None;
+        for (ri, r) in s.records.iter().enumerate() {
+            let time_key = if c.pk_reads_time {
+                (r.record.time, r.tad)
+            } else {
+                (0.0, 0.0)
+            };
+            let key = (r.occasion, r.covariates.as_slice(), time_key.0, time_key.1);
+            if last_key == Some(key) {
+                sets.of_record.push(sets.values.len() / l.n_slots - 1);
+                continue;
+            }
+            last_key = Some(key);
+            let mut x = base.clone();
+            x[l.covariate..l.covariate + r.covariates.len()].copy_from_slice(&r.covariates);
+            if nk > 0 && !v.kappa.is_empty() {
+                let k0 = r.occasion * nk;
+                x[l.kappa..l.kappa + nk].copy_from_slice(&v.kappa[k0..k0 + nk]);
+            }
+            x[l.time] = r.record.time;
+            x[l.tad] = r.tad;
+            x[l.t] = r.record.time;
+            c.pk.run(&mut x);
+            if let Some(bad) = self.check_set(&x) {
+                let mut y = x.clone();
+                let at = c.pk.first_domain_error(&mut y);
+                return Err(Error::Fit {
+                    subject: s.id.clone(),
+                    message: format!(
+                        "at time {} (line {} of {}): {bad}{}",
+                        r.record.time,
+                        r.record.line,
+                        s.file,
+                        at.map_or(String::new(), |p| format!(
+                            "; {} line {}: {}",
+                            self.origin,
+                            p.line,
+                            c.source.get(p.line - 1).map_or("", |t| t.trim())
+                        ))
+                    ),
+                });
+            }
+            sets.values.extend_from_slice(&x);
+            sets.of_record.push(sets.values.len() / l.n_slots - 1);
+            let _ = ri;
+        }
+        Ok(sets)
+    }
+
+    /// A message if a kernel parameter or dose attribute of a set is invalid.
+    fn check_set(&self, x: &[f64]) -> Option<String> {
+        let c = &self.code;
+        let l = &c.layout;
+        if let Dynamics::Kernel(k) = c.dynamics {
+            for (i, name) in k.parameters().iter().enumerate() {
+                let val = x[l.kernel + i];
+                if !(val > 0.0 && val.is_finite()) {
+                    return Some(format!("kernel parameter {name} = {val}; it must be a positive number"));
+                }
+            }
+        }
+        for (st, attrs) in c.attribute_set.iter().enumerate() {
+            for (k, set) in attrs.iter().enumerate() {
+                let val = x[l.attribute + 4 * st + k];
+                if *set && !val.is_finite() {
+                    return Some(format!(
+                        "{}({}) = {val}",
+                        crate::lang::compile::ATTRIBUTES[k],
+                        c.states[st]
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    /// The dosing events of the subject under parameter sets `sets`: doses
+    /// resolved with their record's F, ALAG, RATE, DUR; a switch after each
+    /// record whose successor has other parameters; observations at `observe`.
+    fn events(&self, s: &SubjectData, sets: &ParameterSets, observe: &[usize]) -> Result<Vec<Event>> {
+        let c = &self.code;
+        let l = &c.layout;
+        let mut slot_of = vec![None; s.records.len()];
+        for (slot, &ri) in observe.iter().enumerate() {
+            slot_of[ri] = Some(slot);
+        }
+        let mut events = Vec::with_capacity(s.records.len() * 3);
+        let offset = engine_offset(c);
+        // The first record's parameters (and initial conditions) apply from the start.
+        if let (Some(&set), Some(first)) = (sets.of_record.first(), s.records.first()) {
+            events.push(Event::Switch {
+                time: first.record.time,
+                set,
+            });
+        }
+        for (ri, rec) in s.records.iter().enumerate() {
+            let r = &rec.record;
+            let set = sets.get(sets.of_record[ri]);
+            match r.evid {
+                Evid::Reset => events.push(Event::Reset { time: r.time }),
+                Evid::Dose | Evid::ResetDose => {
+                    let err = |col: &str, message: String| Error::Dosing {
+                        subject: s.id.clone(),
+                        location: Location::line(&s.file, r.line).with_column(col),
+                        message,
+                    };
+                    let target = if r.cmt == 0 {
+                        c.default_dose
+                    } else {
+                        let k = r.cmt - 1;
+                        if k < 0 || k as usize >= c.states.len() {
+                            return Err(err(
+                                "CMT",
+                                format!(
+                                    "the model has compartments 1 to {} ({}), the dose names {}",
+                                    c.states.len(),
+                                    c.states.join(", "),
+                                    r.cmt
+                                ),
+                            ));
+                        }
+                        k as usize
+                    };
+                    let a = l.attribute + 4 * target;
+                    let attrs = (set[a], set[a + 1], set[a + 2], set[a + 3]);
+                    let dose = resolve(r, target + offset, attrs).map_err(|(col, m)| err(col, m))?;
+                    events.push(Event::Dose {
+                        dose,
+                        reset: r.evid == Evid::ResetDose,
+                    });
+                }
+                Evid::Observation | Evid::Other => {}
+            }
+            if let Some(slot) = slot_of[ri] {
+                events.push(Event::Observe { time: r.time, slot });
+            }
+            if let Some(&next) = sets.of_record.get(ri + 1) {
+                if next != sets.of_record[ri] {
+                    events.push(Event::Switch {
+                        time: r.time,
+                        set: next,
+                    });
+                }
+            }
+        }
+        Ok(events)
+    }
+}
+
+/// Distinct slot arrays after the individual-parameter code, and each record's.
+struct ParameterSets {
+    values: Vec<f64>,
+    of_record: Vec<usize>,
+    n_slots: usize,
+}
+
+impl ParameterSets {
+    fn get(&self, k: usize) -> &[f64] {
+        &self.values[k * self.n_slots..(k + 1) * self.n_slots]
+    }
+}
+
+/// A dose with its record's attributes: (F, ALAG, RATE, DUR).
+fn resolve(
+    r: &Record,
+    target: usize,
+    (f, lag, rate_m, dur_m): (f64, f64, f64, f64),
+) -> std::result::Result<Dose, (&'static str, String)> {
+    if !(f >= 0.0) {
+        return Err(("AMT", format!("bioavailability must be >= 0, got {f}")));
+    }
+    if !(lag >= 0.0) {
+        return Err(("TIME", format!("lag time must be >= 0, got {lag}")));
+    }
+    let amount = r.amt * f;
+    let input = if r.rate == -1.0 {
+        if rate_m.is_nan() {
+            return Err((
+                "RATE",
+                "RATE = -1 asks for a modelled rate, but the model sets no RATE(state)".into(),
+            ));
+        }
+        if !(rate_m > 0.0) {
+            return Err((
+                "RATE",
+                format!("the modelled rate (RATE = -1) must be > 0, got {rate_m}"),
+            ));
+        }
+        Input::Infusion {
+            rate: rate_m,
+            duration: amount / rate_m,
+        }
+    } else if r.rate == -2.0 {
+        if dur_m.is_nan() {
+            return Err((
+                "RATE",
+                "RATE = -2 asks for a modelled duration, but the model sets no DUR(state)".into(),
+            ));
+        }
+        if !(dur_m > 0.0) {
+            return Err((
+                "RATE",
+                format!("the modelled duration (RATE = -2) must be > 0, got {dur_m}"),
+            ));
+        }
+        Input::Infusion {
+            rate: amount / dur_m,
+            duration: dur_m,
+        }
+    } else if r.rate > 0.0 {
+        let duration = if r.amt == 0.0 { f64::INFINITY } else { amount / r.rate };
+        Input::Infusion { rate: r.rate, duration }
+    } else if r.dur > 0.0 {
+        Input::Infusion {
+            rate: amount / r.dur,
+            duration: r.dur,
+        }
+    } else {
+        Input::Bolus
+    };
+    Ok(Dose {
+        time: r.time,
+        target,
+        amount,
+        input,
+        lag,
+        steady_state: match r.ss {
+            1 => SteadyState::Reset,
+            2 => SteadyState::Add,
+            _ => SteadyState::No,
+        },
+        interval: r.ii,
+        additional: r.addl,
+    })
+}
+
+/// The model's units from its `units` line (defaults: mg, L, h, ng/mL).
+fn units_of(code: &CompiledModel, origin: &str) -> Result<Units> {
+    let mut u = Units::default();
+    for (k, v) in &code.units {
+        match k.as_str() {
+            "amount" => u.amount = AmountUnit::parse(v)?,
+            "volume" => u.volume = VolumeUnit::parse(v)?,
+            "time" => u.time = TimeUnit::parse(v)?,
+            "concentration" => u.concentration = ConcentrationUnit::parse(v)?,
+            other => {
+                return Err(Error::Model {
+                    model: origin.to_string(),
+                    message: format!("unknown unit kind {other}: expected amount, volume, time or concentration"),
+                })
+            }
+        }
+    }
+    Ok(u)
+}
+
+/// The engine's view of a language model: the kernel or ODE of the current
+/// parameter set, and the output code at observations.
+struct LangKinetics<'m> {
+    model: &'m Model,
+    sets: &'m ParameterSets,
+    current: usize,
+    solver: Solver,
+    rates: Rates,
+    /// Engine state indices in use.
+    active: Vec<usize>,
+    /// Engine index of model state 0 (1 for IV kernels, whose engine index 0 is an unused depot).
+    offset: usize,
+    outputs: Vec<usize>,
+    scratch: Vec<f64>,
+    scale: f64,
+    variance: Vec<f64>,
+    dvariance: Vec<f64>,
+    /// Start time of the next advance.
+    now: f64,
+    /// Whether the initial conditions have been applied.
+    initialized: bool,
+}
+
+/// Engine index of model state 0: IV kernels sit at engine indices 1.. (index 0
+/// is the modal solution's depot).
+fn engine_offset(c: &CompiledModel) -> usize {
+    match c.dynamics {
+        Dynamics::Kernel(k) if !k.has_depot() => 1,
+        _ => 0,
+    }
+}
+
+enum Solver {
+    Modal(Box<ModalKinetics>),
+    Ode,
+}
+
+impl<'m> LangKinetics<'m> {
+    fn new(model: &'m Model, sets: &'m ParameterSets, outputs: Vec<usize>) -> Result<Self> {
+        let c = &model.code;
+        let n = c.states.len();
+        if n > MAX_STATES {
+            return Err(Error::Model {
+                model: model.origin.clone(),
+                message: format!("{n} states; at most {MAX_STATES} are supported"),
+            });
+        }
+        let offset = engine_offset(c);
+        let mut k = LangKinetics {
+            model,
+            sets,
+            current: 0,
+            solver: Solver::Ode,
+            rates: [0.0; MAX_STATES],
+            active: (offset..offset + n).collect(),
+            offset,
+            variance: vec![0.0; outputs.len()],
+            dvariance: vec![0.0; outputs.len()],
+            outputs,
+            scratch: sets.get(0).to_vec(),
+            scale: model.units.concentration_scale(),
+            now: 0.0,
+            initialized: false,
+        };
+        k.build(0).map_err(|message| Error::Model {
+            model: model.origin.clone(),
+            message,
+        })?;
+        Ok(k)
+    }
+
+    fn build(&mut self, set: usize) -> std::result::Result<(), String> {
+        self.current = set;
+        self.scratch.copy_from_slice(self.sets.get(set));
+        let c = &self.model.code;
+        if let Dynamics::Kernel(kernel) = c.dynamics {
+            let x = &self.scratch;
+            let p = kernel_params(kernel, &x[c.layout.kernel..]);
+            let m = ModalKinetics::new(&p).ok_or("the kernel could not be built")?;
+            self.solver = Solver::Modal(Box::new(m));
+        }
+        Ok(())
+    }
+
+    /// Compartment amounts in model-state order into the scratch state slots.
+    fn load_states(&mut self, state: &State) {
+        let l = &self.model.code.layout;
+        let n = self.model.code.states.len();
+        let amounts = match &self.solver {
+            Solver::Modal(m) => m.amounts(state),
+            Solver::Ode => *state,
+        };
+        for i in 0..n {
+            self.scratch[l.state + i] = amounts[self.offset + i];
+        }
+    }
+}
+
+fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
+    let (absorption, n) = (
+        if kernel.has_depot() {
+            Absorption::FirstOrder
+        } else {
+            Absorption::None
+        },
+        kernel.compartments(),
+    );
+    let mut p = PkParams {
+        structure: Structure {
+            compartments: n,
+            absorption,
+            elimination: Elimination::Linear,
+        },
+        cl: x[0],
+        v: [x[1], 1.0, 1.0],
+        q: [0.0; 2],
+        ka: 0.0,
+        vmax: 0.0,
+        km: 1.0,
+        f: 1.0,
+        alag: 0.0,
+        rate: None,
+        duration: None,
+    };
+    match n {
+        1 => {}
+        2 => {
+            p.q[0] = x[2];
+            p.v[1] = x[3];
+        }
+        _ => {
+            p.q = [x[2], x[4]];
+            p.v[1] = x[3];
+            p.v[2] = x[5];
+        }
+    }
+    if kernel.has_depot() {
+        p.ka = x[2 * n];
+    }
+    p
+}
+
+/// The ODE right-hand side: the model's `des` program on its scratch slots.
+struct Rhs<'a> {
+    model: &'a Model,
+    scratch: std::cell::RefCell<Vec<f64>>,
+    rates: Rates,
+    n: usize,
+    t0: f64,
+}
+
+type OdeState = SVector<f64, MAX_STATES>;
+
+impl System<f64, OdeState> for Rhs<'_> {
+    fn system(&self, t: f64, y: &OdeState, dy: &mut OdeState) {
+        let l = &self.model.code.layout;
+        let mut x = self.scratch.borrow_mut();
+        x[l.t] = self.t0 + t;
+        for i in 0..self.n {
+            x[l.state + i] = y[i];
+        }
+        self.model.code.des.run(&mut x);
+        for i in 0..MAX_STATES {
+            dy[i] = if i < self.n {
+                x[l.derivative + i] + self.rates[i]
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+impl Kinetics for LangKinetics<'_> {
+    fn set_rates(&mut self, rates: &Rates) {
+        self.rates = *rates;
+        if let Solver::Modal(m) = &mut self.solver {
+            m.set_rates(rates);
+        }
+    }
+
+    fn advance(&mut self, state: &mut State, dt: f64) -> std::result::Result<(), String> {
+        match &mut self.solver {
+            Solver::Modal(m) => m.advance(state, dt),
+            Solver::Ode => {
+                if dt <= 0.0 {
+                    return Ok(());
+                }
+                let n = self.model.code.states.len();
+                let rhs = Rhs {
+                    model: self.model,
+                    scratch: std::cell::RefCell::new(self.scratch.clone()),
+                    rates: self.rates,
+                    n,
+                    t0: self.now,
+                };
+                let y0 = OdeState::from_column_slice(state);
+                let mut solver = Dop853::from_param(
+                    rhs,
+                    0.0,
+                    dt,
+                    dt,
+                    y0,
+                    1e-10,
+                    1e-12,
+                    0.9,
+                    0.0,
+                    0.333,
+                    6.0,
+                    dt,
+                    0.0,
+                    5_000_000,
+                    u32::MAX,
+                    OutputType::Sparse,
+                );
+                solver.integrate().map_err(|e| e.to_string())?;
+                let y = solver.y_out().last().ok_or("the ODE solver returned no state")?;
+                state.copy_from_slice(y.as_slice());
+                if state.iter().any(|v| !v.is_finite()) {
+                    return Err("the ODE solution is not finite".into());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn add_amount(&self, state: &mut State, target: usize, amount: f64) {
+        match &self.solver {
+            Solver::Modal(m) => m.add_amount(state, target, amount),
+            Solver::Ode => state[target] += amount,
+        }
+    }
+
+    fn concentration(&self, _state: &State) -> f64 {
+        f64::NAN
+    }
+
+    fn amounts(&self, state: &State) -> State {
+        match &self.solver {
+            Solver::Modal(m) => m.amounts(state),
+            Solver::Ode => *state,
+        }
+    }
+
+    fn is_linear(&self) -> bool {
+        matches!(self.solver, Solver::Modal(_))
+    }
+
+    fn at_time(&mut self, t: f64) {
+        self.now = t;
+    }
+
+    fn switch(&mut self, set: usize, state: &mut State) -> std::result::Result<(), String> {
+        let mut amounts = self.amounts(state);
+        self.build(set)?;
+        if !self.initialized {
+            self.initialized = true;
+            let c = &self.model.code;
+            for (i, set) in c.initial_set.iter().enumerate() {
+                if *set {
+                    amounts[self.offset + i] += self.scratch[c.layout.initial + i];
+                }
+            }
+        }
+        if let Solver::Modal(m) = &self.solver {
+            *state = m.state_of_amounts(&amounts);
+        } else {
+            *state = amounts;
+        }
+        let rates = self.rates;
+        self.set_rates(&rates);
+        Ok(())
+    }
+
+    fn observe(&mut self, slot: usize, state: &State, t: f64) -> std::result::Result<f64, String> {
+        self.load_states(state);
+        let c = &self.model.code;
+        self.scratch[c.layout.t] = t;
+        c.out.run(&mut self.scratch);
+        let o = &c.outputs[self.outputs[slot]];
+        let scale = if o.unscaled { 1.0 } else { self.scale };
+        let f = self.scratch[o.value_slot as usize] * scale;
+        let (var, dvar) = residual_variance(o, &self.scratch, f);
+        self.variance[slot] = var;
+        self.dvariance[slot] = dvar;
+        Ok(f)
+    }
+}
+
+/// Residual variance of output `o` at prediction `f`, and its derivative in f.
+/// SD terms: add s, prop s·f, power s·|f|^c, exp s (log scale); variances add,
+/// or SDs add for `combined1`.
+pub fn residual_variance(o: &crate::lang::OutputDecl, x: &[f64], f: f64) -> (f64, f64) {
+    let mut sds = [0.0; 4];
+    let mut dsds = [0.0; 4];
+    for (k, (kind, a, b)) in o.terms.iter().enumerate().take(4) {
+        let s = x[*a as usize];
+        let (sd, dsd) = match kind {
+            TermKind::Add | TermKind::Exp => (s, 0.0),
+            TermKind::Prop => (s * f, s),
+            TermKind::Power => {
+                let c = b.map_or(1.0, |b| x[b as usize]);
+                (s * f.abs().powf(c), s * c * f.abs().powf(c - 1.0) * f.signum())
+            }
+        };
+        sds[k] = sd;
+        dsds[k] = dsd;
+    }
+    let n = o.terms.len().min(4);
+    match o.combine {
+        crate::lang::ast::Combine::Variances => {
+            let var: f64 = sds[..n].iter().map(|s| s * s).sum();
+            let dvar: f64 = (0..n).map(|k| 2.0 * sds[k] * dsds[k]).sum();
+            (var, dvar)
+        }
+        crate::lang::ast::Combine::Sds => {
+            let sd: f64 = sds[..n].iter().sum();
+            let dsd: f64 = dsds[..n].iter().sum();
+            (sd * sd, 2.0 * sd * dsd)
+        }
+    }
+}

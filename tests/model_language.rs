@@ -1,0 +1,250 @@
+//! The model language end to end: bundled models compile; predictions of
+//! language models against NONMEM, against the closed form, and against hand
+//! calculations (time-varying covariates, occasions, two outputs); messages
+//! for bad models.
+
+use pk::data::{read_dataset, Dataset, ReadOptions};
+use pk::model::{Model, Values};
+use std::io::Write;
+
+const DOSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/nonmem_dosing");
+
+fn dataset(text: &str) -> Dataset {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    read_dataset(f.path(), &ReadOptions::default()).unwrap()
+}
+
+fn values(m: &Model) -> (Vec<f64>, Vec<f64>) {
+    (m.theta_init(), m.sigma_sd_init())
+}
+
+fn predict_all(m: &Model, data: &Dataset, eta: &[f64], kappa: &[f64]) -> Vec<Vec<f64>> {
+    let (theta, sigma) = values(m);
+    data.subjects
+        .iter()
+        .map(|s| {
+            let sd = m.subject(data, s).unwrap();
+            let v = Values {
+                theta: &theta,
+                eta,
+                kappa,
+                sigma_sd: &sigma,
+            };
+            m.predict_records(&sd, &v).unwrap().f
+        })
+        .collect()
+}
+
+#[test]
+fn every_bundled_model_compiles() {
+    for name in Model::bundled_names() {
+        let m = Model::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!m.code.outputs.is_empty(), "{name}");
+    }
+}
+
+/// NONMEM's CP for all 29 dosing scenarios of mrgsolve's nmtests run 1001
+/// (NONMEM `$TABLE`, 5 significant digits; fixtures/nonmem_dosing/SOURCE.md),
+/// with F, ALAG, RATE and DUR written as model code reading data columns.
+#[test]
+fn dose_attributes_in_code_reproduce_nonmem_on_29_scenarios() {
+    let m = Model::load(&format!("{DOSING}/model_1001.pk")).unwrap();
+    let data = read_dataset(format!("{DOSING}/dosing_data_1001.csv"), &ReadOptions::default()).unwrap();
+    let reference = std::fs::read_to_string(format!("{DOSING}/dosing_results_1001-nm.csv")).unwrap();
+    let nm: Vec<f64> = reference
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    let got: Vec<f64> = predict_all(&m, &data, &[], &[]).into_iter().flatten().collect();
+    assert_eq!(got.len(), nm.len());
+    for (k, (g, r)) in got.iter().zip(&nm).enumerate() {
+        // Half a unit of NONMEM's 5th printed digit.
+        let tol = if *r == 0.0 {
+            1e-9
+        } else {
+            0.5 * 10f64.powf(r.abs().log10().floor() - 4.0) + 1e-9
+        };
+        assert!((g - r).abs() <= tol, "row {k}: language model {g}, NONMEM {r}");
+    }
+}
+
+/// The ODE twin of the closed-form population model gives the same profile.
+#[test]
+fn user_odes_equal_the_closed_form_kernel() {
+    let data = read_dataset(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/nlmixr2/Infusion_2CPT.csv"),
+        &ReadOptions {
+            drop: vec!["SS".into(), "II".into()],
+        },
+    )
+    .unwrap();
+    let few = Dataset {
+        subjects: data.subjects[..3].to_vec(),
+        ..data
+    };
+    let eta = [0.2, -0.1, 0.3, -0.2];
+    let closed = predict_all(&Model::load("two_cmt_pop").unwrap(), &few, &eta, &[]);
+    let ode = predict_all(&Model::load("two_cmt_pop_ode").unwrap(), &few, &eta, &[]);
+    let mut worst: f64 = 0.0;
+    for (a, b) in closed.iter().flatten().zip(ode.iter().flatten()) {
+        if *a > 1e-6 {
+            worst = worst.max(((a - b) / a).abs());
+        }
+    }
+    assert!(worst < 1e-7, "worst relative difference {worst}");
+}
+
+/// Weight doubles at the second sample. By NONMEM's rule the values at a
+/// record govern the interval ending there, so from t = 1 to t = 2 the
+/// elimination rate is CL(140 kg)/V = 2·k. Hand calculation:
+/// C(1) = 100/V·e^{−k}, C(2) = C(1)·e^{−2k}, C(3) = C(2)·e^{−2k}.
+#[test]
+fn time_varying_covariate_changes_predictions_as_by_hand() {
+    let m = Model::from_text(
+        "units amount=mg, volume=L, concentration=mg/L\ncovariates WT\ntheta TVCL = 5\ntheta V = 50\nsigma s ~ 0.01\n\
+         CL = TVCL * (WT / 70)\nkernel one_cmt_iv(CL, V)\noutput C = central / V ~ prop(s)",
+        "tv.pk",
+    )
+    .unwrap();
+    let data =
+        dataset("ID,TIME,AMT,EVID,MDV,DV,WT\n1,0,100,1,1,.,70\n1,1,0,0,0,1,70\n1,2,0,0,0,1,140\n1,3,0,0,0,1,140\n");
+    let f = &predict_all(&m, &data, &[], &[])[0];
+    let k: f64 = 5.0 / 50.0;
+    let c1: f64 = 100.0 / 50.0 * (-k).exp();
+    let c2 = c1 * (-2.0 * k).exp();
+    let c3 = c2 * (-2.0 * k).exp();
+    for (got, want) in f[1..].iter().zip([c1, c2, c3]) {
+        assert!(((got - want) / want).abs() < 1e-13, "{got} vs {want}");
+    }
+}
+
+/// Each occasion takes its own κ: with κ = (0, ln 2), CL doubles in occasion 2.
+#[test]
+fn each_occasion_gets_its_own_kappa() {
+    let m = Model::from_text(
+        "units amount=mg, volume=L, concentration=mg/L\ncovariates OCC\ntheta TVCL = 5\ntheta V = 50\n\
+         iov kappa_cl ~ 0.05 by OCC\nsigma s ~ 0.01\nCL = TVCL * exp(kappa_cl)\nkernel one_cmt_iv(CL, V)\n\
+         output C = central / V ~ prop(s)",
+        "iov.pk",
+    )
+    .unwrap();
+    let data =
+        dataset("ID,TIME,AMT,EVID,MDV,DV,OCC\n1,0,100,1,1,.,1\n1,2,0,0,0,1,1\n1,24,100,4,1,.,2\n1,26,0,0,0,1,2\n");
+    let kappa = [0.0, 2f64.ln()];
+    let f = &predict_all(&m, &data, &[], &kappa)[0];
+    let c_occ1 = 2.0 * (-0.2f64).exp();
+    let c_occ2 = 2.0 * (-0.4f64).exp();
+    assert!((f[1] - c_occ1).abs() < 1e-12, "{}", f[1]);
+    assert!((f[3] - c_occ2).abs() < 1e-12, "{}", f[3]);
+}
+
+/// Parent and metabolite (DVID 1 and 2): bolus D into the parent, kf·parent
+/// forms the metabolite, which is eliminated with km. Exact solution:
+/// P(t) = D e^{−kp t}; M(t) = D kf/(km − kp)·(e^{−kp t} − e^{−km t}).
+#[test]
+fn two_outputs_are_routed_by_dvid() {
+    let m = Model::from_text(
+        "units amount=mg, volume=L, concentration=mg/L\ntheta KP = 0.3\ntheta KF = 0.1\ntheta KM = 0.05\ntheta V = 10\n\
+         sigma a ~ 0.01, b ~ 0.01\n\
+         d/dt(parent) = -KP * parent\nd/dt(metab) = KF * parent - KM * metab\n\
+         output CP = parent / V ~ prop(a) dvid=1\noutput CM = metab / V ~ add(b) dvid=2",
+        "pm.pk",
+    )
+    .unwrap();
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,DVID\n1,0,100,1,1,.,.\n1,4,0,0,0,5,1\n1,4,0,0,0,2,2\n1,10,0,0,0,1,2\n");
+    let s = &data.subjects[0];
+    let sd = m.subject(&data, s).unwrap();
+    assert_eq!(sd.obs.iter().map(|o| o.output).collect::<Vec<_>>(), [0, 1, 1]);
+    let (theta, sigma) = values(&m);
+    let p = m
+        .predict(
+            &sd,
+            &Values {
+                theta: &theta,
+                eta: &[],
+                kappa: &[],
+                sigma_sd: &sigma,
+            },
+        )
+        .unwrap();
+    let (kp, kf, km) = (0.3f64, 0.1f64, 0.05f64);
+    let parent = |t: f64| 100.0 * (-kp * t).exp() / 10.0;
+    let metab = |t: f64| 100.0 * kf / (km - kp) * ((-kp * t).exp() - (-km * t).exp()) / 10.0;
+    for (got, want) in p.f.iter().zip([parent(4.0), metab(4.0), metab(10.0)]) {
+        assert!(((got - want) / want).abs() < 1e-8, "{got} vs {want}");
+    }
+    // Proportional error on the parent, additive on the metabolite (SD 0.1).
+    assert!((p.variance[0] - (0.1 * p.f[0]).powi(2)).abs() < 1e-15);
+    assert!((p.variance[1] - 0.01).abs() < 1e-15);
+}
+
+fn model_error(text: &str) -> String {
+    Model::from_text(text, "bad.pk").unwrap_err().to_string()
+}
+
+#[test]
+fn bad_models_get_clear_messages() {
+    let e = model_error("theta CL = 1\nCL2 = CL * (2 +\nkernel one_cmt_iv(CL2, 3)");
+    assert!(e.contains("bad.pk: line 3"), "{e}");
+    let e = model_error(
+        "theta CL = 1\ntheta V = 2\nsigma s ~ 0.1\nkernel one_cmt_iv(CLX, V)\noutput C = central/V ~ prop(s)",
+    );
+    assert!(e.contains("unknown name CLX"), "{e}");
+    let e = model_error("theta V = 2\nsigma s ~ 0.1\nkernel one_cmt_iv(V = V)\noutput C = central/V ~ prop(s)");
+    assert!(e.contains("needs CL, but the code never sets it"), "{e}");
+    let e = model_error("omega block(2) a, b ~ {0.1, 0.5, 0.1}\ntheta V = 2\ntheta CL = 1\nsigma s ~ 0.1\nkernel one_cmt_iv(CL, V)\noutput C = central/V ~ prop(s)");
+    assert!(e.contains("not positive definite"), "{e}");
+    let e = model_error("theta CL = 1\ntheta V = 2\nsigma s ~ 0.1\nkernel one_cmt_iv(CL, V)\noutput C = central/V ~ prop(s)\noutput D = central ~ add(s) dvid=1");
+    assert!(e.contains("two outputs have DVID 1"), "{e}");
+    let e = model_error("theta CL = 1\ntheta V = 2\nsigma s ~ 0.1\nX = Y + 1\nY = 2\nkernel one_cmt_iv(CL, V)\noutput C = central/V ~ prop(s)");
+    assert!(e.contains("Y is used before it is assigned"), "{e}");
+}
+
+#[test]
+fn data_problems_name_the_column_or_record() {
+    let m = Model::from_text(
+        "covariates WT\ntheta CL = 1\ntheta V = 2\nsigma s ~ 0.1\nkernel one_cmt_iv(CL * WT / 70, V)\noutput C = central/V ~ prop(s)",
+        "m.pk",
+    )
+    .unwrap();
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,BW\n1,0,100,1,1,.,70\n");
+    let e = m.subject(&data, &data.subjects[0]).unwrap_err().to_string();
+    assert!(e.contains("needs covariate WT") && e.contains("BW"), "{e}");
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,DVID,WT\n1,0,100,1,1,.,.,70\n1,1,0,0,0,3,3,70\n");
+    let e = m.subject(&data, &data.subjects[0]).unwrap_err().to_string();
+    assert!(e.contains("DVID 3 has no output"), "{e}");
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,CMT,WT\n1,0,100,1,1,.,1,70\n1,1,0,0,0,3,9,70\n");
+    let e = m.subject(&data, &data.subjects[0]).unwrap_err().to_string();
+    assert!(e.contains("CMT 9 has no output"), "{e}");
+}
+
+/// A domain error at run time names the subject, the time and the code line.
+#[test]
+fn domain_error_names_subject_time_and_expression() {
+    let m = Model::from_text(
+        "covariates WT\ntheta CL = 1\ntheta V = 2\nsigma s ~ 0.1\nCLI = CL * log(WT)\nkernel one_cmt_iv(CLI, V)\noutput C = central/V ~ prop(s)",
+        "m.pk",
+    )
+    .unwrap();
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,WT\n7,0,100,1,1,.,70\n7,1,0,0,0,1,-3\n");
+    let sd = m.subject(&data, &data.subjects[0]).unwrap();
+    let (theta, sigma) = values(&m);
+    let e = m
+        .predict(
+            &sd,
+            &Values {
+                theta: &theta,
+                eta: &[],
+                kappa: &[],
+                sigma_sd: &sigma,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("subject 7") && e.contains("at time 1") && e.contains("CLI = CL * log(WT)"),
+        "{e}"
+    );
+}
