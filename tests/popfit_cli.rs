@@ -16,7 +16,7 @@ fn pheno_popfit_writes_estimates_table_and_plots() {
         "popfit",
         "fixtures/pheno/pheno.csv",
         "--model",
-        "models/pheno.toml",
+        "models/pheno.pk",
         "--json",
         json.to_str().unwrap(),
         "--table",
@@ -34,17 +34,22 @@ fn pheno_popfit_writes_estimates_table_and_plots() {
     // NONMEM FOCE-I, pheno_real.ext: OFV 586.27605628.
     let ofv = doc["ofv"].as_f64().unwrap();
     assert!((ofv - 586.27605628).abs() < 0.05, "OFV {ofv}");
-    for key in ["CL", "V"] {
-        assert!(doc["theta"][key]["estimate"].as_f64().unwrap() > 0.0);
-        assert!(doc["theta"][key]["se"].as_f64().unwrap() > 0.0);
-        assert!(doc["omega"][key]["se"].as_f64().unwrap() > 0.0);
-        assert!(doc["omega"][key]["shrinkage"].is_number());
+    // NONMEM's keys: θ in $THETA order, Ω and σ as full matrices, SEs alike.
+    assert_eq!(doc["theta"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["omega"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["sigma"][0][0].as_f64().map(|v| v > 0.0), Some(true));
+    for k in 0..3 {
+        assert!(doc["se"]["theta"][k].as_f64().unwrap() > 0.0);
     }
-    assert!(doc["sigma"]["sigma_prop"]["se"].as_f64().unwrap() > 0.0);
+    assert!(doc["se"]["omega"][1][1].as_f64().unwrap() > 0.0);
+    assert!(doc["se"]["sigma"][0][0].as_f64().unwrap() > 0.0);
+    assert!(doc["eta_shrinkage"]["eta_cl"].is_number());
+    assert_eq!(doc["n_subjects"], 59);
+    assert_eq!(doc["n_observations"], 155);
     assert_eq!(doc["etas"].as_array().unwrap().len(), 59);
     assert!(doc["aic"].as_f64().unwrap() > ofv);
     let t = std::fs::read_to_string(&table).unwrap();
-    assert!(t.starts_with("ID,TIME,DV,PRED,IPRED,CWRES,IWRES\n"));
+    assert!(t.starts_with("ID,TIME,OUTPUT,DV,PRED,IPRED,CWRES,IWRES\n"));
     assert_eq!(t.lines().count(), 156);
     for f in [
         "dv_vs_pred.svg",
@@ -56,16 +61,9 @@ fn pheno_popfit_writes_estimates_table_and_plots() {
     }
 }
 
-fn model_with(extra: &str, replace: (&str, &str)) -> String {
-    std::fs::read_to_string("models/pheno.toml")
-        .unwrap()
-        .replace(replace.0, replace.1)
-        + extra
-}
-
 fn popfit_error(model_text: &str, data: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let model = dir.path().join("model.toml");
+    let model = dir.path().join("model.pk");
     std::fs::write(&model, model_text).unwrap();
     let data_path = dir.path().join("data.csv");
     std::fs::write(&data_path, data).unwrap();
@@ -82,42 +80,30 @@ fn popfit_error(model_text: &str, data: &str) -> String {
 #[test]
 fn bad_population_fits_get_clear_messages() {
     let data = std::fs::read_to_string("fixtures/pheno/pheno.csv").unwrap();
+    let pheno = std::fs::read_to_string("models/pheno.pk").unwrap();
     // Ω not positive definite: a correlation of 1.
     let e = popfit_error(
-        &model_with(
-            "\n[[correlation]]\nparameters = [\"CL\", \"V\"]\nvalue = 1.0\n",
-            ("", ""),
+        &pheno.replace(
+            "omega eta_cl ~ 0.0309626, eta_v ~ 0.031128",
+            "omega block(2) eta_cl, eta_v ~ {0.04, 0.04, 0.04}",
         ),
         &data,
     );
-    assert!(
-        e.contains("[[correlation]] CL–V: need two different parameters and -1 < value < 1, got 1"),
-        "{e}"
-    );
-    // η on a parameter the structural model lacks.
-    let e = popfit_error(
-        &model_with("\n[[variability]]\nparameter = \"KA\"\nomega2 = 0.1\n", ("", "")),
-        &data,
-    );
-    assert!(
-        e.contains("[[variability]] on KA: the model has no such parameter"),
-        "{e}"
-    );
+    assert!(e.contains("line 10") && e.contains("not positive definite"), "{e}");
+    // An η the code never declares.
+    let e = popfit_error(&pheno.replace("exp(eta_v)", "exp(eta_ka)"), &data);
+    assert!(e.contains("unknown name eta_ka"), "{e}");
     // A subject with no observations.
     let no_obs = format!("{data}99,0,10,1.5,7,.,1,1\n");
-    let e = popfit_error(&model_with("", ("", "")), &no_obs);
+    let e = popfit_error(&pheno, &no_obs);
     assert!(e.contains("subject 99: no observations to fit"), "{e}");
-    // A covariate value that makes a typical value impossible names the subject.
-    let linear = model_with(
-        "",
-        (
-            "relation = \"below\"\nreference = 5.0\ncoefficient = 0.1",
-            "relation = \"linear\"\nreference = 5.0\ncoefficient = 0.5",
-        ),
+    // A covariate value that makes a parameter impossible names the subject and the time.
+    let e = popfit_error(
+        &pheno.replace("TVV * (1 + APGR_V)", "TVV * (1 + APGR_V) * (APGR - 5)"),
+        &data,
     );
-    let e = popfit_error(&linear, &data);
     assert!(
-        e.starts_with("error: subject ") && e.contains("the typical V is"),
+        e.starts_with("error: subject ") && e.contains("kernel parameter V"),
         "{e}"
     );
 }

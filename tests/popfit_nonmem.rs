@@ -1,45 +1,48 @@
-//! FOCE-I against NONMEM (issue 6): the objective at NONMEM's own final
-//! estimates, and the engine's optimum. References: fixtures/pheno/SOURCE.md
+//! FOCE-I of language models against NONMEM: the objective at NONMEM's own
+//! final estimates, and the engine's optimum. References: fixtures/pheno/SOURCE.md
 //! (pharmpy's pheno_real.ext, NONMEM FOCE-I) and fixtures/nlmixr2/SOURCE.md
 //! (NONMEM 7.4.3 FOCE-I runs of nlmixr2test).
 
-use pk::data::{read_dataset, ReadOptions};
-use pk::population::foce::{objective, Method, PopulationData};
-use pk::population::PopulationModel;
+use pk::data::{read_dataset, Dataset, ReadOptions};
+use pk::model::Model;
+use pk::population::estimation::{estimate, objective, EstimationOptions, Method, PopValues, PopulationData};
 
-fn pheno_at_nonmem() -> PopulationModel {
-    let mut m = PopulationModel::load("models/pheno.toml").unwrap();
-    m.typical[0].value = 4.69555e-03;
-    m.typical[1].value = 9.84258e-01;
-    m.covariates[2].coefficient = 1.58920e-01;
-    m.omega[(0, 0)] = 2.93508e-02;
-    m.omega[(1, 1)] = 2.79060e-02;
-    m.residual.proportional = 1.32410e-02f64.sqrt();
-    m
+fn pheno_data() -> Dataset {
+    read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap()
+}
+
+/// pheno_real.ext, final row (NONMEM 7.4.4 FOCE-I).
+fn pheno_at_nonmem(model: &Model) -> PopValues {
+    let mut v = PopValues::initial(model);
+    v.theta = vec![4.69555e-03, 9.84258e-01, 1.58920e-01];
+    v.omega[(0, 0)] = 2.93508e-02;
+    v.omega[(1, 1)] = 2.79060e-02;
+    v.sigma_sd = vec![1.32410e-02f64.sqrt()];
+    v
 }
 
 #[test]
 fn pheno_ofv_at_nonmem_estimates() {
-    let model = pheno_at_nonmem();
-    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let model = Model::load("models/pheno.pk").unwrap();
+    let data = pheno_data();
     let pop = PopulationData::new(&model, &data).unwrap();
     assert_eq!(pop.n_obs, 155);
-    let e = objective(&model, &pop, Method::FoceI, &[]).unwrap();
+    let e = objective(&model, &pop, &pheno_at_nonmem(&model), Method::FoceI, &[]).unwrap();
     eprintln!("pheno OFV at NONMEM's estimates: {:.6}", e.ofv);
     assert!((e.ofv - 586.27605628).abs() < 0.01, "OFV {}", e.ofv);
 }
 
-fn infusion_at_nonmem(theta: [f64; 4], sigma: f64, omega2: [f64; 4]) -> PopulationModel {
-    let mut m = PopulationModel::load("models/two_cmt_pop.toml").unwrap();
+fn infusion_at_nonmem(model: &Model, theta: [f64; 4], sigma: f64, omega2: [f64; 4]) -> PopValues {
+    let mut v = PopValues::initial(model);
     for k in 0..4 {
-        m.typical[k].value = theta[k].exp();
-        m.omega[(k, k)] = omega2[k];
+        v.theta[k] = theta[k].exp();
+        v.omega[(k, k)] = omega2[k];
     }
-    m.residual.proportional = sigma;
-    m
+    v.sigma_sd = vec![sigma];
+    v
 }
 
-fn infusion_data(single_dose: bool) -> pk::data::Dataset {
+fn infusion_data(single_dose: bool) -> Dataset {
     let options = ReadOptions {
         drop: vec!["SS".into(), "II".into()],
     };
@@ -53,49 +56,71 @@ fn infusion_data(single_dose: bool) -> pk::data::Dataset {
 
 #[test]
 fn infusion_2cpt_ofv_at_nonmem_estimates() {
+    let model = Model::load("models/two_cmt_pop.pk").unwrap();
     let all = infusion_at_nonmem(
+        &model,
         [1.3620, 4.2231, 1.3442, 3.9249],
         0.20292,
         [0.0895, 0.0928, 0.1118, 0.1097],
     );
     let data = infusion_data(false);
-    let pop = PopulationData::new(&all, &data).unwrap();
+    let pop = PopulationData::new(&model, &data).unwrap();
     assert_eq!(pop.n_obs, 6960);
-    let e = objective(&all, &pop, Method::FoceI, &[]).unwrap();
+    let e = objective(&model, &pop, &all, Method::FoceI, &[]).unwrap();
     eprintln!("Infusion_2CPT all data, OFV at NONMEM's estimates: {:.4}", e.ofv);
     let sd = infusion_at_nonmem(
+        &model,
         [1.3861, 4.2281, 1.3261, 3.9086],
         0.19620,
         [0.0903, 0.0924, 0.1024, 0.0866],
     );
     let data1 = infusion_data(true);
-    let pop1 = PopulationData::new(&sd, &data1).unwrap();
+    let pop1 = PopulationData::new(&model, &data1).unwrap();
     assert_eq!(pop1.n_obs, 2280);
-    let e1 = objective(&sd, &pop1, Method::FoceI, &[]).unwrap();
+    let e1 = objective(&model, &pop1, &sd, Method::FoceI, &[]).unwrap();
     eprintln!("Infusion_2CPT single dose, OFV at NONMEM's estimates: {:.4}", e1.ofv);
     assert!((e.ofv - 64970.572).abs() < 0.01, "OFV {}", e.ofv);
     assert!((e1.ofv - 19699.927).abs() < 0.01, "OFV {}", e1.ofv);
 }
 
+/// The same model as user ODEs gives the same objective at NONMEM's
+/// estimates (single-dose part, 2280 observations).
+#[test]
+fn ode_twin_gives_nonmem_ofv() {
+    let model = Model::load("models/two_cmt_pop_ode.pk").unwrap();
+    let sd = infusion_at_nonmem(
+        &model,
+        [1.3861, 4.2281, 1.3261, 3.9086],
+        0.19620,
+        [0.0903, 0.0924, 0.1024, 0.0866],
+    );
+    let data = infusion_data(true);
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let e = objective(&model, &pop, &sd, Method::FoceI, &[]).unwrap();
+    eprintln!(
+        "Infusion_2CPT single dose, ODE model, OFV at NONMEM's estimates: {:.4}",
+        e.ofv
+    );
+    assert!((e.ofv - 19699.927).abs() < 0.05, "OFV {}", e.ofv);
+}
+
 #[test]
 fn pheno_estimate_reaches_nonmem_optimum() {
-    use pk::population::foce::{estimate, EstimationOptions};
-    let model = PopulationModel::load("models/pheno.toml").unwrap();
-    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let model = Model::load("models/pheno.pk").unwrap();
+    let data = pheno_data();
     let pop = PopulationData::new(&model, &data).unwrap();
-    let fit = estimate(&model, &pop, &EstimationOptions::default()).unwrap();
+    let fit = estimate(&model, &pop, &PopValues::initial(&model), &EstimationOptions::default()).unwrap();
     eprintln!(
-        "pheno: OFV {:.6} converged {} ({}), {} iterations, {} evaluations; θ {:?} {} ω² {} {} σ {}",
+        "pheno: OFV {:.6} converged {} ({}), {} iterations, {} evaluations; θ {:?} Ω {} {} σ² {}",
         fit.evaluation.ofv,
         fit.converged,
         fit.message,
         fit.iterations,
         fit.objective_evaluations,
-        fit.model.typical.iter().map(|t| t.value).collect::<Vec<_>>(),
-        fit.model.covariates[2].coefficient,
-        fit.model.omega[(0, 0)],
-        fit.model.omega[(1, 1)],
-        fit.model.residual.proportional
+        fit.values.theta,
+        fit.values.omega[(0, 0)],
+        fit.values.omega[(1, 1)],
+        fit.values.sigma_sd[0].powi(2)
     );
     assert!(fit.converged, "{}", fit.message);
     assert!(
@@ -103,23 +128,27 @@ fn pheno_estimate_reaches_nonmem_optimum() {
         "OFV {}",
         fit.evaluation.ofv
     );
+    // NONMEM: θ 4.69555e-3, 9.84258e-1, 1.58920e-1.
+    for (got, want) in fit.values.theta.iter().zip([4.69555e-03, 9.84258e-01, 1.58920e-01]) {
+        assert!((got / want - 1.0).abs() < 0.01, "θ {got} vs {want}");
+    }
 }
 
 fn check_against_nonmem(single_dose: bool, theta: [f64; 4], sigma: f64, omega2: [f64; 4], ofv: f64) {
-    use pk::population::foce::{estimate, EstimationOptions};
-    let model = PopulationModel::load("models/two_cmt_pop.toml").unwrap();
+    let model = Model::load("models/two_cmt_pop.pk").unwrap();
     let data = infusion_data(single_dose);
     let pop = PopulationData::new(&model, &data).unwrap();
-    let fit = estimate(&model, &pop, &EstimationOptions::default()).unwrap();
+    let fit = estimate(&model, &pop, &PopValues::initial(&model), &EstimationOptions::default()).unwrap();
     let label = if single_dose { "single dose" } else { "all data" };
+    let v = &fit.values;
     eprintln!(
         "{label}: OFV {:.4} ({}), {} evaluations; log θ {:?} ω² {:?} σ {}",
         fit.evaluation.ofv,
         fit.message,
         fit.objective_evaluations,
-        fit.model.typical.iter().map(|t| t.value.ln()).collect::<Vec<_>>(),
-        (0..4).map(|k| fit.model.omega[(k, k)]).collect::<Vec<_>>(),
-        fit.model.residual.proportional
+        v.theta.iter().map(|t| t.ln()).collect::<Vec<_>>(),
+        (0..4).map(|k| v.omega[(k, k)]).collect::<Vec<_>>(),
+        v.sigma_sd[0]
     );
     assert!(fit.converged, "{}", fit.message);
     assert!(
@@ -128,14 +157,14 @@ fn check_against_nonmem(single_dose: bool, theta: [f64; 4], sigma: f64, omega2: 
         fit.evaluation.ofv
     );
     for k in 0..4 {
-        let log_theta = fit.model.typical[k].value.ln();
+        let log_theta = v.theta[k].ln();
         assert!(
             (log_theta - theta[k]).abs() < 0.01,
             "{label}: log θ{} {log_theta} vs {}",
             k + 1,
             theta[k]
         );
-        let w = fit.model.omega[(k, k)];
+        let w = v.omega[(k, k)];
         assert!(
             (w / omega2[k] - 1.0).abs() < 0.10,
             "{label}: ω²{} {w} vs {}",
@@ -143,7 +172,7 @@ fn check_against_nonmem(single_dose: bool, theta: [f64; 4], sigma: f64, omega2: 
             omega2[k]
         );
     }
-    let s = fit.model.residual.proportional;
+    let s = v.sigma_sd[0];
     assert!((s / sigma - 1.0).abs() < 0.02, "{label}: σ {s} vs {sigma}");
 }
 
@@ -170,14 +199,15 @@ fn infusion_2cpt_single_dose_estimate_matches_nonmem() {
 }
 
 #[test]
-fn a_failed_inner_estimate_names_the_subject() {
+fn a_failed_evaluation_names_the_subject() {
     // With CL 10^12 L/h/kg every prediction underflows to 0: the proportional
     // variance is 0 and no η can be estimated for the first subject.
-    let mut model = PopulationModel::load("models/pheno.toml").unwrap();
-    model.typical[0].value = 1e12;
-    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let model = Model::load("models/pheno.pk").unwrap();
+    let mut v = PopValues::initial(&model);
+    v.theta[0] = 1e12;
+    let data = pheno_data();
     let pop = PopulationData::new(&model, &data).unwrap();
-    let e = objective(&model, &pop, Method::FoceI, &[]).unwrap_err().to_string();
+    let e = objective(&model, &pop, &v, Method::FoceI, &[]).unwrap_err().to_string();
     assert!(
         e.starts_with("subject ") && e.contains("the model cannot be evaluated"),
         "{e}"
@@ -186,16 +216,17 @@ fn a_failed_inner_estimate_names_the_subject() {
 
 #[test]
 fn a_full_omega_block_is_estimated() {
-    use pk::population::foce::{estimate, EstimationOptions};
     // pheno with a CL–V correlation: one more parameter, so the optimum can only be
     // at or below the diagonal model's OFV (586.2761), and Ω stays positive definite.
-    let text = std::fs::read_to_string("models/pheno.toml").unwrap()
-        + "\n[[correlation]]\nparameters = [\"CL\", \"V\"]\nvalue = 0.1\n";
-    let model = PopulationModel::from_toml(&text, "pheno_block.toml", std::path::Path::new("models")).unwrap();
-    let data = read_dataset("fixtures/pheno/pheno.csv", &ReadOptions::default()).unwrap();
+    let text = std::fs::read_to_string("models/pheno.pk").unwrap().replace(
+        "omega eta_cl ~ 0.0309626, eta_v ~ 0.031128",
+        "omega block(2) eta_cl, eta_v ~ {0.0309626, 0.003, 0.031128}",
+    );
+    let model = Model::from_text(&text, "pheno_block.pk").unwrap();
+    let data = pheno_data();
     let pop = PopulationData::new(&model, &data).unwrap();
-    let fit = estimate(&model, &pop, &EstimationOptions::default()).unwrap();
-    let w = &fit.model.omega;
+    let fit = estimate(&model, &pop, &PopValues::initial(&model), &EstimationOptions::default()).unwrap();
+    let w = &fit.values.omega;
     let r = w[(1, 0)] / (w[(0, 0)] * w[(1, 1)]).sqrt();
     eprintln!(
         "block: OFV {:.4}, ω² {:.5} {:.5}, correlation {r:.3}",

@@ -1,16 +1,18 @@
-//! `pk popfit`: population estimation (FOCE-I or FO) with a population model file.
+//! `pk popfit`: population estimation (FOCE-I, FOCE, FO, Laplacian) of a
+//! model written in the model language.
 
 use super::model_args::DataSelection;
 use super::output::{num, refuse_input, write_text};
 use clap::Args;
 
+use nalgebra::DMatrix;
+use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
-use pk::population::foce::{
+use pk::population::estimation::{
     covariance, diagnostics, estimate, reported, standard_errors, EstimationOptions, Method, ObservationRow,
-    Parameters, PopulationData, PopulationFit,
+    Parameters, PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
-use pk::population::PopulationModel;
 use pk::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -20,10 +22,10 @@ use std::path::Path;
 pub struct PopfitArgs {
     /// NONMEM-style data file.
     data: String,
-    /// Population model file with initial estimates (e.g. models/two_cmt_pop.toml).
+    /// Model file in the model language with initial estimates (e.g. models/two_cmt_pop.pk), or a bundled name.
     #[arg(long)]
     model: String,
-    /// Estimation method: foce-i or fo.
+    /// Estimation method: foce-i, foce, fo or laplace.
     #[arg(long, default_value = "foce-i")]
     method: String,
     /// Largest number of outer iterations.
@@ -37,7 +39,7 @@ pub struct PopfitArgs {
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
-    /// CSV with one row per observation: ID, TIME, DV, PRED, IPRED, CWRES, IWRES.
+    /// CSV with one row per observation: ID, TIME, OUTPUT, DV, PRED, IPRED, CWRES, IWRES.
     #[arg(long)]
     table: Option<String>,
     /// Directory for the diagnostic plots (SVG).
@@ -52,29 +54,30 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         refuse_input(p, &inputs)?;
     }
     let method = Method::parse(&args.method)?;
-    let model = PopulationModel::load(&args.model)?;
+    let model = Model::load(&args.model)?;
     let data = args.selection.read(&args.data)?;
     let pop = PopulationData::new(&model, &data)?;
+    let start = PopValues::initial(&model);
     let started = std::time::Instant::now();
     let options = EstimationOptions {
         method,
         max_iterations: args.max_iterations,
         progress: true,
     };
-    let fit = estimate(&model, &pop, &options)?;
+    let fit = estimate(&model, &pop, &start, &options)?;
     let elapsed = started.elapsed().as_secs_f64();
-    let cov = if args.no_covariance {
+    let se = if args.no_covariance {
         Err("not requested (--no-covariance)".to_string())
     } else {
-        match covariance(&model, &pop, method, &fit)? {
-            Some(c) => Ok(standard_errors(&model, &fit, &c)?),
+        match covariance(&model, &pop, &start, &fit)? {
+            Some(c) => Ok(standard_errors(&model, &start, &fit, &c)?),
             None => Err("the Hessian of the OFV is not positive definite: no standard errors \
                          (the model may be over-parameterised, or the fit not at a minimum)"
                 .to_string()),
         }
     };
-    let rows = diagnostics(&fit.model, &pop, &fit)?;
-    let report = Report::new(&model, &pop, &fit, cov, elapsed)?;
+    let rows = diagnostics(&model, &pop, &fit)?;
+    let report = Report::new(&model, &pop, &fit, se, elapsed);
     write_text(None, &report.text(), &inputs)?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
@@ -84,7 +87,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &table(&rows), &inputs)?;
     }
     if let Some(dir) = &args.plots {
-        plots(dir, &fit.model, &rows)?;
+        plots(dir, &model, &rows)?;
     }
     if !fit.converged {
         return Err(Error::Argument(format!(
@@ -96,9 +99,9 @@ pub fn run(args: PopfitArgs) -> Result<()> {
 }
 
 struct Report<'a> {
+    model: &'a Model,
     fit: &'a PopulationFit,
-    names: Vec<String>,
-    values: Vec<f64>,
+    estimates: Vec<Reported>,
     se: std::result::Result<Vec<f64>, String>,
     n_subjects: usize,
     n_obs: usize,
@@ -109,30 +112,36 @@ struct Report<'a> {
 
 impl<'a> Report<'a> {
     fn new(
-        base: &PopulationModel,
-        pop: &PopulationData<'_>,
+        model: &'a Model,
+        pop: &PopulationData,
         fit: &'a PopulationFit,
         se: std::result::Result<Vec<f64>, String>,
         seconds: f64,
-    ) -> Result<Self> {
-        let params = Parameters::of(base)?;
-        let (names, values): (Vec<String>, Vec<f64>) = reported(&fit.model, &params).into_iter().unzip();
-        let etas: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
-        Ok(Report {
+    ) -> Self {
+        let params = Parameters::of(model);
+        let n_eta = fit.values.omega.nrows();
+        let etas: Vec<Vec<f64>> = fit
+            .evaluation
+            .estimates
+            .iter()
+            .map(|e| e.eta[..n_eta].to_vec())
+            .collect();
+        let omega_sd: Vec<f64> = (0..n_eta).map(|i| fit.values.omega[(i, i)].sqrt()).collect();
+        Report {
+            model,
             fit,
-            names,
-            values,
+            estimates: reported(model, &params, &fit.values),
             se,
             n_subjects: pop.subjects.len(),
             n_obs: pop.n_obs,
-            shrinkage: shrinkage(&etas, &fit.model.omega_sd()),
-            ids: pop.subjects.iter().map(|s| s.id().to_string()).collect(),
+            shrinkage: shrinkage(&etas, &omega_sd),
+            ids: pop.subjects.iter().map(|s| s.data.id.clone()).collect(),
             seconds,
-        })
+        }
     }
 
     fn n_parameters(&self) -> usize {
-        self.values.len()
+        self.estimates.len()
     }
 
     fn aic(&self) -> f64 {
@@ -143,17 +152,9 @@ impl<'a> Report<'a> {
         self.fit.evaluation.ofv + self.n_parameters() as f64 * (self.n_obs as f64).ln()
     }
 
-    fn se(&self, i: usize) -> Option<f64> {
+    fn se_of(&self, name: &str) -> Option<f64> {
+        let i = self.estimates.iter().position(|e| e.name == name)?;
         self.se.as_ref().ok().map(|s| s[i])
-    }
-
-    /// RSE in %: of the natural-scale value for log θ (SE(θ)/θ = SE(log θ)).
-    fn rse(&self, name: &str, v: f64, se: f64) -> f64 {
-        if name.starts_with("log ") {
-            100.0 * se
-        } else {
-            100.0 * se / v.abs()
-        }
     }
 
     fn text(&self) -> String {
@@ -161,7 +162,7 @@ impl<'a> Report<'a> {
         let mut t = format!(
             "{} population fit of {} ({} subjects, {} observations){}\n{}\n",
             f.method,
-            f.model.name,
+            self.model.name(),
             self.n_subjects,
             self.n_obs,
             if f.converged { "" } else { ": NOT CONVERGED" },
@@ -179,7 +180,7 @@ impl<'a> Report<'a> {
             f.iterations,
             f.objective_evaluations,
             self.seconds,
-            if f.method == pk::population::foce::Method::Fo {
+            if f.method == Method::Fo {
                 "; η̂ are post-hoc (MAP) estimates"
             } else {
                 ""
@@ -190,59 +191,122 @@ impl<'a> Report<'a> {
             Err(m) => t.push_str(&format!("Covariance step: {m}\n")),
         }
         t.push_str(&format!(
-            "\n{:<22} {:>14} {:>14} {:>12} {:>8}\n",
-            "parameter", "estimate", "natural", "SE", "RSE%"
+            "\n{:<28} {:>14} {:>12} {:>8}\n",
+            "parameter", "estimate", "SE", "RSE%"
         ));
-        for (i, (n, v)) in self.names.iter().zip(&self.values).enumerate() {
-            let natural = if n.starts_with("log ") { v.exp() } else { *v };
-            let se = self.se(i);
+        for (i, e) in self.estimates.iter().enumerate() {
+            let se = self.se.as_ref().ok().map(|s| s[i]);
             t.push_str(&format!(
-                "{:<22} {:>14.6} {:>14.6} {:>12} {:>8}\n",
-                n,
-                v,
-                natural,
+                "{:<28} {:>14.6} {:>12} {:>8}\n",
+                e.name,
+                e.value,
                 se.map_or("-".into(), |s| format!("{s:.5}")),
-                se.map_or("-".into(), |s| format!("{:.1}", self.rse(n, *v, s)))
+                se.map_or("-".into(), |s| format!("{:.1}", 100.0 * s / e.value.abs()))
             ));
         }
         t.push_str("\nη-shrinkage:");
-        for (n, s) in f.model.eta_names().iter().zip(&self.shrinkage) {
+        for (n, s) in self.model.code.omega.names.iter().zip(&self.shrinkage) {
             t.push_str(&format!(" {n} {:.1}%", 100.0 * s));
         }
         t.push('\n');
         t
     }
 
+    /// A matrix as rows, and the matching SE matrix (null where not estimated).
+    fn matrix(&self, m: &DMatrix<f64>, names: &[String], se_name: impl Fn(usize, usize) -> String) -> (Value, Value) {
+        let n = m.nrows();
+        let values: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| m[(i, j)]).collect()).collect();
+        let ses: Vec<Vec<Option<f64>>> = (0..n)
+            .map(|i| (0..n).map(|j| self.se_of(&se_name(i.max(j), i.min(j)))).collect())
+            .collect();
+        let _ = names;
+        (json!(values), json!(ses))
+    }
+
     fn json(&self) -> Value {
         let f = self.fit;
-        let mut theta = Map::new();
-        let mut coefficients = Map::new();
-        let mut omega = Map::new();
-        let mut sigma = Map::new();
-        for (i, (n, v)) in self.names.iter().zip(&self.values).enumerate() {
-            let se = self.se(i);
-            let rse = se.map(|s| self.rse(n, *v, s));
-            if let Some(name) = n.strip_prefix("log ") {
-                theta.insert(
-                    name.to_string(),
-                    json!({"log": v, "se_log": se, "estimate": v.exp(), "se": se.map(|s| s * v.exp()), "rse_percent": rse}),
-                );
-            } else if let Some(name) = n.strip_prefix("omega2 ") {
-                let k = f.model.eta_names().iter().position(|e| *e == name).unwrap_or(0);
-                omega.insert(
-                    name.to_string(),
-                    json!({"estimate": v, "se": se, "rse_percent": rse,
-                           "cv_percent": 100.0 * (v.exp() - 1.0).sqrt(), "shrinkage": self.shrinkage.get(k)}),
-                );
-            } else if let Some(pair) = n.strip_prefix("omega ") {
-                omega.insert(pair.to_string(), json!({"estimate": v, "se": se, "rse_percent": rse}));
-            } else if n.starts_with("sigma") {
-                sigma.insert(n.clone(), json!({"estimate": v, "se": se, "rse_percent": rse}));
+        let c = &self.model.code;
+        let v = &f.values;
+        let eta_names = &c.omega.names;
+        let omega_se_name = |i: usize, j: usize| {
+            if i == j {
+                format!("OMEGA({})", eta_names[i])
             } else {
-                coefficients.insert(n.clone(), json!({"estimate": v, "se": se, "rse_percent": rse}));
+                format!("OMEGA({},{})", eta_names[i], eta_names[j])
             }
+        };
+        let (omega, omega_se) = self.matrix(&v.omega, eta_names, omega_se_name);
+        let sigma_names: Vec<String> = c.sigmas.iter().map(|s| s.name.clone()).collect();
+        let sigma_m = DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
+            v.sigma_sd.len(),
+            v.sigma_sd.iter().map(|s| s * s),
+        ));
+        let (sigma, sigma_se) = self.matrix(&sigma_m, &sigma_names, |i, j| {
+            if i == j {
+                format!("SIGMA({})", sigma_names[i])
+            } else {
+                String::new()
+            }
+        });
+        let theta_se: Vec<Option<f64>> = c.thetas.iter().map(|t| self.se_of(&t.name)).collect();
+        let mut body = Map::new();
+        body.insert("model".into(), json!(self.model.name()));
+        body.insert("method".into(), json!(f.method.to_string()));
+        body.insert("converged".into(), json!(f.converged));
+        body.insert("message".into(), json!(f.message));
+        body.insert("ofv".into(), json!(f.evaluation.ofv));
+        body.insert("aic".into(), json!(self.aic()));
+        body.insert("bic".into(), json!(self.bic()));
+        body.insert("n_subjects".into(), json!(self.n_subjects));
+        body.insert("n_observations".into(), json!(self.n_obs));
+        body.insert("n_parameters".into(), json!(self.n_parameters()));
+        body.insert("iterations".into(), json!(f.iterations));
+        body.insert("objective_evaluations".into(), json!(f.objective_evaluations));
+        body.insert("seconds".into(), json!(self.seconds));
+        body.insert(
+            "covariance".into(),
+            match &self.se {
+                Ok(_) => json!("R matrix: 2·(∇²OFV)⁻¹, central differences"),
+                Err(m) => json!(m),
+            },
+        );
+        body.insert(
+            "theta_names".into(),
+            json!(c.thetas.iter().map(|t| &t.name).collect::<Vec<_>>()),
+        );
+        body.insert("theta".into(), json!(v.theta));
+        body.insert("omega_names".into(), json!(eta_names));
+        body.insert("omega".into(), omega);
+        body.insert("sigma_names".into(), json!(sigma_names));
+        body.insert("sigma".into(), sigma);
+        if let Some(iov) = &c.iov {
+            let names = &iov.effects.names;
+            let (m, _) = self.matrix(&v.omega_iov, names, |_, _| String::new());
+            body.insert("omega_iov_names".into(), json!(names));
+            body.insert("omega_iov".into(), m);
         }
-        let eta_names = f.model.eta_names();
+        if self.se.is_ok() {
+            body.insert(
+                "se".into(),
+                json!({"theta": theta_se, "omega": omega_se, "sigma": sigma_se}),
+            );
+        }
+        let estimates: Vec<Value> = self
+            .estimates
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let se = self.se.as_ref().ok().map(|s| s[i]);
+                json!({"name": e.name, "estimate": e.value, "se": se,
+                       "rse_percent": se.map(|s| 100.0 * s / e.value.abs())})
+            })
+            .collect();
+        body.insert("estimates".into(), json!(estimates));
+        let mut shrink = Map::new();
+        for (n, s) in eta_names.iter().zip(&self.shrinkage) {
+            shrink.insert(n.clone(), json!(s));
+        }
+        body.insert("eta_shrinkage".into(), Value::Object(shrink));
         let etas: Vec<Value> = self
             .ids
             .iter()
@@ -250,44 +314,25 @@ impl<'a> Report<'a> {
             .map(|(id, e)| {
                 let mut m = Map::new();
                 m.insert("id".into(), json!(id));
-                for (n, v) in eta_names.iter().zip(&e.eta) {
-                    m.insert(n.to_string(), json!(v));
+                for (n, x) in eta_names.iter().zip(&e.eta) {
+                    m.insert(n.clone(), json!(x));
                 }
                 Value::Object(m)
             })
             .collect();
-        json!({
-            "method": f.method.to_string(),
-            "model": f.model.name,
-            "converged": f.converged,
-            "message": f.message,
-            "ofv": f.evaluation.ofv,
-            "aic": self.aic(),
-            "bic": self.bic(),
-            "n_subjects": self.n_subjects,
-            "n_obs": self.n_obs,
-            "n_parameters": self.n_parameters(),
-            "iterations": f.iterations,
-            "objective_evaluations": f.objective_evaluations,
-            "seconds": self.seconds,
-            "covariance": match &self.se { Ok(_) => json!("R matrix: 2·(∇²OFV)⁻¹, central differences"), Err(m) => json!(m) },
-            "theta": theta,
-            "covariate_coefficients": coefficients,
-            "omega": omega,
-            "sigma": sigma,
-            "residual_model": f.model.residual.kind.to_string(),
-            "etas": etas,
-        })
+        body.insert("etas".into(), json!(etas));
+        Value::Object(body)
     }
 }
 
 fn table(rows: &[ObservationRow]) -> String {
-    let mut t = String::from("ID,TIME,DV,PRED,IPRED,CWRES,IWRES\n");
+    let mut t = String::from("ID,TIME,OUTPUT,DV,PRED,IPRED,CWRES,IWRES\n");
     for r in rows {
         t.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{}\n",
             r.id,
             num(r.time),
+            r.output,
             num(r.dv),
             num(r.pred),
             num(r.ipred),
@@ -298,9 +343,9 @@ fn table(rows: &[ObservationRow]) -> String {
     t
 }
 
-fn plots(dir: &str, model: &PopulationModel, rows: &[ObservationRow]) -> Result<()> {
+fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let u = &model.structural.units;
+    let u = &model.units;
     let join = |name: &str| Path::new(dir).join(name).to_string_lossy().into_owned();
     let conc = format!("({})", u.concentration);
     let draw = |file: &str, title: &str, x: String, y: String, points: Vec<(f64, f64)>, line| {

@@ -551,9 +551,19 @@ fn collect(stmts: Vec<Stmt>, err: &dyn Fn(Pos, String) -> LangError) -> Result<D
     Ok(d)
 }
 
-/// Whether a symmetric matrix is positive definite (Cholesky succeeds).
+/// Whether a symmetric matrix is positive definite, with every eigenvalue
+/// above 1e-10 of the largest (a correlation of ±1 is refused, even where
+/// rounding lets a Cholesky factorisation through).
 pub fn positive_definite(m: &DMatrix<f64>) -> bool {
-    m.nrows() == 0 || m.clone().cholesky().is_some()
+    if m.nrows() == 0 {
+        return true;
+    }
+    if m.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let eig = nalgebra::SymmetricEigen::new(m.clone()).eigenvalues;
+    let largest = eig.iter().fold(0.0f64, |a, &b| a.max(b.abs()));
+    eig.iter().all(|&e| e > 1e-10 * largest) && largest > 0.0
 }
 
 struct Compiler<'e> {

@@ -21,7 +21,7 @@ pub mod parser;
 pub mod program;
 
 pub use compile::{
-    Blq, CompiledModel, Dynamics, Iov, Kernel, Layout, OutputDecl, RandomEffects, SigmaDecl, TermKind, ThetaDecl,
+    Block, Blq, CompiledModel, Dynamics, Iov, Kernel, Layout, OutputDecl, RandomEffects, SigmaDecl, TermKind, ThetaDecl,
 };
 pub use program::Program;
 

@@ -33,6 +33,7 @@ const BUNDLED: &[(&str, &str)] = &[
     ("one_cmt_oral", include_str!("../../models/one_cmt_oral.pk")),
     ("two_cmt_oral", include_str!("../../models/two_cmt_oral.pk")),
     ("one_cmt_mm_iv", include_str!("../../models/one_cmt_mm_iv.pk")),
+    ("pheno", include_str!("../../models/pheno.pk")),
     ("two_cmt_pop", include_str!("../../models/two_cmt_pop.pk")),
     ("two_cmt_pop_ode", include_str!("../../models/two_cmt_pop_ode.pk")),
 ];

@@ -147,27 +147,72 @@ pub struct MapEstimate {
     pub iterations: usize,
 }
 
-/// Predictions and sensitivities at one η.
+/// A subject's conditional estimation problem: observations on the error
+/// model's scale, and predictions with residual variances at any η. The MAP
+/// estimator, FOCE-I and FO need nothing else of a model.
+pub trait Conditional: Sync {
+    /// Subject id (for messages).
+    fn id(&self) -> &str;
+    /// Observed values on the error model's scale.
+    fn y(&self) -> &[f64];
+    /// Predictions f, residual variances R and dR/df at η, or why the model
+    /// cannot be evaluated there.
+    fn evaluate(&self, eta: &[f64]) -> std::result::Result<Fitted, String>;
+}
+
+/// Predictions and residual variances at one η.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fitted {
+    /// Predictions (error model scale).
+    pub f: Vec<f64>,
+    /// Residual variances.
+    pub r: Vec<f64>,
+    /// dR/df.
+    pub dr: Vec<f64>,
+}
+
+/// A subject of a population model file at given typical values: the
+/// [`Conditional`] of the TOML population models.
+pub struct TypicalSubject<'s, 'a, 'm> {
+    /// The subject.
+    pub subject: &'s PopSubject<'a>,
+    /// Model and residual error.
+    pub conditions: &'s Conditions<'m>,
+    /// Typical values for the subject's covariates.
+    pub tv: &'s [f64],
+}
+
+impl Conditional for TypicalSubject<'_, '_, '_> {
+    fn id(&self) -> &str {
+        self.subject.id()
+    }
+    fn y(&self) -> &[f64] {
+        &self.subject.y
+    }
+    fn evaluate(&self, eta: &[f64]) -> std::result::Result<Fitted, String> {
+        let c = self.conditions;
+        let values = c.model.individual_values(self.tv, eta);
+        let mut f = vec![0.0; self.subject.y.len()];
+        self.subject
+            .predict(c.model, &values, c.residual.log_scale(), &mut f)
+            .ok_or("the model cannot be evaluated")?;
+        let (r, dr) = f.iter().map(|fi| c.residual.variance(*fi)).unzip();
+        Ok(Fitted { f, r, dr })
+    }
+}
+
+/// Predictions and the objective at one η.
 struct Point {
     eta: Vec<f64>,
-    f: Vec<f64>,
+    fitted: Fitted,
     objective: f64,
 }
 
-/// Evaluates predictions at η for typical values `tv`; `None` if the model fails.
-fn predict_at(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: &[f64]) -> Option<Vec<f64>> {
-    let values = c.model.individual_values(tv, eta);
-    let mut f = vec![0.0; subject.y.len()];
-    subject.predict(c.model, &values, c.residual.log_scale(), &mut f)?;
-    Some(f)
-}
-
 /// Σ[(y−f)²/R + ln R], or +∞ where a variance is not positive.
-pub fn data_term(y: &[f64], f: &[f64], residual: &Residual) -> f64 {
+pub fn data_term(y: &[f64], fitted: &Fitted) -> f64 {
     let mut sum = 0.0;
-    for (yi, fi) in y.iter().zip(f) {
-        let (r, _) = residual.variance(*fi);
-        if !(r > 0.0 && r.is_finite()) {
+    for ((yi, fi), r) in y.iter().zip(&fitted.f).zip(&fitted.r) {
+        if !(*r > 0.0 && r.is_finite()) {
             return f64::INFINITY;
         }
         let e = yi - fi;
@@ -181,23 +226,23 @@ fn prior_term(eta: &[f64], omega_inv: &DMatrix<f64>) -> f64 {
     (e.transpose() * omega_inv * &e)[(0, 0)]
 }
 
-fn point(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: Vec<f64>) -> Option<Point> {
-    let f = predict_at(subject, c, tv, &eta)?;
-    let objective = data_term(&subject.y, &f, &c.residual) + prior_term(&eta, &c.omega_inv);
-    objective.is_finite().then_some(Point { eta, f, objective })
+fn point(p: &dyn Conditional, omega_inv: &DMatrix<f64>, eta: Vec<f64>) -> Option<Point> {
+    let fitted = p.evaluate(&eta).ok()?;
+    let objective = data_term(p.y(), &fitted) + prior_term(&eta, omega_inv);
+    objective.is_finite().then_some(Point { eta, fitted, objective })
 }
 
 /// ∂f/∂η by central differences.
-pub fn sensitivities(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], eta: &[f64]) -> Option<DMatrix<f64>> {
-    let n = subject.y.len();
+pub fn sensitivities(p: &dyn Conditional, eta: &[f64]) -> Option<DMatrix<f64>> {
+    let n = p.y().len();
     let k = eta.len();
     let mut g = DMatrix::zeros(n, k);
     let mut e = eta.to_vec();
     for j in 0..k {
         e[j] = eta[j] + ETA_STEP;
-        let up = predict_at(subject, c, tv, &e)?;
+        let up = p.evaluate(&e).ok()?.f;
         e[j] = eta[j] - ETA_STEP;
-        let down = predict_at(subject, c, tv, &e)?;
+        let down = p.evaluate(&e).ok()?.f;
         e[j] = eta[j];
         for i in 0..n {
             g[(i, j)] = (up[i] - down[i]) / (2.0 * ETA_STEP);
@@ -207,21 +252,14 @@ pub fn sensitivities(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], e
 }
 
 /// Gradient of O and half the expected information at a point.
-fn scoring_terms(
-    subject: &PopSubject<'_>,
-    c: &Conditions<'_>,
-    p: &Point,
-    g: &DMatrix<f64>,
-) -> (DVector<f64>, DMatrix<f64>, Vec<f64>) {
+fn scoring_terms(y: &[f64], omega_inv: &DMatrix<f64>, p: &Point, g: &DMatrix<f64>) -> (DVector<f64>, DMatrix<f64>) {
     let k = p.eta.len();
     let eta = DVector::from_column_slice(&p.eta);
-    let mut grad = 2.0 * &c.omega_inv * &eta;
-    let mut half = c.omega_inv.clone();
-    let mut r_all = Vec::with_capacity(p.f.len());
-    for i in 0..p.f.len() {
-        let (r, dr) = c.residual.variance(p.f[i]);
-        r_all.push(r);
-        let e = subject.y[i] - p.f[i];
+    let mut grad = 2.0 * omega_inv * &eta;
+    let mut half = omega_inv.clone();
+    for i in 0..p.fitted.f.len() {
+        let (r, dr) = (p.fitted.r[i], p.fitted.dr[i]);
+        let e = y[i] - p.fitted.f[i];
         let d = -2.0 * e / r + (1.0 - e * e / r) * dr / r;
         let w = 1.0 / r + 0.5 * dr * dr / (r * r);
         for a in 0..k {
@@ -236,26 +274,47 @@ fn scoring_terms(
             half[(b, a)] = half[(a, b)];
         }
     }
-    (grad, half, r_all)
+    (grad, half)
 }
 
-/// Minimises O(η) from `start` for typical values `tv`.
+/// Minimises O(η) from `start` for typical values `tv` (TOML population models).
 pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], start: &[f64]) -> Result<MapEstimate> {
+    let p = TypicalSubject {
+        subject,
+        conditions: c,
+        tv,
+    };
+    conditional_mode(&p, &c.omega_inv, start)
+}
+
+/// The conditional mode η̂ = argmin O(η) of any [`Conditional`], by Fisher
+/// scoring with Levenberg–Marquardt damping, from `start`.
+pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, start: &[f64]) -> Result<MapEstimate> {
     let fail = |message: String| Error::Fit {
-        subject: subject.id().to_string(),
+        subject: problem.id().to_string(),
         message,
     };
     let k = start.len();
-    let mut p = match point(subject, c, tv, start.to_vec()) {
+    let mut p = match point(problem, omega_inv, start.to_vec()) {
         Some(p) => p,
-        None => point(subject, c, tv, vec![0.0; k])
-            .ok_or_else(|| fail("the model cannot be evaluated at the typical values".into()))?,
+        None => match point(problem, omega_inv, vec![0.0; k]) {
+            Some(p) => p,
+            None => {
+                let why = problem
+                    .evaluate(&vec![0.0; k])
+                    .err()
+                    .unwrap_or_else(|| "a residual variance is not positive".into());
+                return Err(fail(format!(
+                    "the model cannot be evaluated at the typical values: {why}"
+                )));
+            }
+        },
     };
     let mut mu = 1e-3;
     for iteration in 0..MAX_ITERATIONS {
-        let g = sensitivities(subject, c, tv, &p.eta)
+        let g = sensitivities(problem, &p.eta)
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
-        let (grad, half, r) = scoring_terms(subject, c, &p, &g);
+        let (grad, half) = scoring_terms(problem.y(), omega_inv, &p, &g);
         // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the optimum is.
         let newton = half.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
         let decrement = newton.as_ref().map_or(f64::INFINITY, |d| -0.5 * grad.dot(d));
@@ -263,7 +322,7 @@ pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], st
         let next = if converged {
             None
         } else {
-            damped_step(subject, c, tv, &p, &grad, &half, &mut mu)
+            damped_step(problem, omega_inv, &p, &grad, &half, &mut mu)
         };
         match next {
             Some(q) => p = q,
@@ -273,8 +332,8 @@ pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], st
                 return Ok(MapEstimate {
                     eta: p.eta,
                     objective: p.objective,
-                    f: p.f,
-                    r,
+                    f: p.fitted.f,
+                    r: p.fitted.r,
                     g,
                     half_information: half,
                     iterations: iteration,
@@ -297,9 +356,8 @@ pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], st
 /// A Levenberg–Marquardt damped scoring step from `p` that does not increase
 /// the objective, trying up to 40 dampings; adapts `mu`. `None` if none does.
 fn damped_step(
-    subject: &PopSubject<'_>,
-    c: &Conditions<'_>,
-    tv: &[f64],
+    problem: &dyn Conditional,
+    omega_inv: &DMatrix<f64>,
     p: &Point,
     grad: &DVector<f64>,
     half: &DMatrix<f64>,
@@ -320,7 +378,7 @@ fn damped_step(
             .zip(step.iter())
             .map(|(e, s)| e + s.clamp(-2.0, 2.0))
             .collect();
-        match point(subject, c, tv, trial) {
+        match point(problem, omega_inv, trial) {
             Some(q) if q.objective <= p.objective => {
                 // Undamped (Fisher scoring) once the gains are negligible.
                 *mu = if p.objective - q.objective < 1e-12 {

@@ -4,9 +4,10 @@
 
 pub mod bayes;
 pub mod compare;
-pub mod foce;
+pub mod estimation;
 pub mod map;
 pub mod model;
 pub mod montecarlo;
+pub mod outer;
 
 pub use model::{PopulationModel, Relation, Residual, ResidualKind};

@@ -1,0 +1,801 @@
+//! Population estimation of a model written in the model language: FOCE with
+//! interaction (FOCE-I), FOCE without interaction, FO and the Laplacian
+//! method, on NONMEM's objective (−2 log-likelihood without N·ln 2π).
+//!
+//! A subject's random effects are its η and, with inter-occasion variability,
+//! one κ vector per occasion: `b = (η, κ₁, κ₂, …)` with covariance
+//! `Ω_b = diag(Ω, Ω_iov, Ω_iov, …)` (NONMEM's `$OMEGA BLOCK SAME`). With f, R
+//! the predictions and residual variances and g = ∂f/∂b at the conditional
+//! mode b̂ ([`super::map::conditional_mode`]):
+//!
+//! `OFV_i = Σ[(y−f)²/R + ln R] + b̂ᵀΩ_b⁻¹b̂ + ln|Ω_b| + ln|H_i/2|`
+//!
+//! with `H_i/2 = Ω_b⁻¹ + Σ gᵀg/R + ½ Σ (∂R/∂b)ᵀ(∂R/∂b)/R²` (FOCE-I). FOCE
+//! without interaction evaluates R at b = 0; the Laplacian method uses the
+//! Hessian of the conditional objective itself; FO linearises at b = 0:
+//! `OFV_i = rᵀC⁻¹r + ln|C|`, r = y − f(0), C = gΩ_bgᵀ + diag R(f(0)).
+//!
+//! The outer problem is solved by BFGS on unconstrained coordinates φ: ln θ
+//! for θ with a positive lower bound (θ itself otherwise, kept within its
+//! bounds), the Cholesky factors of the estimated Ω blocks (log diagonal) and
+//! ln SD of the estimated σ; subjects are evaluated in parallel with rayon and
+//! each b̂ is warm-started from the best point so far.
+
+use super::map::{conditional_mode, data_term, sensitivities, Conditional, Fitted, MapEstimate};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::lang::{Block, RandomEffects, TermKind};
+use crate::model::{Model, SubjectData, Values};
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Estimation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// First-order: linearised at η = 0.
+    Fo,
+    /// First-order conditional estimation without interaction (R at η = 0).
+    Foce,
+    /// First-order conditional estimation with interaction.
+    FoceI,
+    /// Laplacian: the Hessian of the conditional objective at η̂.
+    Laplace,
+}
+
+impl Method {
+    /// Parses `foce-i` (also `focei`), `foce`, `fo` or `laplace`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "focei" | "foceinter" => Ok(Method::FoceI),
+            "foce" => Ok(Method::Foce),
+            "fo" => Ok(Method::Fo),
+            "laplace" | "laplacian" => Ok(Method::Laplace),
+            _ => Err(Error::Argument(format!(
+                "unknown method '{text}': expected foce-i, foce, fo or laplace"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Fo => "FO",
+            Method::Foce => "FOCE",
+            Method::FoceI => "FOCE-I",
+            Method::Laplace => "Laplacian",
+        })
+    }
+}
+
+/// Values of a model's population parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PopValues {
+    /// θ in declaration order.
+    pub theta: Vec<f64>,
+    /// Ω of η.
+    pub omega: DMatrix<f64>,
+    /// Ω of κ (one occasion).
+    pub omega_iov: DMatrix<f64>,
+    /// σ as SDs.
+    pub sigma_sd: Vec<f64>,
+}
+
+impl PopValues {
+    /// The model's initial values.
+    pub fn initial(model: &Model) -> Self {
+        let c = &model.code;
+        PopValues {
+            theta: model.theta_init(),
+            omega: c.omega.matrix.clone(),
+            omega_iov: c
+                .iov
+                .as_ref()
+                .map_or(DMatrix::zeros(0, 0), |i| i.effects.matrix.clone()),
+            sigma_sd: model.sigma_sd_init(),
+        }
+    }
+}
+
+/// A subject prepared for estimation.
+#[derive(Debug, Clone)]
+pub struct PopSubject {
+    /// Records, occasions and observations.
+    pub data: SubjectData,
+    /// Observations on the error model's scale (ln DV for exp() error).
+    pub y: Vec<f64>,
+    /// Whether each observation is compared on the log scale.
+    pub log: Vec<bool>,
+}
+
+/// The subjects of a data file, prepared for a model.
+#[derive(Debug)]
+pub struct PopulationData {
+    /// Subjects with observations.
+    pub subjects: Vec<PopSubject>,
+    /// Number of observations.
+    pub n_obs: usize,
+}
+
+impl PopulationData {
+    /// Prepares every subject; a subject without observations, or with DV ≤ 0
+    /// under a log-scale error model, is an error naming it.
+    pub fn new(model: &Model, data: &Dataset) -> Result<Self> {
+        let log_output: Vec<bool> = model
+            .code
+            .outputs
+            .iter()
+            .map(|o| o.terms.iter().any(|t| t.0 == TermKind::Exp))
+            .collect();
+        let mut subjects = Vec::with_capacity(data.subjects.len());
+        for s in &data.subjects {
+            let sd = model.subject(data, s)?;
+            if sd.obs.is_empty() {
+                return Err(Error::Fit {
+                    subject: s.id.clone(),
+                    message: "no observations to fit (records with EVID 0, MDV 0 and a DV value)".into(),
+                });
+            }
+            let mut y = Vec::with_capacity(sd.obs.len());
+            let mut log = Vec::with_capacity(sd.obs.len());
+            for o in &sd.obs {
+                let l = log_output[o.output];
+                if !o.dv.is_finite() || (l && o.dv <= 0.0) {
+                    return Err(Error::Fit {
+                        subject: s.id.clone(),
+                        message: format!(
+                            "line {}: DV = {} at time {}; output {} compares on the log scale and needs DV > 0",
+                            o.line, o.dv, o.time, model.code.outputs[o.output].name
+                        ),
+                    });
+                }
+                y.push(if l { o.dv.ln() } else { o.dv });
+                log.push(l);
+            }
+            subjects.push(PopSubject { data: sd, y, log });
+        }
+        let n_obs = subjects.iter().map(|s| s.y.len()).sum();
+        Ok(PopulationData { subjects, n_obs })
+    }
+}
+
+/// A subject at given population values: the [`Conditional`] the MAP
+/// estimator and the objective work on.
+struct AtValues<'a> {
+    model: &'a Model,
+    subject: &'a PopSubject,
+    values: &'a PopValues,
+    n_eta: usize,
+    /// Residual variances held fixed (FOCE without interaction).
+    fixed_r: Option<Vec<f64>>,
+}
+
+impl Conditional for AtValues<'_> {
+    fn id(&self) -> &str {
+        &self.subject.data.id
+    }
+    fn y(&self) -> &[f64] {
+        &self.subject.y
+    }
+    fn evaluate(&self, b: &[f64]) -> std::result::Result<Fitted, String> {
+        let (eta, kappa) = b.split_at(self.n_eta.min(b.len()));
+        let v = Values {
+            theta: &self.values.theta,
+            eta,
+            kappa,
+            sigma_sd: &self.values.sigma_sd,
+        };
+        let p = self.model.predict(&self.subject.data, &v).map_err(|e| match e {
+            Error::Fit { message, .. } => message,
+            other => other.to_string(),
+        })?;
+        let mut f = p.f;
+        let mut dr = p.dvariance;
+        for (i, l) in self.subject.log.iter().enumerate() {
+            if *l {
+                if !(f[i] > 0.0) {
+                    return Err(format!(
+                        "the prediction {} at time {} is not positive, and the error model is on the log scale",
+                        f[i], self.subject.data.obs[i].time
+                    ));
+                }
+                f[i] = f[i].ln();
+                dr[i] = 0.0;
+            }
+        }
+        let r = match &self.fixed_r {
+            Some(r) => {
+                dr.iter_mut().for_each(|d| *d = 0.0);
+                r.clone()
+            }
+            None => p.variance,
+        };
+        Ok(Fitted { f, r, dr })
+    }
+}
+
+/// The covariance of a subject's random effects b = (η, κ per occasion).
+fn stacked_omega(values: &PopValues, n_occasions: usize, iov: bool) -> DMatrix<f64> {
+    let ne = values.omega.nrows();
+    let nk = if iov { values.omega_iov.nrows() } else { 0 };
+    let n = ne + nk * n_occasions;
+    let mut m = DMatrix::zeros(n, n);
+    m.view_mut((0, 0), (ne, ne)).copy_from(&values.omega);
+    for o in 0..n_occasions {
+        let s = ne + o * nk;
+        m.view_mut((s, s), (nk, nk)).copy_from(&values.omega_iov);
+    }
+    m
+}
+
+fn log_det(m: &DMatrix<f64>) -> Option<f64> {
+    if m.nrows() == 0 {
+        return Some(0.0);
+    }
+    let ch = m.clone().cholesky()?;
+    Some(ch.l().diagonal().iter().map(|d| 2.0 * d.ln()).sum())
+}
+
+/// One evaluation of the objective: total and per subject, with b̂.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// OFV.
+    pub ofv: f64,
+    /// Per-subject contributions.
+    pub contributions: Vec<f64>,
+    /// Conditional estimates (FO: the linearisation at b = 0).
+    pub estimates: Vec<MapEstimate>,
+}
+
+/// The population objective at `values` by `method`, warm-starting each
+/// subject's b̂ from `starts` (zeros if empty).
+pub fn objective(
+    model: &Model,
+    data: &PopulationData,
+    values: &PopValues,
+    method: Method,
+    starts: &[Vec<f64>],
+) -> Result<Evaluation> {
+    let iov = model.code.iov.is_some();
+    let n_eta = values.omega.nrows();
+    let parts: Vec<(f64, MapEstimate)> = data
+        .subjects
+        .par_iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let fail = |message: String| Error::Fit {
+                subject: s.data.id.clone(),
+                message,
+            };
+            let omega_b = stacked_omega(values, s.data.n_occasions, iov);
+            let ld = log_det(&omega_b).ok_or_else(|| fail("Ω is not positive definite".into()))?;
+            let omega_inv = omega_b
+                .clone()
+                .cholesky()
+                .map(|c| c.inverse())
+                .ok_or_else(|| fail("Ω is not positive definite".into()))?;
+            let mut problem = AtValues {
+                model,
+                subject: s,
+                values,
+                n_eta,
+                fixed_r: None,
+            };
+            let zero = vec![0.0; omega_b.nrows()];
+            if method == Method::Foce {
+                let at_zero = problem
+                    .evaluate(&zero)
+                    .map_err(|m| fail(format!("the model cannot be evaluated at the typical values: {m}")))?;
+                problem.fixed_r = Some(at_zero.r);
+            }
+            if method == Method::Fo {
+                return fo_contribution(&problem, &omega_b, &omega_inv);
+            }
+            let start = starts.get(i).filter(|s| s.len() == zero.len()).cloned().unwrap_or(zero);
+            let est = conditional_mode(&problem, &omega_inv, &start)?;
+            let curvature = if method == Method::Laplace {
+                laplace_half_hessian(&problem, &omega_inv, &est)
+                    .ok_or_else(|| fail("the Hessian of the conditional objective is not positive definite".into()))?
+            } else {
+                est.half_information.clone()
+            };
+            let det = log_det(&curvature)
+                .ok_or_else(|| fail("the conditional information matrix is not positive definite".into()))?;
+            Ok((est.objective + ld + det, est))
+        })
+        .collect::<Result<_>>()?;
+    let ofv = parts.iter().map(|p| p.0).sum();
+    let (contributions, estimates) = parts.into_iter().unzip();
+    Ok(Evaluation {
+        ofv,
+        contributions,
+        estimates,
+    })
+}
+
+/// Half the Hessian of the conditional objective O(b) at b̂, by central differences.
+fn laplace_half_hessian(p: &AtValues<'_>, omega_inv: &DMatrix<f64>, est: &MapEstimate) -> Option<DMatrix<f64>> {
+    let k = est.eta.len();
+    let h = 1e-4;
+    let o = |b: &[f64]| -> Option<f64> {
+        let fitted = p.evaluate(b).ok()?;
+        let e = DVector::from_column_slice(b);
+        Some(data_term(&p.subject.y, &fitted) + (e.transpose() * omega_inv * &e)[(0, 0)])
+    };
+    let f0 = est.objective;
+    let mut m = DMatrix::zeros(k, k);
+    let mut x = est.eta.clone();
+    for i in 0..k {
+        for j in 0..=i {
+            let v = if i == j {
+                x[i] = est.eta[i] + h;
+                let up = o(&x)?;
+                x[i] = est.eta[i] - h;
+                let down = o(&x)?;
+                x[i] = est.eta[i];
+                (up - 2.0 * f0 + down) / (h * h)
+            } else {
+                let mut corner = |si: f64, sj: f64| {
+                    x[i] = est.eta[i] + si * h;
+                    x[j] = est.eta[j] + sj * h;
+                    let v = o(&x);
+                    x[i] = est.eta[i];
+                    x[j] = est.eta[j];
+                    v
+                };
+                (corner(1.0, 1.0)? - corner(1.0, -1.0)? - corner(-1.0, 1.0)? + corner(-1.0, -1.0)?) / (4.0 * h * h)
+            };
+            m[(i, j)] = 0.5 * v;
+            m[(j, i)] = 0.5 * v;
+        }
+    }
+    Some(m)
+}
+
+/// FO: linearisation at b = 0.
+fn fo_contribution(p: &AtValues<'_>, omega_b: &DMatrix<f64>, omega_inv: &DMatrix<f64>) -> Result<(f64, MapEstimate)> {
+    let fail = |m: &str| Error::Fit {
+        subject: p.id().to_string(),
+        message: m.to_string(),
+    };
+    let zero = vec![0.0; omega_b.nrows()];
+    let fitted = p
+        .evaluate(&zero)
+        .map_err(|m| fail(&format!("the model cannot be evaluated at the typical values: {m}")))?;
+    let g = sensitivities(p, &zero).ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
+    let mut cov = &g * omega_b * g.transpose();
+    for (i, ri) in fitted.r.iter().enumerate() {
+        cov[(i, i)] += ri;
+    }
+    let ch = cov
+        .cholesky()
+        .ok_or_else(|| fail("the FO covariance of the observations is not positive definite"))?;
+    let res = DVector::from_iterator(fitted.f.len(), p.y().iter().zip(&fitted.f).map(|(y, f)| y - f));
+    let w = ch.solve(&res);
+    let ld: f64 = ch.l().diagonal().iter().map(|d| 2.0 * d.ln()).sum();
+    let est = MapEstimate {
+        eta: zero,
+        objective: res.dot(&w),
+        f: fitted.f,
+        r: fitted.r,
+        g,
+        half_information: omega_inv.clone(),
+        iterations: 0,
+    };
+    Ok((res.dot(&w) + ld, est))
+}
+
+/// An element of φ, for reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Element {
+    /// θ_i: on the log scale (`None`) for θ > 0 bounded below by 0 or more,
+    /// else divided by a scale (|initial value|, or 1), so that φ is of order 1.
+    Theta(usize, Option<f64>),
+    /// L_ij of Ω's Cholesky factor (ln L_ii on the diagonal).
+    Omega(usize, usize),
+    /// L_ij of Ω_iov's Cholesky factor (ln L_ii on the diagonal).
+    Iov(usize, usize),
+    /// ln SD of σ_k.
+    Sigma(usize),
+}
+
+/// Which population parameters are estimated, and their coordinates φ.
+#[derive(Debug, Clone)]
+pub struct Parameters {
+    /// The elements of φ.
+    pub elements: Vec<Element>,
+}
+
+fn block_elements(effects: &RandomEffects, out: &mut Vec<(usize, usize)>) {
+    for &Block { start, size, fixed } in &effects.blocks {
+        if fixed {
+            continue;
+        }
+        for i in start..start + size {
+            for j in start..=i {
+                out.push((i, j));
+            }
+        }
+    }
+}
+
+fn cholesky_lower(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    if m.nrows() == 0 {
+        return Some(DMatrix::zeros(0, 0));
+    }
+    m.clone().cholesky().map(|c| c.l())
+}
+
+impl Parameters {
+    /// Every θ, Ω block and σ not marked fixed.
+    pub fn of(model: &Model) -> Self {
+        let c = &model.code;
+        let mut elements: Vec<Element> = c
+            .thetas
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.fixed)
+            .map(|(i, t)| {
+                let log = t.lower >= 0.0 && t.init > 0.0;
+                let scale = if t.init != 0.0 { t.init.abs() } else { 1.0 };
+                Element::Theta(i, (!log).then_some(scale))
+            })
+            .collect();
+        let mut om = Vec::new();
+        block_elements(&c.omega, &mut om);
+        elements.extend(om.into_iter().map(|(i, j)| Element::Omega(i, j)));
+        if let Some(iov) = &c.iov {
+            let mut ok = Vec::new();
+            block_elements(&iov.effects, &mut ok);
+            elements.extend(ok.into_iter().map(|(i, j)| Element::Iov(i, j)));
+        }
+        elements.extend(
+            c.sigmas
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.fixed)
+                .map(|(k, _)| Element::Sigma(k)),
+        );
+        Parameters { elements }
+    }
+
+    /// φ at `v`; an error if an Ω is not positive definite.
+    pub fn phi(&self, model: &Model, v: &PopValues) -> Result<Vec<f64>> {
+        let not_pd = || Error::Model {
+            model: model.origin.clone(),
+            message: "Ω is not positive definite".into(),
+        };
+        let l = cholesky_lower(&v.omega).ok_or_else(not_pd)?;
+        let li = cholesky_lower(&v.omega_iov).ok_or_else(not_pd)?;
+        Ok(self
+            .elements
+            .iter()
+            .map(|e| match *e {
+                Element::Theta(i, None) => v.theta[i].ln(),
+                Element::Theta(i, Some(scale)) => v.theta[i] / scale,
+                Element::Omega(i, j) if i == j => l[(i, i)].ln(),
+                Element::Omega(i, j) => l[(i, j)],
+                Element::Iov(i, j) if i == j => li[(i, i)].ln(),
+                Element::Iov(i, j) => li[(i, j)],
+                Element::Sigma(k) => v.sigma_sd[k].ln(),
+            })
+            .collect())
+    }
+
+    /// Values at φ (fixed elements from `base`); an error names a θ outside its bounds.
+    pub fn values(&self, model: &Model, base: &PopValues, phi: &[f64]) -> Result<PopValues> {
+        let mut v = base.clone();
+        let mut l = cholesky_lower(&base.omega).unwrap_or_else(|| DMatrix::zeros(0, 0));
+        let mut li = cholesky_lower(&base.omega_iov).unwrap_or_else(|| DMatrix::zeros(0, 0));
+        for (e, &x) in self.elements.iter().zip(phi) {
+            match *e {
+                Element::Theta(i, scale) => {
+                    let t = &model.code.thetas[i];
+                    let value = scale.map_or(x.exp(), |s| x * s);
+                    if !(value >= t.lower && value <= t.upper) {
+                        return Err(Error::Argument(format!(
+                            "θ {} = {value} is outside its bounds [{}, {}]",
+                            t.name, t.lower, t.upper
+                        )));
+                    }
+                    v.theta[i] = value;
+                }
+                Element::Omega(i, j) => l[(i, j)] = if i == j { x.exp() } else { x },
+                Element::Iov(i, j) => li[(i, j)] = if i == j { x.exp() } else { x },
+                Element::Sigma(k) => v.sigma_sd[k] = x.exp(),
+            }
+        }
+        v.omega = &l * l.transpose();
+        v.omega_iov = &li * li.transpose();
+        Ok(v)
+    }
+}
+
+/// Settings of the outer optimisation.
+#[derive(Debug, Clone, Copy)]
+pub struct EstimationOptions {
+    /// Method.
+    pub method: Method,
+    /// Largest number of BFGS iterations.
+    pub max_iterations: u64,
+    /// Print a progress line per outer iteration on standard error.
+    pub progress: bool,
+}
+
+impl Default for EstimationOptions {
+    fn default() -> Self {
+        EstimationOptions {
+            method: Method::FoceI,
+            max_iterations: 300,
+            progress: false,
+        }
+    }
+}
+
+/// The result of a population fit.
+#[derive(Debug, Clone)]
+pub struct PopulationFit {
+    /// Values at the estimates.
+    pub values: PopValues,
+    /// Method used.
+    pub method: Method,
+    /// Final objective evaluation.
+    pub evaluation: Evaluation,
+    /// Whether the outer optimisation converged.
+    pub converged: bool,
+    /// Why it stopped.
+    pub message: String,
+    /// Outer iterations.
+    pub iterations: u64,
+    /// Objective evaluations (each over all subjects).
+    pub objective_evaluations: usize,
+    /// φ at the estimates.
+    pub phi: Vec<f64>,
+}
+
+struct Outer<'a> {
+    model: &'a Model,
+    data: &'a PopulationData,
+    params: &'a Parameters,
+    base: &'a PopValues,
+    method: Method,
+    /// b̂ of the best point so far (warm starts) and its OFV.
+    best: Mutex<(f64, Vec<Vec<f64>>)>,
+    evaluations: AtomicUsize,
+}
+
+impl Outer<'_> {
+    fn ofv(&self, phi: &[f64]) -> Result<f64> {
+        let values = self.params.values(self.model, self.base, phi)?;
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let starts = self.best.lock().map(|b| b.1.clone()).unwrap_or_default();
+        let e = objective(self.model, self.data, &values, self.method, &starts)?;
+        if let Ok(mut best) = self.best.lock() {
+            if e.ofv < best.0 {
+                *best = (e.ofv, e.estimates.iter().map(|m| m.eta.clone()).collect());
+            }
+        }
+        Ok(e.ofv)
+    }
+}
+
+/// Estimates the population parameters of `model` from `data`, starting at `start`.
+pub fn estimate(
+    model: &Model,
+    data: &PopulationData,
+    start: &PopValues,
+    options: &EstimationOptions,
+) -> Result<PopulationFit> {
+    let params = Parameters::of(model);
+    let phi0 = params.phi(model, start)?;
+    let first = objective(model, data, start, options.method, &[])?;
+    if options.progress {
+        eprintln!("{} start: OFV {:.4}", options.method, first.ofv);
+    }
+    let outer = Outer {
+        model,
+        data,
+        params: &params,
+        base: start,
+        method: options.method,
+        best: Mutex::new((first.ofv, first.estimates.iter().map(|e| e.eta.clone()).collect())),
+        evaluations: AtomicUsize::new(1),
+    };
+    let ofv = |phi: &[f64]| outer.ofv(phi);
+    let progress = |it: u64, f: f64, predicted: f64| {
+        if options.progress {
+            eprintln!(
+                "{} iteration {it}: OFV {f:.4}, predicted decrease {predicted:.2e}, evaluations {}",
+                options.method,
+                outer.evaluations.load(Ordering::Relaxed)
+            );
+        }
+    };
+    let result = super::outer::minimise(&ofv, phi0, first.ofv, options.max_iterations, &progress)?;
+    let values = params.values(model, start, &result.phi)?;
+    let starts = outer.best.lock().map(|b| b.1.clone()).unwrap_or_default();
+    let mut evaluation = objective(model, data, &values, options.method, &starts)?;
+    if options.method == Method::Fo {
+        // FO has no individual η: report the post-hoc (MAP) η̂ at the estimates, as NONMEM's POSTHOC.
+        evaluation.estimates = objective(model, data, &values, Method::FoceI, &[])?.estimates;
+    }
+    Ok(PopulationFit {
+        values,
+        method: options.method,
+        evaluation,
+        converged: result.converged,
+        message: result.message,
+        iterations: result.iterations,
+        objective_evaluations: outer.evaluations.load(Ordering::Relaxed) + 1,
+        phi: result.phi,
+    })
+}
+
+/// The covariance step: the inverse observed information 2·(∇²OFV)⁻¹ in φ
+/// (NONMEM's R matrix form), by central differences. `None` if the Hessian
+/// is not positive definite.
+pub fn covariance(
+    model: &Model,
+    data: &PopulationData,
+    start: &PopValues,
+    fit: &PopulationFit,
+) -> Result<Option<DMatrix<f64>>> {
+    let params = Parameters::of(model);
+    let starts: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
+    let f = |phi: &[f64]| -> Result<f64> {
+        let v = params.values(model, start, phi)?;
+        Ok(objective(model, data, &v, fit.method, &starts)?.ofv)
+    };
+    let hess = super::outer::hessian(&f, &fit.phi, fit.evaluation.ofv, 1e-3)?;
+    Ok(hess.cholesky().map(|c| 2.0 * c.inverse()))
+}
+
+/// A reported estimate: its name and value on the scale NONMEM reports it
+/// (θ; Ω and σ elements as variances and covariances).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reported {
+    /// Name, e.g. `TVCL`, `OMEGA(eta_cl)`, `OMEGA(eta_cl,eta_v)`, `SIGMA(prop)`.
+    pub name: String,
+    /// Value.
+    pub value: f64,
+}
+
+/// The estimated elements with their reported values.
+pub fn reported(model: &Model, params: &Parameters, v: &PopValues) -> Vec<Reported> {
+    let c = &model.code;
+    let etas = &c.omega.names;
+    let kappas: Vec<String> = c.iov.as_ref().map_or(Vec::new(), |i| i.effects.names.clone());
+    params
+        .elements
+        .iter()
+        .map(|e| match *e {
+            Element::Theta(i, _) => Reported {
+                name: c.thetas[i].name.clone(),
+                value: v.theta[i],
+            },
+            Element::Omega(i, j) => Reported {
+                name: if i == j {
+                    format!("OMEGA({})", etas[i])
+                } else {
+                    format!("OMEGA({},{})", etas[i], etas[j])
+                },
+                value: v.omega[(i, j)],
+            },
+            Element::Iov(i, j) => Reported {
+                name: if i == j {
+                    format!("OMEGA({})", kappas[i])
+                } else {
+                    format!("OMEGA({},{})", kappas[i], kappas[j])
+                },
+                value: v.omega_iov[(i, j)],
+            },
+            Element::Sigma(k) => Reported {
+                name: format!("SIGMA({})", c.sigmas[k].name),
+                value: v.sigma_sd[k] * v.sigma_sd[k],
+            },
+        })
+        .collect()
+}
+
+/// Standard errors of the [`reported`] values from the covariance of φ, by the
+/// delta method (Jacobian of the reported values in φ by central differences).
+pub fn standard_errors(
+    model: &Model,
+    start: &PopValues,
+    fit: &PopulationFit,
+    cov_phi: &DMatrix<f64>,
+) -> Result<Vec<f64>> {
+    let params = Parameters::of(model);
+    let n = fit.phi.len();
+    let values = |phi: &[f64]| -> Result<Vec<f64>> {
+        let v = params.values(model, start, phi)?;
+        Ok(reported(model, &params, &v).into_iter().map(|r| r.value).collect())
+    };
+    let m = values(&fit.phi)?.len();
+    let mut jac = DMatrix::zeros(m, n);
+    let h = 1e-6;
+    let mut x = fit.phi.clone();
+    for j in 0..n {
+        x[j] = fit.phi[j] + h;
+        let up = values(&x)?;
+        x[j] = fit.phi[j] - h;
+        let down = values(&x)?;
+        x[j] = fit.phi[j];
+        for i in 0..m {
+            jac[(i, j)] = (up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    let cov = &jac * cov_phi * jac.transpose();
+    Ok((0..m).map(|i| cov[(i, i)].max(0.0).sqrt()).collect())
+}
+
+/// Per-observation diagnostics of a fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    /// Subject id.
+    pub id: String,
+    /// Time.
+    pub time: f64,
+    /// Output name.
+    pub output: String,
+    /// Observed value.
+    pub dv: f64,
+    /// Population prediction (η = 0).
+    pub pred: f64,
+    /// Individual prediction (η̂).
+    pub ipred: f64,
+    /// Conditional weighted residual (FOCE linearisation at η̂).
+    pub cwres: f64,
+    /// Individual weighted residual (y − IPRED)/√R.
+    pub iwres: f64,
+}
+
+/// PRED, IPRED, CWRES and IWRES of every observation.
+pub fn diagnostics(model: &Model, data: &PopulationData, fit: &PopulationFit) -> Result<Vec<ObservationRow>> {
+    let iov = model.code.iov.is_some();
+    let n_eta = fit.values.omega.nrows();
+    let mut rows = Vec::new();
+    for (s, est) in data.subjects.iter().zip(&fit.evaluation.estimates) {
+        let p = AtValues {
+            model,
+            subject: s,
+            values: &fit.values,
+            n_eta,
+            fixed_r: None,
+        };
+        let zero = vec![0.0; est.eta.len()];
+        let pred = p.evaluate(&zero).map_err(|m| Error::Fit {
+            subject: s.data.id.clone(),
+            message: format!("the model cannot be evaluated at the typical values: {m}"),
+        })?;
+        let omega_b = stacked_omega(&fit.values, s.data.n_occasions, iov);
+        let eta = DVector::from_column_slice(&est.eta);
+        let lin = DVector::from_column_slice(&est.f) - &est.g * &eta;
+        let mut c = &est.g * &omega_b * est.g.transpose();
+        for (i, r) in est.r.iter().enumerate() {
+            c[(i, i)] += r;
+        }
+        let e = DVector::from_column_slice(&s.y) - lin;
+        let cwres = match c.cholesky() {
+            Some(ch) => ch.l().solve_lower_triangular(&e).map(|v| v.as_slice().to_vec()),
+            None => None,
+        }
+        .unwrap_or_else(|| vec![f64::NAN; s.y.len()]);
+        for (i, o) in s.data.obs.iter().enumerate() {
+            let back = |v: f64| if s.log[i] { v.exp() } else { v };
+            rows.push(ObservationRow {
+                id: s.data.id.clone(),
+                time: o.time,
+                output: model.code.outputs[o.output].name.clone(),
+                dv: o.dv,
+                pred: back(pred.f[i]),
+                ipred: back(est.f[i]),
+                cwres: cwres[i],
+                iwres: (s.y[i] - est.f[i]) / est.r[i].sqrt(),
+            });
+        }
+    }
+    Ok(rows)
+}
