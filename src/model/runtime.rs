@@ -99,6 +99,14 @@ pub struct SubjectData {
     pub obs: Vec<Observation>,
     /// Number of occasions (distinct values of the occasion column, in order of appearance).
     pub n_occasions: usize,
+    /// The parameter set of each record: a new set starts where the
+    /// covariates, the occasion (or, when the code reads them, TIME and TAD) change.
+    set_of_record: Vec<usize>,
+    /// The first record of each parameter set.
+    set_first_record: Vec<usize>,
+    /// The timeline of the observations, when the doses do not depend on the
+    /// parameters (no F, ALAG, RATE or DUR in the code): built once.
+    timeline: Option<Timeline>,
 }
 
 /// Predictions at a subject's observations, with the residual SD terms.
@@ -254,13 +262,68 @@ impl Model {
                 tad,
             });
         }
-        Ok(SubjectData {
+        let (set_of_record, set_first_record) = self.parameter_set_pattern(&records);
+        let mut s = SubjectData {
             id: subject.id.clone(),
             file: data.file.clone(),
             records,
             obs,
             n_occasions: occasions.len().max(1),
-        })
+            set_of_record,
+            set_first_record,
+            timeline: None,
+        };
+        if !c.attribute_set.iter().flatten().any(|a| *a) {
+            // Dose attributes keep their defaults whatever the parameters.
+            let defaults = vec![f64::NAN; c.layout.n_slots];
+            let n_sets = s.set_first_record.len();
+            let mut values = Vec::with_capacity(n_sets * c.layout.n_slots);
+            for _ in 0..n_sets {
+                values.extend_from_slice(&defaults);
+            }
+            let mut sets = ParameterSets {
+                values,
+                of_record: s.set_of_record.clone(),
+                n_slots: c.layout.n_slots,
+            };
+            for k in 0..n_sets {
+                self.default_attributes(sets.get_mut(k));
+            }
+            let slots: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
+            s.timeline = Some(Timeline::build(&self.events(&s, &sets, &slots)?));
+        }
+        Ok(s)
+    }
+
+    /// The parameter set of each record and the first record of each set.
+    fn parameter_set_pattern(&self, records: &[Rec]) -> (Vec<usize>, Vec<usize>) {
+        let mut of_record = Vec::with_capacity(records.len());
+        let mut first = Vec::new();
+        for (ri, r) in records.iter().enumerate() {
+            let same = ri > 0 && {
+                let p = &records[ri - 1];
+                p.occasion == r.occasion
+                    && p.covariates == r.covariates
+                    && (!self.code.pk_reads_time || (p.record.time == r.record.time && p.tad == r.tad))
+            };
+            if !same {
+                first.push(ri);
+            }
+            of_record.push(first.len() - 1);
+        }
+        (of_record, first)
+    }
+
+    /// Default dose attributes: F = 1, ALAG = 0, RATE and DUR undefined (NaN).
+    fn default_attributes(&self, x: &mut [f64]) {
+        let c = &self.code;
+        for (st, attrs) in c.attribute_set.iter().enumerate() {
+            let a = c.layout.attribute + 4 * st;
+            x[a] = 1.0;
+            x[a + 1] = 0.0;
+            x[a + 2] = if attrs[2] { 0.0 } else { f64::NAN };
+            x[a + 3] = if attrs[3] { 0.0 } else { f64::NAN };
+        }
     }
 
     /// The output an observation record goes to.
@@ -321,16 +384,28 @@ impl Model {
 
     fn run(&self, s: &SubjectData, v: &Values<'_>, observe: &[usize]) -> Result<Prediction> {
         let sets = self.parameter_sets(s, v)?;
-        let events = self.events(s, &sets, observe)?;
-        let timeline = Timeline::build(&events);
-        let mut outputs = vec![0usize; observe.len()];
-        for (slot, &ri) in observe.iter().enumerate() {
-            outputs[slot] = s.obs.iter().find(|o| o.record == ri).map_or(0, |o| o.output);
-        }
+        let is_obs = observe.len() == s.obs.len() && observe.iter().zip(&s.obs).all(|(a, o)| *a == o.record);
+        let built;
+        let timeline = match (&s.timeline, is_obs) {
+            (Some(t), true) => t,
+            _ => {
+                built = Timeline::build(&self.events(s, &sets, observe)?);
+                &built
+            }
+        };
+        let outputs: Vec<usize> = if is_obs {
+            s.obs.iter().map(|o| o.output).collect()
+        } else {
+            let mut of_record = vec![0usize; s.records.len()];
+            for o in &s.obs {
+                of_record[o.record] = o.output;
+            }
+            observe.iter().map(|&ri| of_record[ri]).collect()
+        };
         let mut kin = LangKinetics::new(self, &sets, outputs)?;
         let mut f = vec![f64::NAN; observe.len()];
         let active = kin.active.clone();
-        predict(&mut kin, &timeline, &active, 1.0, &mut f, None).map_err(|e| Error::Solver {
+        predict(&mut kin, timeline, &active, 1.0, &mut f, None).map_err(|e| Error::Solver {
             subject: s.id.clone(),
             time: e.time,
             message: e.message,
@@ -373,37 +448,20 @@ impl Model {
     fn parameter_sets(&self, s: &SubjectData, v: &Values<'_>) -> Result<ParameterSets> {
         let c = &self.code;
         let l = &c.layout;
-        let mut base = vec![0.0; l.n_slots];
-        base[l.theta..l.theta + v.theta.len()].copy_from_slice(v.theta);
-        base[l.eta..l.eta + v.eta.len()].copy_from_slice(v.eta);
-        base[l.sigma..l.sigma + v.sigma_sd.len()].copy_from_slice(v.sigma_sd);
-        for (st, attrs) in c.attribute_set.iter().enumerate() {
-            // Defaults: F = 1, ALAG = 0, RATE and DUR undefined (NaN).
-            let a = l.attribute + 4 * st;
-            base[a] = 1.0;
-            base[a + 2] = if attrs[2] { 0.0 } else { f64::NAN };
-            base[a + 3] = if attrs[3] { 0.0 } else { f64::NAN };
-        }
-        let nk = c.iov.as_ref().map_or(0, |i| i.effects.names.len());
+        let n_sets = s.set_first_record.len();
         let mut sets = ParameterSets {
-            values: Vec::new(),
-            of_record: Vec::with_capacity(s.records.len()),
+            values: vec![0.0; n_sets * l.n_slots],
+            of_record: s.set_of_record.clone(),
             n_slots: l.n_slots,
         };
-        let mut last_key: Option<(usize, &[f64], f64, f64)> = None;
-        for (ri, r) in s.records.iter().enumerate() {
-            let time_key = if c.pk_reads_time {
-                (r.record.time, r.tad)
-            } else {
-                (0.0, 0.0)
-            };
-            let key = (r.occasion, r.covariates.as_slice(), time_key.0, time_key.1);
-            if last_key == Some(key) {
-                sets.of_record.push(sets.values.len() / l.n_slots - 1);
-                continue;
-            }
-            last_key = Some(key);
-            let mut x = base.clone();
+        let nk = c.iov.as_ref().map_or(0, |i| i.effects.names.len());
+        for (k, &ri) in s.set_first_record.iter().enumerate() {
+            let r = &s.records[ri];
+            let x = sets.get_mut(k);
+            x[l.theta..l.theta + v.theta.len()].copy_from_slice(v.theta);
+            x[l.eta..l.eta + v.eta.len()].copy_from_slice(v.eta);
+            x[l.sigma..l.sigma + v.sigma_sd.len()].copy_from_slice(v.sigma_sd);
+            self.default_attributes(x);
             x[l.covariate..l.covariate + r.covariates.len()].copy_from_slice(&r.covariates);
             if nk > 0 && !v.kappa.is_empty() {
                 let k0 = r.occasion * nk;
@@ -412,9 +470,9 @@ impl Model {
             x[l.time] = r.record.time;
             x[l.tad] = r.tad;
             x[l.t] = r.record.time;
-            c.pk.run(&mut x);
-            if let Some(bad) = self.check_set(&x) {
-                let mut y = x.clone();
+            c.pk.run(x);
+            if let Some(bad) = self.check_set(x) {
+                let mut y = x.to_vec();
                 let at = c.pk.first_domain_error(&mut y);
                 return Err(Error::Fit {
                     subject: s.id.clone(),
@@ -432,9 +490,6 @@ impl Model {
                     ),
                 });
             }
-            sets.values.extend_from_slice(&x);
-            sets.of_record.push(sets.values.len() / l.n_slots - 1);
-            let _ = ri;
         }
         Ok(sets)
     }
@@ -476,7 +531,7 @@ impl Model {
         for (slot, &ri) in observe.iter().enumerate() {
             slot_of[ri] = Some(slot);
         }
-        let mut events = Vec::with_capacity(s.records.len() * 3);
+        let mut events = Vec::with_capacity(s.records.len() + observe.len() + s.set_first_record.len() + 1);
         let offset = engine_offset(c);
         // The first record's parameters (and initial conditions) apply from the start.
         if let (Some(&set), Some(first)) = (sets.of_record.first(), s.records.first()) {
@@ -549,6 +604,9 @@ struct ParameterSets {
 impl ParameterSets {
     fn get(&self, k: usize) -> &[f64] {
         &self.values[k * self.n_slots..(k + 1) * self.n_slots]
+    }
+    fn get_mut(&mut self, k: usize) -> &mut [f64] {
+        &mut self.values[k * self.n_slots..(k + 1) * self.n_slots]
     }
 }
 
