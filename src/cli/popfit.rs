@@ -57,6 +57,18 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     let data = args.selection.read(&args.data)?;
     let pop = PopulationData::new(&model, &data)?;
+    if pop.n_dropped_blq > 0 {
+        eprintln!(
+            "{} observations below the quantification limit left out (the model says `blq m1`)",
+            pop.n_dropped_blq
+        );
+    }
+    if pop.n_censored > 0 {
+        eprintln!(
+            "{} observations below the quantification limit enter as P(y < LLOQ) (Beal's M3)",
+            pop.n_censored
+        );
+    }
     let start = PopValues::initial(&model);
     let started = std::time::Instant::now();
     let options = EstimationOptions {
@@ -105,6 +117,8 @@ struct Report<'a> {
     se: std::result::Result<Vec<f64>, String>,
     n_subjects: usize,
     n_obs: usize,
+    n_censored: usize,
+    n_dropped_blq: usize,
     shrinkage: Vec<f64>,
     ids: Vec<String>,
     seconds: f64,
@@ -134,6 +148,8 @@ impl<'a> Report<'a> {
             se,
             n_subjects: pop.subjects.len(),
             n_obs: pop.n_obs,
+            n_censored: pop.n_censored,
+            n_dropped_blq: pop.n_dropped_blq,
             shrinkage: shrinkage(&etas, &omega_sd),
             ids: pop.subjects.iter().map(|s| s.data.id.clone()).collect(),
             seconds,
@@ -259,6 +275,8 @@ impl<'a> Report<'a> {
         body.insert("bic".into(), json!(self.bic()));
         body.insert("n_subjects".into(), json!(self.n_subjects));
         body.insert("n_observations".into(), json!(self.n_obs));
+        body.insert("n_censored".into(), json!(self.n_censored));
+        body.insert("n_dropped_blq".into(), json!(self.n_dropped_blq));
         body.insert("n_parameters".into(), json!(self.n_parameters()));
         body.insert("iterations".into(), json!(f.iterations));
         body.insert("objective_evaluations".into(), json!(f.objective_evaluations));

@@ -80,10 +80,12 @@ pub struct Observation {
     pub output: usize,
     /// Time.
     pub time: f64,
-    /// Observed value.
+    /// Observed value, or the quantification limit of a censored observation.
     pub dv: f64,
     /// Line in the data file.
     pub line: usize,
+    /// 0: observed; 1: below the limit `dv` (left-censored); −1: above it.
+    pub censored: i8,
 }
 
 /// A subject prepared for a model: records with covariates, occasions and
@@ -99,6 +101,8 @@ pub struct SubjectData {
     pub obs: Vec<Observation>,
     /// Number of occasions (distinct values of the occasion column, in order of appearance).
     pub n_occasions: usize,
+    /// Censored observations left out because the model says `blq m1`.
+    pub dropped_blq: usize,
     /// The parameter set of each record: a new set starts where the
     /// covariates, the occasion (or, when the code reads them, TIME and TAD) change.
     set_of_record: Vec<usize>,
@@ -202,6 +206,16 @@ impl Model {
             None => None,
         };
         let dvid_idx = data.covariate_index("DVID");
+        let cens_idx = data.covariate_index("CENS");
+        let blq_idx = data.covariate_index("BLQ");
+        let lloq_idx = data.covariate_index("LLOQ");
+        if blq_idx.is_some() && lloq_idx.is_none() {
+            return Err(Error::data(
+                Location::file(&data.file),
+                "a BLQ column needs an LLOQ column with the quantification limit of each sample".to_string(),
+            ));
+        }
+        let mut dropped_blq = 0;
         let mut occasions: Vec<f64> = Vec::new();
         let mut records = Vec::with_capacity(subject.records.len());
         let mut obs = Vec::new();
@@ -243,17 +257,42 @@ impl Model {
                 last_dose = Some(r.time);
             }
             let tad = last_dose.map_or(0.0, |t| r.time - t);
-            if r.is_observation() {
-                let output = self
-                    .route(r, dvid_idx.map(|j| r.covariates[j]))
-                    .map_err(|m| err(if dvid_idx.is_some() { "DVID" } else { "CMT" }, m))?;
-                obs.push(Observation {
-                    record: ri,
-                    output,
-                    time: r.time,
-                    dv: r.dv.unwrap_or(f64::NAN),
-                    line: r.line,
-                });
+            let value = |j: Option<usize>| j.map_or(f64::NAN, |j| r.covariates[j]);
+            let (cens, blq) = (value(cens_idx), value(blq_idx));
+            let below = blq == 1.0;
+            let candidate = r.evid == Evid::Observation && !r.mdv && (r.dv.is_some() || below);
+            if candidate {
+                let (censored, dv) = if cens.is_finite() && cens != 0.0 {
+                    let limit =
+                        r.dv.ok_or_else(|| err("DV", "a censored record (CENS ≠ 0) needs its limit in DV".into()))?;
+                    (if cens > 0.0 { 1 } else { -1 }, limit)
+                } else if below {
+                    let limit = value(lloq_idx);
+                    if !limit.is_finite() {
+                        return Err(err(
+                            "LLOQ",
+                            "a BLQ record needs its quantification limit in LLOQ".into(),
+                        ));
+                    }
+                    (1, limit)
+                } else {
+                    (0, r.dv.unwrap_or(f64::NAN))
+                };
+                if censored != 0 && c.blq == crate::lang::Blq::M1 {
+                    dropped_blq += 1;
+                } else {
+                    let output = self
+                        .route(r, dvid_idx.map(|j| r.covariates[j]))
+                        .map_err(|m| err(if dvid_idx.is_some() { "DVID" } else { "CMT" }, m))?;
+                    obs.push(Observation {
+                        record: ri,
+                        output,
+                        time: r.time,
+                        dv,
+                        line: r.line,
+                        censored,
+                    });
+                }
             }
             records.push(Rec {
                 record: r.clone(),
@@ -269,6 +308,7 @@ impl Model {
             records,
             obs,
             n_occasions: occasions.len().max(1),
+            dropped_blq,
             set_of_record,
             set_first_record,
             timeline: None,

@@ -108,6 +108,8 @@ pub struct PopSubject {
     pub y: Vec<f64>,
     /// Whether each observation is compared on the log scale.
     pub log: Vec<bool>,
+    /// Per observation: 0 observed, ±1 censored at the limit in `y` (M3).
+    pub censored: Vec<i8>,
 }
 
 /// The subjects of a data file, prepared for a model.
@@ -117,6 +119,10 @@ pub struct PopulationData {
     pub subjects: Vec<PopSubject>,
     /// Number of observations.
     pub n_obs: usize,
+    /// Number of censored observations (entering by M3).
+    pub n_censored: usize,
+    /// Censored observations left out by the model's `blq m1`.
+    pub n_dropped_blq: usize,
 }
 
 impl PopulationData {
@@ -154,10 +160,26 @@ impl PopulationData {
                 y.push(if l { o.dv.ln() } else { o.dv });
                 log.push(l);
             }
-            subjects.push(PopSubject { data: sd, y, log });
+            let censored: Vec<i8> = sd.obs.iter().map(|o| o.censored).collect();
+            subjects.push(PopSubject {
+                data: sd,
+                y,
+                log,
+                censored,
+            });
         }
         let n_obs = subjects.iter().map(|s| s.y.len()).sum();
-        Ok(PopulationData { subjects, n_obs })
+        let n_censored = subjects
+            .iter()
+            .map(|s| s.censored.iter().filter(|c| **c != 0).count())
+            .sum();
+        let n_dropped_blq = subjects.iter().map(|s| s.data.dropped_blq).sum();
+        Ok(PopulationData {
+            subjects,
+            n_obs,
+            n_censored,
+            n_dropped_blq,
+        })
     }
 }
 
@@ -178,6 +200,9 @@ impl Conditional for AtValues<'_> {
     }
     fn y(&self) -> &[f64] {
         &self.subject.y
+    }
+    fn censored(&self) -> &[i8] {
+        &self.subject.censored
     }
     fn evaluate(&self, b: &[f64]) -> std::result::Result<Fitted, String> {
         let (eta, kappa) = b.split_at(self.n_eta.min(b.len()));
@@ -260,6 +285,13 @@ pub fn objective(
 ) -> Result<Evaluation> {
     let iov = model.code.iov.is_some();
     let n_eta = values.omega.nrows();
+    if data.n_censored > 0 && method != Method::Laplace {
+        return Err(Error::Argument(format!(
+            "{} observations are censored (BLQ) and enter by Beal's M3, which needs the Laplacian \
+             method (--method laplace, as NONMEM's LAPLACIAN); or write `blq m1` in the model to drop them",
+            data.n_censored
+        )));
+    }
     let parts: Vec<(f64, MapEstimate)> = data
         .subjects
         .par_iter()
@@ -322,7 +354,7 @@ fn laplace_half_hessian(p: &AtValues<'_>, omega_inv: &DMatrix<f64>, est: &MapEst
     let o = |b: &[f64]| -> Option<f64> {
         let fitted = p.evaluate(b).ok()?;
         let e = DVector::from_column_slice(b);
-        Some(data_term(&p.subject.y, &fitted) + (e.transpose() * omega_inv * &e)[(0, 0)])
+        Some(data_term(&p.subject.y, &fitted, &p.subject.censored) + (e.transpose() * omega_inv * &e)[(0, 0)])
     };
     let f0 = est.objective;
     let mut m = DMatrix::zeros(k, k);

@@ -158,6 +158,11 @@ pub trait Conditional: Sync {
     /// Predictions f, residual variances R and dR/df at η, or why the model
     /// cannot be evaluated there.
     fn evaluate(&self, eta: &[f64]) -> std::result::Result<Fitted, String>;
+    /// Per observation: 0 observed, 1 below the limit held in `y` (left-censored),
+    /// −1 above it; empty when nothing is censored.
+    fn censored(&self) -> &[i8] {
+        &[]
+    }
 }
 
 /// Predictions and residual variances at one η.
@@ -208,17 +213,40 @@ struct Point {
     objective: f64,
 }
 
-/// Σ[(y−f)²/R + ln R], or +∞ where a variance is not positive.
-pub fn data_term(y: &[f64], fitted: &Fitted) -> f64 {
+/// Σ[(y−f)²/R + ln R] over observed values, and −2 ln P(censored) for
+/// censored ones (Beal's M3: P(y < L) = Φ((L − f)/√R), P(y > L) = 1 − Φ(…));
+/// +∞ where a variance is not positive.
+pub fn data_term(y: &[f64], fitted: &Fitted, censored: &[i8]) -> f64 {
     let mut sum = 0.0;
-    for ((yi, fi), r) in y.iter().zip(&fitted.f).zip(&fitted.r) {
+    for (i, ((yi, fi), r)) in y.iter().zip(&fitted.f).zip(&fitted.r).enumerate() {
         if !(*r > 0.0 && r.is_finite()) {
             return f64::INFINITY;
         }
         let e = yi - fi;
-        sum += e * e / r + r.ln();
+        sum += match censored.get(i).copied().unwrap_or(0) {
+            0 => e * e / r + r.ln(),
+            side => {
+                let p = crate::lang::program::normal_cdf(f64::from(side) * e / r.sqrt());
+                if !(p > 0.0) {
+                    return f64::INFINITY;
+                }
+                -2.0 * p.ln()
+            }
+        };
     }
     sum
+}
+
+/// d/df and a positive curvature weight of one censored observation's −2 ln P.
+fn censored_terms(side: f64, y: f64, f: f64, r: f64, dr: f64) -> (f64, f64) {
+    let sd = r.sqrt();
+    let z = side * (y - f) / sd;
+    let p = crate::lang::program::normal_cdf(z);
+    let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    // dz/df = side·(−1/sd − (y − f)·dR/df / (2 R sd)).
+    let dz = side * (-1.0 / sd - (y - f) * dr / (2.0 * r * sd));
+    let d = -2.0 * density / p.max(1e-300) * dz;
+    (d, 0.25 * d * d)
 }
 
 fn prior_term(eta: &[f64], omega_inv: &DMatrix<f64>) -> f64 {
@@ -228,7 +256,7 @@ fn prior_term(eta: &[f64], omega_inv: &DMatrix<f64>) -> f64 {
 
 fn point(p: &dyn Conditional, omega_inv: &DMatrix<f64>, eta: Vec<f64>) -> Option<Point> {
     let fitted = p.evaluate(&eta).ok()?;
-    let objective = data_term(p.y(), &fitted) + prior_term(&eta, omega_inv);
+    let objective = data_term(p.y(), &fitted, p.censored()) + prior_term(&eta, omega_inv);
     objective.is_finite().then_some(Point { eta, fitted, objective })
 }
 
@@ -252,7 +280,13 @@ pub fn sensitivities(p: &dyn Conditional, eta: &[f64]) -> Option<DMatrix<f64>> {
 }
 
 /// Gradient of O and half the expected information at a point.
-fn scoring_terms(y: &[f64], omega_inv: &DMatrix<f64>, p: &Point, g: &DMatrix<f64>) -> (DVector<f64>, DMatrix<f64>) {
+fn scoring_terms(
+    y: &[f64],
+    censored: &[i8],
+    omega_inv: &DMatrix<f64>,
+    p: &Point,
+    g: &DMatrix<f64>,
+) -> (DVector<f64>, DMatrix<f64>) {
     let k = p.eta.len();
     let eta = DVector::from_column_slice(&p.eta);
     let mut grad = 2.0 * omega_inv * &eta;
@@ -260,8 +294,13 @@ fn scoring_terms(y: &[f64], omega_inv: &DMatrix<f64>, p: &Point, g: &DMatrix<f64
     for i in 0..p.fitted.f.len() {
         let (r, dr) = (p.fitted.r[i], p.fitted.dr[i]);
         let e = y[i] - p.fitted.f[i];
-        let d = -2.0 * e / r + (1.0 - e * e / r) * dr / r;
-        let w = 1.0 / r + 0.5 * dr * dr / (r * r);
+        let (d, w) = match censored.get(i).copied().unwrap_or(0) {
+            0 => (
+                -2.0 * e / r + (1.0 - e * e / r) * dr / r,
+                1.0 / r + 0.5 * dr * dr / (r * r),
+            ),
+            side => censored_terms(f64::from(side), y[i], p.fitted.f[i], r, dr),
+        };
         for a in 0..k {
             grad[a] += d * g[(i, a)];
             for b in 0..=a {
@@ -314,7 +353,7 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
     for iteration in 0..MAX_ITERATIONS {
         let g = sensitivities(problem, &p.eta)
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
-        let (grad, half) = scoring_terms(problem.y(), omega_inv, &p, &g);
+        let (grad, half) = scoring_terms(problem.y(), problem.censored(), omega_inv, &p, &g);
         // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the optimum is.
         let newton = half.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
         let decrement = newton.as_ref().map_or(f64::INFINITY, |d| -0.5 * grad.dot(d));
