@@ -465,8 +465,15 @@ fn parse_filters(cur: &Cursor, text: &str, line: usize, col: usize) -> Result<Ve
         let upper = rest.to_ascii_uppercase();
         let (op, value) = match OPS.iter().find(|(o, _)| upper.starts_with(o)) {
             Some((o, op)) => (*op, rest[o.len()..].trim()),
-            // No operator: "label value" means "=".
-            None => (FilterOp::TextEq, rest),
+            // No operator: "label value" (blank-separated) means "=".
+            None if s[label.len()..].starts_with(char::is_whitespace) => (FilterOp::TextEq, rest),
+            None => {
+                return Err(cur.error_at(
+                    line,
+                    item_col,
+                    format!("condition '{s}': expected an operator after {label} (.EQ. .NE. .GT. .GE. .LT. .LE. .EQN. .NEN. == /= > >= < <= =)"),
+                ))
+            }
         };
         let value = strip_quotes(value);
         if value.is_empty() || value.contains(char::is_whitespace) {
@@ -609,6 +616,8 @@ mod tests {
         assert!(e.to_string().contains("ACCEPT"), "{e}");
         let e = parse_data(&src("x.csv IGNORE=(.EQ.1)"), "f", 1).unwrap_err();
         assert!(e.to_string().contains("label"), "{e}");
+        let e = parse_data(&src("x.csv IGNORE=(SD.XX.0)"), "f", 1).unwrap_err();
+        assert!(e.to_string().contains("expected an operator after SD"), "{e}");
         let e = parse_data(&src("x.csv IGNORE=(SD.EQ.0"), "f", 1).unwrap_err();
         assert!(e.to_string().contains("not closed"), "{e}");
     }

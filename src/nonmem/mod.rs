@@ -234,6 +234,13 @@ impl ControlStream {
                 RecordKind::Theta => {
                     let t = parameters::parse_thetas(&src(), file, &mut cs.theta_options)?;
                     cs.thetas.extend(t);
+                    if cs.thetas.len() > parameters::MAX_THETAS {
+                        return Err(NonmemError::Syntax {
+                            at: SourcePos::new(file, r.line, r.col),
+                            record: record.clone(),
+                            message: format!("more than {} θ in the control stream", parameters::MAX_THETAS),
+                        });
+                    }
                 }
                 RecordKind::Omega => {
                     parameters::parse_covariance(&src(), file, "$OMEGA", r.line, &mut cs.omega)?;

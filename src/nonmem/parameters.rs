@@ -10,6 +10,10 @@ const MAX_BLOCK: usize = 1000;
 const MAX_REPEAT: usize = 10_000;
 /// Most values in one record.
 const MAX_VALUES: usize = 100_000;
+/// Largest dimension of Ω or Σ (NONMEM's own limits are far smaller).
+pub(crate) const MAX_DIMENSION: usize = 2000;
+/// Most θ in a control stream.
+pub(crate) const MAX_THETAS: usize = 100_000;
 
 /// One θ.
 #[derive(Debug, Clone, PartialEq)]
@@ -366,13 +370,17 @@ fn theta_group(cur: &Cursor, text: &str, line: usize, col: usize) -> Result<Thet
             ));
         }
     }
+    // A comma with nothing after it closes the list: `(1.1, FIX)` is `(1.1 FIX)`
+    // (as NONMEM reads it) and `(-1, 2, )` has no upper bound.
+    while slots.len() > 1 && slots.last() == Some(&None) {
+        slots.pop();
+    }
     let bad = |m: &str| cur.error_at(line, col, format!("({text}): {m}"));
     let (lower, init, upper) = match slots.as_slice() {
         [Some(i)] => (f64::NEG_INFINITY, Some(*i), f64::INFINITY),
         [Some(l), Some(i)] => (*l, Some(*i), f64::INFINITY),
         [Some(l), i, u] => (*l, *i, u.unwrap_or(f64::INFINITY)),
         [None] => return Err(bad("expected an initial estimate")),
-        [_, None] => return Err(bad("expected an initial estimate after the lower bound")),
         [None, ..] => return Err(bad("expected a lower bound (or -INF) before the comma")),
         _ => return Err(bad("expected at most (low, init, up)")),
     };
@@ -647,6 +655,7 @@ pub(crate) fn parse_covariance(
                 )));
             }
         }
+        check_dimension(blocks, size * m).map_err(err)?;
         for _ in 0..m {
             let src_block = &blocks[source];
             let b = CovarianceBlock {
@@ -673,6 +682,7 @@ pub(crate) fn parse_covariance(
                 "BLOCK without (n) is only allowed with SAME: expected BLOCK(n)".into()
             ));
         };
+        check_dimension(blocks, n).map_err(err)?;
         let count = n * (n + 1) / 2;
         let written: Vec<f64> = match values {
             Some((d, o)) => {
@@ -746,6 +756,7 @@ pub(crate) fn parse_covariance(
             return Err(err(format!("DIAGONAL({n}) but {} values given", items.len())));
         }
     }
+    check_dimension(blocks, items.len()).map_err(err)?;
     if !names.is_empty() && names.len() != items.len() {
         return Err(err(format!(
             "NAMES gives {} labels for {} values",
@@ -784,6 +795,17 @@ fn row_of(k: usize) -> usize {
         r += 1;
     }
     r
+}
+
+/// Refuses blocks that would take Ω/Σ beyond [`MAX_DIMENSION`].
+fn check_dimension(blocks: &[CovarianceBlock], added: usize) -> Result<(), String> {
+    let total = next_index(blocks) - 1 + added;
+    if total > MAX_DIMENSION {
+        return Err(format!(
+            "the matrix would have {total} rows: at most {MAX_DIMENSION} are accepted"
+        ));
+    }
+    Ok(())
 }
 
 fn next_index(blocks: &[CovarianceBlock]) -> usize {
@@ -876,13 +898,17 @@ mod tests {
         assert_eq!(t[3].init, Some(2.0));
         assert_eq!(t[6].upper, 1000.0);
         assert!(t[8].fixed);
-        let t = thetas("(0,,10) (1,1,1) (0 0.5 1) (-1, 2, ) (0,1) FIX").unwrap();
+        let t = thetas("(0,,10) (1,1,1) (0 0.5 1) (-1, 2, ) (0,1) FIX (1.1,   FIX)").unwrap();
         assert_eq!(t[0].init, None);
         assert_eq!(t[0].upper, 10.0);
         assert!(t[1].fixed, "low = init = up implies FIX");
         assert_eq!(t[2].init, Some(0.5));
         assert_eq!(t[3].upper, f64::INFINITY);
         assert!(t[4].fixed);
+        assert_eq!(
+            (t[5].init, t[5].fixed, t[5].lower),
+            (Some(1.1), true, f64::NEG_INFINITY)
+        );
     }
 
     #[test]
