@@ -469,7 +469,8 @@ impl fmt::Display for Expr {
                 } else {
                     write!(f, "{left}")?;
                 }
-                if p >= 5 && p != 8 {
+                // Blanks around + - * / .AND. .OR.; none around ** and comparisons.
+                if p != 8 && p != 4 {
                     write!(f, " {} ", op.symbol())?;
                 } else {
                     write!(f, "{}", op.symbol())?;
@@ -1558,7 +1559,7 @@ mod tests {
         };
         assert!(!single_line);
         assert_eq!(branches.len(), 2);
-        assert_eq!(branches[0].condition.to_string(), "A.EQ.1.AND..NOT. B.NE.2");
+        assert_eq!(branches[0].condition.to_string(), "A.EQ.1 .AND. .NOT. B.NE.2");
         assert_eq!(branches[1].line, 6);
         assert_eq!(branches[1].body.len(), 2);
         assert_eq!(otherwise.as_ref().unwrap().len(), 1);
