@@ -28,8 +28,8 @@ pub struct Theta {
     pub fixed: bool,
     /// Symbolic label (`CL=(0,7)` or `NAMES(CL)`, NONMEM 7.5), upper case.
     pub name: Option<String>,
-    /// The `;` comment after the value on its line, trimmed (the label PsN and
-    /// pharmpy use), as `log Cl`.
+    /// The label PsN and pharmpy read: the `;` comment after the value on its
+    /// line, from after the leading `;`s up to the next `;`, trimmed (as `log Cl`).
     pub label: Option<String>,
     /// Line of the value.
     pub line: usize,
@@ -914,7 +914,8 @@ mod tests {
     #[test]
     fn theta_labels_from_comments_and_names() {
         let t =
-            thetas(" (0,9.8) ;[V1]\n(0,3.7) ;; CL\n 1 2 ; last on line\nCL=(0,7) V=3\nNAMES(KA, F1) 1 (0, 2)").unwrap();
+            thetas(" (0,9.8) ;[V1]\n(0,3.7) ;; CL ; L/h\n 1 2 ; last on line\nCL=(0,7) V=3\nNAMES(KA, F1) 1 (0, 2)")
+                .unwrap();
         assert_eq!(t[0].label.as_deref(), Some("[V1]"));
         assert_eq!(t[1].label.as_deref(), Some("CL"));
         assert_eq!(t[2].label, None);

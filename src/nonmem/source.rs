@@ -104,7 +104,7 @@ struct Ch {
 #[derive(Debug, Clone)]
 pub(crate) struct Src {
     chars: Vec<Ch>,
-    /// `(line, comment text without the leading ';' and blanks)`.
+    /// `(line, label)`: the comment after the leading `;`s, up to the next `;`, trimmed.
     pub comments: Vec<(usize, String)>,
     /// Position just after the last character.
     end: (usize, usize),
@@ -134,7 +134,14 @@ impl Src {
             }
             if cut < cs.len() {
                 let text: String = cs[cut..].iter().collect();
-                let text = text.trim_start_matches(';').trim().to_string();
+                // PsN's label: after the leading `;`s, up to the next `;`.
+                let text = text
+                    .trim_start_matches(';')
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 if !text.is_empty() {
                     comments.push((bl.line, text));
                 }
