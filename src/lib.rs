@@ -23,6 +23,7 @@ pub mod fit;
 pub mod lang;
 pub mod model;
 pub mod nca;
+pub mod nonmem;
 pub mod plot;
 pub mod population;
 pub mod simulate;
