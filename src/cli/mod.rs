@@ -9,6 +9,7 @@ mod output;
 mod popfit;
 mod population_sim;
 mod simulate;
+mod translate;
 
 use clap::{Parser, Subcommand};
 use pk::Result;
@@ -33,6 +34,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Population estimation (FOCE-I or FO) with a population model file.
     Popfit(popfit::PopfitArgs),
+    /// Print a NONMEM control stream in the model language.
+    Translate(translate::TranslateArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -43,5 +46,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Nca(args) => nca::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Popfit(args) => popfit::run(args),
+        Command::Translate(args) => translate::run(args),
     }
 }

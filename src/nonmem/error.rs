@@ -95,6 +95,16 @@ pub enum NonmemError {
         /// Why it is refused.
         reason: String,
     },
+    /// A control stream that parses but cannot be lowered onto the model language.
+    #[error("{at}: {record}: {message}")]
+    Lowering {
+        /// Where (the statement or record concerned).
+        at: SourcePos,
+        /// The record, as `$ERROR`.
+        record: String,
+        /// What cannot be lowered and what would make it work.
+        message: String,
+    },
     /// An `.ext` file is malformed.
     #[error("{at}: {message}")]
     Ext {
@@ -123,6 +133,7 @@ impl NonmemError {
             NonmemError::Syntax { at, .. }
             | NonmemError::UnsupportedRecord { at, .. }
             | NonmemError::UnsupportedStatement { at, .. }
+            | NonmemError::Lowering { at, .. }
             | NonmemError::Ext { at, .. }
             | NonmemError::Data { at, .. } => Some(at),
         }
@@ -132,7 +143,9 @@ impl NonmemError {
     fn detail(&self) -> String {
         match self {
             NonmemError::Io { source, .. } => source.to_string(),
-            NonmemError::Syntax { at, record, message } => format!("{}{record}: {message}", column_prefix(at)),
+            NonmemError::Syntax { at, record, message } | NonmemError::Lowering { at, record, message } => {
+                format!("{}{record}: {message}", column_prefix(at))
+            }
             NonmemError::UnsupportedRecord { record, reason, .. } => {
                 format!("record {record} is not supported: {reason}")
             }

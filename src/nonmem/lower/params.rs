@@ -1,0 +1,287 @@
+//! θ, Ω and Σ between NONMEM's numbering and the lowered model's
+//! declarations: initial values from the control stream or an `.ext` file,
+//! estimates back in `$THETA`/`$OMEGA`/`$SIGMA` order, and `.ext` output.
+
+use crate::model::Model;
+use crate::population::estimation::PopValues;
+use nalgebra::DMatrix;
+
+/// Where a NONMEM η went in the lowered model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EtaTarget {
+    /// A between-subject η of the model (index in its Ω).
+    Omega(usize),
+    /// An inter-occasion κ (index in Ω_iov) for occasion `occasion` (0-based)
+    /// of an `$OMEGA BLOCK SAME` group.
+    Kappa {
+        /// Index of κ in the model's Ω_iov.
+        index: usize,
+        /// Occasion (0: the block that is repeated, 1…: its SAME copies).
+        occasion: usize,
+    },
+    /// A variance fixed at 0: the η is replaced by 0 in the code.
+    Removed,
+}
+
+/// θ, Ω and Σ in NONMEM's numbering: θ in `$THETA` order, Ω and Σ as full
+/// matrices (variances and covariances).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NmValues {
+    /// θ1, θ2, …
+    pub theta: Vec<f64>,
+    /// Ω (η1, η2, …).
+    pub omega: DMatrix<f64>,
+    /// Σ (ε1, ε2, …).
+    pub sigma: DMatrix<f64>,
+}
+
+/// The correspondence between the control stream's θ, η, ε and the model's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParameterMap {
+    /// Names of the model's θ, in `$THETA` order (the model declares every θ).
+    pub theta_names: Vec<String>,
+    /// Per NONMEM η (η1 first).
+    pub eta: Vec<EtaTarget>,
+    /// Names of the model's σ, per NONMEM ε (the model declares every ε).
+    pub eps_names: Vec<String>,
+    /// Per NONMEM η: whether it is fixed.
+    pub eta_fixed: Vec<bool>,
+    /// Per NONMEM ε: whether it is fixed.
+    pub eps_fixed: Vec<bool>,
+    /// Per θ: whether it is fixed.
+    pub theta_fixed: Vec<bool>,
+    /// Blocks of Ω in NONMEM order: (first η 0-based, size).
+    pub omega_blocks: Vec<(usize, usize)>,
+}
+
+impl ParameterMap {
+    /// The model's values at NONMEM values (`.ext` final estimates or the
+    /// control stream's initial estimates).
+    pub fn pop_values(&self, model: &Model, nm: &NmValues) -> PopValues {
+        let mut v = PopValues::initial(model);
+        for (k, t) in nm.theta.iter().enumerate().take(v.theta.len()) {
+            v.theta[k] = *t;
+        }
+        let get = |m: &DMatrix<f64>, i: usize, j: usize| if i < m.nrows() && j < m.ncols() { m[(i, j)] } else { 0.0 };
+        for (i, ti) in self.eta.iter().enumerate() {
+            for (j, tj) in self.eta.iter().enumerate() {
+                match (ti, tj) {
+                    (EtaTarget::Omega(a), EtaTarget::Omega(b)) => v.omega[(*a, *b)] = get(&nm.omega, i, j),
+                    (EtaTarget::Kappa { index: a, occasion: 0 }, EtaTarget::Kappa { index: b, occasion: 0 }) => {
+                        v.omega_iov[(*a, *b)] = get(&nm.omega, i, j)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (k, s) in v.sigma_sd.iter_mut().enumerate() {
+            *s = get(&nm.sigma, k, k).max(0.0).sqrt();
+        }
+        v
+    }
+
+    /// NONMEM values from the model's values; `base` gives the elements the
+    /// model does not carry (η fixed at 0, Σ covariances).
+    pub fn nm_values(&self, v: &PopValues, base: &NmValues) -> NmValues {
+        let n = self.eta.len();
+        let mut omega = base.omega.clone();
+        if omega.nrows() != n {
+            omega = DMatrix::zeros(n, n);
+        }
+        for (i, ti) in self.eta.iter().enumerate() {
+            for (j, tj) in self.eta.iter().enumerate() {
+                let val = match (ti, tj) {
+                    (EtaTarget::Omega(a), EtaTarget::Omega(b)) => v.omega[(*a, *b)],
+                    (EtaTarget::Kappa { index: a, occasion: oa }, EtaTarget::Kappa { index: b, occasion: ob })
+                        if oa == ob =>
+                    {
+                        v.omega_iov[(*a, *b)]
+                    }
+                    (EtaTarget::Removed, _) | (_, EtaTarget::Removed) => omega[(i, j)],
+                    _ => 0.0,
+                };
+                omega[(i, j)] = val;
+            }
+        }
+        let mut sigma = base.sigma.clone();
+        for (k, s) in v.sigma_sd.iter().enumerate() {
+            if k < sigma.nrows() {
+                sigma[(k, k)] = s * s;
+            }
+        }
+        NmValues {
+            theta: v.theta.clone(),
+            omega,
+            sigma,
+        }
+    }
+
+    /// Standard errors in NONMEM's layout from the model's reported
+    /// estimates (names `θ`, `OMEGA(a)`, `OMEGA(a,b)`, `SIGMA(s)`) and their SEs.
+    /// `None` where an element is not estimated.
+    #[allow(clippy::type_complexity)]
+    pub fn nm_standard_errors(
+        &self,
+        model: &Model,
+        names: &[String],
+        se: &[f64],
+    ) -> (Vec<Option<f64>>, Vec<Vec<Option<f64>>>, Vec<Vec<Option<f64>>>) {
+        let find = |n: &str| names.iter().position(|x| x == n).map(|k| se[k]);
+        let theta = self.theta_names.iter().map(|t| find(t)).collect();
+        let c = &model.code;
+        let eta_name = |t: &EtaTarget| -> Option<(bool, usize, String)> {
+            match t {
+                EtaTarget::Omega(a) => Some((false, 0, c.omega.names[*a].clone())),
+                EtaTarget::Kappa { index, occasion } => c
+                    .iov
+                    .as_ref()
+                    .map(|iov| (true, *occasion, iov.effects.names[*index].clone())),
+                EtaTarget::Removed => None,
+            }
+        };
+        let n = self.eta.len();
+        let mut omega = vec![vec![None; n]; n];
+        for i in 0..n {
+            for j in 0..n {
+                let (Some(a), Some(b)) = (eta_name(&self.eta[i]), eta_name(&self.eta[j])) else {
+                    continue;
+                };
+                if a.0 != b.0 || a.1 != b.1 {
+                    continue;
+                }
+                omega[i][j] = if i == j {
+                    find(&format!("OMEGA({})", a.2))
+                } else {
+                    find(&format!("OMEGA({},{})", a.2, b.2)).or_else(|| find(&format!("OMEGA({},{})", b.2, a.2)))
+                };
+            }
+        }
+        let m = self.eps_names.len();
+        let mut sigma = vec![vec![None; m]; m];
+        for (k, name) in self.eps_names.iter().enumerate() {
+            sigma[k][k] = find(&format!("SIGMA({name})"));
+        }
+        (theta, omega, sigma)
+    }
+}
+
+/// A number as NONMEM writes it in `.ext` files (`FORMAT=s1PE16.8`): ` 4.69555000E-03`.
+pub fn ext_number(v: f64) -> String {
+    if !v.is_finite() {
+        return format!(
+            "{:>13}",
+            if v.is_nan() {
+                "NaN"
+            } else if v > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            }
+        );
+    }
+    let s = format!("{v:.8E}");
+    let (mantissa, exp) = s.split_once('E').unwrap_or((&s, "0"));
+    let e: i32 = exp.parse().unwrap_or(0);
+    let sign = if e < 0 { '-' } else { '+' };
+    format!("{mantissa:>11}E{sign}{:02}", e.abs())
+}
+
+/// The text of a NONMEM `.ext` file: the final estimates (ITERATION
+/// −1000000000), the standard errors (−1000000001) when given, and the
+/// fixed-parameter flags (−1000000006).
+pub fn ext_text(
+    method_title: &str,
+    values: &NmValues,
+    ofv: f64,
+    se: Option<(&[Option<f64>], &[Vec<Option<f64>>], &[Vec<Option<f64>>])>,
+    fixed: (&[bool], &[Vec<bool>], &[Vec<bool>]),
+) -> String {
+    let nt = values.theta.len();
+    let ns = values.sigma.nrows();
+    let no = values.omega.nrows();
+    let mut header = vec!["ITERATION".to_string()];
+    header.extend((1..=nt).map(|k| format!("THETA{k}")));
+    for i in 0..ns {
+        for j in 0..=i {
+            header.push(format!("SIGMA({},{})", i + 1, j + 1));
+        }
+    }
+    for i in 0..no {
+        for j in 0..=i {
+            header.push(format!("OMEGA({},{})", i + 1, j + 1));
+        }
+    }
+    header.push("OBJ".into());
+    let mut t = format!(
+        "TABLE NO.     1: {method_title}: Goal Function=MINIMUM VALUE OF OBJECTIVE FUNCTION: Problem=1 Subproblem=0 Superproblem1=0 Iteration1=0 Superproblem2=0 Iteration2=0\n"
+    );
+    t.push_str(&header.iter().map(|h| format!("{h:>16}")).collect::<Vec<_>>().join(""));
+    t.push('\n');
+    let row = |iteration: i64, vals: Vec<f64>| -> String {
+        let mut r = format!("{iteration:>13}");
+        for v in vals {
+            r.push(' ');
+            r.push_str(&ext_number(v));
+        }
+        r.push('\n');
+        r
+    };
+    let mut finals: Vec<f64> = values.theta.clone();
+    for i in 0..ns {
+        for j in 0..=i {
+            finals.push(values.sigma[(i, j)]);
+        }
+    }
+    for i in 0..no {
+        for j in 0..=i {
+            finals.push(values.omega[(i, j)]);
+        }
+    }
+    finals.push(ofv);
+    t.push_str(&row(-1_000_000_000, finals));
+    // NONMEM writes 1.00000E+10 for elements without a standard error.
+    const NONE: f64 = 1e10;
+    if let Some((th, sg, om)) = se {
+        let mut r: Vec<f64> = th.iter().map(|s| s.unwrap_or(NONE)).collect();
+        for i in 0..ns {
+            for j in 0..=i {
+                r.push(sg[i][j].unwrap_or(NONE));
+            }
+        }
+        for i in 0..no {
+            for j in 0..=i {
+                r.push(om[i][j].unwrap_or(NONE));
+            }
+        }
+        r.push(0.0);
+        t.push_str(&row(-1_000_000_001, r));
+    }
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    let mut r: Vec<f64> = fixed.0.iter().map(|b| flag(*b)).collect();
+    for i in 0..ns {
+        for j in 0..=i {
+            r.push(flag(fixed.1[i][j]));
+        }
+    }
+    for i in 0..no {
+        for j in 0..=i {
+            r.push(flag(fixed.2[i][j]));
+        }
+    }
+    r.push(0.0);
+    t.push_str(&row(-1_000_000_006, r));
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_as_nonmem_writes_them() {
+        assert_eq!(ext_number(4.69555e-3), " 4.69555000E-03");
+        assert_eq!(ext_number(-1.5), "-1.50000000E+00");
+        assert_eq!(ext_number(586.27605628), " 5.86276056E+02");
+        assert_eq!(ext_number(0.0), " 0.00000000E+00");
+    }
+}
