@@ -50,6 +50,11 @@ pub struct DataSelection {
 }
 
 impl DataSelection {
+    /// Whether no column is dropped and no record selected.
+    pub fn is_empty(&self) -> bool {
+        self.drop.is_empty() && self.accept.is_empty()
+    }
+
     /// Reads `path` without the dropped columns, keeping the accepted records.
     pub fn read(&self, path: &str) -> Result<Dataset> {
         let mut data = read_dataset(

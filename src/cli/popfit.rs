@@ -1,5 +1,7 @@
 //! `pk popfit`: population estimation (FOCE-I, FOCE, FO, Laplacian) of a
-//! model written in the model language.
+//! model written in the model language, or of a NONMEM control stream
+//! (lowered onto the language; data, method and covariance step as the
+//! control stream says).
 
 use super::model_args::DataSelection;
 use super::output::{num, refuse_input, write_text};
@@ -9,7 +11,7 @@ use nalgebra::DMatrix;
 use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::estimation::{
-    covariance, diagnostics, estimate, reported, standard_errors, EstimationOptions, Method, ObservationRow,
+    covariance, diagnostics, estimate, objective, reported, standard_errors, EstimationOptions, Method, ObservationRow,
     Parameters, PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
@@ -20,14 +22,15 @@ use std::path::Path;
 /// Arguments of `pk popfit`.
 #[derive(Debug, Args)]
 pub struct PopfitArgs {
-    /// NONMEM-style data file.
+    /// NONMEM-style data file, or a NONMEM control stream (.ctl, .mod, .con:
+    /// model, data, method and covariance step as it says).
     data: String,
     /// Model file in the model language with initial estimates (e.g. models/two_cmt_pop.pk), or a bundled name.
     #[arg(long)]
-    model: String,
-    /// Estimation method: foce-i, foce, fo or laplace.
-    #[arg(long, default_value = "foce-i")]
-    method: String,
+    model: Option<String>,
+    /// Estimation method: foce-i, foce, fo or laplace (default foce-i, or the control stream's $ESTIMATION).
+    #[arg(long)]
+    method: Option<String>,
     /// Largest number of outer iterations.
     #[arg(long, default_value_t = 300)]
     max_iterations: u64,
@@ -45,16 +48,64 @@ pub struct PopfitArgs {
     /// Directory for the diagnostic plots (SVG).
     #[arg(long)]
     plots: Option<String>,
+    /// Compute the objective at the initial estimates without estimating (as NONMEM's MAXEVAL=0).
+    #[arg(long)]
+    evaluate: bool,
+    /// Control stream: initial estimates from the final row of a NONMEM .ext file (as PsN's update_inits).
+    #[arg(long)]
+    inits_from: Option<String>,
+    /// Control stream: write the result as a NONMEM .ext file.
+    #[arg(long)]
+    ext: Option<String>,
+    /// Control stream: write the model in the model language with the final estimates as initial values.
+    #[arg(long)]
+    write_model: Option<String>,
+}
+
+/// The objective at `start` as a fit without iterations (`--evaluate`, MAXEVAL=0).
+fn evaluation_only(model: &Model, pop: &PopulationData, start: &PopValues, method: Method) -> Result<PopulationFit> {
+    let mut evaluation = objective(model, pop, start, method, &[])?;
+    if method == Method::Fo {
+        evaluation.estimates = objective(model, pop, start, Method::FoceI, &[])?.estimates;
+    }
+    Ok(PopulationFit {
+        values: start.clone(),
+        method,
+        evaluation,
+        converged: true,
+        message: "objective evaluated at the initial estimates (no estimation)".into(),
+        iterations: 0,
+        objective_evaluations: 1,
+        phi: Parameters::of(model).phi(model, start)?,
+    })
 }
 
 /// Runs `pk popfit`.
 pub fn run(args: PopfitArgs) -> Result<()> {
-    let inputs = [args.data.as_str(), args.model.as_str()];
+    if pk::nonmem::import::is_control_stream(&args.data) {
+        return run_control_stream(args);
+    }
+    let Some(model_path) = args.model.clone() else {
+        return Err(Error::Argument(format!(
+            "{}: give the model with --model FILE (or pass a NONMEM control stream, .ctl or .mod)",
+            args.data
+        )));
+    };
+    for (flag, given) in [
+        ("--inits-from", args.inits_from.is_some()),
+        ("--ext", args.ext.is_some()),
+        ("--write-model", args.write_model.is_some()),
+    ] {
+        if given {
+            return Err(Error::Argument(format!("{flag} is for NONMEM control streams")));
+        }
+    }
+    let inputs = [args.data.as_str(), model_path.as_str()];
     for p in [&args.json, &args.table].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
-    let method = Method::parse(&args.method)?;
-    let model = Model::load(&args.model)?;
+    let method = Method::parse(args.method.as_deref().unwrap_or("foce-i"))?;
+    let model = Model::load(&model_path)?;
     let data = args.selection.read(&args.data)?;
     let pop = PopulationData::new(&model, &data)?;
     if pop.n_dropped_blq > 0 {
@@ -76,7 +127,11 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         max_iterations: args.max_iterations,
         progress: true,
     };
-    let fit = estimate(&model, &pop, &start, &options)?;
+    let fit = if args.evaluate {
+        evaluation_only(&model, &pop, &start, method)?
+    } else {
+        estimate(&model, &pop, &start, &options)?
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let se = if args.no_covariance {
         Err("not requested (--no-covariance)".to_string())
@@ -409,4 +464,260 @@ fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
     )?;
     eprintln!("plots written to {dir}");
     Ok(())
+}
+
+// ---------------------------------------------------------------- control streams
+
+/// `pk popfit RUN.ctl`: the control stream lowered onto the model language,
+/// its data read as `$INPUT`/`$DATA` say, estimated as `$ESTIMATION` says.
+fn run_control_stream(args: PopfitArgs) -> Result<()> {
+    use pk::nonmem::import::Import;
+    use pk::nonmem::lower::params::ext_text;
+    if args.model.is_some() {
+        return Err(Error::Argument(format!(
+            "{} is a NONMEM control stream: it carries its model, --model is for data files",
+            args.data
+        )));
+    }
+    if !args.selection.is_empty() {
+        return Err(Error::Argument(
+            "--drop and --accept are for data files: a control stream selects its data with $INPUT (DROP) and $DATA (IGNORE, ACCEPT)"
+                .into(),
+        ));
+    }
+    let mut inputs = vec![args.data.as_str()];
+    if let Some(p) = &args.inits_from {
+        inputs.push(p.as_str());
+    }
+    for p in [&args.json, &args.table, &args.ext, &args.write_model]
+        .into_iter()
+        .flatten()
+    {
+        refuse_input(p, &inputs)?;
+    }
+    let imported = Import::read(&args.data)?;
+    let lowered = &imported.lowered;
+    let model = &imported.model;
+    for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
+        eprintln!("note: {n}");
+    }
+    let method = match &args.method {
+        Some(m) => Method::parse(m)?,
+        None => lowered.estimation.method,
+    };
+    let pop = PopulationData::new(model, &imported.data)?;
+    if pop.n_censored > 0 {
+        eprintln!(
+            "{} observations below the quantification limit enter as P(y < LLOQ) (Beal's M3)",
+            pop.n_censored
+        );
+    }
+    let start = match &args.inits_from {
+        Some(p) => imported.values_from_ext(p)?,
+        None => imported.initial_values(),
+    };
+    let evaluate = args.evaluate || lowered.estimation.evaluate_only;
+    let started = std::time::Instant::now();
+    let fit = if evaluate {
+        evaluation_only(model, &pop, &start, method)?
+    } else {
+        let options = EstimationOptions {
+            method,
+            max_iterations: args.max_iterations,
+            progress: true,
+        };
+        estimate(model, &pop, &start, &options)?
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let se = if args.no_covariance || !lowered.estimation.covariance {
+        Err(if args.no_covariance {
+            "not requested (--no-covariance)".to_string()
+        } else {
+            "not requested (no $COVARIANCE)".to_string()
+        })
+    } else {
+        match covariance(model, &pop, &start, &fit)? {
+            Some(c) => Ok(standard_errors(model, &start, &fit, &c)?),
+            None => Err("the Hessian of the OFV is not positive definite: no standard errors \
+                         (the model may be over-parameterised, or the fit not at a minimum)"
+                .to_string()),
+        }
+    };
+    let rows = diagnostics(model, &pop, &fit)?;
+    let report = Report::new(model, &pop, &fit, se, elapsed);
+    let params = &lowered.parameters;
+    let nm = params.nm_values(&fit.values, &lowered.initial);
+    let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
+    let nm_se = report
+        .se
+        .as_ref()
+        .ok()
+        .map(|s| params.nm_standard_errors(model, &names, s));
+    let mut text = report.text();
+    text.push_str(&nonmem_summary(&imported, &nm, nm_se.as_ref()));
+    write_text(None, &text, &inputs)?;
+    if let Some(path) = &args.json {
+        let mut doc = report.json();
+        if let Value::Object(m) = &mut doc {
+            let matrix = |x: &DMatrix<f64>| -> Value {
+                json!((0..x.nrows())
+                    .map(|i| (0..x.ncols()).map(|j| x[(i, j)]).collect::<Vec<_>>())
+                    .collect::<Vec<_>>())
+            };
+            m.insert("control_stream".into(), json!(args.data));
+            m.insert("evaluate_only".into(), json!(evaluate));
+            m.insert("theta".into(), json!(nm.theta));
+            m.insert("omega".into(), matrix(&nm.omega));
+            m.insert("sigma".into(), matrix(&nm.sigma));
+            m.insert("theta_names".into(), json!(params.theta_names));
+            m.insert("omega_names".into(), json!(eta_labels(&imported)));
+            m.insert("sigma_names".into(), json!(params.eps_names));
+            m.remove("omega_iov");
+            m.remove("omega_iov_names");
+            match &nm_se {
+                Some((t, o, s)) => {
+                    m.insert("se".into(), json!({"theta": t, "omega": o, "sigma": s}));
+                }
+                None => {
+                    m.remove("se");
+                }
+            }
+        }
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
+        write_text(Some(path), &(text + "\n"), &inputs)?;
+    }
+    if let Some(path) = &args.ext {
+        let n = nm.omega.nrows();
+        let ns = nm.sigma.nrows();
+        let mut omega_fixed = vec![vec![true; n]; n];
+        for &(first, size) in &params.omega_blocks {
+            for i in first..first + size {
+                for j in first..first + size {
+                    omega_fixed[i][j] = params.eta_fixed[i];
+                }
+            }
+        }
+        let mut sigma_fixed = vec![vec![true; ns]; ns];
+        for (k, f) in params.eps_fixed.iter().enumerate() {
+            sigma_fixed[k][k] = *f;
+        }
+        let se_ref = nm_se
+            .as_ref()
+            .map(|(t, o, s)| (t.as_slice(), s.as_slice(), o.as_slice()));
+        let text = ext_text(
+            &nonmem_title(method),
+            &nm,
+            fit.evaluation.ofv,
+            se_ref,
+            (&params.theta_fixed, &sigma_fixed, &omega_fixed),
+        );
+        write_text(Some(path), &text, &inputs)?;
+    }
+    if let Some(path) = &args.write_model {
+        let header = format!(
+            "# Estimates of `pk popfit {}` ({}, OFV {:.4}{}) as initial values\n",
+            args.data,
+            fit.method,
+            fit.evaluation.ofv,
+            if evaluate { ", evaluated only" } else { "" }
+        );
+        write_text(Some(path), &lowered.text_with(&nm, &header), &inputs)?;
+    }
+    if let Some(path) = &args.table {
+        write_text(Some(path), &table(&rows), &inputs)?;
+    }
+    if let Some(dir) = &args.plots {
+        plots(dir, model, &rows)?;
+    }
+    if !fit.converged {
+        return Err(Error::Argument(format!(
+            "the {method} estimation did not converge: {}; the numbers above are not estimates",
+            fit.message
+        )));
+    }
+    Ok(())
+}
+
+/// The method as NONMEM titles its `.ext` tables.
+fn nonmem_title(method: Method) -> String {
+    match method {
+        Method::Fo => "First Order",
+        Method::Foce => "First Order Conditional Estimation",
+        Method::FoceI => "First Order Conditional Estimation with Interaction",
+        Method::Laplace => "Laplacian Conditional Estimation with Interaction",
+    }
+    .to_string()
+}
+
+/// The model's name of each NONMEM η (κ names for inter-occasion η; "0" for η fixed at 0).
+fn eta_labels(imported: &pk::nonmem::import::Import) -> Vec<String> {
+    use pk::nonmem::lower::params::EtaTarget;
+    let c = &imported.model.code;
+    imported
+        .lowered
+        .parameters
+        .eta
+        .iter()
+        .map(|t| match t {
+            EtaTarget::Omega(i) => c.omega.names[*i].clone(),
+            EtaTarget::Kappa { index, occasion } => format!(
+                "{} (occasion {})",
+                c.iov
+                    .as_ref()
+                    .map_or(String::new(), |v| v.effects.names[*index].clone()),
+                occasion + 1
+            ),
+            EtaTarget::Removed => "0 (fixed)".into(),
+        })
+        .collect()
+}
+
+/// θ, Ω and Σ in the control stream's numbering, NONMEM-like.
+#[allow(clippy::type_complexity)]
+fn nonmem_summary(
+    imported: &pk::nonmem::import::Import,
+    nm: &pk::nonmem::lower::params::NmValues,
+    se: Option<&(Vec<Option<f64>>, Vec<Vec<Option<f64>>>, Vec<Vec<Option<f64>>>)>,
+) -> String {
+    let p = &imported.lowered.parameters;
+    let fmt_se = |s: Option<f64>| s.map_or("-".to_string(), |v| format!("{v:.5}"));
+    let mut t = String::from("\nIn the control stream's numbering:\n");
+    for (k, v) in nm.theta.iter().enumerate() {
+        t.push_str(&format!(
+            "THETA{:<4} {:<20} {:>14.6} {:>12}{}\n",
+            k + 1,
+            p.theta_names[k],
+            v,
+            fmt_se(se.and_then(|s| s.0[k])),
+            if p.theta_fixed[k] { "  FIX" } else { "" }
+        ));
+    }
+    let labels = eta_labels(imported);
+    for i in 0..nm.omega.nrows() {
+        for j in 0..=i {
+            if i != j && nm.omega[(i, j)] == 0.0 {
+                continue;
+            }
+            t.push_str(&format!(
+                "OMEGA({},{}) {:<20} {:>14.6} {:>12}\n",
+                i + 1,
+                j + 1,
+                if i == j { labels[i].clone() } else { String::new() },
+                nm.omega[(i, j)],
+                fmt_se(se.and_then(|s| s.1[i][j]))
+            ));
+        }
+    }
+    for k in 0..nm.sigma.nrows() {
+        t.push_str(&format!(
+            "SIGMA({},{}) {:<20} {:>14.6} {:>12}{}\n",
+            k + 1,
+            k + 1,
+            p.eps_names[k],
+            nm.sigma[(k, k)],
+            fmt_se(se.and_then(|s| s.2[k][k])),
+            if p.eps_fixed[k] { "  FIX" } else { "" }
+        ));
+    }
+    t
 }

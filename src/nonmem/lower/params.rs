@@ -218,7 +218,7 @@ pub fn ext_text(
     t.push_str(&header.iter().map(|h| format!("{h:>16}")).collect::<Vec<_>>().join(""));
     t.push('\n');
     let row = |iteration: i64, vals: Vec<f64>| -> String {
-        let mut r = format!("{iteration:>13}");
+        let mut r = format!("{iteration:>16}");
         for v in vals {
             r.push(' ');
             r.push_str(&ext_number(v));
