@@ -22,6 +22,7 @@ pub mod error;
 pub mod fit;
 pub mod model;
 pub mod nca;
+pub mod ode;
 pub mod plot;
 pub mod population;
 pub mod simulate;
