@@ -2,10 +2,14 @@
 //! matrices of the stiff method (a handful of states). Written out rather than
 //! taken from `nalgebra` so that a factorisation per step allocates nothing:
 //! `nalgebra`'s `LU` owns a fresh matrix and permutation at every call.
+//! Always inlined, so that a dimension known at compile time unrolls the loops.
 
 /// Factorises the row-major `n×n` matrix `a` in place (L below the diagonal
-/// with a unit diagonal, U on and above it) and records the row swaps in
-/// `piv`. Returns `false` when a pivot is zero or not finite (singular matrix).
+/// with a unit diagonal, U above it, and the reciprocals of U's diagonal on
+/// the diagonal, so that solving needs no division) and records the row
+/// swaps in `piv`. Returns `false` when a pivot is zero or not finite
+/// (singular matrix).
+#[inline(always)]
 pub(crate) fn factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
     debug_assert!(a.len() >= n * n && piv.len() >= n);
     for k in 0..n {
@@ -28,6 +32,7 @@ pub(crate) fn factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
             }
         }
         let inv = 1.0 / a[k * n + k];
+        a[k * n + k] = inv;
         for i in (k + 1)..n {
             let l = a[i * n + k] * inv;
             a[i * n + k] = l;
@@ -42,6 +47,7 @@ pub(crate) fn factor(a: &mut [f64], piv: &mut [usize], n: usize) -> bool {
 }
 
 /// Solves `A x = b` in place (`b` becomes `x`) with the factors from [`factor`].
+#[inline(always)]
 pub(crate) fn solve(a: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
     for (k, &p) in piv.iter().enumerate().take(n) {
         if p != k {
@@ -60,7 +66,7 @@ pub(crate) fn solve(a: &[f64], piv: &[usize], n: usize, b: &mut [f64]) {
         for j in (i + 1)..n {
             s -= a[i * n + j] * b[j];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s * a[i * n + i];
     }
 }
 

@@ -135,11 +135,11 @@ impl Rodas {
                 let saved = self.arg[j];
                 let delta = (f64::EPSILON * saved.abs().max(1e-5)).sqrt();
                 self.arg[j] = saved + delta;
-                let delta = self.arg[j] - saved;
+                let inv_delta = 1.0 / (self.arg[j] - saved);
                 sys.rhs(t, &self.arg, &mut self.fval);
                 self.arg[j] = saved;
                 for (i, (f, f0)) in self.fval.iter().zip(f0).enumerate() {
-                    self.jac[i * n + j] = (f - f0) / delta;
+                    self.jac[i * n + j] = (f - f0) * inv_delta;
                 }
             }
             *calls += n as u64;
@@ -175,26 +175,69 @@ impl Rodas {
         t_end: f64,
         tol: &Tolerances,
     ) -> Result<f64, Failure> {
-        let n = self.n;
+        let args = (sys, calls, factorizations, t, y, f0, h, t_end, tol);
+        match self.n {
+            1 => self.attempt_n::<1, S>(args),
+            2 => self.attempt_n::<2, S>(args),
+            3 => self.attempt_n::<3, S>(args),
+            4 => self.attempt_n::<4, S>(args),
+            5 => self.attempt_n::<5, S>(args),
+            6 => self.attempt_n::<6, S>(args),
+            _ => self.attempt_n::<0, S>(args),
+        }
+    }
+
+    /// [`Rodas::attempt`] for a dimension known at compile time (`N` > 0:
+    /// the LU factorisation, the solves and the stage loops unroll) or not
+    /// (`N` = 0).
+    #[allow(clippy::type_complexity)]
+    #[inline(always)]
+    fn attempt_n<const N: usize, S: OdeSystem + ?Sized>(
+        &mut self,
+        (sys, calls, factorizations, t, y, f0, h, t_end, tol): (
+            &mut S,
+            &mut u64,
+            &mut u64,
+            f64,
+            &[f64],
+            &[f64],
+            f64,
+            f64,
+            &Tolerances,
+        ),
+    ) -> Result<f64, Failure> {
+        let n = if N > 0 { N } else { self.n };
+        let (y, f0) = (&y[..n], &f0[..n]);
+        let (e, piv) = (&mut self.e[..n * n], &mut self.piv[..n]);
         let diag = 1.0 / (GAMMA * h);
-        for (e, j) in self.e.iter_mut().zip(&self.jac) {
+        for (e, j) in e.iter_mut().zip(&self.jac[..n * n]) {
             *e = -j;
         }
         for i in 0..n {
-            self.e[i * n + i] += diag;
+            e[i * n + i] += diag;
         }
         *factorizations += 1;
-        if !lu::factor(&mut self.e, &mut self.piv, n) {
+        if !lu::factor(e, piv, n) {
             return Err(Failure::Singular);
         }
+        let (e, piv) = (&*e, &*piv);
         let inv_h = 1.0 / h;
         let [k1, k2, k3, k4, k5, k6] = &mut self.k;
-        let (arg, fval, dfdt) = (&mut self.arg, &mut self.fval, &self.dfdt);
+        let (k1, k2, k3, k4, k5, k6) = (
+            &mut k1[..n],
+            &mut k2[..n],
+            &mut k3[..n],
+            &mut k4[..n],
+            &mut k5[..n],
+            &mut k6[..n],
+        );
+        let (arg, fval, dfdt) = (&mut self.arg[..n], &mut self.fval[..n], &self.dfdt[..n]);
+        let y_new = &mut self.y_new[..n];
         // Stage 1.
         for i in 0..n {
             k1[i] = f0[i] + h * D1 * dfdt[i];
         }
-        lu::solve(&self.e, &self.piv, n, k1);
+        lu::solve(e, piv, n, k1);
         // Stage 2.
         for i in 0..n {
             arg[i] = y[i] + A21 * k1[i];
@@ -203,7 +246,7 @@ impl Rodas {
         for i in 0..n {
             k2[i] = fval[i] + h * D2 * dfdt[i] + C21 * k1[i] * inv_h;
         }
-        lu::solve(&self.e, &self.piv, n, k2);
+        lu::solve(e, piv, n, k2);
         // Stage 3.
         for i in 0..n {
             arg[i] = y[i] + A31 * k1[i] + A32 * k2[i];
@@ -212,7 +255,7 @@ impl Rodas {
         for i in 0..n {
             k3[i] = fval[i] + h * D3 * dfdt[i] + (C31 * k1[i] + C32 * k2[i]) * inv_h;
         }
-        lu::solve(&self.e, &self.piv, n, k3);
+        lu::solve(e, piv, n, k3);
         // Stage 4.
         for i in 0..n {
             arg[i] = y[i] + A41 * k1[i] + A42 * k2[i] + A43 * k3[i];
@@ -221,7 +264,7 @@ impl Rodas {
         for i in 0..n {
             k4[i] = fval[i] + h * D4 * dfdt[i] + (C41 * k1[i] + C42 * k2[i] + C43 * k3[i]) * inv_h;
         }
-        lu::solve(&self.e, &self.piv, n, k4);
+        lu::solve(e, piv, n, k4);
         // Stage 5 (at t + h; its argument is the embedded order-3 solution).
         for i in 0..n {
             arg[i] = y[i] + A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i];
@@ -230,7 +273,7 @@ impl Rodas {
         for i in 0..n {
             k5[i] = fval[i] + (C51 * k1[i] + C52 * k2[i] + C53 * k3[i] + C54 * k4[i]) * inv_h;
         }
-        lu::solve(&self.e, &self.piv, n, k5);
+        lu::solve(e, piv, n, k5);
         // Stage 6 (at t + h); k6 is the error estimate, y_new = argument + k6.
         for i in 0..n {
             arg[i] += k5[i];
@@ -239,13 +282,13 @@ impl Rodas {
         for i in 0..n {
             k6[i] = fval[i] + (C61 * k1[i] + C62 * k2[i] + C63 * k3[i] + C64 * k4[i] + C65 * k5[i]) * inv_h;
         }
-        lu::solve(&self.e, &self.piv, n, k6);
+        lu::solve(e, piv, n, k6);
         for i in 0..n {
-            self.y_new[i] = arg[i] + k6[i];
+            y_new[i] = arg[i] + k6[i];
         }
         *calls += 5;
-        let k6 = &self.k[5];
-        Ok(norm_scaled(tol, y, &self.y_new, |i| k6[i]))
+        let k6 = &*k6;
+        Ok(norm_scaled(tol, y, y_new, |i| k6[i]))
     }
 
     /// Step-size control of `rodas.f`: h_new/h within [0.2, 6], safety 0.9,
