@@ -512,3 +512,49 @@ fn reset_all_forgets_the_stiffness_verdict() {
     assert_eq!(it.step_size(), 0.0);
     assert_eq!(it.method(), Method::Auto);
 }
+
+/// A chain of `n` transit compartments with rate k: y₀' = −k·y₀,
+/// yᵢ' = k·(yᵢ₋₁ − yᵢ); from y = (1, 0, …): yᵢ(t) = (kt)ⁱ/i!·e^(−kt).
+struct Transit {
+    n: usize,
+    k: f64,
+}
+
+impl OdeSystem for Transit {
+    fn dim(&self) -> usize {
+        self.n
+    }
+    fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
+        dy[0] = -self.k * y[0];
+        for i in 1..self.n {
+            dy[i] = self.k * (y[i - 1] - y[i]);
+        }
+    }
+}
+
+#[test]
+fn dimensions_beyond_the_unrolled_ones_take_the_general_path() {
+    // Dimensions 1–6 run unrolled kernels; 7 and more the general loops.
+    for n in [6, 7, 9] {
+        for method in [Method::Dopri5, Method::Rodas4] {
+            let mut sys = Transit { n, k: 1.5 };
+            let mut it = Integrator::new(n, method, tol(1e-9, 1e-14)).unwrap();
+            let mut y0 = vec![0.0; n];
+            y0[0] = 1.0;
+            let times = grid(10, 8.0);
+            let ys = outputs(&mut it, &mut sys, &y0, &times, SOFT);
+            for (t, y) in times.iter().zip(&ys) {
+                let mut exact = (-1.5 * t).exp();
+                for (i, yi) in y.iter().enumerate() {
+                    if i > 0 {
+                        exact *= 1.5 * t / i as f64;
+                    }
+                    assert!(
+                        (yi - exact).abs() <= 1e-7 * exact + 1e-12,
+                        "n {n} {method:?} t {t} y{i}: {yi} vs {exact}"
+                    );
+                }
+            }
+        }
+    }
+}
