@@ -220,13 +220,26 @@ impl Dopri5 {
     /// (`y_end`, `f_end`): by then `y_new` and `k7` hold the step's start value
     /// and derivative (the integrator swapped them).
     pub(super) fn dense(&self, y_end: &[f64], f_end: &[f64], h: f64, cont: &mut [f64]) {
-        let n = y_end.len();
+        match y_end.len() {
+            1 => self.dense_n::<1>(y_end, f_end, h, cont),
+            2 => self.dense_n::<2>(y_end, f_end, h, cont),
+            3 => self.dense_n::<3>(y_end, f_end, h, cont),
+            4 => self.dense_n::<4>(y_end, f_end, h, cont),
+            _ => self.dense_n::<0>(y_end, f_end, h, cont),
+        }
+    }
+
+    #[inline(always)]
+    fn dense_n<const N: usize>(&self, y_end: &[f64], f_end: &[f64], h: f64, cont: &mut [f64]) {
+        let n = if N > 0 { N } else { y_end.len() };
+        let (y_end, f_end) = (&y_end[..n], &f_end[..n]);
         let (y, k1) = (&self.y_new[..n], &self.k7[..n]);
         let (k3, k4, k5, k6) = (&self.k3[..n], &self.k4[..n], &self.k5[..n], &self.k6[..n]);
         let (c0, rest) = cont.split_at_mut(n);
         let (c1, rest) = rest.split_at_mut(n);
         let (c2, rest) = rest.split_at_mut(n);
         let (c3, c4) = rest.split_at_mut(n);
+        let c4 = &mut c4[..n];
         for i in 0..n {
             let ydiff = y_end[i] - y[i];
             let bspl = h * k1[i] - ydiff;
@@ -268,7 +281,19 @@ impl Dopri5 {
 
 /// Evaluates the continuous extension stored by [`Dopri5::dense`] at θ ∈ [0, 1].
 pub(super) fn interpolate(cont: &[f64], theta: f64, out: &mut [f64]) {
-    let n = out.len();
+    match out.len() {
+        1 => interpolate_n::<1>(cont, theta, out),
+        2 => interpolate_n::<2>(cont, theta, out),
+        3 => interpolate_n::<3>(cont, theta, out),
+        4 => interpolate_n::<4>(cont, theta, out),
+        _ => interpolate_n::<0>(cont, theta, out),
+    }
+}
+
+#[inline(always)]
+fn interpolate_n<const N: usize>(cont: &[f64], theta: f64, out: &mut [f64]) {
+    let n = if N > 0 { N } else { out.len() };
+    let (out, cont) = (&mut out[..n], &cont[..5 * n]);
     let theta1 = 1.0 - theta;
     for (i, o) in out.iter_mut().enumerate() {
         *o = cont[i]
