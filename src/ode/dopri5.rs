@@ -129,9 +129,9 @@ impl Dopri5 {
         }
     }
 
-    /// [`Dopri5::attempt`] for a dimension known at compile time (`N` > 0:
-    /// the stage loops unroll, a third fewer instructions for two states)
-    /// or not (`N` = 0).
+    /// [`Dopri5::attempt`] for a dimension known at compile time (`N` > 0,
+    /// the stage loops unroll: 18 % fewer instructions per profile for two
+    /// states) or not (`N` = 0).
     #[allow(clippy::type_complexity)]
     #[inline(always)]
     fn attempt_n<const N: usize, S: OdeSystem + ?Sized>(

@@ -93,24 +93,26 @@
 //! that keeps registers needs interior mutability), there is no stiff
 //! method and its stiffness test aborts the integration. On the bench
 //! profile, driven the only way it allows, it takes 3 168 right-hand-side
-//! calls against 1 469 here, and 2.4× the time (table below).
+//! calls against 1 469 here, and about 2.6× the time (table below).
 //!
 //! **`diffsol` 0.18** (tried in a scratch crate, not added): it builds here,
 //! even with only its `nalgebra` feature, but adds 58 crates to the engine's
 //! dependency tree (`faer`, 6 `gemm` and 7 `nano-gemm` crates, `pulp`,
 //! `petgraph`, a second `nalgebra` 0.35 and `simba` beside the engine's
-//! 0.34, …); a fresh release build of diffsol took 1 min 24 s wall (2 min
-//! 15 s CPU) on this 2-core machine. Its API can serve
+//! 0.34, …); a fresh release build of the scratch crate (diffsol and all its
+//! dependencies) took 1 min 24 s wall, 2 min 15 s CPU, on this 2-core
+//! machine. Its API can serve
 //! events (`set_stop_time`, `step`, `interpolate`, `state_mut`), but the
 //! problem owns the right-hand side as `Fn` closures and the solver borrows
 //! the problem for its whole life, so the caller's `&mut` system cannot be
 //! lent per call (event-changed rates need `Rc<Cell<…>>`), and after a dose
-//! the derivative in the solver state must be recomputed by hand. Measured on
+//! the derivative in the solver state must be recomputed by hand (its
+//! `state_mut` does not refresh it, read from the source). Measured on
 //! the same profiles (right-hand sides natively in Rust, best of 3–5 runs,
 //! loaded machine): 2-compartment TSIT45 43 µs (1 316 calls), BDF 159 µs,
 //! TR-BDF2 467 µs; TMDD BDF 518 µs (1 158 steps, analytic Jacobian–vector
-//! products), ESDIRK34 1 216 µs, TR-BDF2 1 431 µs — against 28 µs and about
-//! 310 µs here. For systems of a few states its generic linear-algebra
+//! products), ESDIRK34 1 216 µs, TR-BDF2 1 431 µs — against 26–27 µs and
+//! 290–355 µs here. For systems of a few states its generic linear-algebra
 //! layers cost more than the arithmetic.
 //!
 //! Hence a compact Dormand–Prince and a compact Rosenbrock method, each a
@@ -122,19 +124,19 @@
 //! 2-compartment IV model in amounts (CL 20, V1 50, Q 30, V2 130), 5 infusions
 //! of 100 mg over 2 h every 24 h (10 hard stops), 100 soft outputs over
 //! 0–120 h, rtol 1e-6, atol 1e-9; right-hand side in Rust; criterion medians
-//! on the shared 2-core machine (load 3–4; quieter runs are the lower figures):
+//! of two consecutive runs on the shared 2-core machine (load average ≈ 3):
 //!
 //! | integration | rhs calls | time per profile |
 //! |---|---|---|
-//! | Dopri5 (and Auto, which stays on it) | 1 469 (226 steps + 17 rejected) | 26.5–28 µs (≈173 000 instructions) |
-//! | Dopri5 with every output a hard stop | 1 915 | 31–34 µs |
-//! | RODAS on the same (not stiff) model | 2 886 (finite-difference Jacobian) | 64–72 µs |
-//! | `ode_solvers` Dopri5 rebuilt per segment | 3 168 | 67–69 µs |
+//! | Dopri5 (and Auto, which stays on it) | 1 469 (226 steps + 17 rejected) | 26.2–27.1 µs (≈163 000 instructions) |
+//! | Dopri5 with every output a hard stop | 1 915 | 31.6–35.0 µs |
+//! | RODAS on the same (not stiff) model | 2 886 (finite-difference Jacobian) | 59–66 µs |
+//! | `ode_solvers` Dopri5 rebuilt per segment | 3 168 | 68–71 µs |
 //!
 //! TMDD (3 states, kon·R up to 10⁴/h), two 100 nM boluses, 100 outputs over
 //! 0–168 h, same tolerances: RODAS 1 353 steps, 12 142 calls (8 110 with the
-//! analytic Jacobian), ≈300–340 µs; Auto the same after switching; Dopri5
-//! alone 72 331 steps, 434 031 calls, ≈7.3–7.9 ms.
+//! analytic Jacobian), 318–355 µs (290–304 µs analytic); Auto the same after
+//! switching, 290–301 µs; Dopri5 alone 72 331 steps, 434 031 calls, 7.0–7.2 ms.
 //!
 //! What made it fast: the continuous extension (outputs cost no steps and no
 //! stage evaluations), the warm step size and last stage, stage loops unrolled
@@ -221,6 +223,10 @@ impl Default for Options {
 }
 
 /// What the target time of [`Integrator::advance`] is to the integration.
+///
+/// Richer than a `hard_stop: bool`: a soft stop must also know how far the
+/// integration may step, or a step taken past an output could straddle a
+/// dose the integrator has not yet been told about.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Stop {
     /// The state or the right-hand side changes at t1 (dose, infusion start or
@@ -255,7 +261,8 @@ pub struct Stats {
     pub stiff_from: Option<f64>,
 }
 
-/// Why an integration failed. Every variant carries the time reached.
+/// Why an integration failed or was refused. Failures during integration
+/// carry the time reached.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum OdeError {
     /// The step size fell below what the time's floating-point resolution allows.
