@@ -24,6 +24,7 @@ pub mod lang;
 pub mod model;
 pub mod nca;
 pub mod nonmem;
+pub mod ode;
 pub mod plot;
 pub mod population;
 pub mod simulate;

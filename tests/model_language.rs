@@ -248,3 +248,40 @@ fn domain_error_names_subject_time_and_expression() {
         "{e}"
     );
 }
+
+/// `var(expr)` and `sd(expr)` give the variance they say: with σ² = 0.04,
+/// `var(prop * C^2)` and `sd(sqrt(prop) * C)` equal `prop(0.2)`, as NONMEM's
+/// Y = F + W·EPS(1) with W = F and $SIGMA 0.04.
+#[test]
+fn general_variance_terms_match_the_named_forms() {
+    let base = "units amount=mg, volume=L, concentration=mg/L\ntheta CL = 1\ntheta V = 10\nsigma prop ~ 0.04\ntheta SD = 0.2\n\
+                kernel one_cmt_iv(CL, V)\nC = central / V\n";
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV\n1,0,100,1,1,.\n1,2,0,0,0,8\n1,6,0,0,0,5\n");
+    let mut variances = Vec::new();
+    for out in [
+        "output Y = C ~ prop(SD)",
+        "output Y = C ~ var(prop^2 * C^2)",
+        "output Y = C ~ sd(prop * C)",
+    ] {
+        let m = Model::from_text(&format!("{base}{out}"), "v.pk").unwrap();
+        let sd = m.subject(&data, &data.subjects[0]).unwrap();
+        let (theta, sigma) = values(&m);
+        let p = m
+            .predict(
+                &sd,
+                &Values {
+                    theta: &theta,
+                    eta: &[],
+                    kappa: &[],
+                    sigma_sd: &sigma,
+                },
+            )
+            .unwrap();
+        variances.push(p.variance);
+    }
+    for v in &variances[1..] {
+        for (a, b) in v.iter().zip(&variances[0]) {
+            assert!((a / b - 1.0).abs() < 1e-14, "{a} vs {b}");
+        }
+    }
+}

@@ -108,6 +108,10 @@ pub enum ErrorTerm {
     Power(Expr, Expr),
     /// `exp(sd)` (also `lnorm`): additive sd on the log scale (log-transform both sides).
     Exp(Expr),
+    /// `sd(expr)`: SD given by an expression.
+    Sd(Expr),
+    /// `var(expr)`: variance given by an expression (e.g. NONMEM's W²·σ²).
+    Var(Expr),
 }
 
 /// How the terms of an error model combine.

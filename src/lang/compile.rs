@@ -205,6 +205,10 @@ pub enum TermKind {
     Power,
     /// Additive s on the log scale (log-transform both sides).
     Exp,
+    /// SD = s, any expression (may read the prediction's variables).
+    Sd,
+    /// Variance = s, any expression (NONMEM's W² forms).
+    Var,
 }
 
 /// An output: its value and its residual error model.
@@ -1039,6 +1043,8 @@ impl<'e> Compiler<'e> {
                     ErrorTerm::Prop(a) => (TermKind::Prop, a, None),
                     ErrorTerm::Exp(a) => (TermKind::Exp, a, None),
                     ErrorTerm::Power(a, b) => (TermKind::Power, a, Some(b)),
+                    ErrorTerm::Sd(a) => (TermKind::Sd, a, None),
+                    ErrorTerm::Var(a) => (TermKind::Var, a, None),
                 };
                 self.check_names(&a, &format!("the error model of {name}"))?;
                 let sa = extra as u32;

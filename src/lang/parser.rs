@@ -574,7 +574,7 @@ impl Parser<'_> {
 
     fn error_model(&mut self) -> Result<(Vec<ErrorTerm>, Combine), LangError> {
         const EXPECTED: &str =
-            "an error model: add(sd), prop(sd), add(a) + prop(b), combined1(a, b), exp(sd) or power(sd, exponent)";
+            "an error model: add(sd), prop(sd), add(a) + prop(b), combined1(a, b), exp(sd), power(sd, exponent), sd(expression) or var(expression)";
         let mut terms = Vec::new();
         let mut combine = Combine::Variances;
         loop {
@@ -589,6 +589,8 @@ impl Parser<'_> {
                 ("prop" | "proportional", None) => terms.push(ErrorTerm::Prop(a)),
                 ("exp" | "lnorm" | "exponential" | "log", None) => terms.push(ErrorTerm::Exp(a)),
                 ("power" | "pow", Some(c)) => terms.push(ErrorTerm::Power(a, c)),
+                ("sd", None) => terms.push(ErrorTerm::Sd(a)),
+                ("var" | "variance", None) => terms.push(ErrorTerm::Var(a)),
                 ("combined" | "combined2", Some(b)) => {
                     terms.push(ErrorTerm::Add(a));
                     terms.push(ErrorTerm::Prop(b));

@@ -120,8 +120,6 @@ pub struct Prediction {
     pub f: Vec<f64>,
     /// Residual variance per observation (on the log scale for exp() error).
     pub variance: Vec<f64>,
-    /// d variance / d f per observation.
-    pub dvariance: Vec<f64>,
 }
 
 impl Model {
@@ -466,7 +464,6 @@ impl Model {
         Ok(Prediction {
             f,
             variance: kin.variance,
-            dvariance: kin.dvariance,
         })
     }
 
@@ -760,7 +757,6 @@ struct LangKinetics<'m> {
     scratch: Vec<f64>,
     scale: f64,
     variance: Vec<f64>,
-    dvariance: Vec<f64>,
     /// Start time of the next advance.
     now: f64,
     /// Whether the initial conditions have been applied.
@@ -801,7 +797,6 @@ impl<'m> LangKinetics<'m> {
             active: (offset..offset + n).collect(),
             offset,
             variance: vec![0.0; outputs.len()],
-            dvariance: vec![0.0; outputs.len()],
             outputs,
             scratch: sets.get(0).to_vec(),
             scale: model.units.concentration_scale(),
@@ -1025,43 +1020,32 @@ impl Kinetics for LangKinetics<'_> {
         let o = &c.outputs[self.outputs[slot]];
         let scale = if o.unscaled { 1.0 } else { self.scale };
         let f = self.scratch[o.value_slot as usize] * scale;
-        let (var, dvar) = residual_variance(o, &self.scratch, f);
-        self.variance[slot] = var;
-        self.dvariance[slot] = dvar;
+        self.variance[slot] = residual_variance(o, &self.scratch, f);
         Ok(f)
     }
 }
 
-/// Residual variance of output `o` at prediction `f`, and its derivative in f.
-/// SD terms: add s, prop s·f, power s·|f|^c, exp s (log scale); variances add,
-/// or SDs add for `combined1`.
-pub fn residual_variance(o: &crate::lang::OutputDecl, x: &[f64], f: f64) -> (f64, f64) {
-    let mut sds = [0.0; 4];
-    let mut dsds = [0.0; 4];
-    for (k, (kind, a, b)) in o.terms.iter().enumerate().take(4) {
+/// Residual variance of output `o` at prediction `f`. SD terms: add s,
+/// prop s·f, power s·|f|^c, exp s (log scale), sd s; var v adds a variance.
+/// Variances add, or (for `combined1`) SDs add.
+pub fn residual_variance(o: &crate::lang::OutputDecl, x: &[f64], f: f64) -> f64 {
+    let mut variance = 0.0;
+    let mut sd_sum = 0.0;
+    for (kind, a, b) in &o.terms {
         let s = x[*a as usize];
-        let (sd, dsd) = match kind {
-            TermKind::Add | TermKind::Exp => (s, 0.0),
-            TermKind::Prop => (s * f, s),
-            TermKind::Power => {
-                let c = b.map_or(1.0, |b| x[b as usize]);
-                (s * f.abs().powf(c), s * c * f.abs().powf(c - 1.0) * f.signum())
+        let sd = match kind {
+            TermKind::Add | TermKind::Exp | TermKind::Sd => s,
+            TermKind::Prop => s * f,
+            TermKind::Power => s * f.abs().powf(b.map_or(1.0, |b| x[b as usize])),
+            TermKind::Var => {
+                variance += s;
+                continue;
             }
         };
-        sds[k] = sd;
-        dsds[k] = dsd;
-    }
-    let n = o.terms.len().min(4);
-    match o.combine {
-        crate::lang::ast::Combine::Variances => {
-            let var: f64 = sds[..n].iter().map(|s| s * s).sum();
-            let dvar: f64 = (0..n).map(|k| 2.0 * sds[k] * dsds[k]).sum();
-            (var, dvar)
-        }
-        crate::lang::ast::Combine::Sds => {
-            let sd: f64 = sds[..n].iter().sum();
-            let dsd: f64 = dsds[..n].iter().sum();
-            (sd * sd, 2.0 * sd * dsd)
+        match o.combine {
+            crate::lang::ast::Combine::Variances => variance += sd * sd,
+            crate::lang::ast::Combine::Sds => sd_sum += sd,
         }
     }
+    variance + sd_sum * sd_sum
 }

@@ -217,7 +217,6 @@ impl Conditional for AtValues<'_> {
             other => other.to_string(),
         })?;
         let mut f = p.f;
-        let mut dr = p.dvariance;
         for (i, l) in self.subject.log.iter().enumerate() {
             if *l {
                 if !(f[i] > 0.0) {
@@ -227,17 +226,13 @@ impl Conditional for AtValues<'_> {
                     ));
                 }
                 f[i] = f[i].ln();
-                dr[i] = 0.0;
             }
         }
         let r = match &self.fixed_r {
-            Some(r) => {
-                dr.iter_mut().for_each(|d| *d = 0.0);
-                r.clone()
-            }
+            Some(r) => r.clone(),
             None => p.variance,
         };
-        Ok(Fitted { f, r, dr })
+        Ok(Fitted { f, r })
     }
 }
 
@@ -396,7 +391,7 @@ fn fo_contribution(p: &AtValues<'_>, omega_b: &DMatrix<f64>, omega_inv: &DMatrix
     let fitted = p
         .evaluate(&zero)
         .map_err(|m| fail(&format!("the model cannot be evaluated at the typical values: {m}")))?;
-    let g = sensitivities(p, &zero).ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
+    let (g, _) = sensitivities(p, &zero).ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
     let mut cov = &g * omega_b * g.transpose();
     for (i, ri) in fitted.r.iter().enumerate() {
         cov[(i, i)] += ri;

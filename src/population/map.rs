@@ -155,8 +155,8 @@ pub trait Conditional: Sync {
     fn id(&self) -> &str;
     /// Observed values on the error model's scale.
     fn y(&self) -> &[f64];
-    /// Predictions f, residual variances R and dR/df at η, or why the model
-    /// cannot be evaluated there.
+    /// Predictions f and residual variances R at η, or why the model cannot
+    /// be evaluated there.
     fn evaluate(&self, eta: &[f64]) -> std::result::Result<Fitted, String>;
     /// Per observation: 0 observed, 1 below the limit held in `y` (left-censored),
     /// −1 above it; empty when nothing is censored.
@@ -172,8 +172,6 @@ pub struct Fitted {
     pub f: Vec<f64>,
     /// Residual variances.
     pub r: Vec<f64>,
-    /// dR/df.
-    pub dr: Vec<f64>,
 }
 
 /// A subject of a population model file at given typical values: the
@@ -201,8 +199,8 @@ impl Conditional for TypicalSubject<'_, '_, '_> {
         self.subject
             .predict(c.model, &values, c.residual.log_scale(), &mut f)
             .ok_or("the model cannot be evaluated")?;
-        let (r, dr) = f.iter().map(|fi| c.residual.variance(*fi)).unzip();
-        Ok(Fitted { f, r, dr })
+        let r = f.iter().map(|fi| c.residual.variance(*fi).0).collect();
+        Ok(Fitted { f, r })
     }
 }
 
@@ -237,16 +235,15 @@ pub fn data_term(y: &[f64], fitted: &Fitted, censored: &[i8]) -> f64 {
     sum
 }
 
-/// d/df and a positive curvature weight of one censored observation's −2 ln P.
-fn censored_terms(side: f64, y: f64, f: f64, r: f64, dr: f64) -> (f64, f64) {
+/// Coefficients (a, b) of d(−2 ln P)/dη = a·∂f/∂η + b·∂R/∂η for one censored observation.
+fn censored_terms(side: f64, y: f64, f: f64, r: f64) -> (f64, f64) {
     let sd = r.sqrt();
     let z = side * (y - f) / sd;
     let p = crate::lang::program::normal_cdf(z);
     let density = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
-    // dz/df = side·(−1/sd − (y − f)·dR/df / (2 R sd)).
-    let dz = side * (-1.0 / sd - (y - f) * dr / (2.0 * r * sd));
-    let d = -2.0 * density / p.max(1e-300) * dz;
-    (d, 0.25 * d * d)
+    // dz/df = −side/sd, dz/dR = −side·(y − f)/(2 R sd).
+    let c = -2.0 * density / p.max(1e-300);
+    (c * (-side / sd), c * (-side * (y - f) / (2.0 * r * sd)))
 }
 
 fn prior_term(eta: &[f64], omega_inv: &DMatrix<f64>) -> f64 {
@@ -260,23 +257,25 @@ fn point(p: &dyn Conditional, omega_inv: &DMatrix<f64>, eta: Vec<f64>) -> Option
     objective.is_finite().then_some(Point { eta, fitted, objective })
 }
 
-/// ∂f/∂η by central differences.
-pub fn sensitivities(p: &dyn Conditional, eta: &[f64]) -> Option<DMatrix<f64>> {
+/// ∂f/∂η and ∂R/∂η by central differences.
+pub fn sensitivities(p: &dyn Conditional, eta: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
     let n = p.y().len();
     let k = eta.len();
     let mut g = DMatrix::zeros(n, k);
+    let mut gr = DMatrix::zeros(n, k);
     let mut e = eta.to_vec();
     for j in 0..k {
         e[j] = eta[j] + ETA_STEP;
-        let up = p.evaluate(&e).ok()?.f;
+        let up = p.evaluate(&e).ok()?;
         e[j] = eta[j] - ETA_STEP;
-        let down = p.evaluate(&e).ok()?.f;
+        let down = p.evaluate(&e).ok()?;
         e[j] = eta[j];
         for i in 0..n {
-            g[(i, j)] = (up[i] - down[i]) / (2.0 * ETA_STEP);
+            g[(i, j)] = (up.f[i] - down.f[i]) / (2.0 * ETA_STEP);
+            gr[(i, j)] = (up.r[i] - down.r[i]) / (2.0 * ETA_STEP);
         }
     }
-    Some(g)
+    Some((g, gr))
 }
 
 /// Gradient of O and half the expected information at a point.
@@ -286,25 +285,41 @@ fn scoring_terms(
     omega_inv: &DMatrix<f64>,
     p: &Point,
     g: &DMatrix<f64>,
+    gr: &DMatrix<f64>,
 ) -> (DVector<f64>, DMatrix<f64>) {
     let k = p.eta.len();
     let eta = DVector::from_column_slice(&p.eta);
     let mut grad = 2.0 * omega_inv * &eta;
     let mut half = omega_inv.clone();
+    let mut d = vec![0.0; k];
     for i in 0..p.fitted.f.len() {
-        let (r, dr) = (p.fitted.r[i], p.fitted.dr[i]);
+        let r = p.fitted.r[i];
         let e = y[i] - p.fitted.f[i];
-        let (d, w) = match censored.get(i).copied().unwrap_or(0) {
-            0 => (
-                -2.0 * e / r + (1.0 - e * e / r) * dr / r,
-                1.0 / r + 0.5 * dr * dr / (r * r),
-            ),
-            side => censored_terms(f64::from(side), y[i], p.fitted.f[i], r, dr),
-        };
-        for a in 0..k {
-            grad[a] += d * g[(i, a)];
-            for b in 0..=a {
-                half[(a, b)] += w * g[(i, a)] * g[(i, b)];
+        match censored.get(i).copied().unwrap_or(0) {
+            0 => {
+                // d[(y−f)²/R + ln R] = −2e/R·df + (1 − e²/R)/R·dR; expected
+                // information gᵀg/R + ½(∂R)ᵀ(∂R)/R² (FOCE-I's interaction term).
+                let (a, b) = (-2.0 * e / r, (1.0 - e * e / r) / r);
+                for j in 0..k {
+                    grad[j] += a * g[(i, j)] + b * gr[(i, j)];
+                }
+                for x in 0..k {
+                    for z in 0..=x {
+                        half[(x, z)] += g[(i, x)] * g[(i, z)] / r + 0.5 * gr[(i, x)] * gr[(i, z)] / (r * r);
+                    }
+                }
+            }
+            side => {
+                let (a, b) = censored_terms(f64::from(side), y[i], p.fitted.f[i], r);
+                for j in 0..k {
+                    d[j] = a * g[(i, j)] + b * gr[(i, j)];
+                    grad[j] += d[j];
+                }
+                for x in 0..k {
+                    for z in 0..=x {
+                        half[(x, z)] += 0.25 * d[x] * d[z];
+                    }
+                }
             }
         }
     }
@@ -351,9 +366,9 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
     };
     let mut mu = 1e-3;
     for iteration in 0..MAX_ITERATIONS {
-        let g = sensitivities(problem, &p.eta)
+        let (g, gr) = sensitivities(problem, &p.eta)
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
-        let (grad, half) = scoring_terms(problem.y(), problem.censored(), omega_inv, &p, &g);
+        let (grad, half) = scoring_terms(problem.y(), problem.censored(), omega_inv, &p, &g, &gr);
         // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the optimum is.
         let newton = half.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
         let decrement = newton.as_ref().map_or(f64::INFINITY, |d| -0.5 * grad.dot(d));
