@@ -223,3 +223,59 @@ fn n060_estimate() {
         false,
     );
 }
+
+/// mrgsolve's nmtests run 1001 (a simulation control stream: ADVAN2 with
+/// ALAG2, F2, R2, D2 from data items): the lowered model's IPRED at every
+/// record equals NONMEM's printed CP on all 29 dosing scenarios (half a unit
+/// of the 5th significant digit; fixtures/nonmem_dosing/SOURCE.md).
+#[test]
+fn dosing_1001_predictions_equal_nonmem() {
+    use pk::model::Values;
+    let dir = format!("{ROOT}/fixtures/nonmem_dosing");
+    let path = format!("{dir}/dosing_1001.ctl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // $SIMULATION is refused (estimation only); the model and its data are what is compared.
+    let refused = pk::nonmem::ControlStream::parse(&text, &path)
+        .unwrap()
+        .ensure_supported()
+        .unwrap_err();
+    assert!(refused.to_string().contains("$SIMULATION"), "{refused}");
+    let cs =
+        pk::nonmem::ControlStream::parse(&text.replace("$SIMULATION (2674474) ONLYSIMULATION", ""), &path).unwrap();
+    // $DATA names data/1001.csv; the fixture keeps it as dosing_data_1001.csv.
+    let imp =
+        Import::from_control_with_data(cs, format!("{dir}/dosing_data_1001.csv")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        imp.lowered.text.contains("ALAG(central) = ALAG2"),
+        "{}",
+        imp.lowered.text
+    );
+    assert!(imp.lowered.text.contains("RATE(central) = R2"), "{}", imp.lowered.text);
+    let reference = std::fs::read_to_string(format!("{dir}/dosing_results_1001-nm.csv")).unwrap();
+    let nm: Vec<f64> = reference
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    let v0 = imp.initial_values();
+    let mut got = Vec::new();
+    for s in &imp.data.subjects {
+        let sd = imp.model.subject(&imp.data, s).unwrap();
+        let v = Values {
+            theta: &v0.theta,
+            eta: &[],
+            kappa: &[],
+            sigma_sd: &v0.sigma_sd,
+        };
+        got.extend(imp.model.predict_records(&sd, &v).unwrap().f);
+    }
+    assert_eq!(got.len(), nm.len());
+    for (k, (g, r)) in got.iter().zip(&nm).enumerate() {
+        let tol = if *r == 0.0 {
+            1e-9
+        } else {
+            0.5 * 10f64.powf(r.abs().log10().floor() - 4.0) + 1e-9
+        };
+        assert!((g - r).abs() <= tol, "row {k}: lowered model {g}, NONMEM {r}");
+    }
+}

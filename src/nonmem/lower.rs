@@ -616,7 +616,7 @@ fn lower_code(r: &Resolver, block: &CodeBlock, rec: Rec, notes: &mut Vec<String>
                         }
                     };
                     let value = match r.expr(value, rec) {
-                        Ok(v) => v,
+                        Ok(v) => v.simplify(),
                         Err(m) => {
                             bad = bad.or(Some(m));
                             num(0.0)
@@ -976,6 +976,7 @@ fn linearise(e: &E) -> Result<(E, Vec<(usize, E)>), String> {
 /// One term of an output's error model, as model-language text.
 #[derive(Debug, Clone, PartialEq)]
 enum Term {
+    Var(E),
     Add(E),
     Prop(E),
     Power(E, E),
@@ -1080,6 +1081,31 @@ fn root_of(ts: &[E]) -> E {
 fn error_terms(
     a: &E,
     bs: &[(usize, E)],
+    raw: &[(usize, E)],
+    sigma: &[String],
+    state_free: &dyn Fn(&E) -> bool,
+) -> Result<Vec<Term>, String> {
+    match matched_terms(a, bs, sigma, state_free) {
+        Ok(t) => Ok(t),
+        Err(why) => {
+            // Any other W: the variance Σ (B_k·σ_k)² given directly.
+            let parts: Vec<E> = raw
+                .iter()
+                .map(|(k, b)| (*k, b.simplify()))
+                .filter(|(_, b)| !matches!(b, E::Num(v) if *v == 0.0))
+                .map(|(k, b)| bin(BinOp::Pow, bin(BinOp::Mul, b, name(&sigma[k - 1])).simplify(), num(2.0)))
+                .collect();
+            if parts.is_empty() {
+                return Err(why);
+            }
+            Ok(vec![Term::Var(sum(&parts))])
+        }
+    }
+}
+
+fn matched_terms(
+    a: &E,
+    bs: &[(usize, E)],
     sigma: &[String],
     state_free: &dyn Fn(&E) -> bool,
 ) -> Result<Vec<Term>, String> {
@@ -1138,6 +1164,7 @@ fn term_text(terms: &[Term]) -> String {
     terms
         .iter()
         .map(|t| match t {
+            Term::Var(a) => format!("var({a})"),
             Term::Add(a) => format!("add({a})"),
             Term::Prop(a) => format!("prop({a})"),
             Term::Power(a, p) => format!("power({a}, {p})"),
@@ -2232,7 +2259,7 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         let a = a.simplify();
         let a_in = inline(&a);
         let bs_in: Vec<(usize, E)> = bs.iter().map(|(k, b)| (*k, inline(b))).collect();
-        let terms = error_terms(&a_in, &bs_in, &eps_names, &state_free)
+        let terms = error_terms(&a_in, &bs_in, &bs, &eps_names, &state_free)
             .map_err(|m| lower_err(cs, *line, rec_name, format!("Y = {value}: {m}")))?;
         let dvid = path.iter().find_map(|(c, truth)| {
             column_equals(c)
@@ -2519,7 +2546,7 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         o.value.names(&mut v);
         for t in &o.terms {
             match t {
-                Term::Add(a) | Term::Prop(a) => a.names(&mut v),
+                Term::Add(a) | Term::Prop(a) | Term::Var(a) => a.names(&mut v),
                 Term::Power(a, b) | Term::Combined1(a, b) => {
                     a.names(&mut v);
                     b.names(&mut v);
