@@ -279,3 +279,508 @@ fn dosing_1001_predictions_equal_nonmem() {
         assert!((g - r).abs() <= tol, "row {k}: lowered model {g}, NONMEM {r}");
     }
 }
+
+// ------------------------------------------------------------------ control streams written here
+
+/// Imports a control stream given as text (data paths absolute).
+fn import_text(text: &str) -> Result<Import, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("run.ctl");
+    std::fs::write(&p, text).unwrap();
+    Import::read(&p).map_err(|e| e.to_string())
+}
+
+/// Predictions at every record, at the initial estimates with η = 0.
+fn predictions(imp: &Import) -> Vec<f64> {
+    use pk::model::Values;
+    let v = imp.initial_values();
+    let mut out = Vec::new();
+    for s in &imp.data.subjects {
+        let sd = imp.model.subject(&imp.data, s).unwrap_or_else(|e| panic!("{e}"));
+        let vals = Values {
+            theta: &v.theta,
+            eta: &[],
+            kappa: &[],
+            sigma_sd: &v.sigma_sd,
+        };
+        out.extend(
+            imp.model
+                .predict_records(&sd, &vals)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .f,
+        );
+    }
+    out
+}
+
+fn same_predictions(a: &[f64], b: &[f64], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    let mut worst: f64 = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        worst = worst.max((x - y).abs() / y.abs().max(1e-3));
+    }
+    assert!(worst < 1e-8, "{what}: worst relative difference {worst:e}");
+}
+
+const INFUSION: &str = "fixtures/nonmem_runs/nlmixr2test_runN049_advan3_infusion/INFUSION_2CPT.csv";
+const ORAL: &str = "fixtures/nonmem_runs/nlmixr2test_runN060_advan4_oral/ORAL_2CPT.csv";
+
+/// A two- or three-compartment control stream with the typical values as θ
+/// (named by `theta` = [(name, value)]) and `pk` computing the PK parameters.
+fn compartment_ctl(data: &str, input: &str, subroutines: &str, theta: &[(&str, f64)], pk: &str, scale: &str) -> String {
+    let mut t = format!(
+        "$PROB kernels\n$INPUT {input}\n$DATA {ROOT}/{data} IGNORE=@ IGNORE=(SD.EQ.0)\n$SUBROUTINES {subroutines}\n$PK\n"
+    );
+    for (k, (n, _)) in theta.iter().enumerate() {
+        t.push_str(&format!("{n} = THETA({})\n", k + 1));
+    }
+    t.push_str(pk);
+    t.push_str(&format!("\n{scale}\n$ERROR\nY = F + F*EPS(1)\n$THETA\n"));
+    for (_, v) in theta {
+        t.push_str(&format!("{v} FIX\n"));
+    }
+    t.push_str("$SIGMA 0.04\n$EST METHOD=1 INTER\n");
+    t
+}
+
+/// ADVAN3 with TRANS1, 3, 4, 5, 6 and ADVAN13 with $DES predict the same.
+#[test]
+fn two_compartment_iv_parameterisations_agree() {
+    let input = "ID TIME DV LNDV MDV AMT RATE EVID DOSE V1I CLI QI V2I SSX IIX SD CMT";
+    let (cl, v1, q, v2): (f64, f64, f64, f64) = (4.0, 67.2, 5.4, 54.0);
+    let (k, k12, k21) = (cl / v1, q / v1, q / v2);
+    let s = k + k12 + k21;
+    let root = (s * s - 4.0 * k * k21).sqrt();
+    let (alpha, beta) = ((s + root) / 2.0, (s - root) / 2.0);
+    let aob = (alpha - k21) / (k21 - beta);
+    let variant = |sub: &str, theta: &[(&str, f64)]| {
+        let text = compartment_ctl(INFUSION, input, sub, theta, "", "S1 = V1C");
+        import_text(&text.replace("$PK\n", &format!("$PK\nV1C = {v1}\n"))).unwrap_or_else(|e| panic!("{sub}: {e}"))
+    };
+    let reference = predictions(&variant(
+        "ADVAN3 TRANS4",
+        &[("CL", cl), ("V1", v1), ("Q", q), ("V2", v2)],
+    ));
+    for (sub, theta) in [
+        ("ADVAN3 TRANS1", vec![("K", k), ("K12", k12), ("K21", k21)]),
+        ("ADVAN3", vec![("K", k), ("K12", k12), ("K21", k21)]),
+        ("ADVAN3 TRANS3", vec![("CL", cl), ("V", v1), ("Q", q), ("VSS", v1 + v2)]),
+        ("ADVAN3 TRANS5", vec![("AOB", aob), ("ALPHA", alpha), ("BETA", beta)]),
+        ("ADVAN3 TRANS6", vec![("ALPHA", alpha), ("BETA", beta), ("K21", k21)]),
+    ] {
+        let imp = variant(sub, &theta);
+        same_predictions(&predictions(&imp), &reference, sub);
+    }
+    let des = format!(
+        "$PROB des\n$INPUT {input}\n$DATA {ROOT}/{INFUSION} IGNORE=@ IGNORE=(SD.EQ.0)\n$SUBROUTINES ADVAN13 TOL=9\n\
+         $MODEL COMP=(CENTRAL DEFDOSE DEFOBS) COMP=(PERIPH)\n$PK\nK=THETA(1)\nK12=THETA(2)\nK21=THETA(3)\nS1={v1}\n\
+         $DES\nDADT(1) = -K*A(1) - K12*A(1) + K21*A(2)\nDADT(2) = K12*A(1) - K21*A(2)\n\
+         $ERROR\nY = F*(1 + EPS(1))\n$THETA {k} FIX\n{k12} FIX\n{k21} FIX\n$SIGMA 0.04\n"
+    );
+    let imp = import_text(&des).unwrap();
+    let p = predictions(&imp);
+    let worst = p
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-3))
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "ADVAN13: {worst:e}");
+}
+
+/// ADVAN4 with TRANS1, 3, 4, 5, 6 and ADVAN2 against ADVAN4 with no periphery flow.
+#[test]
+fn two_compartment_oral_parameterisations_agree() {
+    let input = "ID TIME DV LNDV MDV AMT EVID DOSE V1I CLI QI V2I KAI SSX IIX SD CMT";
+    let (cl, v2, q, v3, ka): (f64, f64, f64, f64, f64) = (3.9, 68.0, 4.3, 45.0, 1.1);
+    let (k, k23, k32) = (cl / v2, q / v2, q / v3);
+    let s = k + k23 + k32;
+    let root = (s * s - 4.0 * k * k32).sqrt();
+    let (alpha, beta) = ((s + root) / 2.0, (s - root) / 2.0);
+    let aob = (alpha - k32) / (k32 - beta);
+    let variant = |sub: &str, theta: &[(&str, f64)]| {
+        let text = compartment_ctl(ORAL, input, sub, theta, "", "S2 = V2C");
+        import_text(&text.replace("$PK\n", &format!("$PK\nV2C = {v2}\n"))).unwrap_or_else(|e| panic!("{sub}: {e}"))
+    };
+    let reference = predictions(&variant(
+        "ADVAN4 TRANS4",
+        &[("CL", cl), ("V2", v2), ("Q", q), ("V3", v3), ("KA", ka)],
+    ));
+    for (sub, theta) in [
+        ("ADVAN4 TRANS1", vec![("K", k), ("K23", k23), ("K32", k32), ("KA", ka)]),
+        (
+            "ADVAN4 TRANS3",
+            vec![("CL", cl), ("V", v2), ("Q", q), ("VSS", v2 + v3), ("KA", ka)],
+        ),
+        (
+            "ADVAN4 TRANS5",
+            vec![("AOB", aob), ("ALPHA", alpha), ("BETA", beta), ("KA", ka)],
+        ),
+        (
+            "ADVAN4 TRANS6",
+            vec![("ALPHA", alpha), ("BETA", beta), ("K32", k32), ("KA", ka)],
+        ),
+    ] {
+        let imp = variant(sub, &theta);
+        same_predictions(&predictions(&imp), &reference, sub);
+    }
+    // One compartment: ADVAN2 TRANS1 and TRANS2 agree.
+    let one = |sub: &str, theta: &[(&str, f64)]| {
+        let text = compartment_ctl(ORAL, input, sub, theta, "", "S2 = V2C");
+        predictions(&import_text(&text.replace("$PK\n", &format!("$PK\nV2C = {v2}\n"))).unwrap())
+    };
+    same_predictions(
+        &one("ADVAN2 TRANS1", &[("K", k), ("KA", ka)]),
+        &one("ADVAN2 TRANS2", &[("CL", cl), ("V", v2), ("KA", ka)]),
+        "ADVAN2",
+    );
+}
+
+/// Macro constants of a three-compartment model: the eigenvalues of its rate matrix.
+fn three_cmt_macro(k10: f64, k12: f64, k21: f64, k13: f64, k31: f64) -> (f64, f64, f64) {
+    let m = nalgebra::Matrix3::new(-(k10 + k12 + k13), k21, k31, k12, -k21, 0.0, k13, 0.0, -k31);
+    let mut e: Vec<f64> = m.complex_eigenvalues().iter().map(|c| -c.re).collect();
+    e.sort_by(|a, b| b.partial_cmp(a).unwrap());
+    (e[0], e[1], e[2])
+}
+
+/// ADVAN11 and ADVAN12 with TRANS1, 4 and 6 predict the same.
+#[test]
+fn three_compartment_parameterisations_agree() {
+    let (cl, v1, q2, v2, q3, v3, ka) = (3.9, 60.0, 4.3, 45.0, 1.2, 150.0, 1.1);
+    let (k, k12, k21, k13, k31) = (cl / v1, q2 / v1, q2 / v2, q3 / v1, q3 / v3);
+    let (alpha, beta, gamma) = three_cmt_macro(k, k12, k21, k13, k31);
+    let iv = "ID TIME DV LNDV MDV AMT RATE EVID DOSE V1I CLI QI V2I SSX IIX SD CMT";
+    let variant = |data: &str, input: &str, sub: &str, theta: &[(&str, f64)], scale: &str| {
+        let text = compartment_ctl(data, input, sub, theta, "", scale);
+        import_text(&text.replace("$PK\n", &format!("$PK\nVC = {v1}\n"))).unwrap_or_else(|e| panic!("{sub}: {e}"))
+    };
+    let reference = predictions(&variant(
+        INFUSION,
+        iv,
+        "ADVAN11 TRANS4",
+        &[("CL", cl), ("V1", v1), ("Q2", q2), ("V2", v2), ("Q3", q3), ("V3", v3)],
+        "S1 = VC",
+    ));
+    for (sub, theta) in [
+        (
+            "ADVAN11 TRANS1",
+            vec![("K", k), ("K12", k12), ("K21", k21), ("K13", k13), ("K31", k31)],
+        ),
+        (
+            "ADVAN11 TRANS6",
+            vec![
+                ("ALPHA", alpha),
+                ("BETA", beta),
+                ("GAMMA", gamma),
+                ("K21", k21),
+                ("K31", k31),
+            ],
+        ),
+    ] {
+        same_predictions(
+            &predictions(&variant(INFUSION, iv, sub, &theta, "S1 = VC")),
+            &reference,
+            sub,
+        );
+    }
+    let oral = "ID TIME DV LNDV MDV AMT EVID DOSE V1I CLI QI V2I KAI SSX IIX SD CMT";
+    let reference = predictions(&variant(
+        ORAL,
+        oral,
+        "ADVAN12 TRANS4",
+        &[
+            ("CL", cl),
+            ("V2", v1),
+            ("Q3", q2),
+            ("V3", v2),
+            ("Q4", q3),
+            ("V4", v3),
+            ("KA", ka),
+        ],
+        "S2 = VC",
+    ));
+    for (sub, theta) in [
+        (
+            "ADVAN12 TRANS1",
+            vec![
+                ("K", k),
+                ("K23", k12),
+                ("K32", k21),
+                ("K24", k13),
+                ("K42", k31),
+                ("KA", ka),
+            ],
+        ),
+        (
+            "ADVAN12 TRANS6",
+            vec![
+                ("ALPHA", alpha),
+                ("BETA", beta),
+                ("GAMMA", gamma),
+                ("K32", k21),
+                ("K42", k31),
+                ("KA", ka),
+            ],
+        ),
+    ] {
+        same_predictions(
+            &predictions(&variant(ORAL, oral, sub, &theta, "S2 = VC")),
+            &reference,
+            sub,
+        );
+    }
+}
+
+/// pheno.dta with extra columns, as a CSV both the control stream (IGNORE=@)
+/// and the engine's reader take; `extra` gives the header and each
+/// observation's values from its DV.
+fn pheno_csv(dir: &std::path::Path, extra: &[&str], value: &dyn Fn(usize, f64) -> Vec<String>) -> String {
+    let text = std::fs::read_to_string(format!("{ROOT}/fixtures/pheno/pheno.dta")).unwrap();
+    let mut out = format!(
+        "ID,TIME,AMT,WGT,APGR,DV{}\n",
+        extra.iter().map(|e| format!(",{e}")).collect::<String>()
+    );
+    let mut k = 0;
+    for l in text.lines().skip(1) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let amt: f64 = f[2].parse().unwrap();
+        let dv: f64 = f[5].parse().unwrap();
+        let ex = if amt > 0.0 {
+            vec!["0".to_string(); extra.len()]
+        } else {
+            k += 1;
+            value(k, dv)
+        };
+        out.push_str(&format!("{},{},{},{},{},{}", f[0], f[1], f[2], f[3], f[4], f[5]));
+        for e in ex {
+            out.push(',');
+            out.push_str(&e);
+        }
+        out.push('\n');
+    }
+    let p = dir.join("pheno_extra.csv");
+    std::fs::write(&p, out).unwrap();
+    p.display().to_string()
+}
+
+fn ofv(
+    model: &pk::model::Model,
+    data: &pk::data::Dataset,
+    values: &pk::population::estimation::PopValues,
+    method: pk::population::estimation::Method,
+) -> f64 {
+    let pop = PopulationData::new(model, data).unwrap_or_else(|e| panic!("{e}"));
+    objective(model, &pop, values, method, &[])
+        .unwrap_or_else(|e| panic!("{e}"))
+        .ofv
+}
+
+/// Y chosen by `IF (DVID.EQ.1) … ELSE …` gives two outputs routed by DVID,
+/// with the objective of the same model written in the language.
+#[test]
+fn dvid_branches_become_outputs() {
+    use pk::population::estimation::{Method, PopValues};
+    let dir = tempfile::tempdir().unwrap();
+    let data = pheno_csv(dir.path(), &["DVID"], &|k, _| vec![(1 + k % 2).to_string()]);
+    let ctl = format!(
+        "$PROB dvid\n$INPUT ID TIME AMT WGT APGR DV DVID\n$DATA {data} IGNORE=@\n$SUBROUTINES ADVAN1 TRANS2\n\
+         $PK\nCL = THETA(1)*WGT*EXP(ETA(1))\nV = THETA(2)*WGT*EXP(ETA(2))\nS1 = V\n\
+         $ERROR\nIPRED = F\nIF (DVID.EQ.1) THEN\n  Y = IPRED + IPRED*EPS(1)\nELSE\n  Y = IPRED + THETA(3)*EPS(2)\nENDIF\n\
+         $THETA (0,0.0047) (0,1.0) (0,2)\n$OMEGA 0.03 0.03\n$SIGMA 0.013 1 FIX\n$EST METHOD=1 INTER\n"
+    );
+    let imp = import_text(&ctl).unwrap();
+    let text = &imp.lowered.text;
+    assert!(text.contains("output Y_1 = IPRED ~ prop(EPS_1) dvid=1"), "{text}");
+    assert!(
+        text.contains("output Y_2 = IPRED ~ add(THETA_3 * EPS_2) dvid=2"),
+        "{text}"
+    );
+    let hand = pk::model::Model::from_text(
+        "covariates WGT\ntheta TVCL = 0.0047 (0, )\ntheta TVV = 1.0 (0, )\ntheta ADD = 2 (0, )\n\
+         omega eta_cl ~ 0.03, eta_v ~ 0.03\nsigma s1 ~ 0.013\nsigma s2 ~ 1 fix\n\
+         CL = TVCL * WGT * exp(eta_cl)\nV = TVV * WGT * exp(eta_v)\nkernel one_cmt_iv(CL, V)\n\
+         output A = central / V ~ prop(s1) dvid=1 unscaled\noutput B = central / V ~ add(ADD * s2) dvid=2 unscaled\n",
+        "hand.pk",
+    )
+    .unwrap();
+    let hand_data = pk::data::read_dataset(&data, &pk::data::ReadOptions::default()).unwrap();
+    let a = ofv(&imp.model, &imp.data, &imp.initial_values(), Method::FoceI);
+    let b = ofv(&hand, &hand_data, &PopValues::initial(&hand), Method::FoceI);
+    eprintln!("DVID: lowered {a:.6}, language {b:.6}");
+    assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+}
+
+/// Beal's M3 (F_FLAG = 1, Y = PHI((LLOQ − IPRED)/W) under IF (BLQ.EQ.1)) gives
+/// censored observations, with the Laplacian objective of the language's M3.
+#[test]
+fn m3_becomes_censored_observations() {
+    use pk::population::estimation::{Method, PopValues};
+    let dir = tempfile::tempdir().unwrap();
+    let data = pheno_csv(dir.path(), &["BLQ", "LLOQ"], &|_, dv| {
+        vec![if dv < 20.0 { "1" } else { "0" }.to_string(), "20".into()]
+    });
+    let ctl = format!(
+        "$PROB m3\n$INPUT ID TIME AMT WGT APGR DV BLQ LLOQ\n$DATA {data} IGNORE=@\n$SUBROUTINES ADVAN1 TRANS2\n\
+         $PK\nCL = THETA(1)*WGT*EXP(ETA(1))\nV = THETA(2)*WGT*EXP(ETA(2))\nS1 = V\n\
+         $ERROR\nIPRED = F\nW = IPRED*THETA(3)\nIF (BLQ.EQ.1) THEN\n  F_FLAG = 1\n  Y = PHI((LLOQ - IPRED)/W)\n\
+         ELSE\n  F_FLAG = 0\n  Y = IPRED + W*EPS(1)\nENDIF\n\
+         $THETA (0,0.0047) (0,1.0) (0,0.12)\n$OMEGA 0.03 0.03\n$SIGMA 1 FIX\n$EST METHOD=1 LAPLACIAN INTER\n"
+    );
+    let imp = import_text(&ctl).unwrap();
+    assert_eq!(imp.lowered.estimation.method, Method::Laplace);
+    let pop = PopulationData::new(&imp.model, &imp.data).unwrap();
+    assert!(pop.n_censored > 10, "{} censored", pop.n_censored);
+    let hand = pk::model::Model::from_text(
+        "covariates WGT\ntheta TVCL = 0.0047 (0, )\ntheta TVV = 1.0 (0, )\ntheta PROP = 0.12 (0, )\n\
+         omega eta_cl ~ 0.03, eta_v ~ 0.03\nsigma s1 ~ 1 fix\n\
+         CL = TVCL * WGT * exp(eta_cl)\nV = TVV * WGT * exp(eta_v)\nkernel one_cmt_iv(CL, V)\n\
+         output CP = central / V ~ prop(PROP * s1) unscaled\n",
+        "hand.pk",
+    )
+    .unwrap();
+    let hand_data = pk::data::read_dataset(&data, &pk::data::ReadOptions::default()).unwrap();
+    let a = ofv(&imp.model, &imp.data, &imp.initial_values(), Method::Laplace);
+    let b = ofv(&hand, &hand_data, &PopValues::initial(&hand), Method::Laplace);
+    eprintln!("M3 ({} censored): lowered {a:.6}, language {b:.6}", pop.n_censored);
+    assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+}
+
+/// The residual-error forms people write, and what they become.
+#[test]
+fn residual_error_forms() {
+    let base = |error: &str, sigma: &str| {
+        format!(
+            "$PROB e\n$INPUT ID TIME AMT WGT APGR DV FA1 FA2\n$DATA {ROOT}/fixtures/pheno/pheno.dta IGNORE=@\n\
+             $SUBROUTINES ADVAN1 TRANS2\n$PK\nCL = THETA(1)*WGT*EXP(ETA(1))\nV = THETA(2)*WGT*EXP(ETA(2))\nS1 = V\n\
+             $ERROR\n{error}\n$THETA (0,0.0047) (0,1.0) (0,2) (0,0.1)\n$OMEGA 0.03 0.03\n$SIGMA {sigma}\n$EST METHOD=1 INTER\n"
+        )
+    };
+    for (error, sigma, expected) in [
+        ("Y = F + F*EPS(1)", "0.01", "output Y = F ~ prop(EPS_1)"),
+        ("Y = F*(1 + EPS(1))", "0.01", "output Y = F ~ prop(EPS_1)"),
+        ("Y = F*EXP(EPS(1))", "0.01", "output Y = F ~ prop(EPS_1)"),
+        ("IPRED = F\nY = IPRED + EPS(1)", "0.01", "output Y = IPRED ~ add(EPS_1)"),
+        (
+            "Y = F + F*EPS(1) + EPS(2)",
+            "0.01 1",
+            "output Y = F ~ prop(EPS_1) + add(EPS_2)",
+        ),
+        (
+            "IPRED = F\nW = SQRT(THETA(3)**2 + THETA(4)**2*IPRED**2)\nY = IPRED + W*EPS(1)",
+            "1 FIX",
+            "output Y = IPRED ~ add(THETA_3 * EPS_1) + prop(THETA_4 * EPS_1)",
+        ),
+        (
+            "IPRED = F\nW = THETA(3) + THETA(4)*IPRED\nY = IPRED + W*EPS(1)",
+            "1 FIX",
+            "output Y = IPRED ~ combined1(THETA_3 * EPS_1, THETA_4 * EPS_1)",
+        ),
+        (
+            "IPRED = F\nW = THETA(3)*IPRED**THETA(4)\nY = IPRED + W*EPS(1)",
+            "1 FIX",
+            "output Y = IPRED ~ power(THETA_3 * EPS_1, THETA_4)",
+        ),
+        (
+            "IPRED = LOG(F)\nY = IPRED + EPS(1)",
+            "0.01",
+            "output Y = IPRED ~ add(EPS_1)",
+        ),
+        (
+            "IPRED = F\nW = SQRT(IPRED)*THETA(3)\nY = IPRED + W*EPS(1)",
+            "1 FIX",
+            "output Y = IPRED ~ var((W * EPS_1)^2)",
+        ),
+    ] {
+        let cs = pk::nonmem::ControlStream::parse(&base(error, sigma), "e.ctl").unwrap();
+        let l = pk::nonmem::lower::lower(&cs, None).unwrap_or_else(|e| panic!("{error}: {e}"));
+        assert!(l.text.contains(expected), "{error}:\n{}", l.text);
+        pk::model::Model::from_text(&l.text, "e").unwrap_or_else(|e| panic!("{error}: {e}\n{}", l.text));
+    }
+    // add + prop as SQRT(θ3² + θ4²·F²) has the objective of the language's add + prop.
+    use pk::population::estimation::{Method, PopValues};
+    let imp = import_text(&base(
+        "IPRED = F\nW = SQRT(THETA(3)**2 + THETA(4)**2*IPRED**2)\nY = IPRED + W*EPS(1)",
+        "1 FIX",
+    ))
+    .unwrap();
+    let hand = pk::model::Model::from_text(
+        "covariates WGT\ntheta TVCL = 0.0047 (0, )\ntheta TVV = 1.0 (0, )\ntheta ADD = 2 (0, )\ntheta PROP = 0.1 (0, )\n\
+         omega eta_cl ~ 0.03, eta_v ~ 0.03\nsigma s ~ 1 fix\n\
+         CL = TVCL * WGT * exp(eta_cl)\nV = TVV * WGT * exp(eta_v)\nkernel one_cmt_iv(CL, V)\n\
+         output CP = central / V ~ add(ADD * s) + prop(PROP * s) unscaled\n",
+        "hand.pk",
+    )
+    .unwrap();
+    let hand_data = pk::data::read_dataset(
+        format!("{ROOT}/fixtures/pheno/pheno.csv"),
+        &pk::data::ReadOptions::default(),
+    )
+    .unwrap();
+    let a = ofv(&imp.model, &imp.data, &imp.initial_values(), Method::FoceI);
+    let b = ofv(&hand, &hand_data, &PopValues::initial(&hand), Method::FoceI);
+    assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+}
+
+/// $PRED: a linear mixed model (Y = θ + η + ε, on ln concentrations), whose FOCE objective is the
+/// exact −2 log-likelihood, computed here by hand.
+#[test]
+fn pred_linear_mixed_model_objective_is_exact() {
+    use pk::population::estimation::Method;
+    let ctl = format!(
+        "$PROB pred\n$INPUT ID TIME CONC=DROP DV MDV AMT RATE EVID DOSE VI CLI SSX IIX SD CMT\n\
+         $DATA {ROOT}/fixtures/nonmem_runs/nlmixr2test_runN012_advan1_infusion/INFUSION_1CPT.csv IGNORE=@ IGNORE=(SD.EQ.0)\n\
+         $PRED\nMU = THETA(1) + ETA(1)\nY = MU + EPS(1)\n$THETA 6\n$OMEGA 0.5\n$SIGMA 1.2\n$EST METHOD=1\n"
+    );
+    let imp = import_text(&ctl).unwrap();
+    assert!(
+        imp.lowered.text.contains("output Y = MU ~ add(EPS_1)"),
+        "{}",
+        imp.lowered.text
+    );
+    let got = ofv(&imp.model, &imp.data, &imp.initial_values(), Method::Foce);
+    // By hand: y_i ~ N(θ·1, ω²·J + σ²·I).
+    let mut by_hand = 0.0;
+    let mut n_obs = 0;
+    for s in &imp.data.subjects {
+        let y: Vec<f64> = s
+            .records
+            .iter()
+            .filter(|r| r.is_observation())
+            .map(|r| r.dv.unwrap())
+            .collect();
+        let n = y.len();
+        n_obs += n;
+        let c = nalgebra::DMatrix::<f64>::from_fn(n, n, |i, j| 0.5 + if i == j { 1.2 } else { 0.0 });
+        let r = nalgebra::DVector::from_iterator(n, y.iter().map(|v| v - 6.0));
+        let ch = c.cholesky().unwrap();
+        by_hand += ch.l().diagonal().iter().map(|d| 2.0 * d.ln()).sum::<f64>() + r.dot(&ch.solve(&r));
+    }
+    assert_eq!(n_obs, 2276);
+    eprintln!("$PRED: {got:.6} by hand {by_hand:.6}");
+    assert!((got - by_hand).abs() < 1e-6 * by_hand.abs(), "{got} vs {by_hand}");
+}
+
+/// $INPUT synonyms and DROP, and ACCEPT instead of IGNORE, read the same data.
+#[test]
+fn input_synonyms_and_accept_lists() {
+    let pheno = std::fs::read_to_string(format!("{ROOT}/fixtures/pheno/pheno_real.mod")).unwrap();
+    let renamed = pheno
+        .replace(
+            "$INPUT ID TIME AMT WGT APGR DV FA1 FA2",
+            "$INPUT ID TIME DOSE=AMT WGT APGR CP=DV FA1=DROP DROP",
+        )
+        .replace("'pheno.dta'", &format!("{ROOT}/fixtures/pheno/pheno.dta"));
+    let imp = import_text(&renamed).unwrap();
+    let (ofv, obj) = ofv_at_ext(&imp, &format!("{ROOT}/fixtures/pheno/pheno_real.ext"));
+    assert!((ofv - obj).abs() < 0.01, "{ofv} vs {obj}");
+    let dir = "fixtures/nonmem_runs/nlmixr2test_runN012_advan1_infusion";
+    let n012 = std::fs::read_to_string(format!("{ROOT}/{dir}/runN012.ctl")).unwrap();
+    let accept = n012.replace(
+        "$DATA    INFUSION_1CPT.csv IGNORE=@ IGNORE (SD.EQ.0)",
+        &format!("$DATA {ROOT}/{dir}/INFUSION_1CPT.csv IGNORE=@ ACCEPT=(SD.EQN.1)"),
+    );
+    assert_ne!(accept, n012);
+    let imp = import_text(&accept).unwrap();
+    let (ofv, obj) = ofv_at_ext(&imp, &format!("{ROOT}/{dir}/runN012.ext"));
+    assert!((ofv - obj).abs() < 0.01, "{ofv} vs {obj}");
+}

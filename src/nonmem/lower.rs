@@ -1723,6 +1723,8 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
     for c in &kept {
         let lang = match c.name.as_str() {
             "TIME" => "TIME".to_string(),
+            // Column names the engine reads as censoring: the control stream's own items are data.
+            "BLQ" | "LLOQ" | "CENS" => format!("{}_", c.name),
             n => language_variable(n),
         };
         items.insert(c.name.clone(), lang.clone());

@@ -282,6 +282,9 @@ pub fn engine_dataset(
         let internal_name = n.starts_with("_C");
         *n = if internal_name && item == "DVID" && (dvid_col || !plan.code_reads_dvid) {
             "DVID (data)".into()
+        } else if internal_name && matches!(item.as_str(), "BLQ" | "LLOQ" | "CENS") {
+            // Censoring comes from $ERROR (M3), through the CENS column written above.
+            format!("{item} (data)")
         } else {
             item
         };
