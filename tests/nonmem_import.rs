@@ -784,3 +784,239 @@ fn input_synonyms_and_accept_lists() {
     let (ofv, obj) = ofv_at_ext(&imp, &format!("{ROOT}/{dir}/runN012.ext"));
     assert!((ofv - obj).abs() < 0.01, "{ofv} vs {obj}");
 }
+
+// ------------------------------------------------------------------ refusals
+
+/// pheno_real.mod with its data path made absolute, edited by `edit`.
+fn pheno_with(edit: &dyn Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(format!("{ROOT}/fixtures/pheno/pheno_real.mod"))
+        .unwrap()
+        .replace("'pheno.dta'", &format!("{ROOT}/fixtures/pheno/pheno.dta"));
+    edit(text)
+}
+
+/// Every record, option or statement the engine cannot honour is refused
+/// with a message naming the record, the line and what to do.
+#[test]
+fn unsupported_features_are_refused_with_their_line() {
+    let add = |record: &'static str| move |t: String| format!("{t}\n{record}\n");
+    let replace = |from: &'static str, to: &'static str| move |t: String| t.replace(from, to);
+    let cases: Vec<(&str, Box<dyn Fn(String) -> String>, Vec<&str>)> = vec![
+        (
+            "$MIX",
+            Box::new(add("$MIX\nP(1)=THETA(3)")),
+            vec!["line 36", "record $MIX is not supported: mixture models"],
+        ),
+        (
+            "$PRIOR",
+            Box::new(add("$PRIOR NWPRI")),
+            vec!["line 36", "$PRIOR is not supported: priors"],
+        ),
+        (
+            "$SIMULATION",
+            Box::new(add("$SIMULATION (1234) ONLYSIM")),
+            vec!["line 36", "simulation ($SIMULATION)"],
+        ),
+        (
+            "METHOD=IMP",
+            Box::new(replace(
+                "$ESTIMATION METHOD=1 INTERACTION",
+                "$ESTIMATION METHOD=IMP INTERACTION",
+            )),
+            vec!["line 31", "$ESTIMATION", "METHOD=IMP is not supported"],
+        ),
+        (
+            "METHOD=SAEM",
+            Box::new(replace("$ESTIMATION METHOD=1 INTERACTION", "$ESTIMATION METHOD=SAEM")),
+            vec!["METHOD=SAEM is not supported"],
+        ),
+        (
+            "LIKELIHOOD",
+            Box::new(replace(
+                "$ESTIMATION METHOD=1 INTERACTION",
+                "$ESTIMATION METHOD=1 LIKELIHOOD",
+            )),
+            vec!["LIKELIHOOD/-2LL (Y is a likelihood) is not supported"],
+        ),
+        (
+            "METHOD=0 INTER",
+            Box::new(replace(
+                "$ESTIMATION METHOD=1 INTERACTION",
+                "$ESTIMATION METHOD=0 INTERACTION",
+            )),
+            vec!["METHOD=0 with INTERACTION"],
+        ),
+        (
+            "ADVAN5",
+            Box::new(replace("ADVAN1 TRANS2", "ADVAN5")),
+            vec!["line 4", "ADVAN5: general linear models"],
+        ),
+        (
+            "ADVAN10",
+            Box::new(replace("ADVAN1 TRANS2", "ADVAN10")),
+            vec!["ADVAN10"],
+        ),
+        (
+            "ADVAN9",
+            Box::new(replace("ADVAN1 TRANS2", "ADVAN9")),
+            vec!["ADVAN9: algebraic equations"],
+        ),
+        (
+            "ADVAN1 TRANS4",
+            Box::new(replace("ADVAN1 TRANS2", "ADVAN1 TRANS4")),
+            vec!["ADVAN1 TRANS4: ADVAN1 takes TRANS1 or TRANS2"],
+        ),
+        (
+            "a TRANS parameter missing",
+            Box::new(replace("V=TVV*EXP(ETA(2))", "VV=TVV*EXP(ETA(2))")),
+            vec!["ADVAN1 TRANS2 needs CL, V; $PK does not set V"],
+        ),
+        (
+            "MTIME",
+            Box::new(replace("S1=V", "S1=V\nMTIME(1)=THETA(3)")),
+            vec![
+                "line 15",
+                "$PK",
+                "MTIME(1): model event times (MTIME) are not supported",
+            ],
+        ),
+        (
+            "NEWIND",
+            Box::new(replace(
+                "TVCL=THETA(1)*WGT",
+                "TVCL=THETA(1)*WGT\nIF (NEWIND.NE.2) TVCL=TVCL*1.1",
+            )),
+            vec!["line 10", "NEWIND (first record of an individual) has no equivalent"],
+        ),
+        (
+            "EXIT",
+            Box::new(replace("S1=V", "S1=V\nIF (V.LT.0) EXIT 1 100")),
+            vec!["line 15", "statement EXIT is not supported"],
+        ),
+        (
+            "CALL",
+            Box::new(replace("S1=V", "S1=V\nCALL SUPP(0,1)")),
+            vec!["line 15", "statement CALL is not supported"],
+        ),
+        (
+            "$ABBR REPLACE",
+            Box::new(add("$ABBR REPLACE ETA(CL)=ETA(1)")),
+            vec!["$ABBR REPLACE rewrites the abbreviated code"],
+        ),
+        (
+            "ε not linear",
+            Box::new(replace("Y=F+W*EPS(1)", "Y=F+W*EPS(1)**2")),
+            vec!["line 18", "$ERROR", "is not linear in ε"],
+        ),
+        (
+            "ε times ε",
+            Box::new(replace("Y=F+W*EPS(1)", "Y=F+W*EPS(1)*EPS(1)")),
+            vec!["line 18", "multiplies ε by ε"],
+        ),
+        (
+            "ε in $PK",
+            Box::new(replace("CL=TVCL*EXP(ETA(1))", "CL=TVCL*EXP(ETA(1)+EPS(1))")),
+            vec!["line 12", "EPS(1) is only allowed in $ERROR or $PRED"],
+        ),
+        (
+            "Σ with covariances",
+            Box::new(replace("$SIGMA 0.013241", "$SIGMA BLOCK(2) 0.013241 0.001 0.1")),
+            vec!["$SIGMA", "a $SIGMA block with covariances"],
+        ),
+        (
+            "BLOCK SAME without IF (OCC…)",
+            Box::new(replace(
+                "$OMEGA DIAGONAL(2)\n 0.0309626  ;       IVCL\n 0.031128  ;        IVV",
+                "$OMEGA 0.0309626\n$OMEGA BLOCK(1) 0.031128\n$OMEGA BLOCK(1) SAME",
+            )),
+            vec!["$OMEGA", "BLOCK SAME", "IF (OCC.EQ.k) X = ETA(j)"],
+        ),
+        (
+            "Y chosen by a prediction",
+            Box::new(replace(
+                "Y=F+W*EPS(1)",
+                "IF (F.GT.10) THEN\nY=F+W*EPS(1)\nELSE\nY=F+EPS(1)\nENDIF",
+            )),
+            vec![
+                "line 19",
+                "Y is chosen by the condition F > 10, which is not on data items alone",
+            ],
+        ),
+        (
+            "a value kept from an earlier record",
+            Box::new(replace("TVCL=THETA(1)*WGT", "TVCL=THETA(1)*WGT*(1+TAD/1000)")),
+            vec![
+                "line 7",
+                "BTIME is assigned only when AMT > 0",
+                "NONMEM keeps its value from an earlier record",
+            ],
+        ),
+        (
+            "a function the language lacks",
+            Box::new(replace("TVCL=THETA(1)*WGT", "TVCL=THETA(1)*SIN(WGT)")),
+            vec!["line 9", "the function SIN is not in the model language"],
+        ),
+        (
+            "an unknown name",
+            Box::new(replace("TVCL=THETA(1)*WGT", "TVCL=THETA(1)*WEIGHT")),
+            vec![
+                "line 9",
+                "WEIGHT is neither a data item of $INPUT nor assigned in the code",
+            ],
+        ),
+        (
+            "DATE",
+            Box::new(replace(
+                "$INPUT ID TIME AMT WGT APGR DV FA1 FA2",
+                "$INPUT ID TIME AMT WGT APGR DV DATE FA2",
+            )),
+            vec!["$INPUT", "DATE: clock times and dates are not supported"],
+        ),
+        (
+            "F_FLAG without PHI",
+            Box::new(replace("Y=F+W*EPS(1)", "F_FLAG=1\nY=F+W*EPS(1)")),
+            vec!["only Beal's M3"],
+        ),
+        (
+            "$DES with ADVAN1",
+            Box::new(replace("$ERROR", "$DES\nDADT(1)=-CL/V*A(1)\n$ERROR")),
+            vec!["$DES with ADVAN1: differential equations need ADVAN6 or ADVAN13"],
+        ),
+        (
+            "a missing data file",
+            Box::new(|t: String| t.replace(&format!("{ROOT}/fixtures/pheno/pheno.dta"), "/nonexistent/pheno.dta")),
+            vec!["/nonexistent/pheno.dta"],
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let text = pheno_with(&*edit);
+        let e = match import_text(&text) {
+            Ok(_) => panic!("{what}: accepted"),
+            Err(e) => e,
+        };
+        for x in &expected {
+            assert!(e.contains(x), "{what}: expected '{x}' in: {e}");
+        }
+        eprintln!("{what}: {e}");
+    }
+}
+
+/// ADVAN13 compartments switched off, and M3 whose SD differs from the residual SD.
+#[test]
+fn odd_compartments_and_inconsistent_m3_are_refused() {
+    let dir = "fixtures/nonmem_runs/nlmixr2test_runODE060_des_oral2cpt";
+    let text = std::fs::read_to_string(format!("{ROOT}/{dir}/runODE060.ctl"))
+        .unwrap()
+        .replace("Oral_2CPT.csv", &format!("{ROOT}/{dir}/Oral_2CPT.csv"))
+        .replace("COMP=(PERI)", "COMP=(PERI INITIALOFF)");
+    let e = import_text(&text).unwrap_err();
+    assert!(e.contains("$MODEL") && e.contains("INITIALOFF"), "{e}");
+    let m3 = pheno_with(&|t| {
+        t.replace(
+            "Y=F+W*EPS(1)",
+            "IF (APGR.LT.3) THEN\nF_FLAG=1\nY=PHI((10-F)/THETA(3))\nELSE\nF_FLAG=0\nY=F+W*EPS(1)\nENDIF",
+        )
+    });
+    let e = import_text(&m3).unwrap_err();
+    assert!(e.contains("M3: the SD in PHI((LLOQ − IPRED)/W)"), "{e}");
+}

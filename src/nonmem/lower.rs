@@ -390,6 +390,8 @@ struct Resolver<'a> {
     assigned: HashSet<String>,
     /// Data items read (model covariate names).
     used_items: std::cell::RefCell<BTreeSet<String>>,
+    /// Statements refused whether used or not: (line, record, reason).
+    hard: std::cell::RefCell<Vec<(usize, Rec, String)>>,
 }
 
 /// Placeholder name of an η of a SAME group before IOV is recognised.
@@ -611,7 +613,14 @@ fn lower_code(r: &Resolver, block: &CodeBlock, rec: Rec, notes: &mut Vec<String>
                             language_variable(n)
                         }
                         _ => {
-                            bad = Some(format!("assignment to {target} is not supported in {}", rec.name()));
+                            // Not an ordinary variable: refused whether or not anything reads it.
+                            let why = match target.name.as_str() {
+                                "MTIME" => format!("{target}: model event times (MTIME) are not supported; give the time as a data record instead"),
+                                "COM" => format!("{target}: COMMON variables (COM) are not supported"),
+                                _ => format!("assignment to {target} is not supported in {}", rec.name()),
+                            };
+                            r.hard.borrow_mut().push((s.line, rec, why.clone()));
+                            bad = Some(why);
                             target.to_string()
                         }
                     };
@@ -643,7 +652,8 @@ fn lower_code(r: &Resolver, block: &CodeBlock, rec: Rec, notes: &mut Vec<String>
                                 Ok(c) => c,
                                 Err(m) => {
                                     bad = bad.clone().or(Some(m));
-                                    num(0.0)
+                                    // Kept (not folded away) so that the refusal is raised if used.
+                                    name("__unresolved")
                                 }
                             };
                             (c, go(r, &b.body, rec, notes))
@@ -1916,6 +1926,7 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         items: items.clone(),
         assigned: assigned_names.clone(),
         used_items: Default::default(),
+        hard: Default::default(),
     };
     let mut pk = cs
         .pk
@@ -1932,6 +1943,10 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         (_, Some(b)) => lower_code(&resolver, b, Rec::Pred, &mut notes),
         _ => Vec::new(),
     };
+
+    if let Some((line, rec, why)) = resolver.hard.borrow().first() {
+        return Err(lower_err(cs, *line, rec.name(), why.clone()));
+    }
 
     // IOV.
     let mut occasions = None;
@@ -2278,6 +2293,20 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
             a_inline: a_in,
             sds: bs_in,
         });
+    }
+    // F_FLAG = 1 only where Y = PHI(…) (M3).
+    for (path, v) in &flags {
+        let zero = matches!(v.simplify(), E::Num(x) if x == 0.0);
+        let m3 = censored.iter().any(|(li, ..)| y_leaves[*li].0 == *path);
+        if !zero && !m3 {
+            let line = y_leaves.iter().find(|l| l.0 == *path).map_or(1, |l| l.2);
+            return Err(lower_err(
+                cs,
+                line,
+                rec_name,
+                format!("F_FLAG = {v} with a Y that is not PHI((LLOQ − IPRED)/W): only Beal's M3 (F_FLAG = 1, Y = PHI(…)) is supported"),
+            ));
+        }
     }
     // Pair each M3 branch with the output it censors.
     let mut censored_output: Vec<(usize, usize, E)> = Vec::new();
