@@ -1020,3 +1020,129 @@ fn odd_compartments_and_inconsistent_m3_are_refused() {
     let e = import_text(&m3).unwrap_err();
     assert!(e.contains("M3: the SD in PHI((LLOQ − IPRED)/W)"), "{e}");
 }
+
+// ------------------------------------------------------------------ command line
+
+fn pk(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pk"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `pk popfit RUN.ctl --evaluate --inits-from RUN.ext`: NONMEM's OFV, the JSON
+/// keys of the issue, and an `.ext` file that reads back.
+#[test]
+fn popfit_evaluates_a_control_stream_at_nonmem_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let ext = dir.path().join("out.ext");
+    let case = format!("{ROOT}/fixtures/nonmem_runs/nlmixr2test_runN049_advan3_infusion");
+    let out = pk(&[
+        "popfit",
+        &format!("{case}/runN049.ctl"),
+        "--evaluate",
+        "--inits-from",
+        &format!("{case}/runN049.ext"),
+        "--no-covariance",
+        "--json",
+        json.to_str().unwrap(),
+        "--ext",
+        ext.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ofv = doc["ofv"].as_f64().unwrap();
+    assert!((ofv - 64970.572365).abs() < 0.01, "OFV {ofv}");
+    assert_eq!(doc["method"], "FOCE-I");
+    assert_eq!(doc["n_subjects"], 120);
+    assert_eq!(doc["n_observations"], 6960);
+    assert_eq!(doc["theta"].as_array().unwrap().len(), 5);
+    assert!((doc["theta"][4].as_f64().unwrap() - 0.202925).abs() < 1e-9);
+    assert_eq!(doc["omega"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["omega"][3].as_array().unwrap().len(), 4);
+    assert_eq!(doc["sigma"][0][0].as_f64(), Some(1.0));
+    // The .ext file reads back with the same estimates and OFV.
+    let t = pk::nonmem::read_ext(&ext).unwrap();
+    let e = t[0].final_estimates().unwrap();
+    assert_eq!(t[0].method, "First Order Conditional Estimation with Interaction");
+    assert!((e.objective - ofv).abs() < 1e-3 * ofv.abs() / 1e4 + 1e-3);
+    assert!((e.theta[1] - 4.22309).abs() < 1e-6);
+    assert!((e.omega(4, 4).unwrap() - 0.109663).abs() < 1e-7);
+}
+
+/// `pk popfit RUN.ctl` estimates (pheno_real: NONMEM's optimum), with SEs from
+/// $COVARIANCE, and `--write-model` writes a model whose objective at its own
+/// initial values is the optimum.
+#[test]
+fn popfit_estimates_a_control_stream_and_writes_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let model = dir.path().join("final.pk");
+    let out = pk(&[
+        "popfit",
+        &format!("{ROOT}/fixtures/pheno/pheno_real.mod"),
+        "--json",
+        json.to_str().unwrap(),
+        "--write-model",
+        model.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("THETA1") && stdout.contains("OMEGA(2,2)"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let ofv = doc["ofv"].as_f64().unwrap();
+    assert!((ofv - 586.27605628).abs() < 0.1, "OFV {ofv}");
+    for k in 0..3 {
+        assert!(doc["se"]["theta"][k].as_f64().unwrap() > 0.0);
+    }
+    assert!(doc["se"]["omega"][1][1].as_f64().unwrap() > 0.0);
+    assert!(doc["se"]["omega"][1][0].is_null());
+    assert!(doc["se"]["sigma"][0][0].as_f64().unwrap() > 0.0);
+    // The written model, with pheno.csv: the same objective at its initial values.
+    let m = pk::model::Model::load(model.to_str().unwrap()).unwrap();
+    let data = pk::data::read_dataset(format!("{ROOT}/fixtures/pheno/pheno.csv"), &Default::default()).unwrap();
+    let again = ofv_of(&m, &data);
+    // (The fit's η̂ were warm-started: agreement to the MAP tolerance.)
+    assert!((again - ofv).abs() < 1e-4, "{again} vs {ofv}");
+}
+
+fn ofv_of(m: &pk::model::Model, data: &pk::data::Dataset) -> f64 {
+    use pk::population::estimation::{Method, PopValues};
+    ofv(m, data, &PopValues::initial(m), Method::FoceI)
+}
+
+/// `pk translate` prints a model that compiles; a control stream is also
+/// recognised by its `$PROBLEM` whatever its extension.
+#[test]
+fn translate_prints_the_model() {
+    let out = pk(&[
+        "translate",
+        &format!("{ROOT}/fixtures/nonmem_runs/nlmixr2test_runODE060_des_oral2cpt/runODE060.ctl"),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(text.contains("states ABS, CENTRAL, PERI"), "{text}");
+    assert!(text.contains("d/dt(ABS) = -KA * ABS"), "{text}");
+    assert!(
+        text.contains("output Y = IPRED ~ prop(RESCV * EPS_1) cmt=2 unscaled"),
+        "{text}"
+    );
+    pk::model::Model::from_text(&text, "t.pk").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("run.txt");
+    std::fs::write(&p, pheno_with(&|t| t)).unwrap();
+    assert!(pk::nonmem::import::is_control_stream(p.to_str().unwrap()));
+    assert!(!pk::nonmem::import::is_control_stream(&format!(
+        "{ROOT}/fixtures/pheno/pheno.csv"
+    )));
+    let out = pk(&["popfit", p.to_str().unwrap(), "--evaluate", "--no-covariance"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("OFV 587."),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
