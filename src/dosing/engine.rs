@@ -69,11 +69,23 @@ pub fn predict<K: Kinetics>(
     let mut epoch = 0u32;
     let mut t = timeline.actions.first().map_or(0.0, |a| a.time);
     k.set_rates(&infusions.rates);
-    for a in &timeline.actions {
+    let actions = &timeline.actions;
+    // Index of the next action that changes the state or the inputs.
+    let mut next_change = 0;
+    for (i, a) in actions.iter().enumerate() {
         if a.time > t {
             k.at_time(t);
-            k.advance(&mut state, a.time - t)
-                .map_err(|message| EngineError { time: t, message })?;
+            next_change = next_change.max(i);
+            while next_change < actions.len() && matches!(actions[next_change].kind, ActionKind::Observe(_)) {
+                next_change += 1;
+            }
+            let horizon = actions.get(next_change).map_or(f64::INFINITY, |c| c.time);
+            let advanced = if horizon > a.time {
+                k.advance_to_output(&mut state, a.time - t, horizon - t)
+            } else {
+                k.advance(&mut state, a.time - t)
+            };
+            advanced.map_err(|message| EngineError { time: t, message })?;
         }
         t = a.time;
         match a.kind {

@@ -31,6 +31,12 @@ pub trait Kinetics {
     /// Tells the kinetics the time at which the next advance starts (for
     /// right-hand sides that read the time).
     fn at_time(&mut self, _t: f64) {}
+    /// Advances `state` by `dt` to an output time only: nothing changes there,
+    /// and the next change of state or input comes `horizon` (≥ dt) from now.
+    /// A numerical solver may step past the output and interpolate.
+    fn advance_to_output(&mut self, state: &mut State, dt: f64, _horizon: f64) -> Result<(), String> {
+        self.advance(state, dt)
+    }
     /// Switches to parameter set `set` (a record whose parameters differ from
     /// the previous one's), converting `state` if its meaning changes.
     fn switch(&mut self, _set: usize, _state: &mut State) -> Result<(), String> {

@@ -19,11 +19,16 @@ use crate::data::nonmem::{Dataset, Evid, Record, Subject};
 use crate::dosing::{predict, Dose, Event, Input, SteadyState, Timeline};
 use crate::error::{Error, Location, Result};
 use crate::lang::{parse_model, CompiledModel, Dynamics, Kernel, TermKind};
+use crate::ode::{Integrator, Method as OdeMethod, OdeSystem, Stop, Tolerances};
 use crate::units::{AmountUnit, ConcentrationUnit, TimeUnit, Units, VolumeUnit};
-use nalgebra::SVector;
-use ode_solvers::dop853::Dop853;
-use ode_solvers::dop_shared::{OutputType, System};
 use std::path::Path;
+
+/// Tolerances of user ODEs: tight enough that an ODE model and its closed
+/// form give the same population objective to ~1e-3.
+const ODE_TOLERANCES: Tolerances = Tolerances {
+    rtol: 1e-10,
+    atol: 1e-13,
+};
 
 /// Bundled model files, usable by name.
 const BUNDLED: &[(&str, &str)] = &[
@@ -761,6 +766,8 @@ struct LangKinetics<'m> {
     now: f64,
     /// Whether the initial conditions have been applied.
     initialized: bool,
+    /// The ODE integrator (user ODEs only), warm from event to event.
+    integrator: Option<Integrator>,
 }
 
 /// Engine index of model state 0: IV kernels sit at engine indices 1.. (index 0
@@ -802,7 +809,15 @@ impl<'m> LangKinetics<'m> {
             scale: model.units.concentration_scale(),
             now: 0.0,
             initialized: false,
+            integrator: None,
         };
+        if c.dynamics == Dynamics::Ode {
+            let integrator = Integrator::new(n, OdeMethod::Auto, ODE_TOLERANCES).map_err(|e| Error::Model {
+                model: model.origin.clone(),
+                message: e.to_string(),
+            })?;
+            k.integrator = Some(integrator);
+        }
         k.build(0).map_err(|message| Error::Model {
             model: model.origin.clone(),
             message,
@@ -881,41 +896,71 @@ fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
     p
 }
 
-/// The ODE right-hand side: the model's `des` program on its scratch slots.
+/// The ODE right-hand side: the model's `des` program on the slots of the
+/// current parameter set, plus the running infusion rates.
 struct Rhs<'a> {
     model: &'a Model,
-    scratch: std::cell::RefCell<Vec<f64>>,
-    rates: Rates,
+    scratch: &'a mut [f64],
+    rates: &'a Rates,
     n: usize,
-    t0: f64,
 }
 
-type OdeState = SVector<f64, MAX_STATES>;
-
-impl System<f64, OdeState> for Rhs<'_> {
-    fn system(&self, t: f64, y: &OdeState, dy: &mut OdeState) {
+impl OdeSystem for Rhs<'_> {
+    fn dim(&self) -> usize {
+        self.n
+    }
+    fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
         let l = &self.model.code.layout;
-        let mut x = self.scratch.borrow_mut();
-        x[l.t] = self.t0 + t;
-        for i in 0..self.n {
-            x[l.state + i] = y[i];
+        self.scratch[l.t] = t;
+        self.scratch[l.state..l.state + self.n].copy_from_slice(y);
+        self.model.code.des.run(self.scratch);
+        let derivatives = &self.scratch[l.derivative..l.derivative + self.n];
+        for ((d, x), r) in dy.iter_mut().zip(derivatives).zip(self.rates.iter()) {
+            *d = x + r;
         }
-        self.model.code.des.run(&mut x);
-        for i in 0..MAX_STATES {
-            dy[i] = if i < self.n {
-                x[l.derivative + i] + self.rates[i]
-            } else {
-                0.0
-            };
-        }
+    }
+}
+
+impl LangKinetics<'_> {
+    /// Integrates the user ODEs over `dt` from the current time.
+    fn integrate(&mut self, state: &mut State, dt: f64, stop: Stop) -> std::result::Result<(), String> {
+        let n = self.model.code.states.len();
+        let Some(integrator) = self.integrator.as_mut() else {
+            return Err("no ODE integrator".into());
+        };
+        let mut rhs = Rhs {
+            model: self.model,
+            scratch: &mut self.scratch,
+            rates: &self.rates,
+            n,
+        };
+        let (t0, t1) = (self.now, self.now + dt);
+        integrator
+            .advance(&mut rhs, t0, &mut state[..n], t1, stop)
+            .map_err(|e| e.to_string())?;
+        self.now = t1;
+        Ok(())
     }
 }
 
 impl Kinetics for LangKinetics<'_> {
     fn set_rates(&mut self, rates: &Rates) {
         self.rates = *rates;
+        if let Some(i) = self.integrator.as_mut() {
+            i.reset();
+        }
         if let Solver::Modal(m) = &mut self.solver {
             m.set_rates(rates);
+        }
+    }
+
+    fn advance_to_output(&mut self, state: &mut State, dt: f64, horizon: f64) -> std::result::Result<(), String> {
+        match &mut self.solver {
+            Solver::Modal(m) => m.advance(state, dt),
+            Solver::Ode => {
+                let horizon = self.now + horizon;
+                self.integrate(state, dt, Stop::Soft { horizon })
+            }
         }
     }
 
@@ -926,40 +971,7 @@ impl Kinetics for LangKinetics<'_> {
                 if dt <= 0.0 {
                     return Ok(());
                 }
-                let n = self.model.code.states.len();
-                let rhs = Rhs {
-                    model: self.model,
-                    scratch: std::cell::RefCell::new(self.scratch.clone()),
-                    rates: self.rates,
-                    n,
-                    t0: self.now,
-                };
-                let y0 = OdeState::from_column_slice(state);
-                let mut solver = Dop853::from_param(
-                    rhs,
-                    0.0,
-                    dt,
-                    dt,
-                    y0,
-                    1e-10,
-                    1e-12,
-                    0.9,
-                    0.0,
-                    0.333,
-                    6.0,
-                    dt,
-                    0.0,
-                    5_000_000,
-                    u32::MAX,
-                    OutputType::Sparse,
-                );
-                solver.integrate().map_err(|e| e.to_string())?;
-                let y = solver.y_out().last().ok_or("the ODE solver returned no state")?;
-                state.copy_from_slice(y.as_slice());
-                if state.iter().any(|v| !v.is_finite()) {
-                    return Err("the ODE solution is not finite".into());
-                }
-                Ok(())
+                self.integrate(state, dt, Stop::Hard)
             }
         }
     }
@@ -991,6 +1003,9 @@ impl Kinetics for LangKinetics<'_> {
     }
 
     fn switch(&mut self, set: usize, state: &mut State) -> std::result::Result<(), String> {
+        if let Some(i) = self.integrator.as_mut() {
+            i.reset();
+        }
         let mut amounts = self.amounts(state);
         self.build(set)?;
         if !self.initialized {

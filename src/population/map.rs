@@ -378,6 +378,13 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
         } else {
             damped_step(problem, omega_inv, &p, &grad, &half, &mut mu)
         };
+        // A step that gains less than rounding-level noise, with a tiny
+        // remaining decrement, ends the search (numerical solutions are only
+        // smooth to their tolerance).
+        let next = match next {
+            Some(q) if decrement.abs() < 1e-8 && p.objective - q.objective < 1e-12 * p.objective.abs().max(1.0) => None,
+            other => other,
+        };
         match next {
             Some(q) => p = q,
             // No decrease along any damped step: η̂ is as good as the model

@@ -1,0 +1,60 @@
+//! Speed of models written in the model language: one subject's 100-sample
+//! profile after 5 two-hour infusions every 24 h (2-cmt, CL 20 L/h, V1 50 L,
+//! Q 30 L/h, V2 130 L), through `Model::predict` (parameter code, events,
+//! kernel or ODE, outputs and residual variances). Variants: the closed-form
+//! kernel; the same with covariate code CL = θ·(WT/70)^0.75·exp(η); the same
+//! model as user ODEs.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use pk::data::{read_dataset, ReadOptions};
+use pk::model::{Model, Values};
+use std::hint::black_box;
+use std::io::Write;
+
+const HEAD: &str = "units amount=mg, volume=L, time=h, concentration=ng/mL\ncovariates WT\n\
+theta TVCL = 20\ntheta V1 = 50\ntheta Q = 30\ntheta V2 = 130\nomega eta_cl ~ 0.1\nsigma prop ~ 0.01\n";
+
+fn profile(c: &mut Criterion) {
+    let mut csv = String::from("ID,TIME,AMT,RATE,ADDL,II,EVID,MDV,DV,WT\n1,0,100,50,4,24,1,1,.,70\n");
+    for i in 0..100 {
+        csv.push_str(&format!("1,{},0,0,0,0,0,0,1,70\n", 120.0 * (i + 1) as f64 / 100.0));
+    }
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(csv.as_bytes()).unwrap();
+    let data = read_dataset(file.path(), &ReadOptions::default()).unwrap();
+    let variants = [
+        (
+            "kernel",
+            "CL = TVCL * exp(eta_cl)\nkernel two_cmt_iv(CL, V1, Q, V2)\noutput CP = central / V1 ~ prop(prop)\n",
+        ),
+        (
+            "kernel_with_covariate_code",
+            "CL = TVCL * (WT / 70)^0.75 * exp(eta_cl)\nkernel two_cmt_iv(CL, V1, Q, V2)\noutput CP = central / V1 ~ prop(prop)\n",
+        ),
+        (
+            "user_odes",
+            "CL = TVCL * (WT / 70)^0.75 * exp(eta_cl)\nd/dt(central) = -(CL + Q) / V1 * central + Q / V2 * periph\n\
+             d/dt(periph) = Q / V1 * central - Q / V2 * periph\noutput CP = central / V1 ~ prop(prop)\n",
+        ),
+    ];
+    for (name, body) in variants {
+        let model = Model::from_text(&format!("{HEAD}{body}"), name).unwrap();
+        let subject = model.subject(&data, &data.subjects[0]).unwrap();
+        let (theta, sigma) = (model.theta_init(), model.sigma_sd_init());
+        let eta = [0.1];
+        c.bench_function(&format!("language_2cmt_5_infusions_100_points_{name}"), |b| {
+            b.iter(|| {
+                let v = Values {
+                    theta: &theta,
+                    eta: black_box(&eta),
+                    kappa: &[],
+                    sigma_sd: &sigma,
+                };
+                black_box(model.predict(&subject, &v).unwrap().f[50])
+            })
+        });
+    }
+}
+
+criterion_group!(benches, profile);
+criterion_main!(benches);
