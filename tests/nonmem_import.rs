@@ -1146,3 +1146,110 @@ fn translate_prints_the_model() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+#[ignore = "slow: 188 s in release on the shared 2-core machine (599 objective evaluations of the ODE model); OFV 21038.1175 vs NONMEM 21038.1977 (NSIG=2)"]
+fn ode054_estimate() {
+    check_estimate(
+        "fixtures/nonmem_runs/nlmixr2test_runODE054_des_mm_infusion2cpt",
+        "runODE054.ctl",
+        "runODE054.ext",
+        false,
+    );
+}
+
+#[test]
+#[ignore = "engine: the MAP estimate of subject 38 does not converge in 200 scoring iterations (population/map.rs), as for its closed-form twin runN060"]
+fn ode060_estimate() {
+    check_estimate(
+        "fixtures/nonmem_runs/nlmixr2test_runODE060_des_oral2cpt",
+        "runODE060.ctl",
+        "runODE060.ext",
+        false,
+    );
+}
+
+/// Run 402 of the NONMEM tutorial (bauer2019; no NONMEM results come with it):
+/// imported, it estimates to a converged optimum from the control stream's values.
+#[test]
+fn bauer_402_estimates() {
+    let imp = Import::read(format!("{ROOT}/fixtures/bauer2019/402.ctl")).unwrap_or_else(|e| panic!("{e}"));
+    let pop = PopulationData::new(&imp.model, &imp.data).unwrap();
+    let options = EstimationOptions {
+        method: imp.lowered.estimation.method,
+        ..EstimationOptions::default()
+    };
+    let fit = estimate(&imp.model, &pop, &imp.initial_values(), &options).unwrap();
+    eprintln!(
+        "402: {} subjects, {} observations, OFV {:.4} ({}), θ {:?}",
+        pop.subjects.len(),
+        pop.n_obs,
+        fit.evaluation.ofv,
+        fit.message,
+        fit.values.theta
+    );
+    assert!(fit.converged, "{}", fit.message);
+}
+
+/// Observations in two compartments, Y chosen by `IF (CMT.EQ.n)`: F is the
+/// scaled amount of each observation's compartment (A(2)/S2, A(3)/S3), with the
+/// (FO) objective of the language model with two outputs routed by CMT.
+#[test]
+fn observations_in_two_compartments() {
+    use pk::population::estimation::{Method, PopValues};
+    let dir = tempfile::tempdir().unwrap();
+    // The single-dose oral data with every observation repeated in CMT 3.
+    let text = std::fs::read_to_string(format!("{ROOT}/{ORAL}")).unwrap();
+    let mut out = String::new();
+    for (k, l) in text.lines().enumerate() {
+        out.push_str(l);
+        out.push('\n');
+        let f: Vec<&str> = l.split(',').collect();
+        if k > 0 && f[4] == "0" && f[15] == "1" {
+            let mut g: Vec<String> = f.iter().map(|s| s.to_string()).collect();
+            g[16] = "3".into();
+            g[2] = format!("{}", f[2].parse::<f64>().unwrap() * 0.7);
+            out.push_str(&g.join(","));
+            out.push('\n');
+        }
+    }
+    let data = dir.path().join("two_cmt.csv");
+    std::fs::write(&data, out).unwrap();
+    let ctl = format!(
+        "$PROB two compartments observed\n$INPUT ID TIME DV LNDV MDV AMT EVID DOSE V1I CLI QI V2I KAI SSX IIX SD CMT\n\
+         $DATA {} IGNORE=@ IGNORE=(SD.EQ.0)\n$SUBROUTINES ADVAN4 TRANS4\n\
+         $PK\nCL=EXP(THETA(1)+ETA(1))\nV2=EXP(THETA(2)+ETA(2))\nQ=EXP(THETA(3))\nV3=EXP(THETA(4))\nKA=EXP(THETA(5))\nS2=V2\nS3=V3\n\
+         $ERROR\nIPRED = F\nIF (CMT.EQ.2) Y = IPRED + IPRED*EPS(1)\nIF (CMT.EQ.3) Y = IPRED + IPRED*EPS(2)\n\
+         $THETA 1.4 4.2 1.5 3.8 -0.07\n$OMEGA 0.1 0.1\n$SIGMA 0.04 0.09\n$EST METHOD=1 INTER\n",
+        data.display()
+    );
+    let imp = import_text(&ctl).unwrap();
+    let t = &imp.lowered.text;
+    assert!(
+        t.contains("F = (if CMT == 2 then central / S2 else periph / S3)"),
+        "{t}"
+    );
+    let hand = pk::model::Model::from_text(
+        "covariates SD\ntheta LCL = 1.4\ntheta LV2 = 4.2\ntheta LQ = 1.5\ntheta LV3 = 3.8\ntheta LKA = -0.07\n\
+         omega e1 ~ 0.1, e2 ~ 0.1\nsigma s1 ~ 0.04\nsigma s2 ~ 0.09\n\
+         CL = exp(LCL + e1)\nV2 = exp(LV2 + e2)\nQ = exp(LQ)\nV3 = exp(LV3)\nKA = exp(LKA)\n\
+         kernel two_cmt_oral(CL = CL, V1 = V2, Q = Q, V2 = V3, KA = KA)\n\
+         output C2 = central / V2 ~ prop(s1) cmt=2 unscaled\noutput C3 = periph / V3 ~ prop(s2) cmt=3 unscaled\n",
+        "hand.pk",
+    )
+    .unwrap();
+    let hand_data = pk::data::read_dataset(
+        &data,
+        &pk::data::ReadOptions {
+            drop: vec!["SS".into(), "II".into()],
+        },
+    )
+    .unwrap()
+    .accept("SD", 1.0)
+    .unwrap();
+    // FO: the synthetic peripheral data fit badly, and FO needs no conditional estimates.
+    let a = ofv(&imp.model, &imp.data, &imp.initial_values(), Method::Fo);
+    let b = ofv(&hand, &hand_data, &PopValues::initial(&hand), Method::Fo);
+    eprintln!("two compartments: lowered {a:.6}, language {b:.6}");
+    assert!((a - b).abs() < 1e-9 * b.abs(), "{a} vs {b}");
+}
