@@ -4,4 +4,6 @@ pub mod events;
 pub mod nonmem;
 
 pub use events::subject_events;
-pub use nonmem::{parse_dataset, read_dataset, Dataset, Evid, ReadOptions, Record, Subject};
+pub use nonmem::{
+    dataset_from_values, parse_dataset, read_dataset, Dataset, Evid, ReadOptions, Record, RecordValues, Subject,
+};

@@ -246,9 +246,61 @@ fn number(row: &csv::StringRecord, col: Option<usize>, name: &str, line: usize, 
 }
 
 fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns) -> Result<(String, Record)> {
-    let loc = |col: &str| Location::line(file, line).with_column(col);
     let get = |name: &str| number(row, cols.get(name), name, line, file);
     let id = cols.get("ID").and_then(|c| row.get(c)).unwrap_or("").to_string();
+    let mut covariates = Vec::with_capacity(cols.covariates.len());
+    for (name, c) in &cols.covariates {
+        covariates.push(number(row, Some(*c), name, line, file)?.unwrap_or(f64::NAN));
+    }
+    record_of(id, line, file, &get, covariates)
+}
+
+/// One record of a dataset given as values rather than text (as the NONMEM
+/// control-stream reader produces them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordValues {
+    /// 1-based line in the data file.
+    pub line: usize,
+    /// Subject ID.
+    pub id: String,
+    /// ID, TIME, DV, AMT, RATE, DUR, EVID, MDV, CMT, ADDL, II, SS (`None`: missing or absent).
+    pub items: [Option<f64>; 12],
+    /// Covariate values (NaN if missing), in the order of the names given.
+    pub covariates: Vec<f64>,
+}
+
+/// The standard items of [`RecordValues::items`], in order.
+pub const ITEMS: [&str; 12] = [
+    "ID", "TIME", "DV", "AMT", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS",
+];
+
+/// A dataset from values, checked as [`parse_dataset`] checks a file's text.
+pub fn dataset_from_values(file: &str, covariate_names: Vec<String>, records: Vec<RecordValues>) -> Result<Dataset> {
+    let mut subjects: Vec<Subject> = Vec::new();
+    for r in records {
+        let get =
+            |name: &str| -> Result<Option<f64>> { Ok(ITEMS.iter().position(|s| *s == name).and_then(|k| r.items[k])) };
+        let (id, record) = record_of(r.id.clone(), r.line, file, &get, r.covariates.clone())?;
+        add_record(&mut subjects, id, record, file)?;
+    }
+    if subjects.is_empty() {
+        return Err(Error::data(Location::file(file), "no data records"));
+    }
+    Ok(Dataset {
+        file: file.to_string(),
+        covariate_names,
+        subjects,
+    })
+}
+
+fn record_of(
+    id: String,
+    line: usize,
+    file: &str,
+    get: &dyn Fn(&str) -> Result<Option<f64>>,
+    covariates: Vec<f64>,
+) -> Result<(String, Record)> {
+    let loc = |col: &str| Location::line(file, line).with_column(col);
     if id.is_empty() || id == "." {
         return Err(Error::data(loc("ID"), "expected a subject ID, found an empty field"));
     }
@@ -357,10 +409,6 @@ fn parse_record(row: &csv::StringRecord, line: usize, file: &str, cols: &Columns
         Some(v) => return Err(Error::data(loc("MDV"), format!("expected 0 or 1, found {v}"))),
         None => evid != Evid::Observation || dv.is_none(),
     };
-    let mut covariates = Vec::with_capacity(cols.covariates.len());
-    for (name, c) in &cols.covariates {
-        covariates.push(number(row, Some(*c), name, line, file)?.unwrap_or(f64::NAN));
-    }
     let record = Record {
         line,
         time,

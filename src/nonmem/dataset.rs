@@ -76,6 +76,23 @@ pub fn split_fields(record: &str) -> Vec<&str> {
     }
 }
 
+/// A plain decimal number (`12`, `-0.5`, `1.5E-3`) without allocating; `None`
+/// for anything else (Fortran `D` exponents, `INF`, …), left to [`parse_number`].
+fn fast_number(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    let first = *b.first()?;
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return None;
+    }
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b'+' | b'.' | b'e' | b'E'))
+    {
+        return None;
+    }
+    t.parse::<f64>().ok()
+}
+
 /// Reads the data file of a control stream (`$DATA`, relative to the control
 /// stream's folder).
 pub fn read_dataset(cs: &ControlStream) -> Result<Dataset, NonmemError> {
@@ -203,7 +220,7 @@ pub fn parse_dataset(cs: &ControlStream, text: &str, file: &str) -> Result<Datas
                 values.push(None);
                 continue;
             }
-            match parse_number(t) {
+            match fast_number(t).or_else(|| parse_number(t)) {
                 Some(v) if v.is_finite() => values.push(Some(v)),
                 _ => {
                     return Err(NonmemError::Data {

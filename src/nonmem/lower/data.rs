@@ -5,8 +5,10 @@
 //! items the code reads as covariates, the output each observation goes to
 //! (a DVID column) and the observations censored by an M3 `$ERROR`.
 
+use super::expr::number_text;
 use super::expr::E;
-use crate::data::{parse_dataset, Dataset as EngineDataset, ReadOptions};
+use crate::data::nonmem::ITEMS;
+use crate::data::{dataset_from_values, Dataset as EngineDataset, RecordValues};
 use crate::error::{Error, Location, Result};
 use crate::nonmem::dataset::{DataRow, Dataset};
 
@@ -82,49 +84,67 @@ pub fn engine_dataset(
         }
         Error::data(l, message)
     };
-    // Columns: the engine's items by name, the others under internal names.
-    let mut header: Vec<String> = Vec::new();
-    let mut internal: Vec<(String, String)> = Vec::new();
-    for (k, c) in ds.columns.iter().enumerate() {
-        let engine_item =
-            ENGINE_ITEMS.contains(&c.name.as_str()) && !(plan.pred && PREDPP_ITEMS.contains(&c.name.as_str()));
-        if engine_item {
-            header.push(c.name.clone());
-        } else {
-            let n = format!("_C{k}");
-            internal.push((n.clone(), c.name.clone()));
-            header.push(n);
-        }
-    }
-    let has = |n: &str| ds.column_index(n).is_some();
-    if !has("ID") {
-        return Err(err_at(
+    let id_k = ds.column_index("ID").ok_or_else(|| {
+        err_at(
             1,
             None,
             "$INPUT has no ID item: the engine needs one subject per ID".into(),
-        ));
-    }
-    let add_time = !has("TIME");
-    if add_time {
-        header.push("TIME".into());
-    }
+        )
+    })?;
     let multiple = !plan.selectors.is_empty();
     let dvid_col = multiple;
-    if dvid_col {
-        header.push("DVID".into());
-    }
     let cens_col = plan.selectors.iter().any(|s| s.censored_limit.is_some());
-    if cens_col {
-        header.push("CENS".into());
+    // Columns: the engine's items, and the others as covariates.
+    let mut slots: Vec<Option<usize>> = Vec::with_capacity(ds.columns.len());
+    let mut covariate_names: Vec<String> = Vec::new();
+    let mut covariate_columns: Vec<usize> = Vec::new();
+    for (k, c) in ds.columns.iter().enumerate() {
+        let n = c.name.as_str();
+        let engine_item = ENGINE_ITEMS.contains(&n) && !(plan.pred && PREDPP_ITEMS.contains(&n));
+        if engine_item {
+            slots.push(ITEMS.iter().position(|s| *s == n));
+            continue;
+        }
+        slots.push(None);
+        let name = if n == "DVID" && (dvid_col || !plan.code_reads_dvid) {
+            // A DVID item routes observations only when the model's outputs follow it.
+            "DVID (data)".to_string()
+        } else if matches!(n, "BLQ" | "LLOQ" | "CENS") {
+            // Censoring comes from $ERROR (M3), through the CENS column below.
+            format!("{n} (data)")
+        } else {
+            n.to_string()
+        };
+        covariate_names.push(name);
+        covariate_columns.push(k);
     }
-    let mut text = header.join(",");
-    text.push('\n');
-    let id_k = ds.column_index("ID").unwrap_or(0);
+    // The data items the code reads under other names or that the engine keeps to itself (AMT, CMT, …).
+    let mut extra: Vec<usize> = Vec::new();
+    for (name, item) in &plan.covariates {
+        if covariate_names.iter().any(|n| n == name) {
+            continue;
+        }
+        let col = ds.column_index(item).ok_or_else(|| {
+            err_at(
+                1,
+                None,
+                format!("the model reads the data item {item}, which $INPUT does not list"),
+            )
+        })?;
+        covariate_names.push(name.clone());
+        extra.push(col);
+    }
+    if dvid_col {
+        covariate_names.push("DVID".into());
+    }
+    if cens_col {
+        covariate_names.push("CENS".into());
+    }
     let dv_k = ds.column_index("DV");
     let mut seen: Vec<f64> = Vec::new();
     let mut last_id: Option<f64> = None;
     let mut occurrence = 0usize;
-    let mut id_text: Vec<String> = Vec::with_capacity(ds.rows.len());
+    let mut records = Vec::with_capacity(ds.rows.len());
     for row in &ds.rows {
         let id = row.nonmem(id_k);
         if last_id != Some(id) {
@@ -133,11 +153,10 @@ pub fn engine_dataset(
             last_id = Some(id);
         }
         let id_s = if occurrence == 0 {
-            crate::nonmem::lower::expr::number_text(id)
+            number_text(id)
         } else {
-            format!("{}#{}", crate::nonmem::lower::expr::number_text(id), occurrence + 1)
+            format!("{}#{}", number_text(id), occurrence + 1)
         };
-        id_text.push(id_s.clone());
         let lookup = |n: &str| -> Option<f64> {
             let item = covariate_item(n).unwrap_or_else(|| n.to_string());
             value_of(ds, row, &item)
@@ -177,7 +196,7 @@ pub fn engine_dataset(
                 ));
             }
         }
-        if let (Some((col, values)), true) = (&plan.occasions, observation || !plan.pred) {
+        if let Some((col, values)) = &plan.occasions {
             if let Some(v) = value_of(ds, row, col) {
                 if !values.contains(&v) {
                     return Err(err_at(
@@ -185,38 +204,36 @@ pub fn engine_dataset(
                         Some(col),
                         format!(
                             "{col} = {v}: the control stream gives inter-occasion η only for {col} in {{{}}} (IF ({col}.EQ.…) … = ETA(…)); the model language gives every occasion its own κ",
-                            values.iter().map(|x| crate::nonmem::lower::expr::number_text(*x)).collect::<Vec<_>>().join(", ")
+                            values.iter().map(|x| number_text(*x)).collect::<Vec<_>>().join(", ")
                         ),
                     ));
                 }
             }
         }
-        let mut fields: Vec<String> = Vec::with_capacity(header.len());
-        for (k, c) in ds.columns.iter().enumerate() {
-            let v = row.nonmem(k);
-            if k == id_k {
-                fields.push(id_s.clone());
-                continue;
+        // NONMEM reads a null field as 0.
+        let mut items: [Option<f64>; 12] = [None; 12];
+        for (k, slot) in slots.iter().enumerate() {
+            if let Some(i) = slot {
+                items[*i] = Some(row.nonmem(k));
             }
-            if Some(k) == dv_k {
-                if let Some(limit) = chosen.and_then(|s| s.censored_limit.as_ref()) {
-                    let l = limit.eval(&lookup).ok_or_else(|| {
-                        err_at(
-                            row.line,
-                            None,
-                            format!("the quantification limit {limit} cannot be evaluated on this record"),
-                        )
-                    })?;
-                    fields.push(l.to_string());
-                    continue;
-                }
-            }
-            let _ = c;
-            fields.push(v.to_string());
         }
-        if add_time {
-            fields.push("0".into());
+        items[0] = None;
+        if ds.column_index("TIME").is_none() {
+            items[1] = Some(0.0);
         }
+        if let (Some(k), Some(limit)) = (dv_k, chosen.and_then(|s| s.censored_limit.as_ref())) {
+            let l = limit.eval(&lookup).ok_or_else(|| {
+                err_at(
+                    row.line,
+                    None,
+                    format!("the quantification limit {limit} cannot be evaluated on this record"),
+                )
+            })?;
+            let _ = k;
+            items[2] = Some(l);
+        }
+        let mut covariates: Vec<f64> = covariate_columns.iter().map(|k| row.nonmem(*k)).collect();
+        covariates.extend(extra.iter().map(|k| row.nonmem(*k)));
         if dvid_col {
             let data_dvid = value_of(ds, row, "DVID");
             let v = match (chosen, data_dvid) {
@@ -234,89 +251,18 @@ pub fn engine_dataset(
                 (None, Some(d)) => d,
                 (None, None) => 0.0,
             };
-            fields.push(v.to_string());
+            covariates.push(v);
         }
         if cens_col {
             let censored = chosen.is_some_and(|s| s.censored_limit.is_some());
-            fields.push(if censored { "1" } else { "0" }.into());
+            covariates.push(if censored { 1.0 } else { 0.0 });
         }
-        text.push_str(&fields.join(","));
-        text.push('\n');
+        records.push(RecordValues {
+            line: row.line,
+            id: id_s,
+            items,
+            covariates,
+        });
     }
-    let lines: Vec<usize> = ds.rows.iter().map(|r| r.line).collect();
-    let rename_column = |c: &str| -> String {
-        internal
-            .iter()
-            .find(|(n, _)| n == c)
-            .map_or(c.to_string(), |(_, item)| item.clone())
-    };
-    let mut out = parse_dataset(&text, &file, &ReadOptions::default()).map_err(|e| match e {
-        Error::Data { location, message } => {
-            let line = location
-                .line
-                .and_then(|l| l.checked_sub(2))
-                .and_then(|k| lines.get(k))
-                .copied();
-            let mut l = match line {
-                Some(line) => Location::line(&file, line),
-                None => Location::file(&file),
-            };
-            if let Some(c) = location.column {
-                l = l.with_column(rename_column(&c));
-            }
-            Error::Data { location: l, message }
-        }
-        other => other,
-    })?;
-    // Original lines, and covariate names as the model reads them.
-    let mut k = 0;
-    for s in &mut out.subjects {
-        for r in &mut s.records {
-            r.line = lines.get(k).copied().unwrap_or(r.line);
-            k += 1;
-        }
-    }
-    for n in &mut out.covariate_names {
-        let item = rename_column(n);
-        // A DVID item routes observations only when the model's outputs follow it.
-        let internal_name = n.starts_with("_C");
-        *n = if internal_name && item == "DVID" && (dvid_col || !plan.code_reads_dvid) {
-            "DVID (data)".into()
-        } else if internal_name && matches!(item.as_str(), "BLQ" | "LLOQ" | "CENS") {
-            // Censoring comes from $ERROR (M3), through the CENS column written above.
-            format!("{item} (data)")
-        } else {
-            item
-        };
-    }
-    // The data items the code reads that the engine keeps to itself (AMT, CMT, …).
-    for (name, item) in &plan.covariates {
-        if out.covariate_index(name).is_some() {
-            continue;
-        }
-        let Some(col) = ds.column_index(item) else {
-            return Err(err_at(
-                1,
-                None,
-                format!("the model reads the data item {item}, which $INPUT does not list"),
-            ));
-        };
-        out.covariate_names.push(name.clone());
-        let mut k = 0;
-        for s in &mut out.subjects {
-            for r in &mut s.records {
-                r.covariates.push(ds.rows[k].nonmem(col));
-                k += 1;
-            }
-        }
-    }
-    // Covariate names the model uses for renamed items.
-    for (name, item) in &plan.covariates {
-        if let Some(i) = out.covariate_names.iter().position(|n| n == item) {
-            if name != item && out.covariate_index(name).is_none() {
-                out.covariate_names[i] = name.clone();
-            }
-        }
-    }
-    Ok(out)
+    dataset_from_values(&file, covariate_names, records)
 }
