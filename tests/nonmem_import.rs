@@ -1281,3 +1281,57 @@ fn importing_adds_at_most_10_ms() {
     eprintln!("import {:.2} ms, engine reader {:.2} ms", import * 1e3, reader * 1e3);
     assert!(import - reader < 0.010, "import {import} s, reader {reader} s");
 }
+
+/// Details of the translation: T, A_0, MU_, ICALL, CALLFL, bounds, FIX, blocks.
+#[test]
+fn translation_details() {
+    let text = "$PROB details\n$INPUT ID TIME DV AMT CMT WT\n$DATA d.csv IGNORE=@\n$SUBROUTINES ADVAN13 TOL=9\n\
+                $MODEL COMP=(DEPOT DEFDOSE) COMP=(CENTRAL DEFOBS)\n\
+                $PK\nCALLFL=-2\nMU_1 = LOG(THETA(1))\nCL = EXP(MU_1 + ETA(1))\nV = THETA(2)*EXP(ETA(2))*(WT/70)\n\
+                KA = THETA(3)\nA_0(2) = THETA(4)\nIF (ICALL.EQ.4) THEN\n  CL = CL*2\nENDIF\nS2 = V\n\
+                $DES\nDADT(1) = -KA*A(1)\nDADT(2) = KA*A(1) - CL/V*A(2)*EXP(-0.001*T)\n\
+                $ERROR\nIPRED = F\nY = IPRED*(1 + EPS(1)) + EPS(2)\n\
+                $THETA (0, 5, INF) ; CL\n (0, 50) ; VC\n 1.2 FIX ; KA\n (0, 10, 1000)\n\
+                $OMEGA BLOCK(2) 0.1 0.02 0.1 FIX\n$SIGMA 0.04 0.5 FIX\n$EST METHOD=COND INTER MAXEVAL=0\n";
+    let cs = pk::nonmem::ControlStream::parse(text, "details.ctl").unwrap();
+    let l = pk::nonmem::lower::lower(&cs, None).unwrap();
+    let t = &l.text;
+    for expected in [
+        "theta THETA_1 = 5 (0, )  # CL",
+        "theta VC = 50 (0, )",
+        "theta THETA_3 = 1.2 fix  # KA",
+        "theta THETA_4 = 10 (0, 1000)",
+        "omega block(2) ETA_1, ETA_2 ~ {0.1, 0.02, 0.1} fix",
+        "sigma EPS_1 ~ 0.04\n",
+        "sigma EPS_2 ~ 0.5 fix",
+        "MU_1 = log(THETA_1)",
+        "states DEPOT, CENTRAL",
+        "CENTRAL(0) = A_0_2",
+        "d/dt(DEPOT) = -KA * DEPOT",
+        "* exp(-0.001 * t)",
+        "output Y = IPRED ~ prop(EPS_1) + add(EPS_2) cmt=2 unscaled",
+        "covariates WT",
+        "CALLFL = -2 is a calling-protocol directive",
+    ] {
+        assert!(t.contains(expected), "'{expected}' in:\n{t}");
+    }
+    assert!(!t.contains("CL * 2"), "the ICALL = 4 block is dropped:\n{t}");
+    assert!(l.estimation.evaluate_only);
+    assert_eq!(l.estimation.method, pk::population::estimation::Method::FoceI);
+    pk::model::Model::from_text(t, "details.pk").unwrap_or_else(|e| panic!("{e}\n{t}"));
+    // The methods of $ESTIMATION.
+    for (est, method) in [
+        ("METHOD=0", pk::population::estimation::Method::Fo),
+        ("METHOD=1", pk::population::estimation::Method::Foce),
+        (
+            "METHOD=CONDITIONAL INTERACTION",
+            pk::population::estimation::Method::FoceI,
+        ),
+        ("METHOD=1 LAPLACIAN INTER", pk::population::estimation::Method::Laplace),
+    ] {
+        let cs = pk::nonmem::ControlStream::parse(&text.replace("METHOD=COND INTER MAXEVAL=0", est), "m.ctl").unwrap();
+        let l = pk::nonmem::lower::lower(&cs, None).unwrap();
+        assert_eq!(l.estimation.method, method, "{est}");
+        assert!(!l.estimation.evaluate_only);
+    }
+}
