@@ -285,3 +285,21 @@ fn general_variance_terms_match_the_named_forms() {
         }
     }
 }
+
+/// An output that no observation goes to cannot be estimated: refused before any computation.
+#[test]
+fn an_output_without_observations_is_refused_for_estimation() {
+    use pk::population::estimation::PopulationData;
+    let m = Model::from_text(
+        "theta KP = 0.3\ntheta V = 10\nsigma a ~ 0.01, b ~ 0.01\nd/dt(parent) = -KP * parent\nd/dt(metab) = KP * parent\n\
+         output CP = parent / V ~ prop(a) dvid=1\noutput CM = metab / V ~ add(b) dvid=2",
+        "pm.pk",
+    )
+    .unwrap();
+    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,DVID\n1,0,100,1,1,.,.\n1,4,0,0,0,5,1\n");
+    let e = PopulationData::new(&m, &data).unwrap_err().to_string();
+    assert!(
+        e.contains("output CM (DVID 2") && e.contains("has no observations"),
+        "{e}"
+    );
+}

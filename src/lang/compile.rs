@@ -228,6 +228,10 @@ pub struct OutputDecl {
     pub terms: Vec<(TermKind, u32, Option<u32>)>,
     /// How the terms combine.
     pub combine: Combine,
+    /// `Some(state)` when the output is folded: its value slot then holds a
+    /// coefficient (set with the individual parameters), and the output is that
+    /// coefficient times the amount in `state`.
+    pub folded: Option<usize>,
     /// Where it is declared.
     pub pos: Pos,
 }
@@ -1068,9 +1072,25 @@ impl<'e> Compiler<'e> {
                     format!("output {name}: exp() (log-transform both sides) cannot be combined with other terms"),
                 ));
             }
-            for (e, slot) in pending {
-                self.gen_assign_expr(&e, slot, pos, &mut out);
+            // An output `state / E` or `state · E` with E and the error terms
+            // free of states is folded: E (or 1/E) and the terms are computed
+            // with the individual parameters, once per parameter set, and the
+            // output is a coefficient times one compartment amount.
+            let folded = self.foldable(&expr_copy, &pending[1..]);
+            match &folded {
+                Some((_, coefficient)) => {
+                    self.gen_assign_expr(coefficient, value_slot, pos, &mut pk);
+                    for (e, slot) in &pending[1..] {
+                        self.gen_assign_expr(e, *slot, pos, &mut pk);
+                    }
+                }
+                None => {
+                    for (e, slot) in &pending {
+                        self.gen_assign_expr(e, *slot, pos, &mut out);
+                    }
+                }
             }
+            let folded = folded.map(|f| f.0);
             // Without `cmt=`, an output reading one state takes that state's CMT.
             let read = self.states_read(&expr_copy);
             let cmt = cmt.or_else(|| (read.len() == 1).then(|| read[0] as i64 + 1));
@@ -1082,6 +1102,7 @@ impl<'e> Compiler<'e> {
                 value_slot,
                 terms: term_slots,
                 combine,
+                folded,
                 pos,
             });
         }
@@ -1132,6 +1153,31 @@ impl<'e> Compiler<'e> {
             pk_reads_time,
             source: self.lines.clone(),
         })
+    }
+
+    /// `(state, coefficient)` when `e` is `state`, `state / E`, `state · E` or
+    /// `E · state` with E free of states, and no error-term expression reads a state.
+    fn foldable(&self, e: &Expr, terms: &[(Expr, u32)]) -> Option<(usize, Expr)> {
+        if terms.iter().any(|(t, _)| self.depends_on_states(t)) {
+            return None;
+        }
+        let state_of = |x: &Expr| match x {
+            Expr::Name(n, _) => match self.syms.get(n) {
+                Some(Sym::State(i)) => Some(*i),
+                _ => None,
+            },
+            _ => None,
+        };
+        let pure = |x: &Expr| !self.depends_on_states(x);
+        match e {
+            Expr::Name(..) => state_of(e).map(|s| (s, Expr::Num(1.0))),
+            Expr::Bin(BinOp::Div, a, b) if pure(b) => {
+                state_of(a).map(|s| (s, Expr::Bin(BinOp::Div, Box::new(Expr::Num(1.0)), b.clone())))
+            }
+            Expr::Bin(BinOp::Mul, a, b) if pure(b) => state_of(a).map(|s| (s, (**b).clone())),
+            Expr::Bin(BinOp::Mul, a, b) if pure(a) => state_of(b).map(|s| (s, (**a).clone())),
+            _ => None,
+        }
     }
 
     /// The states an expression reads, directly or through variables.

@@ -123,6 +123,20 @@ impl ModalKinetics {
         s
     }
 
+    /// The amount in state index `j` (0 depot, 1 central, …): one row of [`Kinetics::amounts`].
+    #[inline]
+    pub fn amount_in(&self, s: &State, j: usize) -> f64 {
+        if j == 0 {
+            return s[0];
+        }
+        let row = &self.amount[j - 1];
+        let mut a = 0.0;
+        for i in 0..self.n {
+            a += row[i] * s[1 + i];
+        }
+        a
+    }
+
     /// Disposition rate constants αᵢ = −λᵢ, largest first.
     pub fn exponents(&self) -> Vec<f64> {
         let mut e: Vec<f64> = self.lambda[..self.n].iter().map(|l| -l).collect();

@@ -838,6 +838,14 @@ impl<'m> LangKinetics<'m> {
         Ok(())
     }
 
+    /// The amount in model state `k`.
+    fn amount_of(&self, state: &State, k: usize) -> f64 {
+        match &self.solver {
+            Solver::Modal(m) => m.amount_in(state, self.offset + k),
+            Solver::Ode => state[k],
+        }
+    }
+
     /// Compartment amounts in model-state order into the scratch state slots.
     fn load_states(&mut self, state: &State) {
         let l = &self.model.code.layout;
@@ -1028,13 +1036,19 @@ impl Kinetics for LangKinetics<'_> {
     }
 
     fn observe(&mut self, slot: usize, state: &State, t: f64) -> std::result::Result<f64, String> {
-        self.load_states(state);
         let c = &self.model.code;
-        self.scratch[c.layout.t] = t;
-        c.out.run(&mut self.scratch);
         let o = &c.outputs[self.outputs[slot]];
+        let value = match o.folded {
+            Some(k) => self.scratch[o.value_slot as usize] * self.amount_of(state, k),
+            None => {
+                self.load_states(state);
+                self.scratch[c.layout.t] = t;
+                c.out.run(&mut self.scratch);
+                self.scratch[o.value_slot as usize]
+            }
+        };
         let scale = if o.unscaled { 1.0 } else { self.scale };
-        let f = self.scratch[o.value_slot as usize] * scale;
+        let f = value * scale;
         self.variance[slot] = residual_variance(o, &self.scratch, f);
         Ok(f)
     }

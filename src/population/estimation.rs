@@ -168,6 +168,26 @@ impl PopulationData {
                 censored,
             });
         }
+        let mut per_output = vec![0usize; model.code.outputs.len()];
+        for s in &subjects {
+            for o in &s.data.obs {
+                per_output[o.output] += 1;
+            }
+        }
+        if let Some(k) = per_output.iter().position(|n| *n == 0) {
+            let o = &model.code.outputs[k];
+            return Err(Error::Model {
+                model: model.origin.clone(),
+                message: format!(
+                    "output {} (DVID {}{}) has no observations in {}: its error model cannot be estimated; \
+                     remove the output or check the DVID/CMT column",
+                    o.name,
+                    o.dvid,
+                    o.cmt.map_or(String::new(), |c| format!(", CMT {c}")),
+                    data.file
+                ),
+            });
+        }
         let n_obs = subjects.iter().map(|s| s.y.len()).sum();
         let n_censored = subjects
             .iter()
