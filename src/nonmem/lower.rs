@@ -2156,14 +2156,15 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
             *count.entry(target.clone()).or_default() += 1;
         }
     });
+    // Variables assigned once (inside an IF too: M3 writes DUM and CUMD in its branch).
     let mut defs: HashMap<String, E> = HashMap::new();
-    for s in &all_code {
+    walk_sets(&all_code, &mut Vec::new(), &mut |s, _| {
         if let St::Set { target, value, .. } = s {
             if count.get(target) == Some(&1) {
                 defs.insert(target.clone(), value.clone());
             }
         }
-    }
+    });
     if let Some(f) = &f_expr {
         defs.insert("F".into(), f.clone());
     }
@@ -2238,7 +2239,8 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
             let flagged = flags
                 .iter()
                 .any(|(p, v)| p == path && matches!(v.simplify(), E::Num(x) if x == 1.0));
-            if let (E::Call(Func::Phi, args), true) = (&value, flagged) {
+            let inlined = inline(&value);
+            if let (E::Call(Func::Phi, args), true) = (&inlined, flagged) {
                 if let E::Bin(BinOp::Div, top, sd) = &args[0] {
                     if let E::Bin(BinOp::Sub, limit, pr) = &**top {
                         if data_condition(limit) {

@@ -224,7 +224,27 @@ impl ControlStream {
                 }
                 RecordKind::Pk | RecordKind::Pred | RecordKind::Error | RecordKind::Des => {
                     once(&mut first_line)?;
-                    let block = code::parse_code(&r.lines, file, &record, r.line)?;
+                    // `$ERROR (ONLY OBSERVATIONS)`: $ERROR runs at observations,
+                    // as the engine's outputs always do.
+                    let mut lines = r.lines.clone();
+                    if kind == RecordKind::Error {
+                        if let Some(first) = lines.iter_mut().find(|l| !l.text.trim().is_empty()) {
+                            let t = first.text.trim_start();
+                            if let (Some(rest), Some(end)) = (t.strip_prefix('('), t.find(')')) {
+                                let inside = rest[..end - 1].to_ascii_uppercase();
+                                let words: Vec<&str> = inside.split_whitespace().collect();
+                                let only_obs = words.len() == 2
+                                    && words.iter().any(|w| *w == "ONLY")
+                                    && words.iter().any(|w| w.starts_with("OBS"));
+                                if only_obs {
+                                    let lead = first.text.len() - t.len();
+                                    let blank = " ".repeat(lead + end + 1);
+                                    first.text = format!("{blank}{}", &t[end + 1..]);
+                                }
+                            }
+                        }
+                    }
+                    let block = code::parse_code(&lines, file, &record, r.line)?;
                     let slot = match kind {
                         RecordKind::Pk => &mut cs.pk,
                         RecordKind::Pred => &mut cs.pred,
