@@ -643,6 +643,15 @@ fn m3_becomes_censored_observations() {
     let b = ofv(&hand, &hand_data, &PopValues::initial(&hand), Method::Laplace);
     eprintln!("M3 ({} censored): lowered {a:.6}, language {b:.6}", pop.n_censored);
     assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    // The same with the M3 code of PsN's templates: DUM, CUMD and a guarded W.
+    let psn = ctl.replace(
+        "W = IPRED*THETA(3)\nIF (BLQ.EQ.1) THEN\n  F_FLAG = 1\n  Y = PHI((LLOQ - IPRED)/W)\n",
+        "W = IPRED*THETA(3)\nIF (W.EQ.0) W = 1\nIF (BLQ.EQ.1) THEN\n  F_FLAG = 1\n  DUM = (LLOQ - IPRED)/W\n  CUMD = PHI(DUM)\n  Y = CUMD\n  MDVRES = 1\n",
+    );
+    assert_ne!(psn, ctl);
+    let imp = import_text(&psn).unwrap();
+    let c = ofv(&imp.model, &imp.data, &imp.initial_values(), Method::Laplace);
+    assert!((c - b).abs() < 1e-6, "{c} vs {b}\n{}", imp.lowered.text);
 }
 
 /// The residual-error forms people write, and what they become.
@@ -944,10 +953,13 @@ fn unsupported_features_are_refused_with_their_line() {
         ),
         (
             "a value kept from an earlier record",
-            Box::new(replace("TVCL=THETA(1)*WGT", "TVCL=THETA(1)*WGT*(1+TAD/1000)")),
+            Box::new(replace(
+                "TVCL=THETA(1)*WGT",
+                "IF(AMT.GT.0) DOSE=AMT\nTVCL=THETA(1)*WGT*(1+DOSE/1000)",
+            )),
             vec![
-                "line 7",
-                "BTIME is assigned only when AMT > 0",
+                "line 9",
+                "DOSE is assigned only when AMT > 0",
                 "NONMEM keeps its value from an earlier record",
             ],
         ),
@@ -1334,4 +1346,30 @@ fn translation_details() {
         assert_eq!(l.estimation.method, method, "{est}");
         assert!(!l.estimation.evaluate_only);
     }
+}
+
+/// `IF (AMT.GT.0) BTIME = TIME` and `TIME - BTIME` are the language's TAD;
+/// simulation blocks (`IF (ICALL.EQ.4)`, with DO WHILE and CALL SIMEPS) drop out.
+#[test]
+fn time_after_dose_and_simulation_blocks() {
+    let text = pheno_with(&|t| {
+        t.replace("TVCL=THETA(1)*WGT", "TVCL=THETA(1)*WGT*(1+TAD/1000)").replace(
+            "IWRES=IRES/W",
+            "IWRES=IRES/W\nIF (ICALL.EQ.4) THEN\n  DO WHILE (Y.LT.0)\n    CALL SIMEPS(EPS)\n    Y=F+W*EPS(1)\n  ENDDO\nENDIF",
+        )
+    });
+    let imp = import_text(&text).unwrap_or_else(|e| panic!("{e}"));
+    let t = &imp.lowered.text;
+    assert!(t.contains("TAD_ = TAD\n"), "{t}");
+    assert!(t.contains("TVCL = PTVCL * WGT * (1 + TAD_ / 1000)"), "{t}");
+    assert!(!t.contains("BTIME = TIME"), "{t}");
+    let pop = PopulationData::new(&imp.model, &imp.data).unwrap();
+    objective(
+        &imp.model,
+        &pop,
+        &imp.initial_values(),
+        imp.lowered.estimation.method,
+        &[],
+    )
+    .unwrap();
 }

@@ -28,7 +28,7 @@ pub mod params;
 
 use self::data::{DataPlan, Selector};
 use self::expr::{bin, name, num, number_text, sum, terms, Product, E};
-use self::ir::{assigned, fold, rename_all, retain, walk_sets, Rec, St};
+use self::ir::{assigned, fold, reads, rename_all, retain, rewrite_all, walk_sets, Rec, St};
 use self::params::{EtaTarget, NmValues, ParameterMap};
 use super::code::{
     BinaryOp, CodeBlock, Expr, ExprKind, Function, Statement, StatementKind, Subscript, UnaryOp, Variable,
@@ -1578,7 +1578,15 @@ fn observed_values(ds: Option<&Dataset>, item: &str, pred: bool) -> Option<BTree
 /// the observation compartments and DVID values; without it the default
 /// observation compartment is assumed.
 pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, NonmemError> {
-    cs.ensure_supported()?;
+    // Unsupported records now; unsupported statements (EXIT, CALL, DO WHILE …)
+    // once the simulation blocks (IF (ICALL.EQ.4)) have dropped out.
+    if let Some(e) = cs
+        .unsupported_items()
+        .into_iter()
+        .find(|e| matches!(e, NonmemError::UnsupportedRecord { .. }))
+    {
+        return Err(e);
+    }
     let mut notes: Vec<String> = Vec::new();
     let file_line = |l: usize| l;
     let _ = file_line;
@@ -1947,6 +1955,26 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
     if let Some((line, rec, why)) = resolver.hard.borrow().first() {
         return Err(lower_err(cs, *line, rec.name(), why.clone()));
     }
+    for list in [&pk, &des, &err] {
+        let mut found: Option<(usize, Rec, String)> = None;
+        walk_sets(list, &mut Vec::new(), &mut |s, _| {
+            if let St::Set {
+                target,
+                line,
+                rec,
+                bad: Some(b),
+                ..
+            } = s
+            {
+                if target.starts_with("__unsupported_") && found.is_none() {
+                    found = Some((*line, *rec, b.clone()));
+                }
+            }
+        });
+        if let Some((line, rec, why)) = found {
+            return Err(lower_err(cs, line, rec.name(), why));
+        }
+    }
 
     // IOV.
     let mut occasions = None;
@@ -2011,6 +2039,9 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
             ));
         }
     }
+
+    // `IF (AMT.GT.0) BTIME = TIME` … `TIME - BTIME`: the time after the last dose (TAD).
+    recognise_tad(&mut pk, &mut des, &mut err, &items, &mut notes);
 
     // $DES variables also assigned elsewhere are renamed in $DES.
     if !des.is_empty() {
@@ -2935,6 +2966,76 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         notes,
         render,
     })
+}
+
+/// The NONMEM idiom for the time after dose: `IF (AMT.GT.0) BTIME = TIME`
+/// (or EVID.EQ.1) and `TIME - BTIME`, which is the model language's TAD. The
+/// assignment goes when every read of BTIME is `TIME - BTIME`.
+fn recognise_tad(
+    pk: &mut Vec<St>,
+    des: &mut [St],
+    err: &mut [St],
+    items: &HashMap<String, String>,
+    notes: &mut Vec<String>,
+) {
+    let amt = items.get("AMT").cloned().unwrap_or_default();
+    let evid = items.get("EVID").cloned().unwrap_or_default();
+    let is_dose_test = |c: &E| -> bool {
+        let one = |c: &E| match c {
+            E::Bin(BinOp::Gt | BinOp::Ne, a, b) => {
+                matches!((&**a, &**b), (E::Name(n), E::Num(z)) if *n == amt && *z == 0.0)
+            }
+            E::Bin(BinOp::Eq, a, b) => {
+                matches!((&**a, &**b), (E::Name(n), E::Num(v)) if *n == evid && (*v == 1.0 || *v == 4.0))
+            }
+            _ => false,
+        };
+        match c {
+            E::Bin(BinOp::Or, a, b) => one(a) && one(b),
+            _ => one(c),
+        }
+    };
+    let mut all = Vec::new();
+    assigned(pk, &mut all);
+    assigned(des, &mut all);
+    assigned(err, &mut all);
+    let candidates: Vec<(usize, String, usize)> = pk
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| match s {
+            St::If {
+                arms, otherwise, line, ..
+            } if arms.len() == 1 && otherwise.is_empty() && is_dose_test(&arms[0].0) => match arms[0].1.as_slice() {
+                [St::Set {
+                    target,
+                    value: E::Name(t),
+                    ..
+                }] if t == "TIME" => Some((k, target.clone(), *line)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|(_, x, _)| all.iter().filter(|a| *a == x).count() == 1)
+        .collect();
+    for (k, x, line) in candidates.into_iter().rev() {
+        let tad = |e: &E| match e {
+            E::Bin(BinOp::Sub, a, b)
+                if matches!(&**a, E::Name(t) if t == "TIME") && matches!(&**b, E::Name(n) if *n == x) =>
+            {
+                Some(name("TAD"))
+            }
+            _ => None,
+        };
+        rewrite_all(pk, &tad);
+        rewrite_all(des, &tad);
+        rewrite_all(err, &tad);
+        if !reads(pk, &x) && !reads(des, &x) && !reads(err, &x) {
+            pk.remove(k);
+            notes.push(format!(
+                "$PK line {line}: TIME − {x}, with {x} the TIME of the last dose record, is the model language's TAD"
+            ));
+        }
+    }
 }
 
 fn outs_len_is_one(_k: usize, single: bool) -> bool {

@@ -209,6 +209,21 @@ impl E {
         }
     }
 
+    /// Rewrites sub-expressions top-down: `f` returns a replacement or `None` to descend.
+    pub fn rewrite(&self, f: &dyn Fn(&E) -> Option<E>) -> E {
+        if let Some(r) = f(self) {
+            return r;
+        }
+        match self {
+            E::Num(_) | E::Name(_) | E::Eps(_) => self.clone(),
+            E::Neg(a) => E::Neg(Box::new(a.rewrite(f))),
+            E::Not(a) => E::Not(Box::new(a.rewrite(f))),
+            E::Bin(op, a, b) => bin(*op, a.rewrite(f), b.rewrite(f)),
+            E::Call(g, args) => E::Call(*g, args.iter().map(|a| a.rewrite(f)).collect()),
+            E::If(c, a, b) => E::If(Box::new(c.rewrite(f)), Box::new(a.rewrite(f)), Box::new(b.rewrite(f))),
+        }
+    }
+
     /// Renames names.
     pub fn rename(&self, map: &dyn Fn(&str) -> Option<String>) -> E {
         self.substitute(&|n| map(n).map(E::Name))

@@ -186,3 +186,27 @@ pub fn fold(list: Vec<St>) -> Vec<St> {
     }
     out
 }
+
+/// Rewrites every expression of `list` (values and conditions).
+pub fn rewrite_all(list: &mut [St], f: &dyn Fn(&E) -> Option<E>) {
+    for s in list {
+        match s {
+            St::Set { value, .. } => *value = value.rewrite(f),
+            St::If { arms, otherwise, .. } => {
+                for (c, b) in arms.iter_mut() {
+                    *c = c.rewrite(f);
+                    rewrite_all(b, f);
+                }
+                rewrite_all(otherwise, f);
+            }
+        }
+    }
+}
+
+/// Whether any expression of `list` reads `n`.
+pub fn reads(list: &[St], n: &str) -> bool {
+    list.iter().any(|s| match s {
+        St::Set { value, .. } => value.reads(n),
+        St::If { arms, otherwise, .. } => arms.iter().any(|(c, b)| c.reads(n) || reads(b, n)) || reads(otherwise, n),
+    })
+}
