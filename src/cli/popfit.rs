@@ -470,6 +470,7 @@ fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
 
 /// `pk popfit RUN.ctl`: the control stream lowered onto the model language,
 /// its data read as `$INPUT`/`$DATA` say, estimated as `$ESTIMATION` says.
+#[allow(clippy::needless_range_loop)]
 fn run_control_stream(args: PopfitArgs) -> Result<()> {
     use pk::nonmem::import::Import;
     use pk::nonmem::lower::params::ext_text;
@@ -673,11 +674,11 @@ fn eta_labels(imported: &pk::nonmem::import::Import) -> Vec<String> {
 }
 
 /// θ, Ω and Σ in the control stream's numbering, NONMEM-like.
-#[allow(clippy::type_complexity)]
+#[allow(clippy::needless_range_loop)]
 fn nonmem_summary(
     imported: &pk::nonmem::import::Import,
     nm: &pk::nonmem::lower::params::NmValues,
-    se: Option<&(Vec<Option<f64>>, Vec<Vec<Option<f64>>>, Vec<Vec<Option<f64>>>)>,
+    se: Option<&pk::nonmem::lower::params::NmStandardErrors>,
 ) -> String {
     let p = &imported.lowered.parameters;
     let fmt_se = |s: Option<f64>| s.map_or("-".to_string(), |v| format!("{v:.5}"));

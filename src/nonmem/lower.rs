@@ -231,7 +231,10 @@ fn trans_parameters(advan: u32, trans: u32) -> Result<&'static [&'static str], &
 
 /// Helper statements and the kernel's arguments for ADVANn TRANSm (`v` maps
 /// a NONMEM PK parameter to its name in the model).
-fn kernel_arguments(advan: u32, trans: u32, v: &dyn Fn(&str) -> E) -> (Vec<(String, E)>, Vec<(&'static str, E)>) {
+/// Helper assignments, and the kernel's arguments by name.
+type KernelCall = (Vec<(String, E)>, Vec<(&'static str, E)>);
+
+fn kernel_arguments(advan: u32, trans: u32, v: &dyn Fn(&str) -> E) -> KernelCall {
     let d = |a: E, b: E| bin(BinOp::Div, a, b);
     let m = |a: E, b: E| bin(BinOp::Mul, a, b);
     let s = |a: E, b: E| bin(BinOp::Sub, a, b);
@@ -757,7 +760,11 @@ fn recognise_iov(
     let mut selection_statements: Vec<usize> = Vec::new();
     for (k, s) in code.iter().enumerate() {
         match s {
-            St::Set { target, value, .. } if matches!(value, E::Num(v) if *v == 0.0) => {
+            St::Set {
+                target,
+                value: E::Num(0.0),
+                ..
+            } => {
                 defaults.entry(target.clone()).or_insert(k);
             }
             St::If { arms, otherwise, .. } => {
@@ -2059,8 +2066,8 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
     // ---------------------------------------------------------- residual error
     let rec_name = if pred { "$PRED" } else { "$ERROR" };
     let mut eps_vars: HashMap<String, E> = HashMap::new();
-    let mut y_leaves: Vec<(Vec<(E, bool)>, E, usize)> = Vec::new();
-    let mut flags: Vec<(Vec<(E, bool)>, E)> = Vec::new();
+    let mut y_leaves: Vec<(ir::Path, E, usize)> = Vec::new();
+    let mut flags: Vec<(ir::Path, E)> = Vec::new();
     let mut eps_problem: Option<(usize, String)> = None;
     walk_sets(&err, &mut Vec::new(), &mut |s, path| {
         let St::Set {

@@ -234,7 +234,7 @@ impl ControlStream {
                                 let inside = rest[..end - 1].to_ascii_uppercase();
                                 let words: Vec<&str> = inside.split_whitespace().collect();
                                 let only_obs = words.len() == 2
-                                    && words.iter().any(|w| *w == "ONLY")
+                                    && words.contains(&"ONLY")
                                     && words.iter().any(|w| w.starts_with("OBS"));
                                 if only_obs {
                                     let lead = first.text.len() - t.len();

@@ -74,9 +74,15 @@ impl St {
     }
 }
 
+/// The conditions on the path to a statement: (condition, whether it must hold).
+pub type Path = Vec<(E, bool)>;
+
+/// A visitor of assignments with their paths.
+pub type SetVisitor<'v, 'a> = dyn FnMut(&'a St, &[(E, bool)]) + 'v;
+
 /// Calls `f` on every assignment, entering `if` bodies, with the conditions
 /// on its path (condition, whether it must hold).
-pub fn walk_sets<'a>(list: &'a [St], path: &mut Vec<(E, bool)>, f: &mut dyn FnMut(&'a St, &[(E, bool)])) {
+pub fn walk_sets<'a>(list: &'a [St], path: &mut Path, f: &mut SetVisitor<'_, 'a>) {
     for s in list {
         match s {
             St::Set { .. } => f(s, path),
@@ -159,7 +165,7 @@ pub fn fold(list: Vec<St>) -> Vec<St> {
                     let c = c.simplify();
                     let body = fold(body);
                     match c {
-                        E::Num(v) if v == 0.0 => continue,
+                        E::Num(0.0) => continue,
                         E::Num(_) => {
                             // Always true: it ends the chain.
                             rest = Some(body);

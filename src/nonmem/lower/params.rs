@@ -2,9 +2,18 @@
 //! declarations: initial values from the control stream or an `.ext` file,
 //! estimates back in `$THETA`/`$OMEGA`/`$SIGMA` order, and `.ext` output.
 
+// Lower triangles read best with their indices.
+#![allow(clippy::needless_range_loop)]
+
 use crate::model::Model;
 use crate::population::estimation::PopValues;
 use nalgebra::DMatrix;
+
+/// Standard errors in NONMEM's layout: θ, Ω and Σ (`None` where not estimated).
+pub type NmStandardErrors = (Vec<Option<f64>>, Vec<Vec<Option<f64>>>, Vec<Vec<Option<f64>>>);
+
+/// Borrowed standard errors: θ, Σ, Ω (the `.ext` column order).
+pub type ExtErrors<'a> = (&'a [Option<f64>], &'a [Vec<Option<f64>>], &'a [Vec<Option<f64>>]);
 
 /// Where a NONMEM η went in the lowered model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,13 +128,7 @@ impl ParameterMap {
     /// Standard errors in NONMEM's layout from the model's reported
     /// estimates (names `θ`, `OMEGA(a)`, `OMEGA(a,b)`, `SIGMA(s)`) and their SEs.
     /// `None` where an element is not estimated.
-    #[allow(clippy::type_complexity)]
-    pub fn nm_standard_errors(
-        &self,
-        model: &Model,
-        names: &[String],
-        se: &[f64],
-    ) -> (Vec<Option<f64>>, Vec<Vec<Option<f64>>>, Vec<Vec<Option<f64>>>) {
+    pub fn nm_standard_errors(&self, model: &Model, names: &[String], se: &[f64]) -> NmStandardErrors {
         let find = |n: &str| names.iter().position(|x| x == n).map(|k| se[k]);
         let theta = self.theta_names.iter().map(|t| find(t)).collect();
         let c = &model.code;
@@ -193,7 +196,7 @@ pub fn ext_text(
     method_title: &str,
     values: &NmValues,
     ofv: f64,
-    se: Option<(&[Option<f64>], &[Vec<Option<f64>>], &[Vec<Option<f64>>])>,
+    se: Option<ExtErrors<'_>>,
     fixed: (&[bool], &[Vec<bool>], &[Vec<bool>]),
 ) -> String {
     let nt = values.theta.len();
