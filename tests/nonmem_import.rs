@@ -1255,34 +1255,6 @@ fn observations_in_two_compartments() {
     assert!((a - b).abs() < 1e-9 * b.abs(), "{a} vs {b}");
 }
 
-/// Importing a control stream (parse, data, lowering, compilation) costs at
-/// most 10 ms more than reading the same data file with the engine's reader
-/// (best of 5, N049: 7920 records).
-#[test]
-fn importing_adds_at_most_10_ms() {
-    let dir = format!("{ROOT}/fixtures/nonmem_runs/nlmixr2test_runN049_advan3_infusion");
-    let best = |f: &dyn Fn()| {
-        (0..5)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                f();
-                t.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
-    let import = best(&|| {
-        Import::read(format!("{dir}/runN049.ctl")).unwrap();
-    });
-    let reader = best(&|| {
-        let o = pk::data::ReadOptions {
-            drop: vec!["SS".into(), "II".into()],
-        };
-        pk::data::read_dataset(format!("{dir}/INFUSION_2CPT.csv"), &o).unwrap();
-    });
-    eprintln!("import {:.2} ms, engine reader {:.2} ms", import * 1e3, reader * 1e3);
-    assert!(import - reader < 0.010, "import {import} s, reader {reader} s");
-}
-
 /// Details of the translation: T, A_0, MU_, ICALL, CALLFL, bounds, FIX, blocks.
 #[test]
 fn translation_details() {
