@@ -590,9 +590,12 @@ fn dvid_branches_become_outputs() {
     );
     let imp = import_text(&ctl).unwrap();
     let text = &imp.lowered.text;
-    assert!(text.contains("output Y_1 = IPRED ~ prop(EPS_1) dvid=1"), "{text}");
     assert!(
-        text.contains("output Y_2 = IPRED ~ add(THETA_3 * EPS_2) dvid=2"),
+        text.contains("output Y_1 = central / S1 ~ prop(EPS_1) dvid=1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("output Y_2 = central / S1 ~ add(THETA_3 * EPS_2) dvid=2"),
         "{text}"
     );
     let hand = pk::model::Model::from_text(
@@ -665,29 +668,33 @@ fn residual_error_forms() {
         )
     };
     for (error, sigma, expected) in [
-        ("Y = F + F*EPS(1)", "0.01", "output Y = F ~ prop(EPS_1)"),
-        ("Y = F*(1 + EPS(1))", "0.01", "output Y = F ~ prop(EPS_1)"),
-        ("Y = F*EXP(EPS(1))", "0.01", "output Y = F ~ prop(EPS_1)"),
-        ("IPRED = F\nY = IPRED + EPS(1)", "0.01", "output Y = IPRED ~ add(EPS_1)"),
+        ("Y = F + F*EPS(1)", "0.01", "output Y = central / S1 ~ prop(EPS_1)"),
+        ("Y = F*(1 + EPS(1))", "0.01", "output Y = central / S1 ~ prop(EPS_1)"),
+        ("Y = F*EXP(EPS(1))", "0.01", "output Y = central / S1 ~ prop(EPS_1)"),
+        (
+            "IPRED = F\nY = IPRED + EPS(1)",
+            "0.01",
+            "output Y = central / S1 ~ add(EPS_1)",
+        ),
         (
             "Y = F + F*EPS(1) + EPS(2)",
             "0.01 1",
-            "output Y = F ~ prop(EPS_1) + add(EPS_2)",
+            "output Y = central / S1 ~ prop(EPS_1) + add(EPS_2)",
         ),
         (
             "IPRED = F\nW = SQRT(THETA(3)**2 + THETA(4)**2*IPRED**2)\nY = IPRED + W*EPS(1)",
             "1 FIX",
-            "output Y = IPRED ~ add(THETA_3 * EPS_1) + prop(THETA_4 * EPS_1)",
+            "output Y = central / S1 ~ add(THETA_3 * EPS_1) + prop(THETA_4 * EPS_1)",
         ),
         (
             "IPRED = F\nW = THETA(3) + THETA(4)*IPRED\nY = IPRED + W*EPS(1)",
             "1 FIX",
-            "output Y = IPRED ~ combined1(THETA_3 * EPS_1, THETA_4 * EPS_1)",
+            "output Y = central / S1 ~ combined1(THETA_3 * EPS_1, THETA_4 * EPS_1)",
         ),
         (
             "IPRED = F\nW = THETA(3)*IPRED**THETA(4)\nY = IPRED + W*EPS(1)",
             "1 FIX",
-            "output Y = IPRED ~ power(THETA_3 * EPS_1, THETA_4)",
+            "output Y = central / S1 ~ power(THETA_3 * EPS_1, THETA_4)",
         ),
         (
             "IPRED = LOG(F)\nY = IPRED + EPS(1)",
@@ -1140,7 +1147,7 @@ fn translate_prints_the_model() {
     assert!(text.contains("states ABS, CENTRAL, PERI"), "{text}");
     assert!(text.contains("d/dt(ABS) = -KA * ABS"), "{text}");
     assert!(
-        text.contains("output Y = IPRED ~ prop(RESCV * EPS_1) cmt=2 unscaled"),
+        text.contains("output Y = CENTRAL / S2 ~ prop(RESCV * EPS_1) cmt=2 unscaled"),
         "{text}"
     );
     pk::model::Model::from_text(&text, "t.pk").unwrap();
@@ -1294,7 +1301,7 @@ fn translation_details() {
         "CENTRAL(0) = A_0_2",
         "d/dt(DEPOT) = -KA * DEPOT",
         "* exp(-0.001 * t)",
-        "output Y = IPRED ~ prop(EPS_1) + add(EPS_2) cmt=2 unscaled",
+        "output Y = CENTRAL / S2 ~ prop(EPS_1) + add(EPS_2) cmt=2 unscaled",
         "covariates WT",
         "CALLFL = -2 is a calling-protocol directive",
     ] {

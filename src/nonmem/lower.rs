@@ -2266,6 +2266,8 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         /// Inlined prediction and SD (for M3 pairing).
         a_inline: E,
         sds: Vec<(usize, E)>,
+        /// The prediction as $ERROR names it, when the output writes it out.
+        inlined_from: Option<E>,
     }
     let mut outs: Vec<Out> = Vec::new();
     let mut censored: Vec<(usize, E, E, E)> = Vec::new(); // (leaf index, limit, a', s')
@@ -2323,15 +2325,41 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
                 .filter(|(n, _)| *truth && items.get("DVID") == Some(n))
                 .map(|(_, v)| v as i64)
         });
+        // A prediction that is one compartment amount times an expression of
+        // the parameters is written as such, which the engine folds (computed
+        // once per parameter set rather than at every observation).
+        let one_state = {
+            let p = Product::of(&a_in);
+            let states_in_num = p
+                .num
+                .iter()
+                .filter(|f| matches!(f, E::Name(n) if states.contains(n)))
+                .count();
+            let rest_free = p
+                .num
+                .iter()
+                .filter(|f| !matches!(f, E::Name(n) if states.contains(n)))
+                .chain(&p.den)
+                .all(&state_free);
+            states_in_num == 1 && rest_free
+        };
+        let terms_free = terms.iter().all(|t| match t {
+            Term::Add(x) | Term::Prop(x) | Term::Var(x) => state_free(x),
+            Term::Power(x, y) | Term::Combined1(x, y) => state_free(x) && state_free(y),
+        });
+        let inline_value = one_state && terms_free && a != a_in;
+        let inlined_from = inline_value.then(|| a.clone());
+        let value = if inline_value { a_in.clone() } else { a };
         leaf_output.push(Some(outs.len()));
         outs.push(Out {
             name: String::new(),
-            value: a,
+            value,
             terms,
             dvid,
             line: *line,
             a_inline: a_in,
             sds: bs_in,
+            inlined_from,
         });
     }
     // F_FLAG = 1 only where Y = PHI(…) (M3).
@@ -2810,12 +2838,16 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
                     .join(" and ")
             ));
         }
+        if let Some(a) = &o.inlined_from {
+            body.push_str(&format!(
+                "# the prediction {a} written out: one amount times parameters, computed once per parameter set\n"
+            ));
+        }
         if censoring > 0 {
             body.push_str("# M3: the observations where $ERROR sets F_FLAG = 1 enter as P(Y < LLOQ); give the data a CENS column (1) with LLOQ in DV\n");
         }
         body.push_str(line);
         body.push('\n');
-        let _ = o;
     }
 
     // Covariates: the data items the live code reads, in $INPUT order.
