@@ -40,7 +40,6 @@ use super::tasks::EstimationMethod;
 use super::ControlStream;
 use crate::lang::ast::{BinOp, Func};
 use crate::population::estimation::Method;
-use nalgebra::DMatrix;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Estimation as `$ESTIMATION` and `$COVARIANCE` ask.
@@ -701,7 +700,7 @@ struct SameGroup {
 
 fn same_groups(omega: &[CovarianceBlock]) -> Vec<SameGroup> {
     let mut out: Vec<SameGroup> = Vec::new();
-    for (k, b) in omega.iter().enumerate() {
+    for b in omega {
         if let BlockForm::Same { source } = b.form {
             match out.iter_mut().find(|g| g.firsts[0] == omega[source].first - 1) {
                 Some(g) => g.firsts.push(b.first - 1),
@@ -711,7 +710,6 @@ fn same_groups(omega: &[CovarianceBlock]) -> Vec<SameGroup> {
                     line: omega[source].line,
                 }),
             }
-            let _ = k;
         }
     }
     out
@@ -729,8 +727,6 @@ fn column_equals(c: &E) -> Option<(String, f64)> {
 }
 
 struct IovFound {
-    /// Per group, per position: the variable carrying κ.
-    variables: Vec<Vec<String>>,
     column: String,
     /// Occasion values in occasion order.
     values: Vec<f64>,
@@ -917,7 +913,6 @@ fn recognise_iov(
         }
     }
     Ok(IovFound {
-        variables,
         column,
         values: values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect(),
     })
@@ -1595,8 +1590,6 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         return Err(e);
     }
     let mut notes: Vec<String> = Vec::new();
-    let file_line = |l: usize| l;
-    let _ = file_line;
 
     // Estimation.
     let estimation = estimation_plan(cs)?;
@@ -1900,7 +1893,7 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         kappa_names.push(names);
     }
     let mut n_kappa = 0usize;
-    for (gi, g) in groups.iter().enumerate() {
+    for g in &groups {
         for (o, first) in g.firsts.iter().enumerate() {
             for p in 0..g.size {
                 eta_target[first + p] = EtaTarget::Kappa {
@@ -1910,7 +1903,6 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
             }
         }
         n_kappa += g.size;
-        let _ = gi;
     }
 
     // ε names.
@@ -2018,7 +2010,6 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
             });
         }
         resolver.used_items.borrow_mut().insert(found.column.clone());
-        let _ = &found.variables;
         occasions = Some((
             items
                 .iter()
@@ -2430,7 +2421,7 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
         .borrow()
         .contains(items.get("DVID").map_or("DVID", |s| s.as_str()));
     for (k, o) in outs.iter_mut().enumerate() {
-        o.name = if outs_len_is_one(k, single) {
+        o.name = if single {
             "Y".into()
         } else {
             format!("Y_{}", o.dvid.unwrap_or(k as i64 + 1))
@@ -2688,11 +2679,6 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
     let (live, needed) = liveness(&code, &roots);
     if let Some((line, rec, m)) = first_bad(&code, &live) {
         return Err(lower_err(cs, line, rec.name(), m));
-    }
-    for n in &needed {
-        if let Some(r) = n.strip_prefix("__") {
-            let _ = r;
-        }
     }
     // Variables that may be read before any assignment: NONMEM keeps the value
     // of an earlier record; the model language starts each record from 0.
@@ -3077,10 +3063,6 @@ fn recognise_tad(
     }
 }
 
-fn outs_len_is_one(_k: usize, single: bool) -> bool {
-    single
-}
-
 fn pk_assigns(pk: &[St], n: &str) -> bool {
     let mut hit = false;
     walk_sets(pk, &mut Vec::new(), &mut |s, _| {
@@ -3250,9 +3232,4 @@ fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
         title,
         notes,
     })
-}
-
-#[allow(dead_code)]
-fn identity(m: &DMatrix<f64>) -> DMatrix<f64> {
-    m.clone()
 }

@@ -221,7 +221,7 @@ pub fn engine_dataset(
         if ds.column_index("TIME").is_none() {
             items[1] = Some(0.0);
         }
-        if let (Some(k), Some(limit)) = (dv_k, chosen.and_then(|s| s.censored_limit.as_ref())) {
+        if let (Some(_), Some(limit)) = (dv_k, chosen.and_then(|s| s.censored_limit.as_ref())) {
             let l = limit.eval(&lookup).ok_or_else(|| {
                 err_at(
                     row.line,
@@ -229,7 +229,6 @@ pub fn engine_dataset(
                     format!("the quantification limit {limit} cannot be evaluated on this record"),
                 )
             })?;
-            let _ = k;
             items[2] = Some(l);
         }
         let mut covariates: Vec<f64> = covariate_columns.iter().map(|k| row.nonmem(*k)).collect();
