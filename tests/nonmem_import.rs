@@ -1168,7 +1168,7 @@ fn translate_prints_the_model() {
 }
 
 #[test]
-#[ignore = "slow: 188 s in release on the shared 2-core machine (599 objective evaluations of the ODE model); OFV 21038.1175 vs NONMEM 21038.1977 (NSIG=2)"]
+#[ignore = "slow: 87 s in release on the shared 2-core machine (566 objective evaluations of the ODE model); OFV 21038.1172 vs NONMEM 21038.1977 (NSIG=2)"]
 fn ode054_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/nlmixr2test_runODE054_des_mm_infusion2cpt",
