@@ -21,7 +21,7 @@
 //! ln SD of the estimated σ; subjects are evaluated in parallel with rayon and
 //! each b̂ is warm-started from the best point so far.
 
-use super::map::{conditional_mode, data_term, sensitivities, Conditional, Fitted, MapEstimate};
+use super::map::{conditional_half_hessian, conditional_mode, sensitivities, Conditional, Fitted, MapEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::lang::{Block, RandomEffects, TermKind};
@@ -343,7 +343,7 @@ pub fn objective(
             let start = starts.get(i).filter(|s| s.len() == zero.len()).cloned().unwrap_or(zero);
             let est = conditional_mode(&problem, &omega_inv, &start)?;
             let curvature = if method == Method::Laplace {
-                laplace_half_hessian(&problem, &omega_inv, &est)
+                conditional_half_hessian(&problem, &omega_inv, &est.eta, est.objective)
                     .ok_or_else(|| fail("the Hessian of the conditional objective is not positive definite".into()))?
             } else {
                 est.half_information.clone()
@@ -360,45 +360,6 @@ pub fn objective(
         contributions,
         estimates,
     })
-}
-
-/// Half the Hessian of the conditional objective O(b) at b̂, by central differences.
-fn laplace_half_hessian(p: &AtValues<'_>, omega_inv: &DMatrix<f64>, est: &MapEstimate) -> Option<DMatrix<f64>> {
-    let k = est.eta.len();
-    let h = 1e-4;
-    let o = |b: &[f64]| -> Option<f64> {
-        let fitted = p.evaluate(b).ok()?;
-        let e = DVector::from_column_slice(b);
-        Some(data_term(&p.subject.y, &fitted, &p.subject.censored) + (e.transpose() * omega_inv * &e)[(0, 0)])
-    };
-    let f0 = est.objective;
-    let mut m = DMatrix::zeros(k, k);
-    let mut x = est.eta.clone();
-    for i in 0..k {
-        for j in 0..=i {
-            let v = if i == j {
-                x[i] = est.eta[i] + h;
-                let up = o(&x)?;
-                x[i] = est.eta[i] - h;
-                let down = o(&x)?;
-                x[i] = est.eta[i];
-                (up - 2.0 * f0 + down) / (h * h)
-            } else {
-                let mut corner = |si: f64, sj: f64| {
-                    x[i] = est.eta[i] + si * h;
-                    x[j] = est.eta[j] + sj * h;
-                    let v = o(&x);
-                    x[i] = est.eta[i];
-                    x[j] = est.eta[j];
-                    v
-                };
-                (corner(1.0, 1.0)? - corner(1.0, -1.0)? - corner(-1.0, 1.0)? + corner(-1.0, -1.0)?) / (4.0 * h * h)
-            };
-            m[(i, j)] = 0.5 * v;
-            m[(j, i)] = 0.5 * v;
-        }
-    }
-    Some(m)
 }
 
 /// FO: linearisation at b = 0.
@@ -434,12 +395,56 @@ fn fo_contribution(p: &AtValues<'_>, omega_b: &DMatrix<f64>, omega_inv: &DMatrix
     Ok((res.dot(&w) + ld, est))
 }
 
+/// How a θ maps to its coordinate in φ.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ThetaScale {
+    /// ln θ: θ > 0 bounded below by 0 or more.
+    Log,
+    /// ln((θ − lower)/(upper − θ)): θ between two finite bounds that allow θ ≤ 0.
+    Logit {
+        /// Lower bound.
+        lower: f64,
+        /// Upper bound.
+        upper: f64,
+    },
+    /// θ / scale (|initial value|, or 1): θ unbounded on a side that allows θ ≤ 0.
+    Linear(f64),
+}
+
+impl ThetaScale {
+    fn of(t: &crate::lang::ThetaDecl) -> Self {
+        if t.lower >= 0.0 && t.init > 0.0 {
+            ThetaScale::Log
+        } else if t.lower.is_finite() && t.upper.is_finite() && t.lower < t.init && t.init < t.upper {
+            ThetaScale::Logit {
+                lower: t.lower,
+                upper: t.upper,
+            }
+        } else {
+            ThetaScale::Linear(if t.init != 0.0 { t.init.abs() } else { 1.0 })
+        }
+    }
+    fn to_phi(self, theta: f64) -> f64 {
+        match self {
+            ThetaScale::Log => theta.ln(),
+            ThetaScale::Logit { lower, upper } => ((theta - lower) / (upper - theta)).ln(),
+            ThetaScale::Linear(s) => theta / s,
+        }
+    }
+    fn to_theta(self, phi: f64) -> f64 {
+        match self {
+            ThetaScale::Log => phi.exp(),
+            ThetaScale::Logit { lower, upper } => lower + (upper - lower) / (1.0 + (-phi).exp()),
+            ThetaScale::Linear(s) => phi * s,
+        }
+    }
+}
+
 /// An element of φ, for reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Element {
-    /// θ_i: on the log scale (`None`) for θ > 0 bounded below by 0 or more,
-    /// else divided by a scale (|initial value|, or 1), so that φ is of order 1.
-    Theta(usize, Option<f64>),
+    /// θ_i on its scale.
+    Theta(usize, ThetaScale),
     /// L_ij of Ω's Cholesky factor (ln L_ii on the diagonal).
     Omega(usize, usize),
     /// L_ij of Ω_iov's Cholesky factor (ln L_ii on the diagonal).
@@ -484,11 +489,7 @@ impl Parameters {
             .iter()
             .enumerate()
             .filter(|(_, t)| !t.fixed)
-            .map(|(i, t)| {
-                let log = t.lower >= 0.0 && t.init > 0.0;
-                let scale = if t.init != 0.0 { t.init.abs() } else { 1.0 };
-                Element::Theta(i, (!log).then_some(scale))
-            })
+            .map(|(i, t)| Element::Theta(i, ThetaScale::of(t)))
             .collect();
         let mut om = Vec::new();
         block_elements(&c.omega, &mut om);
@@ -520,8 +521,7 @@ impl Parameters {
             .elements
             .iter()
             .map(|e| match *e {
-                Element::Theta(i, None) => v.theta[i].ln(),
-                Element::Theta(i, Some(scale)) => v.theta[i] / scale,
+                Element::Theta(i, scale) => scale.to_phi(v.theta[i]),
                 Element::Omega(i, j) if i == j => l[(i, i)].ln(),
                 Element::Omega(i, j) => l[(i, j)],
                 Element::Iov(i, j) if i == j => li[(i, i)].ln(),
@@ -540,7 +540,7 @@ impl Parameters {
             match *e {
                 Element::Theta(i, scale) => {
                     let t = &model.code.thetas[i];
-                    let value = scale.map_or(x.exp(), |s| x * s);
+                    let value = scale.to_theta(x);
                     if !(value >= t.lower && value <= t.upper) {
                         return Err(Error::Argument(format!(
                             "θ {} = {value} is outside its bounds [{}, {}]",

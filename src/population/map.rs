@@ -18,6 +18,11 @@ use nalgebra::{DMatrix, DVector};
 
 /// Step of the central differences in η.
 const ETA_STEP: f64 = 1e-4;
+/// Scoring iterations before Newton steps on the Hessian of O take over.
+const NEWTON_AFTER: usize = 20;
+/// A predicted decrease of O (a −2 log-likelihood) below which η̂ is final
+/// when no step decreases O any more.
+const NEGLIGIBLE_DECREMENT: f64 = 1e-6;
 /// Largest number of scoring iterations.
 const MAX_ITERATIONS: usize = 200;
 
@@ -257,6 +262,18 @@ fn point(p: &dyn Conditional, omega_inv: &DMatrix<f64>, eta: Vec<f64>) -> Option
     objective.is_finite().then_some(Point { eta, fitted, objective })
 }
 
+/// Half the Hessian of the conditional objective O(η) at `eta` (where O =
+/// `objective`), by central differences; `None` where the model fails.
+pub fn conditional_half_hessian(
+    p: &dyn Conditional,
+    omega_inv: &DMatrix<f64>,
+    eta: &[f64],
+    objective: f64,
+) -> Option<DMatrix<f64>> {
+    let o = |b: &[f64]| point(p, omega_inv, b.to_vec()).map(|q| q.objective).ok_or(());
+    super::outer::hessian(&o, eta, objective, 1e-4).ok().map(|h| 0.5 * h)
+}
+
 /// ∂f/∂η and ∂R/∂η by central differences.
 pub fn sensitivities(p: &dyn Conditional, eta: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
     let n = p.y().len();
@@ -369,27 +386,43 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
         let (g, gr) = sensitivities(problem, &p.eta)
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
         let (grad, half) = scoring_terms(problem.y(), problem.censored(), omega_inv, &p, &g, &gr);
-        // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the optimum is.
-        let newton = half.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
+        // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the
+        // optimum is. Scoring converges only linearly where the expected
+        // information is far from the curvature (large residuals, flat
+        // directions): after NEWTON_AFTER iterations the steps use the
+        // Hessian of O itself when it is positive definite.
+        let curvature = if iteration >= NEWTON_AFTER {
+            conditional_half_hessian(problem, omega_inv, &p.eta, p.objective)
+                .filter(|h| h.clone().cholesky().is_some())
+                .unwrap_or_else(|| half.clone())
+        } else {
+            half.clone()
+        };
+        let newton = curvature.clone().cholesky().map(|ch| ch.solve(&(-0.5 * &grad)));
         let decrement = newton.as_ref().map_or(f64::INFINITY, |d| -0.5 * grad.dot(d));
         let converged = decrement.abs() < 1e-10 || k == 0;
         let next = if converged {
             None
         } else {
-            damped_step(problem, omega_inv, &p, &grad, &half, &mut mu)
+            damped_step(problem, omega_inv, &p, &grad, &curvature, &mut mu)
         };
-        // A step that gains less than rounding-level noise, with a tiny
-        // remaining decrement, ends the search (numerical solutions are only
-        // smooth to their tolerance).
+        // A step that gains less than rounding-level noise, with a remaining
+        // decrement far below what matters for the objective, ends the search
+        // (numerical solutions are only smooth to their tolerance).
         let next = match next {
-            Some(q) if decrement.abs() < 1e-8 && p.objective - q.objective < 1e-12 * p.objective.abs().max(1.0) => None,
+            Some(q)
+                if decrement.abs() < NEGLIGIBLE_DECREMENT
+                    && p.objective - q.objective < 1e-12 * p.objective.abs().max(1.0) =>
+            {
+                None
+            }
             other => other,
         };
         match next {
             Some(q) => p = q,
             // No decrease along any damped step: η̂ is as good as the model
             // evaluations allow when the remaining decrement is tiny.
-            None if converged || decrement.abs() < 1e-6 => {
+            None if converged || decrement.abs() < NEGLIGIBLE_DECREMENT => {
                 return Ok(MapEstimate {
                     eta: p.eta,
                     objective: p.objective,

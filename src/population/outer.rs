@@ -165,8 +165,15 @@ pub fn minimise(
     ))
 }
 
-/// The Hessian of `f` at `x` (where it equals `f0`) by central differences of step `h`.
-pub fn hessian(f: &dyn Fn(&[f64]) -> Result<f64>, x0: &[f64], f0: f64, h: f64) -> Result<DMatrix<f64>> {
+/// The Hessian of `f` at `x0` (where it equals `f0`) by central differences
+/// of step `h`: the one finite-difference Hessian of the crate (covariance
+/// step, Laplacian objective, Newton steps of the conditional mode).
+pub fn hessian<E>(
+    f: &dyn Fn(&[f64]) -> std::result::Result<f64, E>,
+    x0: &[f64],
+    f0: f64,
+    h: f64,
+) -> std::result::Result<DMatrix<f64>, E> {
     let n = x0.len();
     let mut hess = DMatrix::zeros(n, n);
     let mut x = x0.to_vec();
@@ -180,7 +187,7 @@ pub fn hessian(f: &dyn Fn(&[f64]) -> Result<f64>, x0: &[f64], f0: f64, h: f64) -
     }
     for i in 0..n {
         for j in 0..i {
-            let mut corner = |si: f64, sj: f64| -> Result<f64> {
+            let mut corner = |si: f64, sj: f64| {
                 x[i] = x0[i] + si * h;
                 x[j] = x0[j] + sj * h;
                 let v = f(&x);
