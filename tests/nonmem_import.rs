@@ -67,7 +67,6 @@ fn n049_at_nonmem_estimates() {
 }
 
 #[test]
-#[ignore = "engine: the MAP estimate of subject 38 does not converge in 200 scoring iterations (population/map.rs); the lowering is not at fault"]
 fn n060_at_nonmem_estimates() {
     check_ext("nlmixr2test_runN060_advan4_oral", "runN060.ctl", "runN060.ext", 0.01);
 }
@@ -83,7 +82,6 @@ fn iov_at_nonmem_estimates() {
 }
 
 #[test]
-#[ignore = "engine: the MAP estimate of subject 38 does not converge in 200 scoring iterations (population/map.rs); the lowering is not at fault"]
 fn ode060_at_nonmem_estimates() {
     check_ext(
         "nlmixr2test_runODE060_des_oral2cpt",
@@ -172,7 +170,6 @@ fn pheno_real_estimate() {
 }
 
 #[test]
-#[ignore = "engine: θ3 (init 0.001, bounds ±0.8696) is scaled by |init| in φ and never moves; from init 0.1 the engine reaches 675.8008 (population/estimation.rs)"]
 fn block2_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/pharmpy_pheno_wgt_cov_block2",
@@ -183,7 +180,6 @@ fn block2_estimate() {
 }
 
 #[test]
-#[ignore = "engine: the MAP estimate of subject 48 does not converge in 200 scoring iterations during estimation (population/map.rs)"]
 fn iov_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/pharmpy_pheno_iov_block_same",
@@ -214,7 +210,6 @@ fn n049_estimate() {
 }
 
 #[test]
-#[ignore = "engine: the MAP estimate of subject 38 does not converge in 200 scoring iterations (population/map.rs); the lowering is not at fault"]
 fn n060_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/nlmixr2test_runN060_advan4_oral",
@@ -1168,7 +1163,7 @@ fn translate_prints_the_model() {
 }
 
 #[test]
-#[ignore = "slow: 87 s in release on the shared 2-core machine (566 objective evaluations of the ODE model); OFV 21038.1172 vs NONMEM 21038.1977 (NSIG=2)"]
+#[ignore = "slow: 87 s in release on the 2-core machine (566 objective evaluations of the ODE model); OFV 21038.1172 vs NONMEM 21038.1977 (NSIG=2). Run with --ignored"]
 fn ode054_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/nlmixr2test_runODE054_des_mm_infusion2cpt",
@@ -1179,7 +1174,7 @@ fn ode054_estimate() {
 }
 
 #[test]
-#[ignore = "engine: the MAP estimate of subject 38 does not converge in 200 scoring iterations (population/map.rs), as for its closed-form twin runN060"]
+#[ignore = "slow: 176 s in release on the 2-core machine (267 evaluations of the ODE model); OFV 19498.8975 vs NONMEM 19498.9049, but θ5 −0.0732 vs −0.0741 (1.2 %, outside this test's 1 %: the objective is flat in θ5); its closed-form twin n060_estimate runs in CI. Run with --ignored"]
 fn ode060_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/nlmixr2test_runODE060_des_oral2cpt",
