@@ -120,6 +120,32 @@ fn time_varying_covariate_changes_predictions_as_by_hand() {
     }
 }
 
+/// The individual parameters of each parameter set: CL = 5·WT/70 is 5 in the
+/// first set (WT 70 from t = 0) and 10 in the second (WT 140 from t = 2);
+/// the kernel's V comes under its canonical name with the code's value.
+#[test]
+fn individual_parameters_follow_the_covariates() {
+    let m = Model::from_text(
+        "units amount=mg, volume=L, concentration=mg/L\ncovariates WT\ntheta TVCL = 5\ntheta VC = 50\nsigma s ~ 0.01\n\
+         CL = TVCL * (WT / 70)\nkernel one_cmt_iv(CL, VC)\noutput C = central / VC ~ prop(s)",
+        "ip.pk",
+    )
+    .unwrap();
+    let data =
+        dataset("ID,TIME,AMT,EVID,MDV,DV,WT\n1,0,100,1,1,.,70\n1,1,0,0,0,1,70\n1,2,0,0,0,1,140\n1,3,0,0,0,1,140\n");
+    let sd = m.subject(&data, &data.subjects[0]).unwrap();
+    let (theta, sigma) = values(&m);
+    let v = Values {
+        theta: &theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &sigma,
+    };
+    let sets = m.individual_parameters(&sd, &v).unwrap();
+    let got: Vec<(f64, Option<f64>, Option<f64>)> = sets.iter().map(|p| (p.time, p.get("CL"), p.get("V"))).collect();
+    assert_eq!(got, [(0.0, Some(5.0), Some(50.0)), (2.0, Some(10.0), Some(50.0))]);
+}
+
 /// Each occasion takes its own κ: with κ = (0, ln 2), CL doubles in occasion 2.
 #[test]
 fn each_occasion_gets_its_own_kappa() {

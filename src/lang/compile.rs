@@ -325,6 +325,9 @@ pub struct CompiledModel {
     pub out: Program,
     /// Whether the individual-parameter code reads TIME or TAD (then it runs at every record).
     pub pk_reads_time: bool,
+    /// Variables of the individual-parameter code (assigned names that do not
+    /// depend on states), with their slots, in order of first assignment.
+    pub variables: Vec<(String, usize)>,
     /// The source lines, for messages.
     pub source: Vec<String>,
 }
@@ -1151,6 +1154,15 @@ impl<'e> Compiler<'e> {
             des,
             out,
             pk_reads_time,
+            variables: self
+                .locals
+                .iter()
+                .filter(|n| !self.state_dependent.contains(*n))
+                .filter_map(|n| match self.syms.get(n) {
+                    Some(Sym::Local(slot)) => Some((n.clone(), *slot)),
+                    _ => None,
+                })
+                .collect(),
             source: self.lines.clone(),
         })
     }

@@ -15,5 +15,5 @@ pub use definition::ModelDefinition;
 pub use derived::Disposition;
 pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
 pub use ode::{OdeKinetics, OdeTolerances};
-pub use runtime::{Model, Prediction, SubjectData, Values};
+pub use runtime::{IndividualParameters, Model, Prediction, SubjectData, Values};
 pub use structure::{Absorption, Elimination, ParamId, PkParams, Solver, Structure};

@@ -127,6 +127,25 @@ pub struct Prediction {
     pub variance: Vec<f64>,
 }
 
+/// The individual parameters of one parameter set of a subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndividualParameters {
+    /// Time of the first record the set governs.
+    pub time: f64,
+    /// Line of that record in the data file.
+    pub line: usize,
+    /// The code's variables, then the kernel's parameters under their
+    /// canonical names (`CL`, `V1`, …) where no variable has that name.
+    pub values: Vec<(String, f64)>,
+}
+
+impl IndividualParameters {
+    /// The value named `name`.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+}
+
 impl Model {
     /// Loads a model file (`.pk`), or a bundled model by name.
     pub fn load(path_or_name: &str) -> Result<Self> {
@@ -423,6 +442,42 @@ impl Model {
     pub fn predict_records(&self, s: &SubjectData, v: &Values<'_>) -> Result<Prediction> {
         let slots: Vec<usize> = (0..s.records.len()).collect();
         self.run(s, v, &slots)
+    }
+
+    /// The individual parameters of each parameter set of the subject, in
+    /// time order (one set when no covariate or occasion changes).
+    pub fn individual_parameters(&self, s: &SubjectData, v: &Values<'_>) -> Result<Vec<IndividualParameters>> {
+        let sets = self.parameter_sets(s, v)?;
+        let c = &self.code;
+        let kernel: Vec<(&str, usize)> = match c.dynamics {
+            Dynamics::Kernel(k) => k
+                .parameters()
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.split('|').next().unwrap_or(n), c.layout.kernel + i))
+                .collect(),
+            Dynamics::Ode => Vec::new(),
+        };
+        Ok(s.set_first_record
+            .iter()
+            .enumerate()
+            .map(|(k, &ri)| {
+                let x = sets.get(k);
+                let mut values: Vec<(String, f64)> =
+                    c.variables.iter().map(|(n, slot)| (n.clone(), x[*slot])).collect();
+                for (n, slot) in &kernel {
+                    if !values.iter().any(|(m, _)| m == n) {
+                        values.push((n.to_string(), x[*slot]));
+                    }
+                }
+                let r = &s.records[ri].record;
+                IndividualParameters {
+                    time: r.time,
+                    line: r.line,
+                    values,
+                }
+            })
+            .collect())
     }
 
     fn run(&self, s: &SubjectData, v: &Values<'_>, observe: &[usize]) -> Result<Prediction> {
