@@ -14,33 +14,14 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ode_solvers::dop_shared::{OutputType, System};
-use pk::ode::{Integrator, Method, OdeSystem, Stop, Tolerances};
+use pk::ode::{Integrator, Method, Stop, Tolerances};
 use std::hint::black_box;
 
-const CL: f64 = 20.0;
-const V1: f64 = 50.0;
-const Q: f64 = 30.0;
-const V2: f64 = 130.0;
+#[path = "../tests/support/ode_systems.rs"]
+mod ode_systems;
+use ode_systems::{tmdd_profile, TwoCmt, CL, Q, V1, V2};
+
 const TOL: Tolerances = Tolerances { rtol: 1e-6, atol: 1e-9 };
-
-struct TwoCmt {
-    rate: f64,
-}
-
-impl OdeSystem for TwoCmt {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn rhs(&mut self, _t: f64, a: &[f64], da: &mut [f64]) {
-        let c1 = a[0] / V1;
-        let flow = Q * (c1 - a[1] / V2);
-        da[0] = self.rate - CL * c1 - flow;
-        da[1] = flow;
-    }
-    fn autonomous(&self) -> bool {
-        true
-    }
-}
 
 /// Infusion starts (rate 50 mg/h) and ends, sorted.
 fn infusion_stops() -> Vec<(f64, f64)> {
@@ -136,71 +117,9 @@ fn ode_solvers_profile(stops: &[(f64, f64)], times: &[f64], out: &mut [f64]) -> 
     calls
 }
 
-struct Tmdd {
-    analytic_jacobian: bool,
-}
-
-const KEL: f64 = 0.1;
-const KON: f64 = 100.0;
-const KOFF: f64 = 1.0;
-const KINT: f64 = 0.2;
-const KSYN: f64 = 1.0;
-const KDEG: f64 = 0.1;
-
-impl OdeSystem for Tmdd {
-    fn dim(&self) -> usize {
-        3
-    }
-    fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
-        let (c, r, rc) = (y[0], y[1], y[2]);
-        let bind = KON * c * r - KOFF * rc;
-        dy[0] = -KEL * c - bind;
-        dy[1] = KSYN - KDEG * r - bind;
-        dy[2] = bind - KINT * rc;
-    }
-    fn jacobian(&mut self, _t: f64, y: &[f64], j: &mut [f64]) -> bool {
-        if self.analytic_jacobian {
-            let (c, r) = (y[0], y[1]);
-            j.copy_from_slice(&[
-                -KEL - KON * r,
-                -KON * c,
-                KOFF,
-                -KON * r,
-                -KDEG - KON * c,
-                KOFF,
-                KON * r,
-                KON * c,
-                -KOFF - KINT,
-            ]);
-        }
-        self.analytic_jacobian
-    }
-    fn autonomous(&self) -> bool {
-        true
-    }
-}
-
 /// Two 100 nM boluses at 0 and 84 h, 50 outputs after each; free drug into `out`.
-fn tmdd_profile(it: &mut Integrator, analytic_jacobian: bool, out: &mut [f64]) {
-    let mut sys = Tmdd { analytic_jacobian };
-    let mut y = [0.0, KSYN / KDEG, 0.0];
-    let mut t = 0.0;
-    for (d, (dose_time, end)) in [(0.0, 84.0), (84.0, 168.0)].into_iter().enumerate() {
-        it.advance(&mut sys, t, &mut y, dose_time, Stop::Hard).unwrap();
-        t = dose_time;
-        y[0] += 100.0;
-        for i in 1..=50 {
-            let t1 = dose_time + (end - dose_time) * i as f64 / 50.0;
-            let stop = if t1 == end {
-                Stop::Hard
-            } else {
-                Stop::Soft { horizon: end }
-            };
-            it.advance(&mut sys, t, &mut y, t1, stop).unwrap();
-            t = t1;
-            out[50 * d + i - 1] = y[0];
-        }
-    }
+fn tmdd_free_drug(it: &mut Integrator, analytic_jacobian: bool, out: &mut [f64]) {
+    tmdd_profile(it, analytic_jacobian, |i, y| out[i] = y[0]);
 }
 
 fn report_calls(label: &str, it: &mut Integrator, run: impl Fn(&mut Integrator)) {
@@ -287,7 +206,7 @@ fn tmdd(c: &mut Criterion) {
     for (name, method, analytic) in variants {
         let mut it = Integrator::new(3, method, TOL).unwrap();
         report_calls(&format!("TMDD {name}"), &mut it, |it| {
-            tmdd_profile(it, analytic, &mut vec![0.0; 100])
+            tmdd_free_drug(it, analytic, &mut vec![0.0; 100])
         });
     }
     let mut g = c.benchmark_group("ode_tmdd_2_doses_100_outputs");
@@ -297,7 +216,7 @@ fn tmdd(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 it.reset_all();
-                tmdd_profile(&mut it, black_box(analytic), &mut out);
+                tmdd_free_drug(&mut it, black_box(analytic), &mut out);
                 black_box(out[50])
             })
         });

@@ -4,7 +4,7 @@
 //! for bad models.
 
 use pk::data::{read_dataset, Dataset, ReadOptions};
-use pk::model::{Model, Values};
+use pk::model::{Model, Prediction, SubjectData, Values};
 use std::io::Write;
 
 const DOSING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/nonmem_dosing");
@@ -17,6 +17,20 @@ fn dataset(text: &str) -> Dataset {
 
 fn values(m: &Model) -> (Vec<f64>, Vec<f64>) {
     (m.theta_init(), m.sigma_sd_init())
+}
+
+/// Predictions at the observations with θ and σ at their initial values, η = 0.
+fn predict_typical(m: &Model, sd: &SubjectData) -> pk::Result<Prediction> {
+    let (theta, sigma) = values(m);
+    m.predict(
+        sd,
+        &Values {
+            theta: &theta,
+            eta: &[],
+            kappa: &[],
+            sigma_sd: &sigma,
+        },
+    )
 }
 
 fn predict_all(m: &Model, data: &Dataset, eta: &[f64], kappa: &[f64]) -> Vec<Vec<f64>> {
@@ -183,18 +197,7 @@ fn two_outputs_are_routed_by_dvid() {
     let s = &data.subjects[0];
     let sd = m.subject(&data, s).unwrap();
     assert_eq!(sd.obs.iter().map(|o| o.output).collect::<Vec<_>>(), [0, 1, 1]);
-    let (theta, sigma) = values(&m);
-    let p = m
-        .predict(
-            &sd,
-            &Values {
-                theta: &theta,
-                eta: &[],
-                kappa: &[],
-                sigma_sd: &sigma,
-            },
-        )
-        .unwrap();
+    let p = predict_typical(&m, &sd).unwrap();
     let (kp, kf, km) = (0.3f64, 0.1f64, 0.05f64);
     let parent = |t: f64| 100.0 * (-kp * t).exp() / 10.0;
     let metab = |t: f64| 100.0 * kf / (km - kp) * ((-kp * t).exp() - (-km * t).exp()) / 10.0;
@@ -256,19 +259,7 @@ fn domain_error_names_subject_time_and_expression() {
     .unwrap();
     let data = dataset("ID,TIME,AMT,EVID,MDV,DV,WT\n7,0,100,1,1,.,70\n7,1,0,0,0,1,-3\n");
     let sd = m.subject(&data, &data.subjects[0]).unwrap();
-    let (theta, sigma) = values(&m);
-    let e = m
-        .predict(
-            &sd,
-            &Values {
-                theta: &theta,
-                eta: &[],
-                kappa: &[],
-                sigma_sd: &sigma,
-            },
-        )
-        .unwrap_err()
-        .to_string();
+    let e = predict_typical(&m, &sd).unwrap_err().to_string();
     assert!(
         e.contains("subject 7") && e.contains("at time 1") && e.contains("CLI = CL * log(WT)"),
         "{e}"
@@ -291,18 +282,7 @@ fn general_variance_terms_match_the_named_forms() {
     ] {
         let m = Model::from_text(&format!("{base}{out}"), "v.pk").unwrap();
         let sd = m.subject(&data, &data.subjects[0]).unwrap();
-        let (theta, sigma) = values(&m);
-        let p = m
-            .predict(
-                &sd,
-                &Values {
-                    theta: &theta,
-                    eta: &[],
-                    kappa: &[],
-                    sigma_sd: &sigma,
-                },
-            )
-            .unwrap();
+        let p = predict_typical(&m, &sd).unwrap();
         variances.push(p.variance);
     }
     for v in &variances[1..] {

@@ -12,34 +12,13 @@ use pk::model::{ModalKinetics, PkParams};
 use pk::ode::{Integrator, Method, OdeSystem, Stop, Tolerances};
 use pk::simulate::Schedule;
 
+#[path = "support/ode_systems.rs"]
+mod ode_systems;
+use ode_systems::{tmdd_profile, TwoCmt, CL, Q, V1, V2};
+
 const METHODS: [Method; 3] = [Method::Dopri5, Method::Rodas4, Method::Auto];
 /// (rtol, atol in mg, largest relative error allowed).
 const TOLERANCES: [(f64, f64, f64); 2] = [(1e-6, 1e-9, 1e-5), (1e-11, 1e-14, 1e-9)];
-
-/// Two-compartment IV model in amounts (mg): CL 20 L/h, V1 50 L, Q 30 L/h, V2 130 L.
-struct TwoCmt {
-    rate: f64,
-}
-
-const CL: f64 = 20.0;
-const V1: f64 = 50.0;
-const Q: f64 = 30.0;
-const V2: f64 = 130.0;
-
-impl OdeSystem for TwoCmt {
-    fn dim(&self) -> usize {
-        2
-    }
-    fn rhs(&mut self, _t: f64, a: &[f64], da: &mut [f64]) {
-        let c1 = a[0] / V1;
-        let flow = Q * (c1 - a[1] / V2);
-        da[0] = self.rate - CL * c1 - flow;
-        da[1] = flow;
-    }
-    fn autonomous(&self) -> bool {
-        true
-    }
-}
 
 /// What happens at a hard stop.
 #[derive(Clone, Copy)]
@@ -233,69 +212,16 @@ fn michaelis_menten_matches_the_lambert_w_solution() {
 /// Target-mediated drug disposition (Mager & Jusko 2001), concentrations in
 /// nM: free drug C, free target R, complex RC. Binding (kon·R up to ~10³/h)
 /// is four orders faster than elimination: stiff.
-struct Tmdd {
-    kel: f64,
-    kon: f64,
-    koff: f64,
-    kint: f64,
-    ksyn: f64,
-    kdeg: f64,
-}
-
-const TMDD: Tmdd = Tmdd {
-    kel: 0.1,
-    kon: 100.0,
-    koff: 1.0,
-    kint: 0.2,
-    ksyn: 1.0,
-    kdeg: 0.1,
-};
-
-impl OdeSystem for Tmdd {
-    fn dim(&self) -> usize {
-        3
-    }
-    fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
-        let (c, r, rc) = (y[0], y[1], y[2]);
-        let bind = self.kon * c * r - self.koff * rc;
-        dy[0] = -self.kel * c - bind;
-        dy[1] = self.ksyn - self.kdeg * r - bind;
-        dy[2] = bind - self.kint * rc;
-    }
-    fn autonomous(&self) -> bool {
-        true
-    }
-}
-
-/// TMDD profile: 100 nM bolus at 0 and 84 h, outputs every 1.68 h to 168 h.
-fn tmdd_profile(it: &mut Integrator) -> Vec<[f64; 3]> {
-    let mut sys = Tmdd { ..TMDD };
-    // Target at its baseline ksyn/kdeg.
-    let mut y = [0.0, sys.ksyn / sys.kdeg, 0.0];
-    let mut t = 0.0;
+/// The TMDD profile's states at its 100 outputs.
+fn tmdd_states(it: &mut Integrator) -> Vec<[f64; 3]> {
     let mut out = Vec::new();
-    for (dose_time, end) in [(0.0, 84.0), (84.0, 168.0)] {
-        it.advance(&mut sys, t, &mut y, dose_time, Stop::Hard).unwrap();
-        t = dose_time;
-        y[0] += 100.0;
-        for i in 1..=50 {
-            let t1 = dose_time + (end - dose_time) * i as f64 / 50.0;
-            let stop = if t1 == end {
-                Stop::Hard
-            } else {
-                Stop::Soft { horizon: end }
-            };
-            it.advance(&mut sys, t, &mut y, t1, stop).unwrap();
-            t = t1;
-            out.push(y);
-        }
-    }
+    tmdd_profile(it, false, |_, y| out.push(y));
     out
 }
 
 #[test]
 fn tmdd_is_solved_by_the_stiff_method_in_few_steps_and_auto_switches() {
-    let reference = tmdd_profile(
+    let reference = tmdd_states(
         &mut Integrator::new(
             3,
             Method::Dopri5,
@@ -308,7 +234,7 @@ fn tmdd_is_solved_by_the_stiff_method_in_few_steps_and_auto_switches() {
     );
     for method in [Method::Rodas4, Method::Auto] {
         let mut it = Integrator::new(3, method, Tolerances { rtol: 1e-6, atol: 1e-9 }).unwrap();
-        let got = tmdd_profile(&mut it);
+        let got = tmdd_states(&mut it);
         for (g, r) in got.iter().zip(&reference) {
             for i in 0..3 {
                 assert!(
@@ -329,6 +255,6 @@ fn tmdd_is_solved_by_the_stiff_method_in_few_steps_and_auto_switches() {
     }
     // Dopri5 alone is held to h·|λ| ≲ 3.3 by stability: over ten times more steps.
     let mut it = Integrator::new(3, Method::Dopri5, Tolerances { rtol: 1e-6, atol: 1e-9 }).unwrap();
-    tmdd_profile(&mut it);
+    tmdd_states(&mut it);
     assert!(it.stats().accepted_steps > 20_000, "{:?}", it.stats());
 }

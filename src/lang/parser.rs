@@ -671,31 +671,34 @@ impl Parser<'_> {
     }
 
     fn additive(&mut self) -> Result<Expr, LangError> {
-        let mut a = self.multiplicative()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Sym("+") => BinOp::Add,
-                Tok::Sym("-") => BinOp::Sub,
-                _ => return Ok(a),
-            };
-            self.bump();
-            let b = self.multiplicative()?;
-            a = Expr::Bin(op, Box::new(a), Box::new(b));
-        }
+        self.left_associative(Self::multiplicative, |t| match t {
+            Tok::Sym("+") => Some(BinOp::Add),
+            Tok::Sym("-") => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self) -> Result<Expr, LangError> {
-        let mut a = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Sym("*") => BinOp::Mul,
-                Tok::Sym("/") => BinOp::Div,
-                _ => return Ok(a),
-            };
+        self.left_associative(Self::unary, |t| match t {
+            Tok::Sym("*") => Some(BinOp::Mul),
+            Tok::Sym("/") => Some(BinOp::Div),
+            _ => None,
+        })
+    }
+
+    /// `operand (op operand)*`, grouped from the left, for the operators `op_of` names.
+    fn left_associative(
+        &mut self,
+        operand: fn(&mut Self) -> Result<Expr, LangError>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> Result<Expr, LangError> {
+        let mut a = operand(self)?;
+        while let Some(op) = op_of(self.peek()) {
             self.bump();
-            let b = self.unary()?;
+            let b = operand(self)?;
             a = Expr::Bin(op, Box::new(a), Box::new(b));
         }
+        Ok(a)
     }
 
     fn unary(&mut self) -> Result<Expr, LangError> {

@@ -856,20 +856,10 @@ fn convert_block(n: usize, w: &[f64], how: Parameterisation) -> Result<Vec<f64>,
 
 #[cfg(test)]
 mod tests {
-    use super::super::source::BodyLine;
     use super::*;
 
     fn src(text: &str) -> Src {
-        let lines: Vec<BodyLine> = text
-            .lines()
-            .enumerate()
-            .map(|(i, t)| BodyLine {
-                line: i + 1,
-                col: 1,
-                text: t.to_string(),
-            })
-            .collect();
-        Src::new(&lines)
+        Src::from_text(text)
     }
 
     fn thetas(text: &str) -> Result<Vec<Theta>, NonmemError> {

@@ -111,6 +111,21 @@ pub(crate) struct Src {
 }
 
 impl Src {
+    /// The body made of `text`, its first line numbered 1 (for unit tests).
+    #[cfg(test)]
+    pub fn from_text(text: &str) -> Src {
+        let lines: Vec<BodyLine> = text
+            .lines()
+            .enumerate()
+            .map(|(i, t)| BodyLine {
+                line: i + 1,
+                col: 1,
+                text: t.to_string(),
+            })
+            .collect();
+        Src::new(&lines)
+    }
+
     /// Builds the text of a record body. `;` outside quotes starts a comment.
     pub fn new(lines: &[BodyLine]) -> Src {
         let mut chars = Vec::new();

@@ -204,20 +204,10 @@ pub(crate) fn parse_model(src: &Src, file: &str, line: usize) -> Result<ModelRec
 
 #[cfg(test)]
 mod tests {
-    use super::super::source::BodyLine;
     use super::*;
 
     fn src(text: &str) -> Src {
-        let lines: Vec<BodyLine> = text
-            .lines()
-            .enumerate()
-            .map(|(i, t)| BodyLine {
-                line: i + 1,
-                col: 1,
-                text: t.to_string(),
-            })
-            .collect();
-        Src::new(&lines)
+        Src::from_text(text)
     }
 
     #[test]

@@ -376,20 +376,10 @@ pub(crate) fn parse_table(src: &Src, file: &str, line: usize) -> Result<Table, N
 
 #[cfg(test)]
 mod tests {
-    use super::super::source::BodyLine;
     use super::*;
 
     fn src(text: &str) -> Src {
-        let lines: Vec<BodyLine> = text
-            .lines()
-            .enumerate()
-            .map(|(i, t)| BodyLine {
-                line: i + 1,
-                col: 1,
-                text: t.to_string(),
-            })
-            .collect();
-        Src::new(&lines)
+        Src::from_text(text)
     }
 
     #[test]

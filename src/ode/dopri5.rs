@@ -118,15 +118,7 @@ impl Dopri5 {
         tol: &Tolerances,
     ) -> f64 {
         let args = (sys, calls, t, y, k1, h, t_end, tol);
-        match y.len() {
-            1 => self.attempt_n::<1, S>(args),
-            2 => self.attempt_n::<2, S>(args),
-            3 => self.attempt_n::<3, S>(args),
-            4 => self.attempt_n::<4, S>(args),
-            5 => self.attempt_n::<5, S>(args),
-            6 => self.attempt_n::<6, S>(args),
-            _ => self.attempt_n::<0, S>(args),
-        }
+        by_dimension!(y.len(), self.attempt_n::<S>(args))
     }
 
     /// [`Dopri5::attempt`] for a dimension known at compile time (`N` > 0,

@@ -146,6 +146,22 @@
 //! extension built only for steps that contain an output, and reciprocal
 //! pivots in the LU solves.
 
+/// `$this.$method::<N, $s>($args)` with the dimension `$n` as a constant for
+/// N = 1..6 (the stage loops unroll), or N = 0 (dimension known at run time).
+macro_rules! by_dimension {
+    ($n:expr, $this:ident . $method:ident :: <$s:ty> ($args:expr)) => {
+        match $n {
+            1 => $this.$method::<1, $s>($args),
+            2 => $this.$method::<2, $s>($args),
+            3 => $this.$method::<3, $s>($args),
+            4 => $this.$method::<4, $s>($args),
+            5 => $this.$method::<5, $s>($args),
+            6 => $this.$method::<6, $s>($args),
+            _ => $this.$method::<0, $s>($args),
+        }
+    };
+}
+
 mod dopri5;
 mod lu;
 mod rodas;

@@ -176,15 +176,7 @@ impl Rodas {
         tol: &Tolerances,
     ) -> Result<f64, Failure> {
         let args = (sys, calls, factorizations, t, y, f0, h, t_end, tol);
-        match self.n {
-            1 => self.attempt_n::<1, S>(args),
-            2 => self.attempt_n::<2, S>(args),
-            3 => self.attempt_n::<3, S>(args),
-            4 => self.attempt_n::<4, S>(args),
-            5 => self.attempt_n::<5, S>(args),
-            6 => self.attempt_n::<6, S>(args),
-            _ => self.attempt_n::<0, S>(args),
-        }
+        by_dimension!(self.n, self.attempt_n::<S>(args))
     }
 
     /// [`Rodas::attempt`] for a dimension known at compile time (`N` > 0:
