@@ -2521,8 +2521,9 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
     }
     for r in &required {
         if !assigned_names.contains(r) {
+            // Only kernels require parameters.
             let Structure::Kernel { advan, trans, .. } = &structure else {
-                unreachable!()
+                continue;
             };
             return Err(lower_err(
                 cs,
@@ -2599,21 +2600,22 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
                     ),
                 ));
             }
-            let direct = !dadt_read && total == 1 && top.len() == 1 && {
-                let k = top[0];
-                let St::Set { value, .. } = &des[k] else { unreachable!() };
-                let mut reads = Vec::new();
-                value.names(&mut reads);
-                let mut later = Vec::new();
-                assigned(&des[k + 1..], &mut later);
-                assigned(&err, &mut later);
-                !reads.iter().any(|r| later.contains(r))
-            };
-            if direct {
-                let k = top[0];
-                let St::Set { value, .. } = des.remove(k) else {
-                    unreachable!()
-                };
+            // A single top-level DADT(n) = expr whose inputs are not reassigned
+            // later becomes the derivative itself.
+            let direct = (!dadt_read && total == 1 && top.len() == 1)
+                .then(|| top[0])
+                .filter(|&k| match &des[k] {
+                    St::Set { value, .. } => {
+                        let mut reads = Vec::new();
+                        value.names(&mut reads);
+                        let mut later = Vec::new();
+                        assigned(&des[k + 1..], &mut later);
+                        assigned(&err, &mut later);
+                        !reads.iter().any(|r| later.contains(r))
+                    }
+                    _ => false,
+                });
+            if let Some(St::Set { value, .. }) = direct.map(|k| des.remove(k)) {
                 let mut v = Vec::new();
                 value.names(&mut v);
                 roots.extend(v);
