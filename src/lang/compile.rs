@@ -325,6 +325,9 @@ pub struct CompiledModel {
     pub out: Program,
     /// Whether the individual-parameter code reads TIME or TAD (then it runs at every record).
     pub pk_reads_time: bool,
+    /// The closed-form kernel that solves the user ODEs, when they are a
+    /// linear mammillary system (see [`super::linear`]).
+    pub linear: Option<super::linear::LinearStructure>,
     /// Variables of the individual-parameter code (assigned names that do not
     /// depend on states), with their slots, in order of first assignment.
     pub variables: Vec<(String, usize)>,
@@ -844,6 +847,32 @@ impl<'e> Compiler<'e> {
         Ok(())
     }
 
+    /// The mammillary structure of the user ODEs, when they have one.
+    fn linear_structure(&self) -> Option<super::linear::LinearStructure> {
+        use super::linear::{recognise, NameKind};
+        if self.dynamics != Dynamics::Ode {
+            return None;
+        }
+        let mut derivatives = vec![None; self.states.len()];
+        for (s, e, _) in &self.d.derivatives {
+            let i = self.states.iter().position(|x| x == s)?;
+            derivatives[i] = Some(e.clone());
+        }
+        let derivatives: Vec<Expr> = derivatives.into_iter().collect::<Option<_>>()?;
+        let kind = |n: &str| match self.syms.get(n) {
+            Some(Sym::State(i)) => NameKind::State(*i),
+            Some(Sym::T) => NameKind::Time,
+            Some(Sym::Local(_)) if self.state_dependent.contains(n) => {
+                let mut all = Vec::new();
+                assignments_of(&self.d.code, n, &mut all);
+                let top_level = self.d.code.iter().any(|s| matches!(s, Stmt::Assign(m, _, _) if m == n));
+                NameKind::StateVariable((all.len() == 1 && top_level).then(|| all.remove(0)))
+            }
+            _ => NameKind::Constant,
+        };
+        recognise(&derivatives, &kind)
+    }
+
     /// Whether an expression reads a state, `t`, or a state-dependent variable.
     fn depends_on_states(&self, e: &Expr) -> bool {
         let mut names = Vec::new();
@@ -1154,6 +1183,7 @@ impl<'e> Compiler<'e> {
             des,
             out,
             pk_reads_time,
+            linear: self.linear_structure(),
             variables: self
                 .locals
                 .iter()

@@ -17,6 +17,7 @@
 pub mod ast;
 pub mod compile;
 pub mod lexer;
+pub mod linear;
 pub mod parser;
 pub mod program;
 

@@ -147,6 +147,14 @@ impl IndividualParameters {
 }
 
 impl Model {
+    /// The same model with user ODEs always integrated numerically, even where
+    /// they are a linear system the closed form solves (for checking one
+    /// against the other, and for timing the integrator).
+    pub fn integrated_numerically(mut self) -> Self {
+        self.code.linear = None;
+        self
+    }
+
     /// Loads a model file (`.pk`), or a bundled model by name.
     pub fn load(path_or_name: &str) -> Result<Self> {
         let path = Path::new(path_or_name);
@@ -629,7 +637,6 @@ impl Model {
             slot_of[ri] = Some(slot);
         }
         let mut events = Vec::with_capacity(s.records.len() + observe.len() + s.set_first_record.len() + 1);
-        let offset = engine_offset(c);
         // The first record's parameters (and initial conditions) apply from the start.
         if let (Some(&set), Some(first)) = (sets.of_record.first(), s.records.first()) {
             events.push(Event::Switch {
@@ -667,7 +674,7 @@ impl Model {
                     };
                     let a = l.attribute + 4 * target;
                     let attrs = (set[a], set[a + 1], set[a + 2], set[a + 3]);
-                    let dose = resolve(r, target + offset, attrs).map_err(|(col, m)| err(col, m))?;
+                    let dose = resolve(r, engine_index(c, target), attrs).map_err(|(col, m)| err(col, m))?;
                     events.push(Event::Dose {
                         dose,
                         reset: r.evid == Evid::ResetDose,
@@ -811,8 +818,8 @@ struct LangKinetics<'m> {
     rates: Rates,
     /// Engine state indices in use.
     active: Vec<usize>,
-    /// Engine index of model state 0 (1 for IV kernels, whose engine index 0 is an unused depot).
-    offset: usize,
+    /// Engine index of each model state (see [`engine_index`]).
+    engine: Vec<usize>,
     outputs: Vec<usize>,
     scratch: Vec<f64>,
     scale: f64,
@@ -825,12 +832,14 @@ struct LangKinetics<'m> {
     integrator: Option<Integrator>,
 }
 
-/// Engine index of model state 0: IV kernels sit at engine indices 1.. (index 0
-/// is the modal solution's depot).
-fn engine_offset(c: &CompiledModel) -> usize {
-    match c.dynamics {
-        Dynamics::Kernel(k) if !k.has_depot() => 1,
-        _ => 0,
+/// Engine index of model state `k`: IV kernels sit at engine indices 1..
+/// (index 0 is the modal solution's depot); user ODEs recognised as a kernel
+/// take the kernel's order (depot 0, central 1, peripherals 2, 3).
+fn engine_index(c: &CompiledModel, k: usize) -> usize {
+    match (c.dynamics, &c.linear) {
+        (Dynamics::Kernel(kernel), _) if !kernel.has_depot() => k + 1,
+        (Dynamics::Ode, Some(lin)) => lin.engine[k],
+        _ => k,
     }
 }
 
@@ -849,15 +858,15 @@ impl<'m> LangKinetics<'m> {
                 message: format!("{n} states; at most {MAX_STATES} are supported"),
             });
         }
-        let offset = engine_offset(c);
+        let engine: Vec<usize> = (0..n).map(|k| engine_index(c, k)).collect();
         let mut k = LangKinetics {
             model,
             sets,
             current: 0,
             solver: Solver::Ode,
             rates: [0.0; MAX_STATES],
-            active: (offset..offset + n).collect(),
-            offset,
+            active: engine.clone(),
+            engine,
             variance: vec![0.0; outputs.len()],
             outputs,
             scratch: sets.get(0).to_vec(),
@@ -889,15 +898,69 @@ impl<'m> LangKinetics<'m> {
             let p = kernel_params(kernel, &x[c.layout.kernel..]);
             let m = ModalKinetics::new(&p).ok_or("the kernel could not be built")?;
             self.solver = Solver::Modal(Box::new(m));
+        } else if let Some(lin) = &c.linear {
+            // Closed form where this set's coefficients satisfy the kernel's
+            // relations; numerical integration where they do not.
+            self.solver = match self.recognised_kernel(lin).and_then(|p| ModalKinetics::new(&p)) {
+                Some(m) => Solver::Modal(Box::new(m)),
+                None => Solver::Ode,
+            };
         }
         Ok(())
+    }
+
+    /// The kernel parameters of a recognised linear system at the current
+    /// set (central volume 1: amounts in, amounts out), or `None` when its
+    /// coefficients are not those of the kernel (a loss from a peripheral or
+    /// the depot, a non-positive rate).
+    fn recognised_kernel(&mut self, lin: &crate::lang::linear::LinearStructure) -> Option<PkParams> {
+        let n = self.model.code.states.len();
+        let l = &self.model.code.layout;
+        // a[i][j]: the rate from state j into state i (the Jacobian of the ODEs).
+        let mut a = [[0.0; MAX_STATES]; MAX_STATES];
+        for j in 0..n {
+            for k in 0..n {
+                self.scratch[l.state + k] = if k == j { 1.0 } else { 0.0 };
+            }
+            self.scratch[l.t] = 0.0;
+            self.model.code.des.run(&mut self.scratch);
+            for (i, row) in a.iter_mut().enumerate().take(n) {
+                row[j] = self.scratch[l.derivative + i];
+            }
+        }
+        let same = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs());
+        let c = lin.central;
+        let mut x = vec![0.0; 7];
+        let mut k10 = -a[c][c];
+        x[1] = 1.0;
+        for (m, &p) in lin.peripherals.iter().enumerate() {
+            let (q, back) = (a[p][c], a[c][p]);
+            if !(q > 0.0 && back > 0.0 && same(a[p][p], -back)) {
+                return None;
+            }
+            k10 -= q;
+            x[2 + 2 * m] = q;
+            x[3 + 2 * m] = q / back;
+        }
+        if let Some(d) = lin.depot {
+            let ka = a[c][d];
+            if !(ka > 0.0 && same(a[d][d], -ka)) {
+                return None;
+            }
+            x[2 * (1 + lin.peripherals.len())] = ka;
+        }
+        if !(k10 > 0.0 && x.iter().all(|v| v.is_finite())) {
+            return None;
+        }
+        x[0] = k10;
+        Some(kernel_params(lin.kernel, &x))
     }
 
     /// The amount in model state `k`.
     fn amount_of(&self, state: &State, k: usize) -> f64 {
         match &self.solver {
-            Solver::Modal(m) => m.amount_in(state, self.offset + k),
-            Solver::Ode => state[k],
+            Solver::Modal(m) => m.amount_in(state, self.engine[k]),
+            Solver::Ode => state[self.engine[k]],
         }
     }
 
@@ -910,7 +973,7 @@ impl<'m> LangKinetics<'m> {
             Solver::Ode => *state,
         };
         for i in 0..n {
-            self.scratch[l.state + i] = amounts[self.offset + i];
+            self.scratch[l.state + i] = amounts[self.engine[i]];
         }
     }
 }
@@ -991,16 +1054,26 @@ impl LangKinetics<'_> {
         let Some(integrator) = self.integrator.as_mut() else {
             return Err("no ODE integrator".into());
         };
+        // The engine's state and rates are in engine order; the ODEs in model order.
+        let mut y = [0.0; MAX_STATES];
+        let mut rates = [0.0; MAX_STATES];
+        for (k, &e) in self.engine.iter().enumerate() {
+            y[k] = state[e];
+            rates[k] = self.rates[e];
+        }
         let mut rhs = Rhs {
             model: self.model,
             scratch: &mut self.scratch,
-            rates: &self.rates,
+            rates: &rates,
             n,
         };
         let (t0, t1) = (self.now, self.now + dt);
         integrator
-            .advance(&mut rhs, t0, &mut state[..n], t1, stop)
+            .advance(&mut rhs, t0, &mut y[..n], t1, stop)
             .map_err(|e| e.to_string())?;
+        for (k, &e) in self.engine.iter().enumerate() {
+            state[e] = y[k];
+        }
         self.now = t1;
         Ok(())
     }
@@ -1076,7 +1149,7 @@ impl Kinetics for LangKinetics<'_> {
             let c = &self.model.code;
             for (i, set) in c.initial_set.iter().enumerate() {
                 if *set {
-                    amounts[self.offset + i] += self.scratch[c.layout.initial + i];
+                    amounts[self.engine[i]] += self.scratch[c.layout.initial + i];
                 }
             }
         }
