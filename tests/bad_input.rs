@@ -270,3 +270,65 @@ fn cli_refuses_to_overwrite_its_input() {
         "ID,TIME,AMT,DV\n1,0,100,.\n1,1,0,5\n"
     );
 }
+
+/// Issue 14: a dose on an EVID 3 record (or any non-dose record) is refused,
+/// not dropped.
+#[test]
+fn a_dose_on_a_reset_record_is_refused() {
+    let e = data_error("ID,TIME,AMT,EVID,DV\n1,0,100,3,.\n");
+    assert_eq!(
+        e,
+        "bad.csv, line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 3 resets the system without a dose; a reset with a dose is EVID 4"
+    );
+    let e = data_error("ID,TIME,AMT,EVID,DV\n1,0,100,0,5\n");
+    assert!(
+        e.contains("line 2, column AMT: AMT = 100 on a record that is not a dose"),
+        "{e}"
+    );
+}
+
+/// Issue 14: DV "." on a record that MDV = 0 makes an observation is refused,
+/// not dropped; a BLQ-flagged record may leave DV empty.
+#[test]
+fn a_missing_dv_on_an_observation_is_refused() {
+    let e = data_error("ID,TIME,AMT,MDV,DV\n1,0,100,1,.\n1,2,0,0,.\n");
+    assert_eq!(
+        e,
+        "bad.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing: give the observed value, or set MDV = 1"
+    );
+    let ok = parse_dataset(
+        "ID,TIME,AMT,MDV,DV,BLQ,LLOQ\n1,0,100,1,.,0,1\n1,2,0,0,.,1,1\n",
+        "blq.csv",
+        &ReadOptions::default(),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
+/// Issue 14: numeric IDs are numbers, as in NONMEM: "1.5" and "1.50" are one subject.
+#[test]
+fn numerically_equal_ids_are_one_subject() {
+    let d = parse_dataset(
+        "ID,TIME,AMT,DV\n1.5,0,100,.\n1.50,1,0,3\n007,0,100,.\n",
+        "ids.csv",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let ids: Vec<(&str, usize)> = d.subjects.iter().map(|s| (s.id.as_str(), s.records.len())).collect();
+    assert_eq!(ids, [("1.5", 2), ("7", 1)]);
+}
+
+/// Issue 14: data without a DV column cannot be fitted; the message names the
+/// columns there are.
+#[test]
+fn a_missing_dv_column_is_named() {
+    let d = parse_dataset(
+        "ID,TIME,AMT,CONC\n1,0,100,.\n1,1,0,3\n",
+        "conc.csv",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        d.require_dv().unwrap_err().to_string(),
+        "conc.csv, line 1: no DV column, so no record is an observation (the columns are ID, TIME, AMT, CONC); name the column of observed values DV"
+    );
+}

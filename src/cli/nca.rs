@@ -171,6 +171,7 @@ pub fn run(args: NcaArgs) -> Result<()> {
             drop: args.drop.clone(),
         },
     )?;
+    data.require_dv()?;
     let results: Vec<(String, Result<Vec<IntervalNca>>)> = data
         .subjects
         .iter()

@@ -80,6 +80,8 @@ pub struct Subject {
 pub struct Dataset {
     /// The file it was read from.
     pub file: String,
+    /// The columns read, as the header names them (dropped columns left out).
+    pub columns: Vec<String>,
     /// Names of the covariate columns.
     pub covariate_names: Vec<String>,
     /// Subjects in order of appearance.
@@ -87,6 +89,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// An error naming the columns when the data have no DV column: without
+    /// it no record is an observation, and nothing can be fitted.
+    pub fn require_dv(&self) -> Result<()> {
+        if self.columns.iter().any(|c| c.eq_ignore_ascii_case("DV")) {
+            return Ok(());
+        }
+        Err(Error::data(
+            Location::line(&self.file, 1),
+            format!(
+                "no DV column, so no record is an observation (the columns are {}); name the column of observed values DV",
+                self.columns.join(", ")
+            ),
+        ))
+    }
+
     /// Index of a covariate column (case-insensitive).
     pub fn covariate_index(&self, name: &str) -> Option<usize> {
         self.covariate_names.iter().position(|n| n.eq_ignore_ascii_case(name))
@@ -157,6 +174,7 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
         .map_err(|e| Error::data(Location::line(file, 1), format!("cannot read the header: {e}")))?
         .clone();
     let columns = map_columns(&headers, file, options)?;
+    let covariate_names: Vec<String> = columns.covariates.iter().map(|(n, _)| n.clone()).collect();
     let mut subjects: Vec<Subject> = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| {
@@ -171,6 +189,7 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
             }
         }
         let (id, record) = parse_record(&row, line, file, &columns)?;
+        check_observed_value(&record, &covariate_names, file)?;
         add_record(&mut subjects, id, record, file)?;
     }
     if subjects.is_empty() {
@@ -178,7 +197,12 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
     }
     Ok(Dataset {
         file: file.to_string(),
-        covariate_names: columns.covariates.iter().map(|(n, _)| n.clone()).collect(),
+        columns: headers
+            .iter()
+            .filter(|h| !options.drop.iter().any(|d| d.eq_ignore_ascii_case(h)))
+            .map(str::to_string)
+            .collect(),
+        covariate_names,
         subjects,
     })
 }
@@ -281,13 +305,17 @@ pub fn dataset_from_values(file: &str, covariate_names: Vec<String>, records: Ve
         let get =
             |name: &str| -> Result<Option<f64>> { Ok(ITEMS.iter().position(|s| *s == name).and_then(|k| r.items[k])) };
         let (id, record) = record_of(r.id.clone(), r.line, file, &get, r.covariates.clone())?;
+        check_observed_value(&record, &covariate_names, file)?;
         add_record(&mut subjects, id, record, file)?;
     }
     if subjects.is_empty() {
         return Err(Error::data(Location::file(file), "no data records"));
     }
+    let mut columns: Vec<String> = ITEMS.iter().map(|s| s.to_string()).collect();
+    columns.extend(covariate_names.iter().cloned());
     Ok(Dataset {
         file: file.to_string(),
+        columns,
         covariate_names,
         subjects,
     })
@@ -304,6 +332,7 @@ fn record_of(
     if id.is_empty() || id == "." {
         return Err(Error::data(loc("ID"), "expected a subject ID, found an empty field"));
     }
+    let id = canonical_id(id);
     let time = get("TIME")?.ok_or_else(|| Error::data(loc("TIME"), "expected a time, found a missing value"))?;
     let amt = get("AMT")?.unwrap_or(0.0);
     let evid = match get("EVID")? {
@@ -331,6 +360,17 @@ fn record_of(
         return Err(Error::data(
             loc("AMT"),
             format!("a dose amount must not be negative, found {amt}"),
+        ));
+    }
+    if amt != 0.0 && !is_dose {
+        let what = match evid {
+            Evid::Reset => "EVID 3 resets the system without a dose; a reset with a dose is EVID 4",
+            Evid::Other => "EVID 2 records give no dose; a dose is EVID 1 (or 4 with a reset)",
+            _ => "an observation record (EVID 0) gives no dose; a dose is EVID 1",
+        };
+        return Err(Error::data(
+            loc("AMT"),
+            format!("AMT = {amt} on a record that is not a dose: {what}"),
         ));
     }
     let rate = get("RATE")?.unwrap_or(0.0);
@@ -425,6 +465,35 @@ fn record_of(
         covariates,
     };
     Ok((id, record))
+}
+
+/// An error when MDV = 0 makes a record an observation but its DV is missing,
+/// unless a BLQ or CENS column marks it censored (its limit is then in LLOQ
+/// or LIMIT).
+fn check_observed_value(record: &Record, covariate_names: &[String], file: &str) -> Result<()> {
+    if record.evid != Evid::Observation || record.mdv || record.dv.is_some() {
+        return Ok(());
+    }
+    let censored = covariate_names
+        .iter()
+        .zip(&record.covariates)
+        .any(|(n, v)| (n.eq_ignore_ascii_case("BLQ") || n.eq_ignore_ascii_case("CENS")) && *v != 0.0 && !v.is_nan());
+    if censored {
+        return Ok(());
+    }
+    Err(Error::data(
+        Location::line(file, record.line).with_column("DV"),
+        "MDV = 0 makes this record an observation, but DV is missing: give the observed value, or set MDV = 1",
+    ))
+}
+
+/// A numeric ID in its shortest form (`1.50` and `1.5` are one subject, as
+/// NONMEM reads IDs as numbers); any other ID as written.
+fn canonical_id(id: String) -> String {
+    match id.parse::<f64>() {
+        Ok(v) if v.is_finite() => format!("{v}"),
+        _ => id,
+    }
 }
 
 fn add_record(subjects: &mut Vec<Subject>, id: String, record: Record, file: &str) -> Result<()> {

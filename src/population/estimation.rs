@@ -129,6 +129,7 @@ impl PopulationData {
     /// Prepares every subject; a subject without observations, or with DV ≤ 0
     /// under a log-scale error model, is an error naming it.
     pub fn new(model: &Model, data: &Dataset) -> Result<Self> {
+        data.require_dv()?;
         let log_output: Vec<bool> = model
             .code
             .outputs
