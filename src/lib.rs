@@ -25,6 +25,7 @@ pub mod model;
 pub mod nca;
 pub mod nonmem;
 pub mod ode;
+pub mod output;
 pub mod plot;
 pub mod population;
 pub mod simulate;

@@ -70,58 +70,61 @@ fn draw_profiles(
     observed: &[(f64, f64)],
 ) -> Result<()> {
     let err = plot_err(path);
-    let root = SVGBackend::new(path, (1200, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let root = root
-        .titled(&labels.title, ("sans-serif", 20))
-        .map_err(|e| err(e.to_string()))?;
-    let (left, right) = root.split_horizontally(600);
-    let band_points: Vec<(f64, f64)> = bands
-        .iter()
-        .flat_map(|b| b.points.iter().flat_map(|&(t, lo, hi)| [(t, lo), (t, hi)]))
-        .collect();
-    let all = curves
-        .iter()
-        .flat_map(|c| c.points.iter())
-        .chain(observed.iter())
-        .chain(band_points.iter());
-    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-    let mut ymin_pos = f64::INFINITY;
-    for &(x, y) in all {
-        if x.is_finite() && y.is_finite() {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-            if y > 0.0 {
-                ymin_pos = ymin_pos.min(y);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1200, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let root = root
+            .titled(&labels.title, ("sans-serif", 20))
+            .map_err(|e| err(e.to_string()))?;
+        let (left, right) = root.split_horizontally(600);
+        let band_points: Vec<(f64, f64)> = bands
+            .iter()
+            .flat_map(|b| b.points.iter().flat_map(|&(t, lo, hi)| [(t, lo), (t, hi)]))
+            .collect();
+        let all = curves
+            .iter()
+            .flat_map(|c| c.points.iter())
+            .chain(observed.iter())
+            .chain(band_points.iter());
+        let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+        let mut ymin_pos = f64::INFINITY;
+        for &(x, y) in all {
+            if x.is_finite() && y.is_finite() {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y1 = y1.max(y);
+                if y > 0.0 {
+                    ymin_pos = ymin_pos.min(y);
+                }
             }
         }
-    }
-    if !x0.is_finite() || x1 <= x0 {
-        x0 = 0.0;
-        x1 = x1.max(1.0);
-    }
-    if y1 <= 0.0 {
-        y1 = 1.0;
-    }
-    let y_top = y1 * 1.05;
-    // Semi-log panel: down to just below the lowest positive value, at most four decades.
-    let y_low = (ymin_pos * 0.8).max(y1 * 1e-4).min(y1 * 0.5);
+        if !x0.is_finite() || x1 <= x0 {
+            x0 = 0.0;
+            x1 = x1.max(1.0);
+        }
+        if y1 <= 0.0 {
+            y1 = 1.0;
+        }
+        let y_top = y1 * 1.05;
+        // Semi-log panel: down to just below the lowest positive value, at most four decades.
+        let y_low = (ymin_pos * 0.8).max(y1 * 1e-4).min(y1 * 0.5);
 
-    {
-        let mut chart = panel(&left, "linear")
-            .build_cartesian_2d(x0..x1, 0.0..y_top)
-            .map_err(|e| err(e.to_string()))?;
-        finish_panel(&mut chart, labels, curves, bands, observed, |_| true).map_err(&err)?;
+        {
+            let mut chart = panel(&left, "linear")
+                .build_cartesian_2d(x0..x1, 0.0..y_top)
+                .map_err(|e| err(e.to_string()))?;
+            finish_panel(&mut chart, labels, curves, bands, observed, |_| true).map_err(&err)?;
+        }
+        {
+            let mut chart = panel(&right, "semi-log")
+                .build_cartesian_2d(x0..x1, (y_low..y_top).log_scale())
+                .map_err(|e| err(e.to_string()))?;
+            finish_panel(&mut chart, labels, curves, bands, observed, |y| y >= y_low).map_err(&err)?;
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
     }
-    {
-        let mut chart = panel(&right, "semi-log")
-            .build_cartesian_2d(x0..x1, (y_low..y_top).log_scale())
-            .map_err(|e| err(e.to_string()))?;
-        finish_panel(&mut chart, labels, curves, bands, observed, |y| y >= y_low).map_err(&err)?;
-    }
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    crate::output::write_atomically(path, svg.as_bytes())
 }
 
 /// A captioned panel with room for axis labels.
@@ -259,55 +262,58 @@ pub enum ReferenceLine {
 /// weighted residuals versus time) with a reference line.
 pub fn scatter(path: &str, labels: &PlotLabels, points: &[(f64, f64)], line: ReferenceLine) -> Result<()> {
     let err = plot_err(path);
-    let root = SVGBackend::new(path, (700, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let finite: Vec<(f64, f64)> = points
-        .iter()
-        .copied()
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .collect();
-    let span = |v: &mut dyn Iterator<Item = f64>| {
-        v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
-    };
-    let (mut x0, mut x1) = span(&mut finite.iter().map(|p| p.0));
-    let (mut y0, mut y1) = span(&mut finite.iter().map(|p| p.1));
-    if line == ReferenceLine::Identity {
-        x0 = x0.min(y0).min(0.0);
-        x1 = x1.max(y1);
-        (y0, y1) = (x0, x1);
-    } else {
-        let m = y0.abs().max(y1.abs()).max(3.0);
-        (y0, y1) = (-m * 1.05, m * 1.05);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (700, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let finite: Vec<(f64, f64)> = points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let span = |v: &mut dyn Iterator<Item = f64>| {
+            v.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+        };
+        let (mut x0, mut x1) = span(&mut finite.iter().map(|p| p.0));
+        let (mut y0, mut y1) = span(&mut finite.iter().map(|p| p.1));
+        if line == ReferenceLine::Identity {
+            x0 = x0.min(y0).min(0.0);
+            x1 = x1.max(y1);
+            (y0, y1) = (x0, x1);
+        } else {
+            let m = y0.abs().max(y1.abs()).max(3.0);
+            (y0, y1) = (-m * 1.05, m * 1.05);
+        }
+        if !(x1 > x0) {
+            (x0, x1) = (0.0, 1.0);
+        }
+        let pad = 0.03 * (x1 - x0);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&labels.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0 - pad..x1 + pad, y0..y1 * 1.02)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(&labels.x)
+            .y_desc(&labels.y)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let reference = match line {
+            ReferenceLine::Identity => vec![(x0, x0), (x1, x1)],
+            ReferenceLine::Zero => vec![(x0 - pad, 0.0), (x1 + pad, 0.0)],
+        };
+        chart
+            .draw_series(LineSeries::new(reference, COLOURS[1].stroke_width(1)))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(finite.into_iter().map(|p| Circle::new(p, 3, COLOURS[0].filled())))
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
     }
-    if !(x1 > x0) {
-        (x0, x1) = (0.0, 1.0);
-    }
-    let pad = 0.03 * (x1 - x0);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(&labels.title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(x0 - pad..x1 + pad, y0..y1 * 1.02)
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc(&labels.x)
-        .y_desc(&labels.y)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    let reference = match line {
-        ReferenceLine::Identity => vec![(x0, x0), (x1, x1)],
-        ReferenceLine::Zero => vec![(x0 - pad, 0.0), (x1 + pad, 0.0)],
-    };
-    chart
-        .draw_series(LineSeries::new(reference, COLOURS[1].stroke_width(1)))
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .draw_series(finite.into_iter().map(|p| Circle::new(p, 3, COLOURS[0].filled())))
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    crate::output::write_atomically(path, svg.as_bytes())
 }
 
 /// One row of a forest plot: an individual's ratio to its typical value.
@@ -328,68 +334,71 @@ pub struct ForestRow {
 pub fn forest(path: &str, title: &str, rows: &[ForestRow]) -> Result<()> {
     let err = plot_err(path);
     let height = (120 + 22 * rows.len()).min(20_000) as u32;
-    let root = SVGBackend::new(path, (800, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-    let values = rows
-        .iter()
-        .flat_map(|r| [Some(r.ratio), r.band.map(|b| b.0), r.band.map(|b| b.1)])
-        .flatten()
-        .filter(|v| v.is_finite() && *v > 0.0);
-    let (lo, hi) = values.fold((1.0f64, 1.0f64), |(a, b), v| (a.min(v), b.max(v)));
-    let (x0, x1) = (lo / 1.25, hi * 1.25);
-    let n = rows.len().max(1);
-    let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 18))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(110)
-        .build_cartesian_2d((x0..x1).log_scale(), -0.5..(n as f64 - 0.5))
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .configure_mesh()
-        .x_desc("Individual / typical value for the subject's covariates (log scale)")
-        .y_labels(n)
-        .y_label_formatter(&|y: &f64| {
-            let i = y.round();
-            if (y - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(n - 1 - i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let values = rows
+            .iter()
+            .flat_map(|r| [Some(r.ratio), r.band.map(|b| b.0), r.band.map(|b| b.1)])
+            .flatten()
+            .filter(|v| v.is_finite() && *v > 0.0);
+        let (lo, hi) = values.fold((1.0f64, 1.0f64), |(a, b), v| (a.min(v), b.max(v)));
+        let (x0, x1) = (lo / 1.25, hi * 1.25);
+        let n = rows.len().max(1);
+        let labels: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(110)
+            .build_cartesian_2d((x0..x1).log_scale(), -0.5..(n as f64 - 0.5))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("Individual / typical value for the subject's covariates (log scale)")
+            .y_labels(n)
+            .y_label_formatter(&|y: &f64| {
+                let i = y.round();
+                if (y - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(n - 1 - i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let y_of = |i: usize| (n - 1 - i) as f64;
+        for (i, r) in rows.iter().enumerate() {
+            if let Some((a, b)) = r.band {
+                let y = y_of(i);
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(a, y - 0.45), (b, y + 0.45)],
+                        COLOURS[0].mix(0.2).filled(),
+                    )))
+                    .map_err(|e| err(e.to_string()))?;
             }
-        })
-        .light_line_style(WHITE)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
-    let y_of = |i: usize| (n - 1 - i) as f64;
-    for (i, r) in rows.iter().enumerate() {
-        if let Some((a, b)) = r.band {
-            let y = y_of(i);
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(a, y - 0.45), (b, y + 0.45)],
-                    COLOURS[0].mix(0.2).filled(),
-                )))
-                .map_err(|e| err(e.to_string()))?;
         }
+        chart
+            .draw_series(LineSeries::new(
+                vec![(1.0, -0.5), (1.0, n as f64 - 0.5)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .draw_series(
+                rows.iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.ratio.is_finite() && r.ratio > 0.0)
+                    .map(|(i, r)| {
+                        let colour = if r.flagged { COLOURS[1] } else { COLOURS[0] };
+                        Circle::new((r.ratio, y_of(i)), 5, colour.filled())
+                    }),
+            )
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
     }
-    chart
-        .draw_series(LineSeries::new(
-            vec![(1.0, -0.5), (1.0, n as f64 - 0.5)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(|e| err(e.to_string()))?;
-    chart
-        .draw_series(
-            rows.iter()
-                .enumerate()
-                .filter(|(_, r)| r.ratio.is_finite() && r.ratio > 0.0)
-                .map(|(i, r)| {
-                    let colour = if r.flagged { COLOURS[1] } else { COLOURS[0] };
-                    Circle::new((r.ratio, y_of(i)), 5, colour.filled())
-                }),
-        )
-        .map_err(|e| err(e.to_string()))?;
-    root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    crate::output::write_atomically(path, svg.as_bytes())
 }

@@ -15,14 +15,23 @@ pub fn write_text(path: Option<&str>, text: &str, inputs: &[&str]) -> Result<()>
             }
         }
         Some(p) => {
-            refuse_input(p, inputs)?;
-            std::fs::write(p, text).map_err(|e| Error::io(p, e))
+            not_an_input(p, inputs)?;
+            pk::output::write_atomically(p, text.as_bytes())
         }
     }
 }
 
-/// Refuses to write over an input file.
+/// Checks an output path before the computation starts: not an input file,
+/// its directory exists, and no other output of the run names the same file
+/// (every output path of a run passes here first).
 pub fn refuse_input(path: &str, inputs: &[&str]) -> Result<()> {
+    pk::output::check_writable(path)?;
+    claim_output(path)?;
+    not_an_input(path, inputs)
+}
+
+/// Refuses to write over an input file.
+fn not_an_input(path: &str, inputs: &[&str]) -> Result<()> {
     let target = std::fs::canonicalize(path).ok();
     for input in inputs {
         let same = match (&target, std::fs::canonicalize(input).ok()) {
@@ -36,6 +45,25 @@ pub fn refuse_input(path: &str, inputs: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The output paths of this run, so that two options naming one file (`--json
+/// X --table X`) are refused instead of one output overwriting the other.
+fn claim_output(path: &str) -> Result<()> {
+    static CLAIMED: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let key = std::path::absolute(path).unwrap_or_else(|_| path.into());
+    let mut claimed = CLAIMED
+        .lock()
+        .map_err(|_| Error::Argument("output bookkeeping failed".into()))?;
+    match claimed.iter().find(|(_, k)| *k == key) {
+        Some((p, _)) => Err(Error::Argument(format!(
+            "two outputs name the same file ({p} and {path}); give each output its own file"
+        ))),
+        None => {
+            claimed.push((path.to_string(), key));
+            Ok(())
+        }
+    }
 }
 
 /// Formats a number for CSV output with full precision but no noise.

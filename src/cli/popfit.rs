@@ -104,6 +104,9 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     for p in [&args.json, &args.table].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
+    if let Some(dir) = &args.plots {
+        pk::output::check_writable(dir)?;
+    }
     let method = Method::parse(args.method.as_deref().unwrap_or("foce-i"))?;
     let model = Model::load(&model_path)?;
     let data = args.selection.read(&args.data)?;
@@ -417,7 +420,7 @@ fn table(rows: &[ObservationRow]) -> String {
 }
 
 fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    pk::output::create_output_dir(dir)?;
     let u = &model.units;
     let join = |name: &str| Path::new(dir).join(name).to_string_lossy().into_owned();
     let conc = format!("({})", u.concentration);
@@ -495,6 +498,9 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         .flatten()
     {
         refuse_input(p, &inputs)?;
+    }
+    if let Some(dir) = &args.plots {
+        pk::output::check_writable(dir)?;
     }
     let imported = Import::read(&args.data)?;
     let lowered = &imported.lowered;
