@@ -3,7 +3,6 @@
 //! each output either as it was or whole.
 
 use std::process::{Command, Output};
-use std::time::Duration;
 
 fn pk(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pk")).args(args).output().unwrap()
