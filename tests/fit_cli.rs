@@ -3,8 +3,8 @@
 //! the plots, and leaves its input unchanged.
 
 use pk::data::{parse_dataset, ReadOptions};
-use pk::fit::{fit_dataset, ErrorModel, FitOptions};
-use pk::model::ModelDefinition;
+use pk::fit::{fit_dataset, ErrorChoice, FitOptions};
+use pk::model::Model;
 use std::process::Command;
 
 /// Subject 1 is good; 2 has no observations; 3 is sampled only before its dose;
@@ -41,9 +41,13 @@ ID,TIME,DV,AMT,RATE,EVID,MDV
 
 #[test]
 fn bad_subjects_get_messages_and_the_others_are_fitted() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
+    let file = Model::load("two_cmt_iv").unwrap();
+    let model = ErrorChoice::parse(Some("proportional"), None)
+        .unwrap()
+        .apply(&file)
+        .unwrap();
     let data = parse_dataset(MIXED, "mixed.csv", &ReadOptions::default()).unwrap();
-    let outcomes = fit_dataset(&model, &data, &FitOptions::new(ErrorModel::Proportional));
+    let outcomes = fit_dataset(&model, &data, &FitOptions::new());
     let message = |i: usize| outcomes[i].1.as_ref().unwrap_err().to_string();
     let first = outcomes[0].1.as_ref().unwrap();
     assert!(first.converged, "{}", first.message);
@@ -87,7 +91,7 @@ fn bundled_example_writes_json_table_and_plots() {
         "fit",
         input,
         "--model",
-        "models/two_cmt_iv.toml",
+        "models/two_cmt_iv.pk",
         "--error",
         "proportional",
         "--json",
@@ -223,7 +227,7 @@ fn fixing_a_parameter_keeps_it_and_fits_the_rest() {
 /// (Once, the combined model's fallbacks kept one σ and a later step indexed the second.)
 #[test]
 fn dosing_scenarios_fit_without_panic_under_every_error_model() {
-    let model = ModelDefinition::load("fixtures/nonmem_dosing/model_1001.toml").unwrap();
+    let file = Model::load("fixtures/nonmem_dosing/model_1001.pk").unwrap();
     let data_text = std::fs::read_to_string("fixtures/nonmem_dosing/dosing_data_1001.csv").unwrap();
     let cp: Vec<String> = std::fs::read_to_string("fixtures/nonmem_dosing/dosing_results_1001-nm.csv")
         .unwrap()
@@ -249,7 +253,10 @@ fn dosing_scenarios_fit_without_panic_under_every_error_model() {
     }
     let data = parse_dataset(&text, "dosing_with_dv.csv", &ReadOptions::default()).unwrap();
     for em in ["additive", "proportional", "combined", "wls"] {
-        let mut options = FitOptions::new(ErrorModel::parse(em, None).unwrap());
+        let choice = ErrorChoice::parse(Some(em), None).unwrap();
+        let model = choice.apply(&file).unwrap();
+        let mut options = FitOptions::new();
+        options.weighting = choice.weighting;
         options.starts = 2;
         for (id, outcome) in fit_dataset(&model, &data, &options) {
             match outcome {

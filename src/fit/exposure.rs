@@ -9,9 +9,16 @@
 //! prediction among the quadrature nodes and breakpoints, refined by a
 //! golden-section search when it falls between them.
 
-use crate::dosing::{Dose, Input, SteadyState};
+use super::problem::SubjectProblem;
+use crate::data::subject_events;
+use crate::dosing::{Dose, Event, Input, SteadyState};
 use crate::error::Result;
-use crate::model::{Disposition, ModelDefinition, PkParams};
+use crate::lang::Dynamics;
+use crate::model::definition::DataColumns;
+use crate::model::{
+    Absorption, Disposition, Elimination, IndividualParameters, Model, ModelDefinition, PkParams, Solver, Structure,
+    Values,
+};
 use crate::simulate::simulate;
 use crate::units::TimeUnit;
 use serde::Serialize;
@@ -65,6 +72,131 @@ pub struct Exposure {
     pub auc_tau_ss: Option<f64>,
     /// AUCτ at steady state over AUCτ after the first dose.
     pub accumulation_ratio: Option<f64>,
+}
+
+/// Derived values of a fit, from the closed-form kernel's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// The kernel's parameters (first record's parameter set).
+    pub params: Option<PkParams>,
+    /// Exposure and disposition.
+    pub exposure: Option<Exposure>,
+    /// What could not be derived, or what the values assume.
+    pub note: Option<String>,
+}
+
+/// Whether the model absorbs doses from a depot (a kernel with first-order
+/// absorption, or ODEs with a state named `depot`).
+pub fn has_depot(model: &Model) -> bool {
+    match model.code.dynamics {
+        Dynamics::Kernel(k) => k.has_depot(),
+        Dynamics::Ode => model.code.states.iter().any(|s| s == "depot"),
+    }
+}
+
+/// The closed-form structure of a kernel model, with the model's units, for
+/// the derived values (`None` for ODE models).
+pub fn kernel_definition(model: &Model) -> Option<ModelDefinition> {
+    let Dynamics::Kernel(k) = model.code.dynamics else {
+        return None;
+    };
+    Some(ModelDefinition {
+        name: model.name(),
+        description: model.code.description.clone(),
+        structure: Structure {
+            compartments: k.compartments(),
+            absorption: if k.has_depot() {
+                Absorption::FirstOrder
+            } else {
+                Absorption::None
+            },
+            elimination: Elimination::Linear,
+        },
+        solver: Solver::Analytic,
+        units: model.units,
+        parameters: Vec::new(),
+        data_columns: DataColumns::default(),
+    })
+}
+
+/// The closed-form kernel's parameters in one parameter set (an error for ODE
+/// models, or when a parameter is not a positive number).
+pub fn kernel_params(model: &Model, set: &IndividualParameters) -> Result<PkParams> {
+    let def = kernel_definition(model).ok_or_else(|| crate::Error::Model {
+        model: model.origin.clone(),
+        message: "the model is written as ODEs: it has no closed-form kernel parameters".into(),
+    })?;
+    let named: Vec<(String, f64)> = def
+        .structure
+        .required_parameters()
+        .iter()
+        .filter_map(|n| set.get(n).map(|v| (n.to_string(), v)))
+        .collect();
+    PkParams::from_named(def.structure, &named, model.units.concentration_scale())
+}
+
+/// Derived values of `problem`'s subject at the fitted `theta` (η = 0): the
+/// kernel's individual parameters ([`Model::individual_parameters`]) give
+/// Cmax, AUC, half-lives, Vss and the steady state.
+pub fn derive(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], tau: Option<f64>) -> Result<Derived> {
+    let model = problem.model();
+    let Some(def) = kernel_definition(model) else {
+        return Ok(Derived {
+            params: None,
+            exposure: None,
+            note: Some(
+                "the model is written as ODEs: Cmax, AUC, half-lives, Vss and the steady state are derived \
+                 from a closed-form kernel only, and are not computed"
+                    .into(),
+            ),
+        });
+    };
+    let sigma = model.sigma_sd_init();
+    let values = Values {
+        theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &sigma,
+    };
+    let sets = model.individual_parameters(problem.prepared(), &values)?;
+    let Some(first) = sets.first() else {
+        return Ok(Derived {
+            params: None,
+            exposure: None,
+            note: Some("the subject has no records".into()),
+        });
+    };
+    let params = kernel_params(model, first)?;
+    let mut notes = Vec::new();
+    if sets.len() > 1 {
+        notes.push(format!(
+            "the individual parameters change over time ({} sets): derived values use those of the first record",
+            sets.len()
+        ));
+    }
+    if model.code.attribute_set.iter().flatten().any(|a| *a) {
+        notes.push("the code sets F, ALAG, RATE or DUR: derived values use F = 1, no lag and the data's rates".into());
+    }
+    let (data, subject) = problem.source();
+    let exposure = subject_events(&def, &params, data, subject).and_then(|events| {
+        let doses: Vec<Dose> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Dose { dose, .. } => Some(*dose),
+                _ => None,
+            })
+            .collect();
+        exposure(&def, &params, &doses, observed, tau)
+    });
+    let exposure = exposure.unwrap_or_else(|e| {
+        notes.push(format!("not computed: {e}"));
+        None
+    });
+    Ok(Derived {
+        params: Some(params),
+        exposure,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
 }
 
 /// Derives the exposure of `params` for the subject's `doses` (the first one

@@ -15,7 +15,7 @@
 //! u with x = mid + half·tanh(u/half), so x never leaves its bounds and is
 //! unchanged to first order in the interior.
 
-use super::error_model::{ErrorModel, Weighting};
+use super::error_model::{Criterion, Weighting};
 use super::likelihood::m2ll_derivatives;
 use super::problem::SubjectProblem;
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason as ArgminReason, TerminationStatus};
@@ -246,28 +246,28 @@ fn predictions(problem: &SubjectProblem, x: &[f64]) -> Option<Vec<f64>> {
 }
 
 /// Fits `problem` with `error_model` from the estimation-scale start `x0`, to convergence.
-pub fn local_fit(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64]) -> LocalFit {
+pub fn local_fit(problem: &SubjectProblem, error_model: Criterion, x0: &[f64]) -> LocalFit {
     local_fit_with(problem, error_model, x0, Effort::Full)
 }
 
 /// Fits with the given effort; [`Effort::Screen`] applies to the Levenberg–Marquardt
 /// forms with fixed weights (the others always run in full). A screened fit is never
 /// reported as converged.
-pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64], effort: Effort) -> LocalFit {
+pub fn local_fit_with(problem: &SubjectProblem, error_model: Criterion, x0: &[f64], effort: Effort) -> LocalFit {
     let bounds = Bounds::of(problem);
     let y = problem.dv();
     let n = y.len() as f64;
     let failed = |reason: String, evaluations| LocalFit {
         x: x0.to_vec(),
-        log_sigma: vec![f64::NAN; error_model.sigma_names().len()],
+        log_sigma: vec![f64::NAN; error_model.n_sigma()],
         objective: f64::INFINITY,
         converged: false,
         reason,
         evaluations,
     };
     match error_model {
-        ErrorModel::Additive | ErrorModel::Proportional => {
-            let form = if error_model == ErrorModel::Additive {
+        Criterion::Additive | Criterion::Proportional => {
+            let form = if error_model == Criterion::Additive {
                 Form::Weighted(vec![1.0; y.len()])
             } else {
                 Form::ProfiledProportional
@@ -276,7 +276,7 @@ pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f
             let Some(f) = predictions(problem, &x) else {
                 return failed("the model cannot be evaluated at the solution".into(), evaluations);
             };
-            let ss: f64 = if error_model == ErrorModel::Additive {
+            let ss: f64 = if error_model == Criterion::Additive {
                 y.iter().zip(&f).map(|(y, f)| (y - f).powi(2)).sum()
             } else {
                 y.iter().zip(&f).map(|(y, f)| ((y - f) / f).powi(2)).sum()
@@ -292,7 +292,7 @@ pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f
                 evaluations,
             }
         }
-        ErrorModel::WeightedLeastSquares(w) if !w.uses_prediction() => {
+        Criterion::WeightedLeastSquares(w) if !w.uses_prediction() => {
             let sw = y.iter().map(|&y| w.weight(y, y).sqrt()).collect();
             let (x, converged, reason, evaluations) =
                 levenberg_marquardt(problem, &bounds, Form::Weighted(sw), x0, effort);
@@ -308,8 +308,8 @@ pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f
                 None => failed("the model cannot be evaluated at the solution".into(), evaluations),
             }
         }
-        ErrorModel::WeightedLeastSquares(w) => reweighted(problem, &bounds, w, x0),
-        ErrorModel::Combined => combined(problem, &bounds, x0),
+        Criterion::WeightedLeastSquares(w) => reweighted(problem, &bounds, w, x0),
+        Criterion::Combined => combined(problem, &bounds, x0),
     }
 }
 
@@ -389,7 +389,7 @@ impl CostFunction for CombinedObjective<'_, '_> {
         self.evaluations.set(self.evaluations.get() + 1);
         let (x, s) = self.split(v);
         let f = predictions(self.problem, &x).ok_or_else(|| argmin::core::Error::msg("model evaluation failed"))?;
-        Ok(ErrorModel::Combined.m2ll(&self.problem.dv(), &f, &s))
+        Ok(Criterion::Combined.m2ll(&self.problem.dv(), &f, &s))
     }
 }
 
@@ -400,8 +400,7 @@ impl Gradient for CombinedObjective<'_, '_> {
         let p = self.bounds.mid.len();
         self.evaluations.set(self.evaluations.get() + 1 + 2 * p);
         let (x, s) = self.split(v);
-        let d =
-            m2ll_derivatives(self.problem, ErrorModel::Combined, &x, &s, false).map_err(argmin::core::Error::msg)?;
+        let d = m2ll_derivatives(self.problem, Criterion::Combined, &x, &s, false).map_err(argmin::core::Error::msg)?;
         let dx = self.bounds.dx_du(&v[..p]);
         let mut g = d.gradient.as_slice().to_vec();
         for j in 0..p {
@@ -414,7 +413,7 @@ impl Gradient for CombinedObjective<'_, '_> {
 /// The combined model: BFGS on −2LL from the proportional fit, with the
 /// additive part started at a tenth of the proportional SD at the median prediction.
 fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
-    let start = local_fit(problem, ErrorModel::Proportional, x0);
+    let start = local_fit(problem, Criterion::Proportional, x0);
     // A failed combined fit: no objective, and the two σ of the combined model.
     let failed = |reason: String, evaluations: usize| LocalFit {
         x: start.x.clone(),

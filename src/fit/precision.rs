@@ -10,7 +10,7 @@
 //! (SE(θ) = θ·SE(ln θ)); 95% intervals are computed on the log scale and
 //! back-transformed.
 
-use super::error_model::ErrorModel;
+use super::error_model::Criterion;
 use super::likelihood::{m2ll_derivatives, sensitivities};
 use super::problem::SubjectProblem;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -74,12 +74,12 @@ impl Precision {
 /// Computes the precision at estimation-scale `x` and `log_sigma`.
 pub fn precision(
     problem: &SubjectProblem,
-    error_model: ErrorModel,
+    error_model: Criterion,
     x: &[f64],
     log_sigma: &[f64],
 ) -> std::result::Result<Precision, String> {
     match error_model {
-        ErrorModel::WeightedLeastSquares(w) => {
+        Criterion::WeightedLeastSquares(w) => {
             let s = sensitivities(problem, x, false)?;
             let y = problem.dv();
             let n = y.len();

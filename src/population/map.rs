@@ -11,9 +11,9 @@
 //! determinant enters the FOCE-I objective.
 
 use super::model::{PopulationModel, Residual};
+use super::typical_problem::SubjectProblem;
 use crate::data::{Dataset, Subject};
 use crate::error::{Error, Result};
-use crate::fit::problem::SubjectProblem;
 use nalgebra::{DMatrix, DVector};
 
 /// Step of the central differences in η.
