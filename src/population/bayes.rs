@@ -3,7 +3,7 @@
 //! therapeutic drug monitoring and NONMEM's POSTHOC step. Typical values come
 //! from the subject's covariates; Ω and the residual error are the model's.
 
-use super::estimation::{conditional_modes, PopValues, PopulationData};
+use super::estimation::{conditional_modes_weighted, PopValues, PopulationData};
 use super::map::{map_estimate, shrinkage, Conditions, MapEstimate, PopSubject};
 use super::model::PopulationModel;
 use crate::data::Dataset;
@@ -116,8 +116,18 @@ pub struct ModelMapFit {
 /// through popfit's conditional mode; a subject whose estimate fails gets its
 /// error (naming it) and the others go on.
 pub fn map_fit_model(model: &Model, data: &Dataset, values: &PopValues) -> Result<Vec<(String, Result<ModelMapFit>)>> {
+    map_fit_model_weighted(model, data, values, 1.0)
+}
+
+/// [`map_fit_model`] with the prior term multiplied by `prior_weight` (0: maximum likelihood of η).
+pub fn map_fit_model_weighted(
+    model: &Model,
+    data: &Dataset,
+    values: &PopValues,
+    prior_weight: f64,
+) -> Result<Vec<(String, Result<ModelMapFit>)>> {
     let pop = PopulationData::new(model, data)?;
-    let modes = conditional_modes(model, &pop, values);
+    let modes = conditional_modes_weighted(model, &pop, values, prior_weight);
     let n_eta = values.omega.nrows();
     Ok(pop
         .subjects

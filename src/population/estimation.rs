@@ -367,6 +367,17 @@ pub fn objective(
 /// ([`conditional_mode`] on the same [`Conditional`]): `pk fit --prior`. A
 /// subject whose estimate fails gets its error, and the others go on.
 pub fn conditional_modes(model: &Model, data: &PopulationData, values: &PopValues) -> Vec<Result<MapEstimate>> {
+    conditional_modes_weighted(model, data, values, 1.0)
+}
+
+/// [`conditional_modes`] with the prior term bΩ_b⁻¹b multiplied by `prior_weight`
+/// (0: the maximum-likelihood estimate of b, without the prior).
+pub fn conditional_modes_weighted(
+    model: &Model,
+    data: &PopulationData,
+    values: &PopValues,
+    prior_weight: f64,
+) -> Vec<Result<MapEstimate>> {
     let iov = model.code.iov.is_some();
     let n_eta = values.omega.nrows();
     data.subjects
@@ -376,7 +387,7 @@ pub fn conditional_modes(model: &Model, data: &PopulationData, values: &PopValue
             let omega_inv = omega_b
                 .clone()
                 .cholesky()
-                .map(|c| c.inverse())
+                .map(|c| c.inverse() * prior_weight)
                 .ok_or_else(|| Error::Fit {
                     subject: s.data.id.clone(),
                     message: "Ω is not positive definite".into(),
