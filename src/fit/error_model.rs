@@ -85,6 +85,14 @@ pub enum Criterion {
     Proportional,
     /// Maximum likelihood with `add(a) + prop(b)`.
     Combined,
+    /// Maximum likelihood with any other error model of the file (exp, power,
+    /// sd, var, combined1, θ in the error model, fixed σ, several forms) or
+    /// with censored observations (Beal's M3), through the model's own
+    /// variances; `n_sigma` σ are estimated with θ.
+    General {
+        /// Number of estimated σ.
+        n_sigma: usize,
+    },
     /// Weighted least squares, minimising Σ w(y − f)²; not a likelihood.
     WeightedLeastSquares(Weighting),
 }
@@ -100,6 +108,7 @@ impl Criterion {
         match self {
             Criterion::Additive | Criterion::Proportional => 1,
             Criterion::Combined => 2,
+            Criterion::General { n_sigma } => n_sigma,
             Criterion::WeightedLeastSquares(_) => 0,
         }
     }
@@ -136,6 +145,7 @@ impl fmt::Display for Criterion {
             Criterion::Additive => f.write_str("additive"),
             Criterion::Proportional => f.write_str("proportional"),
             Criterion::Combined => f.write_str("combined"),
+            Criterion::General { .. } => f.write_str("the model file's"),
             Criterion::WeightedLeastSquares(w) => write!(f, "weighted least squares (w = {w})"),
         }
     }
@@ -187,7 +197,7 @@ fn variance_parts(model: Criterion, f: f64, s: &[f64]) -> VarianceParts {
                 v_ss: [[4.0 * a2, 0.0], [0.0, 4.0 * b2 * f * f]],
             }
         }
-        Criterion::WeightedLeastSquares(_) => VarianceParts {
+        Criterion::WeightedLeastSquares(_) | Criterion::General { .. } => VarianceParts {
             v: 1.0,
             ..Default::default()
         },

@@ -600,6 +600,34 @@ fn objective_and_residuals(
                 residuals,
             )
         }
+        Criterion::General { .. } => {
+            let m2ll = problem.general_m2ll(&best.x, &best.log_sigma).unwrap_or(f64::NAN);
+            let k = p + best.log_sigma.len();
+            let var = problem
+                .predict_with_variance(&best.x, &best.log_sigma)
+                .map_or_else(|_| vec![f64::NAN; n], |v| v.1);
+            let (yt, ft) = problem.on_error_scale(f).unwrap_or_else(|| (y.to_vec(), f.to_vec()));
+            let residuals = (0..n)
+                .map(|i| {
+                    let wres = if problem.obs[i].censored == 0 {
+                        (yt[i] - ft[i]) / var[i].sqrt()
+                    } else {
+                        f64::NAN
+                    };
+                    residual(i, wres)
+                })
+                .collect();
+            (
+                Objective {
+                    m2ll,
+                    aic: m2ll + 2.0 * k as f64,
+                    bic: m2ll + k as f64 * (n as f64).ln(),
+                    wss: None,
+                    n_parameters: k,
+                },
+                residuals,
+            )
+        }
         _ => {
             let m2ll = em.m2ll(y, f, &best.log_sigma);
             let k = p + best.log_sigma.len();

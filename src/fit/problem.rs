@@ -17,8 +17,12 @@ pub struct Observation {
     pub line: usize,
     /// Time.
     pub time: f64,
-    /// Observed value (DV).
+    /// Observed value (DV), or the limit of a censored observation.
     pub dv: f64,
+    /// 0: observed; 1: below the limit `dv`; −1: above it (M3).
+    pub censored: i8,
+    /// Whether the output compares on the log scale (`exp()` error model).
+    pub log: bool,
 }
 
 /// A θ that is estimated.
@@ -178,6 +182,14 @@ impl<'a> SubjectProblem<'a> {
         error: ErrorSpec,
         space: Parameterization,
     ) -> Result<Self> {
+        let mut error = error;
+        let censored = model.subject(data, subject)?.obs.iter().any(|o| o.censored != 0);
+        if censored && error.criterion.is_likelihood() {
+            // Censored observations enter by M3, through the model's own variances.
+            error.criterion = Criterion::General {
+                n_sigma: error.sigma_index.len(),
+            };
+        }
         let criterion = error.criterion;
         let positive = criterion
             .needs_positive_observations()
@@ -223,9 +235,13 @@ impl<'a> SubjectProblem<'a> {
                 "no observations to fit (records with EVID 0, MDV 0 and a DV value)".into(),
             ));
         }
-        if let Some(o) = prepared.obs.iter().find(|o| o.censored != 0) {
+        if let Some(o) = prepared
+            .obs
+            .iter()
+            .find(|o| o.censored != 0 && !error.criterion.is_likelihood())
+        {
             return Err(fail(format!(
-                "line {}: a censored (BLQ) observation; pk fit does not fit censored data yet (use `blq m1` in the model to drop them)",
+                "line {}: a censored (BLQ) observation: weighted least squares cannot use it (drop it with `blq m1` in the model, or fit by likelihood, M3)",
                 o.line
             )));
         }
@@ -268,6 +284,11 @@ impl<'a> SubjectProblem<'a> {
                     line: o.line,
                     time: o.time,
                     dv: o.dv,
+                    censored: o.censored,
+                    log: model.code.outputs[o.output]
+                        .terms
+                        .iter()
+                        .any(|t| t.0 == crate::lang::TermKind::Exp),
                 }
             })
             .collect();
@@ -346,6 +367,41 @@ impl<'a> SubjectProblem<'a> {
         Ok(())
     }
 
+    /// −2 log-likelihood of the model file's error model, through its own
+    /// variances: Σ ln 2π + ln R + (y − f)²/R over observed values (on the log
+    /// scale for `exp()` outputs) and −2 ln P for censored ones (Beal's M3);
+    /// `None` where the model cannot be evaluated.
+    pub fn general_m2ll(&self, x: &[f64], log_sigma: &[f64]) -> Option<f64> {
+        let (f, r) = self.predict_with_variance(x, log_sigma).ok()?;
+        let (y, f) = self.on_error_scale(&f)?;
+        let censored: Vec<i8> = self.obs.iter().map(|o| o.censored).collect();
+        let observed = censored.iter().filter(|c| **c == 0).count() as f64;
+        let fitted = crate::population::map::Fitted { f, r };
+        let value =
+            observed * (2.0 * std::f64::consts::PI).ln() + crate::population::map::data_term(&y, &fitted, &censored);
+        value.is_finite().then_some(value)
+    }
+
+    /// Observations and predictions on the error models' scales (ln for
+    /// `exp()` outputs); `None` if such a prediction is not positive.
+    pub fn on_error_scale(&self, f: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        let mut y = Vec::with_capacity(f.len());
+        let mut g = Vec::with_capacity(f.len());
+        for (o, &fi) in self.obs.iter().zip(f) {
+            if o.log {
+                if !(fi > 0.0) {
+                    return None;
+                }
+                y.push(o.dv.ln());
+                g.push(fi.ln());
+            } else {
+                y.push(o.dv);
+                g.push(fi);
+            }
+        }
+        Some((y, g))
+    }
+
     /// Predictions and the residual variances of the model file's error model
     /// at the observations, for `x` and the estimated σ at `log_sigma`.
     pub fn predict_with_variance(&self, x: &[f64], log_sigma: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
@@ -368,6 +424,12 @@ impl<'a> SubjectProblem<'a> {
 fn check_observations(obs: &[Observation], positive: Option<(String, &str)>) -> std::result::Result<(), String> {
     if let Some(o) = obs.iter().find(|o| !o.dv.is_finite()) {
         return Err(format!("line {}: DV {} is not a finite number", o.line, o.dv));
+    }
+    if let Some(o) = obs.iter().find(|o| o.log && o.dv <= 0.0) {
+        return Err(format!(
+            "line {}: DV = {} at time {}; the output compares on the log scale (exp() error model) and needs DV > 0",
+            o.line, o.dv, o.time
+        ));
     }
     if let Some((model, advice)) = positive {
         if let Some(o) = obs.iter().find(|o| o.dv <= 0.0) {

@@ -148,8 +148,10 @@ pub struct ErrorSpec {
 }
 
 impl ErrorSpec {
-    /// Reads the error model of every output of `model`; `weighting` asks for
-    /// weighted least squares instead.
+    /// Reads the error model of every output of `model`: `add(s)`, `prop(s)`
+    /// or `add(a) + prop(b)` shared by every output (σ not fixed) have
+    /// closed-form derivatives; any other is [`Criterion::General`], which
+    /// estimates every σ not fixed. `weighting` asks for weighted least squares instead.
     pub fn of(model: &Model, weighting: Option<Weighting>) -> Result<Self> {
         if let Some(w) = weighting {
             return Ok(ErrorSpec {
@@ -158,35 +160,23 @@ impl ErrorSpec {
                 sigma_names: Vec::new(),
             });
         }
-        let mut found: Option<(Criterion, Vec<usize>)> = None;
-        for o in &model.code.outputs {
-            let form = form_of(model, o).ok_or_else(|| Error::Model {
+        let forms: Vec<Option<(Criterion, Vec<usize>)>> =
+            model.code.outputs.iter().map(|o| form_of(model, o)).collect();
+        if model.code.outputs.is_empty() {
+            return Err(Error::Model {
                 model: model.origin.clone(),
-                message: format!(
-                    "line {}: pk fit estimates the σ of add(s), prop(s) or add(a) + prop(b) error models \
-                     (s, a, b declared by `sigma`, not fixed); output {} has another form. \
-                     Use --error additive, proportional or combined to replace it, or --error wls",
-                    o.pos.line, o.name
-                ),
-            })?;
-            match &found {
-                Some(f) if *f != form => {
-                    return Err(Error::Model {
-                        model: model.origin.clone(),
-                        message: format!(
-                            "line {}: pk fit needs one error model shared by every output; output {} differs \
-                             from the first output's (use --error to give them one)",
-                            o.pos.line, o.name
-                        ),
-                    })
-                }
-                _ => found = Some(form),
-            }
+                message: "the model has no output to fit".into(),
+            });
         }
-        let (criterion, sigma_index) = found.ok_or_else(|| Error::Model {
-            model: model.origin.clone(),
-            message: "the model has no output to fit".into(),
-        })?;
+        let (criterion, sigma_index) = match forms.first() {
+            Some(Some(first)) if forms.iter().all(|f| f.as_ref() == Some(first)) => first.clone(),
+            _ => {
+                let free: Vec<usize> = (0..model.code.sigmas.len())
+                    .filter(|&k| !model.code.sigmas[k].fixed)
+                    .collect();
+                (Criterion::General { n_sigma: free.len() }, free)
+            }
+        };
         let sigma_names = sigma_index.iter().map(|&k| model.code.sigmas[k].name.clone()).collect();
         Ok(ErrorSpec {
             criterion,
