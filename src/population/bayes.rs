@@ -1,92 +1,14 @@
 //! Bayesian (maximum a posteriori) individual fits: each subject's parameters
 //! estimated from its own samples with the population model as prior, as in
-//! therapeutic drug monitoring and NONMEM's POSTHOC step. Typical values come
-//! from the subject's covariates; Ω and the residual error are the model's.
+//! therapeutic drug monitoring and NONMEM's POSTHOC step. The model is written
+//! in the model language: θ (with the subject's covariates in its code), Ω
+//! and the σ of its error models are the file's; η̂ is popfit's conditional mode.
 
 use super::estimation::{conditional_modes_weighted, PopValues, PopulationData};
-use super::map::{map_estimate, shrinkage, Conditions, MapEstimate, PopSubject};
-use super::model::PopulationModel;
+use super::map::{shrinkage, MapEstimate};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::{IndividualParameters, Model, SubjectData, Values};
-use rayon::prelude::*;
-
-/// The MAP fit of one subject.
-#[derive(Debug, Clone)]
-pub struct MapFit {
-    /// Subject id.
-    pub id: String,
-    /// Covariates used (the model's covariate order).
-    pub covariates: Vec<(String, f64)>,
-    /// Typical values for the subject's covariates (model parameter order).
-    pub typical: Vec<f64>,
-    /// Individual values (model parameter order).
-    pub values: Vec<f64>,
-    /// η̂ (Ω's order).
-    pub eta: Vec<f64>,
-    /// Approximate SE of each η̂ (from the inverse of half the expected information).
-    pub eta_se: Vec<f64>,
-    /// The estimate with the quantities at η̂.
-    pub estimate: MapEstimate,
-    /// Observation times and values used.
-    pub observations: Vec<(usize, f64, f64)>,
-}
-
-/// MAP fits of every subject, in file order; a subject that cannot be fitted
-/// gets its error (naming it) and the others go on.
-pub fn map_fit_dataset(model: &PopulationModel, data: &Dataset) -> Result<Vec<(String, Result<MapFit>)>> {
-    map_fit_with(model, data, &Conditions::of(model)?)
-}
-
-/// Like [`map_fit_dataset`] under other conditions (Ω⁻¹, residual error).
-pub fn map_fit_with(
-    model: &PopulationModel,
-    data: &Dataset,
-    conditions: &Conditions<'_>,
-) -> Result<Vec<(String, Result<MapFit>)>> {
-    model.check_covariates(data)?;
-    let names = model.covariate_names();
-    Ok(data
-        .subjects
-        .par_iter()
-        .map(|s| {
-            let fit = (|| {
-                let subject = PopSubject::new(model, data, s)?;
-                let tv = model.checked_typical_values(&s.id, &subject.covariates)?;
-                let start = vec![0.0; model.eta_parameters.len()];
-                let estimate = map_estimate(&subject, conditions, &tv, &start)?;
-                let cov = estimate.half_information.clone().try_inverse();
-                let eta_se = (0..start.len())
-                    .map(|k| cov.as_ref().map_or(f64::NAN, |c| c[(k, k)].max(0.0).sqrt()))
-                    .collect();
-                Ok(MapFit {
-                    id: s.id.clone(),
-                    covariates: names
-                        .iter()
-                        .map(|n| n.to_string())
-                        .zip(subject.covariates.clone())
-                        .collect(),
-                    values: model.individual_values(&tv, &estimate.eta),
-                    typical: tv,
-                    eta: estimate.eta.clone(),
-                    eta_se,
-                    observations: subject.problem.obs.iter().map(|o| (o.line, o.time, o.dv)).collect(),
-                    estimate,
-                })
-            })();
-            (s.id.clone(), fit)
-        })
-        .collect())
-}
-
-/// η-shrinkage of the fitted subjects (1 − SD(η̂)/ω per η).
-pub fn map_shrinkage(model: &PopulationModel, fits: &[(String, Result<MapFit>)]) -> Vec<f64> {
-    let etas: Vec<Vec<f64>> = fits
-        .iter()
-        .filter_map(|(_, f)| f.as_ref().ok().map(|f| f.eta.clone()))
-        .collect();
-    shrinkage(&etas, &model.omega_sd())
-}
 
 /// The MAP fit of one subject under a model written in the model language
 /// (θ, Ω, σ from the file).

@@ -9,6 +9,5 @@ pub mod map;
 pub mod model;
 pub mod montecarlo;
 pub mod outer;
-pub mod typical_problem;
 
 pub use model::{PopulationModel, Relation, Residual, ResidualKind};
