@@ -11,17 +11,29 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use pk::data::{read_dataset, ReadOptions};
 use pk::fit::optimize::local_fit;
-use pk::fit::{fit_subject, multi_start, starts, ErrorModel, FitOptions, Parameterization, SubjectProblem};
-use pk::model::ModelDefinition;
+use pk::fit::{fit_subject, multi_start, starts, ErrorChoice, ErrorSpec, FitOptions, Parameterization, SubjectProblem};
+use pk::model::Model;
 use std::hint::black_box;
 
 fn fit(c: &mut Criterion) {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
+    let file = Model::load("two_cmt_iv").unwrap();
+    let model = ErrorChoice::parse(Some("proportional"), None)
+        .unwrap()
+        .apply(&file)
+        .unwrap();
     let data = read_dataset("fixtures/clofarabine/clofarabine_phase2.csv", &ReadOptions::default()).unwrap();
     let subject = &data.subjects[1];
-    let options = FitOptions::new(ErrorModel::Proportional);
-    let em = options.error_model;
-    let problem = SubjectProblem::new(&model, &data, subject, em, Parameterization::new(&model, &[]).unwrap()).unwrap();
+    let options = FitOptions::new();
+    let spec = || ErrorSpec::of(&model, None).unwrap();
+    let em = spec().criterion;
+    let problem = SubjectProblem::new(
+        &model,
+        &data,
+        subject,
+        spec(),
+        Parameterization::new(&model, &[]).unwrap(),
+    )
+    .unwrap();
     let x0 = starts(&problem, &options).unwrap();
     let once = fit_subject(&model, &data, subject, &options).unwrap();
     eprintln!(
@@ -44,8 +56,14 @@ fn fit(c: &mut Criterion) {
     });
     c.bench_function("estimation_only_4_starts", |b| {
         b.iter(|| {
-            let problem =
-                SubjectProblem::new(&model, &data, subject, em, Parameterization::new(&model, &[]).unwrap()).unwrap();
+            let problem = SubjectProblem::new(
+                &model,
+                &data,
+                subject,
+                spec(),
+                Parameterization::new(&model, &[]).unwrap(),
+            )
+            .unwrap();
             let x0 = starts(&problem, &options).unwrap();
             let best = multi_start(&problem, em, &x0)
                 .iter()

@@ -8,13 +8,17 @@
 //! 10-fold from the truth) must be flagged as not identifiable.
 
 use pk::data::{read_dataset, ReadOptions};
-use pk::fit::{fit_dataset, ErrorModel, FitOptions};
-use pk::model::ModelDefinition;
+use pk::fit::{fit_dataset, ErrorChoice, FitOptions};
+use pk::model::Model;
 use pk::units::{AmountUnit, ConcentrationUnit};
 
 #[test]
 fn every_single_dose_subject_is_fitted_and_collapses_are_flagged() {
-    let mut model = ModelDefinition::load("two_cmt_iv").unwrap();
+    let file = Model::load("two_cmt_iv").unwrap();
+    let mut model = ErrorChoice::parse(Some("proportional"), None)
+        .unwrap()
+        .apply(&file)
+        .unwrap();
     model.units.amount = AmountUnit::parse("ug").unwrap();
     model.units.concentration = ConcentrationUnit::parse("ug/L").unwrap();
     let options = ReadOptions {
@@ -26,7 +30,7 @@ fn every_single_dose_subject_is_fitted_and_collapses_are_flagged() {
         .unwrap();
     assert_eq!(data.subjects.len(), 120);
     let truth_column = |name: &str| data.covariate_index(name).unwrap();
-    let outcomes = fit_dataset(&model, &data, &FitOptions::new(ErrorModel::Proportional));
+    let outcomes = fit_dataset(&model, &data, &FitOptions::new());
     let (mut flagged, mut collapsed) = (0, 0);
     for ((id, outcome), subject) in outcomes.iter().zip(&data.subjects) {
         let fit = outcome

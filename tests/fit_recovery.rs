@@ -7,14 +7,20 @@
 //!   random starts, and its gradient (central differences of −2LL, computed
 //!   here independently of the engine's derivatives) is below 1e-4.
 //! - Standard errors equal those from a finite-difference Hessian of −2LL to 1e-3.
+//!
+//! The models are the bundled model-language files (`models/two_cmt_iv.pk`,
+//! `models/one_cmt_iv.pk`) with `--error` replacing their error model; the
+//! data are simulated by the same models at the true θ. The −2LL checked here
+//! is computed from the variances of the model's own error model
+//! ([`SubjectProblem::predict_with_variance`]), not from the fit's formulas.
 
 use nalgebra::DMatrix;
 use pk::data::{parse_dataset, Dataset, ReadOptions};
-use pk::dosing::Dose;
 use pk::fit::optimize::local_fit;
-use pk::fit::{fit_subject, ErrorModel, FitOptions, Parameterization, SubjectFit, SubjectProblem, Weighting};
-use pk::model::{ModelDefinition, PkParams};
-use pk::simulate::simulate;
+use pk::fit::{
+    fit_subject, ErrorChoice, ErrorSpec, FitOptions, Parameterization, SubjectFit, SubjectProblem, Weighting,
+};
+use pk::model::{Model, Values};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -36,35 +42,72 @@ enum Noise {
     Combined(f64, f64),
 }
 
+/// The bundled model `name` with `--error` `error` (`None`: the file's error model).
+fn model(name: &str, error: Option<&str>) -> Model {
+    let file = Model::load(name).unwrap();
+    ErrorChoice::parse(error, None).unwrap().apply(&file).unwrap()
+}
+
 /// A one-subject NONMEM dataset of the design, with DV from `truth` and noise.
-fn dataset(model: &ModelDefinition, truth: &[(&str, f64)], noise: Noise, seed: u64) -> Dataset {
-    let named: Vec<(String, f64)> = truth.iter().map(|(n, v)| (n.to_string(), *v)).collect();
-    let params: PkParams = model.params(&named).unwrap();
-    let doses = [Dose::infusion(0.0, 1, DOSE, 2.0).repeated(24.0, 4)];
-    let conc = simulate(model, &params, &doses, &TIMES, false).unwrap().conc;
+fn dataset(model: &Model, truth: &[(&str, f64)], noise: Noise, seed: u64) -> Dataset {
+    let rows = |dv: &[String]| {
+        let mut text = format!(
+            "ID,TIME,DV,AMT,RATE,EVID,MDV,ADDL,II,BSA\n1,0,.,{DOSE},{},1,1,4,24,0.9\n",
+            DOSE / 2.0
+        );
+        for (t, y) in TIMES.iter().zip(dv) {
+            text.push_str(&format!("1,{t},{y},0,0,0,0,0,0,0.9\n"));
+        }
+        text
+    };
+    let placeholder = parse_dataset(
+        &rows(&vec!["1".to_string(); TIMES.len()]),
+        "design.csv",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let theta: Vec<f64> = model
+        .code
+        .thetas
+        .iter()
+        .map(|t| truth.iter().find(|(n, _)| *n == t.name).unwrap().1)
+        .collect();
+    let values = Values {
+        theta: &theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &model.sigma_sd_init(),
+    };
+    let prepared = model.subject(&placeholder, &placeholder.subjects[0]).unwrap();
+    let conc = model.predict(&prepared, &values).unwrap().f;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let z = Normal::new(0.0, 1.0).unwrap();
     let lowest = conc.iter().copied().fold(f64::INFINITY, f64::min);
-    let mut text = format!(
-        "ID,TIME,DV,AMT,RATE,EVID,MDV,ADDL,II,BSA\n1,0,.,{DOSE},{},1,1,4,24,0.9\n",
-        DOSE / 2.0
-    );
-    for (t, c) in TIMES.iter().zip(conc) {
-        let dv = match noise {
-            Noise::None => c,
-            Noise::Proportional(sd) => c * (1.0 + sd * z.sample(&mut rng)),
-            Noise::Additive(fraction) => c + fraction * lowest * z.sample(&mut rng),
-            Noise::Combined(a, b) => c + (a * a + b * b * c * c).sqrt() * z.sample(&mut rng),
-        };
-        text.push_str(&format!("1,{t},{dv:e},0,0,0,0,0,0,0.9\n"));
-    }
-    parse_dataset(&text, "simulated.csv", &ReadOptions::default()).unwrap()
+    let dv: Vec<String> = conc
+        .iter()
+        .map(|&c| {
+            let y = match noise {
+                Noise::None => c,
+                Noise::Proportional(sd) => c * (1.0 + sd * z.sample(&mut rng)),
+                Noise::Additive(fraction) => c + fraction * lowest * z.sample(&mut rng),
+                Noise::Combined(a, b) => c + (a * a + b * b * c * c).sqrt() * z.sample(&mut rng),
+            };
+            format!("{y:e}")
+        })
+        .collect();
+    parse_dataset(&rows(&dv), "simulated.csv", &ReadOptions::default()).unwrap()
 }
 
-fn fit(model: &ModelDefinition, data: &Dataset, em: ErrorModel) -> SubjectFit {
-    let f = fit_subject(model, data, &data.subjects[0], &FitOptions::new(em)).unwrap();
-    assert!(f.converged, "{em}: {}", f.message);
+fn fit(model: &Model, data: &Dataset, options: &FitOptions) -> SubjectFit {
+    let f = fit_subject(model, data, &data.subjects[0], options).unwrap();
+    assert!(f.converged, "{}: {}", f.error_model, f.message);
     f
+}
+
+fn problem<'a>(model: &'a Model, data: &'a Dataset) -> SubjectProblem<'a> {
+    let space = Parameterization::new(model, &[]).unwrap();
+    let error = ErrorSpec::of(model, None).unwrap();
+    SubjectProblem::new(model, data, &data.subjects[0], error, space).unwrap()
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -73,7 +116,7 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn exact_data_are_fitted_back_by_every_weighting() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
+    let model = model("two_cmt_iv", None);
     let data = dataset(&model, &TRUTH, Noise::None, 0);
     for w in [
         Weighting::Uniform,
@@ -82,7 +125,7 @@ fn exact_data_are_fitted_back_by_every_weighting() {
         Weighting::InvPredicted,
         Weighting::InvPredictedSquared,
     ] {
-        let f = fit(&model, &data, ErrorModel::WeightedLeastSquares(w));
+        let f = fit(&model, &data, &FitOptions::wls(w));
         for (name, truth) in TRUTH {
             let est = f.parameter(name).unwrap().estimate;
             assert!(rel(est, truth) < 1e-6, "w = {w}: {name} {est} vs {truth}");
@@ -92,14 +135,10 @@ fn exact_data_are_fitted_back_by_every_weighting() {
 
 #[test]
 fn exact_one_compartment_data_are_fitted_back() {
-    let model = ModelDefinition::load("one_cmt_iv").unwrap();
+    let model = model("one_cmt_iv", None);
     let truth = [("CL", 3.5), ("V", 42.0)];
     let data = dataset(&model, &truth, Noise::None, 0);
-    let f = fit(
-        &model,
-        &data,
-        ErrorModel::WeightedLeastSquares(Weighting::InvObservedSquared),
-    );
+    let f = fit(&model, &data, &FitOptions::wls(Weighting::InvObservedSquared));
     for (name, t) in truth {
         assert!(rel(f.parameter(name).unwrap().estimate, t) < 1e-6, "{name}");
     }
@@ -107,16 +146,16 @@ fn exact_one_compartment_data_are_fitted_back() {
 
 #[test]
 fn one_percent_noise_is_fitted_back_within_three_percent() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
     let cases = [
-        (ErrorModel::Proportional, Noise::Proportional(0.01)),
-        (ErrorModel::Combined, Noise::Proportional(0.01)),
-        (ErrorModel::Additive, Noise::Additive(0.01)),
+        ("proportional", Noise::Proportional(0.01)),
+        ("combined", Noise::Proportional(0.01)),
+        ("additive", Noise::Additive(0.01)),
     ];
     for (em, noise) in cases {
+        let model = model("two_cmt_iv", Some(em));
         for seed in 1..=3 {
             let data = dataset(&model, &TRUTH, noise, seed);
-            let f = fit(&model, &data, em);
+            let f = fit(&model, &data, &FitOptions::new());
             for (name, truth) in TRUTH {
                 let est = f.parameter(name).unwrap().estimate;
                 assert!(rel(est, truth) < 0.03, "{em}, seed {seed}: {name} {est} vs {truth}");
@@ -125,12 +164,17 @@ fn one_percent_noise_is_fitted_back_within_three_percent() {
     }
 }
 
-/// −2LL at estimation-scale structural x and log σ, from the model's predictions.
-fn m2ll(problem: &SubjectProblem, em: ErrorModel, v: &[f64]) -> f64 {
+/// −2LL at estimation-scale structural x and log σ, from the model's
+/// predictions and the variances of its own error model: Σ ln 2π + ln V + (y − f)²/V.
+fn m2ll(problem: &SubjectProblem, v: &[f64]) -> f64 {
     let p = problem.space.len();
-    let mut f = vec![0.0; problem.obs.len()];
-    problem.predict(&v[..p], &mut f).unwrap();
-    em.m2ll(&problem.dv(), &f, &v[p..])
+    let (f, var) = problem.predict_with_variance(&v[..p], &v[p..]).unwrap();
+    problem
+        .dv()
+        .iter()
+        .zip(f.iter().zip(&var))
+        .map(|(y, (f, v))| (2.0 * std::f64::consts::PI).ln() + v.ln() + (y - f).powi(2) / v)
+        .sum()
 }
 
 /// The fitted point on the estimation scale: log θ, then log σ.
@@ -140,14 +184,13 @@ fn fitted_point(f: &SubjectFit) -> Vec<f64> {
 
 #[test]
 fn the_optimum_is_the_optimum() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
-    let em = ErrorModel::Proportional;
+    let model = model("two_cmt_iv", Some("proportional"));
     let data = dataset(&model, &TRUTH, Noise::Proportional(0.1), 42);
-    let f = fit(&model, &data, em);
-    let space = Parameterization::new(&model, &[]).unwrap();
-    let problem = SubjectProblem::new(&model, &data, &data.subjects[0], em, space).unwrap();
+    let f = fit(&model, &data, &FitOptions::new());
+    let problem = problem(&model, &data);
+    let em = problem.criterion();
     let v = fitted_point(&f);
-    assert!((m2ll(&problem, em, &v) - f.objective.m2ll).abs() < 1e-9);
+    assert!((m2ll(&problem, &v) - f.objective.m2ll).abs() < 1e-9);
 
     // Gradient by central differences of −2LL (step 1e-6 on the log scale).
     let h = 1e-6;
@@ -156,7 +199,7 @@ fn the_optimum_is_the_optimum() {
         let (mut a, mut b) = (v.clone(), v.clone());
         a[j] += h;
         b[j] -= h;
-        worst = worst.max(((m2ll(&problem, em, &a) - m2ll(&problem, em, &b)) / (2.0 * h)).abs());
+        worst = worst.max(((m2ll(&problem, &a) - m2ll(&problem, &b)) / (2.0 * h)).abs());
     }
     eprintln!("largest |gradient| of -2LL at the solution: {worst:.2e}");
     assert!(worst < 1e-4, "gradient at the solution {worst}");
@@ -184,14 +227,14 @@ fn the_optimum_is_the_optimum() {
 }
 
 /// Standard errors from the inverse of a central-difference Hessian of −2LL/2.
-fn finite_difference_se(problem: &SubjectProblem, em: ErrorModel, v: &[f64]) -> Vec<f64> {
+fn finite_difference_se(problem: &SubjectProblem, v: &[f64]) -> Vec<f64> {
     let n = v.len();
     let h = 1e-4;
     let at = |dj: (usize, f64), dk: (usize, f64)| {
         let mut w = v.to_vec();
         w[dj.0] += dj.1;
         w[dk.0] += dk.1;
-        m2ll(problem, em, &w)
+        m2ll(problem, &w)
     };
     let hess = DMatrix::from_fn(n, n, |j, k| {
         (at((j, h), (k, h)) - at((j, h), (k, -h)) - at((j, -h), (k, h)) + at((j, -h), (k, -h))) / (4.0 * h * h)
@@ -202,18 +245,17 @@ fn finite_difference_se(problem: &SubjectProblem, em: ErrorModel, v: &[f64]) -> 
 
 #[test]
 fn standard_errors_equal_a_finite_difference_hessian() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
     for (em, noise) in [
-        (ErrorModel::Proportional, Noise::Proportional(0.1)),
-        (ErrorModel::Additive, Noise::Additive(0.2)),
-        (ErrorModel::Combined, Noise::Combined(5.0, 0.1)),
+        ("proportional", Noise::Proportional(0.1)),
+        ("additive", Noise::Additive(0.2)),
+        ("combined", Noise::Combined(5.0, 0.1)),
     ] {
+        let model = model("two_cmt_iv", Some(em));
         let data = dataset(&model, &TRUTH, noise, 11);
-        let f = fit(&model, &data, em);
-        let space = Parameterization::new(&model, &[]).unwrap();
-        let problem = SubjectProblem::new(&model, &data, &data.subjects[0], em, space).unwrap();
+        let f = fit(&model, &data, &FitOptions::new());
+        let problem = problem(&model, &data);
         let v = fitted_point(&f);
-        let se_fd = finite_difference_se(&problem, em, &v);
+        let se_fd = finite_difference_se(&problem, &v);
         for (p, fd) in f.parameters.iter().zip(&se_fd) {
             // SE on the log scale is RSE/100; SE(θ) = θ·SE(ln θ).
             let se_log = p.se.unwrap() / p.estimate;

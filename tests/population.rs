@@ -3,8 +3,9 @@
 use ndarray::Array2;
 use pk::data::{parse_dataset, ReadOptions};
 use pk::dosing::regimen::Regimen;
-use pk::population::bayes::{map_fit_dataset, map_fit_with};
-use pk::population::map::{inverse_spd, Conditions};
+use pk::model::Model;
+use pk::population::bayes::{map_fit_model, map_fit_model_weighted};
+use pk::population::estimation::PopValues;
 use pk::population::montecarlo::{
     draw_patients, patient_exposures, percentiles, simulate_patients, CovariateDraw, CovariateSource, Dosing,
     MonteCarlo, SizeRule,
@@ -16,6 +17,8 @@ use rand_distr::StandardNormal;
 use std::path::Path;
 
 const BONATE: &str = "models/clofarabine_bonate2004.toml";
+/// The same model in the model language: the prior of `pk fit --prior`.
+const BONATE_PK: &str = "models/clofarabine_bonate2004.pk";
 const REGIMEN: &str = "52 mg/m2 over 2 h every 24 h x 5";
 
 fn bonate() -> PopulationModel {
@@ -211,76 +214,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 #[test]
-fn map_from_two_samples_beats_the_typical_values() {
-    let model = bonate();
-    let (csv, truth) = simulated_study(200, &[2.0, 8.0], 11);
-    let data = parse_dataset(&csv, "simulated.csv", &ReadOptions::default()).unwrap();
-    let fits = map_fit_dataset(&model, &data).unwrap();
-    let mut map_err = vec![Vec::new(); 4];
-    let mut tv_err = vec![Vec::new(); 4];
-    for ((_, fit), true_values) in fits.iter().zip(&truth) {
-        let fit = fit.as_ref().unwrap();
-        for p in 0..4 {
-            map_err[p].push((fit.values[p] / true_values[p]).ln().abs());
-            tv_err[p].push((fit.typical[p] / true_values[p]).ln().abs());
-        }
-    }
-    let mut all_map = Vec::new();
-    let mut all_tv = Vec::new();
-    for p in 0..4 {
-        let (m, t) = (median(map_err[p].clone()), median(tv_err[p].clone()));
-        eprintln!(
-            "{}: median |log error| MAP {m:.4}, typical {t:.4}",
-            model.typical[p].name
-        );
-        all_map.extend(map_err[p].iter().copied());
-        all_tv.extend(tv_err[p].iter().copied());
-        // CL and V1 are informed by samples at the end of infusion and 6 h later.
-        if p < 2 {
-            assert!(m < 0.75 * t, "{}: MAP {m} vs typical {t}", model.typical[p].name);
-        }
-    }
-    let (m, t) = (median(all_map), median(all_tv));
-    assert!(m < t, "all parameters: MAP {m} vs typical {t}");
-}
-
-#[test]
-fn map_approaches_maximum_likelihood_as_omega_grows() {
-    let model = bonate();
-    let (csv, _) = simulated_study(3, &[0.5, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0], 5);
-    let data = parse_dataset(&csv, "simulated.csv", &ReadOptions::default()).unwrap();
-    // Maximum likelihood: the same objective without the prior (Ω⁻¹ = 0).
-    let flat = Conditions {
-        model: &model,
-        omega_inv: nalgebra::DMatrix::zeros(4, 4),
-        residual: model.residual,
-    };
-    let ml = map_fit_with(&model, &data, &flat).unwrap();
-    let mut previous = [f64::INFINITY; 3];
-    for scale in [1.0, 10.0, 100.0, 1e4, 1e6] {
-        let conditions = Conditions {
-            model: &model,
-            omega_inv: inverse_spd(&(&model.omega * scale)).unwrap(),
-            residual: model.residual,
-        };
-        let map = map_fit_with(&model, &data, &conditions).unwrap();
-        for s in 0..3 {
-            let a = &map[s].1.as_ref().unwrap().values;
-            let b = &ml[s].1.as_ref().unwrap().values;
-            let distance = a.iter().zip(b).map(|(x, y)| (x / y).ln().abs()).fold(0.0, f64::max);
-            assert!(
-                distance <= previous[s] + 1e-9,
-                "subject {s}: distance grew to {distance} at Ω×{scale}"
-            );
-            previous[s] = distance;
-        }
-    }
-    for (s, d) in previous.iter().enumerate() {
-        assert!(*d < 1e-4, "subject {s}: MAP with Ω×1e6 is {d} (log) from ML");
-    }
-}
-
-#[test]
 fn bad_population_input_gets_clear_messages() {
     let dir = Path::new(".");
     let text = std::fs::read_to_string(BONATE).unwrap();
@@ -310,14 +243,6 @@ fn bad_population_input_gets_clear_messages() {
         e.starts_with("population model clofarabine_bonate2004 needs covariate WBC, which is not given"),
         "{e}"
     );
-    // A data file without the WBC column, for a MAP fit.
-    let csv = "ID,TIME,DV,AMT,RATE,EVID,MDV,CMT,WT\n1,0,.,50,25,1,1,1,30\n1,4,100,0,0,0,0,1,30\n";
-    let data = parse_dataset(csv, "nowbc.csv", &ReadOptions::default()).unwrap();
-    let e = map_fit_dataset(&model, &data).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "population model clofarabine_bonate2004 needs covariate WBC, but nowbc.csv has no WBC column (columns: WT)"
-    );
     // A typical value that is not a parameter of the structural model.
     let unknown = text.replacen(
         "parameter = \"V2\"\nvalue = 94.5",
@@ -339,4 +264,92 @@ fn bad_population_input_gets_clear_messages() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("Ω is not positive definite"), "{e}");
+}
+
+/// The individual (or typical) CL, V1, Q, V2 of a language MAP fit.
+fn kernel_values(set: &pk::model::IndividualParameters) -> Vec<f64> {
+    ["CL", "V1", "Q", "V2"].iter().map(|n| set.get(n).unwrap()).collect()
+}
+
+/// MAP (`pk fit --prior models/clofarabine_bonate2004.pk`) from two samples per
+/// patient (end of infusion and 6 h later) estimates CL and V1 better than the
+/// typical values for the covariates, and all parameters together too.
+#[test]
+fn map_from_two_samples_beats_the_typical_values() {
+    let model = Model::load(BONATE_PK).unwrap();
+    let (csv, truth) = simulated_study(200, &[2.0, 8.0], 11);
+    let data = parse_dataset(&csv, "simulated.csv", &ReadOptions::default()).unwrap();
+    let fits = map_fit_model(&model, &data, &PopValues::initial(&model)).unwrap();
+    let (mut map_err, mut tv_err) = (vec![Vec::new(); 4], vec![Vec::new(); 4]);
+    for ((_, fit), true_values) in fits.iter().zip(&truth) {
+        let fit = fit.as_ref().unwrap();
+        let (values, typical) = (kernel_values(&fit.individual[0]), kernel_values(&fit.typical[0]));
+        for p in 0..4 {
+            map_err[p].push((values[p] / true_values[p]).ln().abs());
+            tv_err[p].push((typical[p] / true_values[p]).ln().abs());
+        }
+    }
+    let (mut all_map, mut all_tv) = (Vec::new(), Vec::new());
+    for p in 0..4 {
+        let (m, t) = (median(map_err[p].clone()), median(tv_err[p].clone()));
+        eprintln!(
+            "{}: median |log error| MAP {m:.4}, typical {t:.4}",
+            ["CL", "V1", "Q", "V2"][p]
+        );
+        all_map.extend(map_err[p].iter().copied());
+        all_tv.extend(tv_err[p].iter().copied());
+        // CL and V1 are informed by samples at the end of infusion and 6 h later.
+        if p < 2 {
+            assert!(m < 0.75 * t, "{}: MAP {m} vs typical {t}", ["CL", "V1", "Q", "V2"][p]);
+        }
+    }
+    let (m, t) = (median(all_map), median(all_tv));
+    assert!(m < t, "all parameters: MAP {m} vs typical {t}");
+}
+
+/// As Ω grows the MAP estimate approaches maximum likelihood (the same
+/// objective without the prior term), monotonically, to 1e-4 at Ω×1e6.
+#[test]
+fn map_approaches_maximum_likelihood_as_omega_grows() {
+    let model = Model::load(BONATE_PK).unwrap();
+    let (csv, _) = simulated_study(3, &[0.5, 1.0, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0], 5);
+    let data = parse_dataset(&csv, "simulated.csv", &ReadOptions::default()).unwrap();
+    let values = PopValues::initial(&model);
+    let ml = map_fit_model_weighted(&model, &data, &values, 0.0).unwrap();
+    let mut previous = [f64::INFINITY; 3];
+    for scale in [1.0, 10.0, 100.0, 1e4, 1e6] {
+        let scaled = PopValues {
+            omega: &values.omega * scale,
+            ..values.clone()
+        };
+        let map = map_fit_model(&model, &data, &scaled).unwrap();
+        for s in 0..3 {
+            let a = kernel_values(&map[s].1.as_ref().unwrap().individual[0]);
+            let b = kernel_values(&ml[s].1.as_ref().unwrap().individual[0]);
+            let distance = a.iter().zip(&b).map(|(x, y)| (x / y).ln().abs()).fold(0.0, f64::max);
+            assert!(
+                distance <= previous[s] + 1e-9,
+                "subject {s}: distance grew to {distance} at Ω×{scale}"
+            );
+            previous[s] = distance;
+        }
+    }
+    for (s, d) in previous.iter().enumerate() {
+        assert!(*d < 1e-4, "subject {s}: MAP with Ω×1e6 is {d} (log) from ML");
+    }
+}
+
+/// A MAP fit whose data lack a covariate of the language prior: the message names the column.
+#[test]
+fn map_without_a_covariate_column_says_so() {
+    let model = Model::load(BONATE_PK).unwrap();
+    let csv = "ID,TIME,DV,AMT,RATE,EVID,MDV,CMT,WT\n1,0,.,50,25,1,1,1,30\n1,4,100,0,0,0,0,1,30\n";
+    let data = parse_dataset(csv, "nowbc.csv", &ReadOptions::default()).unwrap();
+    let e = map_fit_model(&model, &data, &PopValues::initial(&model))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("model clofarabine_bonate2004 needs covariate WBC, but the data file has no WBC column"),
+        "{e}"
+    );
 }

@@ -3,6 +3,8 @@
 use std::process::{Command, Output};
 
 const BONATE: &str = "models/clofarabine_bonate2004.toml";
+/// The same population model in the model language, the prior of `pk fit --prior`.
+const BONATE_PK: &str = "models/clofarabine_bonate2004.pk";
 const DATA: &str = "fixtures/clofarabine/clofarabine_phase2.csv";
 
 fn pk(args: &[&str]) -> Output {
@@ -179,7 +181,7 @@ fn compare_and_map_fit_report_against_the_population() {
         "fit",
         DATA,
         "--model",
-        "models/two_cmt_iv.toml",
+        "models/two_cmt_iv.pk",
         "--json",
         fit.to_str().unwrap(),
     ]);
@@ -209,7 +211,7 @@ fn compare_and_map_fit_report_against_the_population() {
     assert!(std::fs::read_to_string(&forest).unwrap().contains("<svg"));
 
     let map = dir.path().join("map.json");
-    let (text, _) = ok(&["fit", DATA, "--prior", BONATE, "--json", map.to_str().unwrap()]);
+    let (text, _) = ok(&["fit", DATA, "--prior", BONATE_PK, "--json", map.to_str().unwrap()]);
     assert!(text.contains("η-shrinkage"), "{text}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
     assert_eq!(doc["subjects"].as_array().unwrap().len(), 4);
@@ -248,7 +250,7 @@ fn bad_population_arguments() {
         e.contains("needs covariate WBC, but") && e.contains("has no WBC column (columns: WT)"),
         "{e}"
     );
-    let e = fails(&["fit", data.to_str().unwrap(), "--prior", BONATE]);
+    let e = fails(&["fit", data.to_str().unwrap(), "--prior", BONATE_PK]);
     assert!(e.contains("has no WBC column"), "{e}");
     let e = fails(&[
         "simulate",

@@ -1,18 +1,18 @@
-//! `pk fit`: fits a compartment model to every subject of a NONMEM-style data
-//! file and reports estimates, precision, derived parameters and plots.
+//! `pk fit`: fits a model written in the model language to every subject of a
+//! NONMEM-style data file (θ and σ, η = 0) and reports estimates, precision,
+//! derived parameters and plots.
 
 use super::model_args::{DataSelection, UnitArgs};
 use super::output::{refuse_input, write_text};
 use super::simulate::parse_params;
 use clap::Args;
-use pk::data::Dataset;
+use pk::data::{Dataset, Evid, Record, Subject};
 use pk::fit::report::{self, Outcome};
-use pk::fit::{fit_dataset, ErrorModel, FitOptions, SubjectFit};
-use pk::model::ModelDefinition;
+use pk::fit::{fit_dataset, ErrorChoice, FitOptions, SubjectFit};
+use pk::model::{Model, Values};
 use pk::plot::{concentration_time, scatter, Curve, PlotLabels, ReferenceLine};
 use pk::population::compare::individuals_from_value;
 use pk::population::PopulationModel;
-use pk::simulate::simulate_subject_at;
 use pk::{Error, Result};
 use std::path::Path;
 
@@ -21,11 +21,11 @@ use std::path::Path;
 pub struct FitArgs {
     /// NONMEM-style data file (ID, TIME, DV, AMT, RATE/DUR, EVID, MDV, CMT, ADDL, II, SS, covariates).
     data: String,
-    /// Model file (TOML) or bundled model name [default: two_cmt_iv].
+    /// Model file (`.pk`, the model language) or bundled model name [default: two_cmt_iv].
     #[arg(long)]
     model: Option<String>,
-    /// Population model used as prior: maximum a posteriori fits of each subject
-    /// (typical values from its covariates, Ω and σ from the file).
+    /// Population model (model language, `.pk`, or a bundled name) used as prior:
+    /// maximum a posteriori fits of each subject's η (θ, Ω and σ from the file).
     #[arg(long, conflicts_with_all = ["model", "error", "weight", "init", "fix"])]
     prior: Option<String>,
     /// Population model to compare the fitted individuals with (as `pk compare`).
@@ -34,9 +34,11 @@ pub struct FitArgs {
     /// With --population: forest plot (SVG) of the individual/typical ratios.
     #[arg(long, requires = "population")]
     forest: Option<String>,
-    /// Residual error model: additive, proportional, combined, or wls (classical weighted least squares).
-    #[arg(long, default_value = "proportional")]
-    error: String,
+    /// Replace every output's error model: additive (add(sigma_add)), proportional
+    /// (prop(sigma_prop)), combined (both); or wls (classical weighted least squares).
+    /// Default: the model file's error models.
+    #[arg(long)]
+    error: Option<String>,
     /// Weights for --error wls: 1, 1/y, 1/y2, 1/f, 1/f2 (f = prediction, iteratively reweighted).
     #[arg(long)]
     weight: Option<String>,
@@ -79,8 +81,9 @@ pub fn run(args: FitArgs) -> Result<()> {
         return run_prior(&args, prior);
     }
     let model_name = args.model.as_deref().unwrap_or("two_cmt_iv");
-    let model = args.units.load_model(model_name)?;
-    let error_model = ErrorModel::parse(&args.error, args.weight.as_deref())?;
+    let choice = ErrorChoice::parse(args.error.as_deref(), args.weight.as_deref())?;
+    let mut model = choice.apply(&Model::load(model_name)?)?;
+    args.units.apply(&mut model)?;
     let mut inputs = vec![args.data.as_str(), model_name];
     inputs.extend(args.population.as_deref());
     for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
@@ -88,18 +91,26 @@ pub fn run(args: FitArgs) -> Result<()> {
     }
     let population = args.population.as_deref().map(PopulationModel::load).transpose()?;
     let options = FitOptions {
+        weighting: choice.weighting,
         init: parse_params(&args.init)?,
         fixed: parse_params(&args.fix)?,
         starts: args.starts.max(1),
         tau: args.tau,
         bsa_column: args.bsa_column.clone(),
-        ..FitOptions::new(error_model)
     };
     options.validate(&model)?;
+    let criterion = pk::fit::ErrorSpec::of(&model, options.weighting)?.criterion;
+    let source = error_source(&choice, &model);
     let data = load_data(&args)?;
     let outcomes = fit_dataset(&model, &data, &options);
-    write_text(None, &report::text(&model, &outcomes), &inputs)?;
-    let doc = report::json(&model, &error_model.to_string(), &outcomes);
+    let header = format!(
+        "Model {} ({}); residual error: {source}\n\n",
+        model.name(),
+        model.origin
+    );
+    write_text(None, &(header + &report::text(&model, &outcomes)), &inputs)?;
+    let mut doc = report::json(&model, &criterion.to_string(), &outcomes);
+    doc["error_model_source"] = serde_json::Value::from(source);
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), &inputs)?;
@@ -130,6 +141,43 @@ pub fn run(args: FitArgs) -> Result<()> {
     Ok(())
 }
 
+/// Where the residual error model comes from, in words.
+fn error_source(choice: &ErrorChoice, model: &Model) -> String {
+    match (choice.replace, choice.weighting) {
+        (_, Some(w)) => {
+            format!("none: classical weighted least squares (w = {w}), the model's error models are not used")
+        }
+        (Some(r), None) => format!(
+            "--error {r} replaces the model file's error models: {}",
+            outputs_text(model)
+        ),
+        (None, None) => format!("the model file's: {}", outputs_text(model)),
+    }
+}
+
+/// Each output with its error model, as written in the model file.
+pub(super) fn outputs_text(model: &Model) -> String {
+    let source = &model.code.source;
+    model
+        .code
+        .outputs
+        .iter()
+        .map(|o| {
+            let line = source.get(o.pos.line.saturating_sub(1)).map_or("", |l| l.as_str());
+            let error = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .split('~')
+                .nth(1)
+                .unwrap_or("?")
+                .trim();
+            format!("{} ~ {error}", o.name)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn load_data(args: &FitArgs) -> Result<Dataset> {
     let mut data = args.selection.read(&args.data)?;
     if !args.ids.is_empty() {
@@ -150,7 +198,8 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
-    let model = PopulationModel::load(prior)?;
+    let mut model = Model::load(prior)?;
+    args.units.apply(&mut model)?;
     let data = load_data(args)?;
     let outputs = super::fit_prior::Outputs {
         json: args.json.as_deref(),
@@ -167,7 +216,7 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     Ok(())
 }
 
-fn write_plots(dir: &str, model: &ModelDefinition, data: &Dataset, outcomes: &[Outcome]) -> Result<()> {
+fn write_plots(dir: &str, model: &Model, data: &Dataset, outcomes: &[Outcome]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let u = &model.units;
     let mut obs_pred = Vec::new();
@@ -186,7 +235,8 @@ fn write_plots(dir: &str, model: &ModelDefinition, data: &Dataset, outcomes: &[O
             &PlotLabels {
                 title: format!(
                     "Subject {id}: {} fit, {} error{status} (line: model, points: observed)",
-                    model.name, fit.error_model
+                    model.name(),
+                    fit.error_model
                 ),
                 x: format!("Time ({})", u.time),
                 y: format!("Concentration ({})", u.concentration),
@@ -225,13 +275,10 @@ fn write_plots(dir: &str, model: &ModelDefinition, data: &Dataset, outcomes: &[O
     Ok(())
 }
 
-/// The fitted curve over the whole dosing history, on a fine grid.
-fn fitted_curve(
-    model: &ModelDefinition,
-    data: &Dataset,
-    subject: &pk::data::Subject,
-    fit: &SubjectFit,
-) -> Result<Vec<(f64, f64)>> {
+/// The fitted curve over the whole dosing history, on a fine grid: the
+/// subject's records with prediction-only records (EVID 2) added at the grid
+/// times, covariates carried forward from the record before.
+fn fitted_curve(model: &Model, data: &Dataset, subject: &Subject, fit: &SubjectFit) -> Result<Vec<(f64, f64)>> {
     let t0 = subject.records.iter().map(|r| r.time).fold(f64::INFINITY, f64::min);
     let t1 = subject.records.iter().map(|r| r.time).fold(f64::NEG_INFINITY, f64::max);
     let n = 1500;
@@ -240,8 +287,74 @@ fn fitted_curve(
     times.extend(fit.residuals.iter().map(|r| r.time));
     times.sort_by(f64::total_cmp);
     times.dedup();
-    let profile = simulate_subject_at(model, &fit.params, data, subject, &times, false)?;
-    Ok(profile.times.into_iter().zip(profile.conc).collect())
+    let values = Values {
+        theta: &fit.theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &fit.sigma_sd,
+    };
+    model_curve(model, data, subject, &values, &times)
+}
+
+/// The model's predictions for `subject` at `times` (sorted), with `values`.
+pub(super) fn model_curve(
+    model: &Model,
+    data: &Dataset,
+    subject: &Subject,
+    values: &Values<'_>,
+    times: &[f64],
+) -> Result<Vec<(f64, f64)>> {
+    let (grid, is_grid) = with_grid(subject, times);
+    let prepared = model.subject(data, &grid)?;
+    let f = model.predict_records(&prepared, values)?.f;
+    Ok(grid
+        .records
+        .iter()
+        .zip(&f)
+        .zip(&is_grid)
+        .filter(|(_, g)| **g)
+        .map(|((r, f), _)| (r.time, *f))
+        .collect())
+}
+
+/// `subject` with a prediction-only record at each of `times` (sorted), and
+/// which records are those.
+fn with_grid(subject: &Subject, times: &[f64]) -> (Subject, Vec<bool>) {
+    let mut records = Vec::with_capacity(subject.records.len() + times.len());
+    let mut is_grid = Vec::with_capacity(records.capacity());
+    let mut next = 0;
+    for &t in times {
+        while next < subject.records.len() && subject.records[next].time <= t {
+            records.push(subject.records[next].clone());
+            is_grid.push(false);
+            next += 1;
+        }
+        let carried = &subject.records[next.saturating_sub(1).min(subject.records.len() - 1)];
+        records.push(Record {
+            time: t,
+            evid: Evid::Other,
+            amt: 0.0,
+            rate: 0.0,
+            dur: 0.0,
+            cmt: 0,
+            ss: 0,
+            ii: 0.0,
+            addl: 0,
+            dv: None,
+            mdv: true,
+            ..carried.clone()
+        });
+        is_grid.push(true);
+    }
+    for r in &subject.records[next..] {
+        records.push(r.clone());
+        is_grid.push(false);
+    }
+    let grid = Subject {
+        records,
+        ..subject.clone()
+    };
+    (grid, is_grid)
 }
 
 fn sanitize(id: &str) -> String {

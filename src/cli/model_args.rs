@@ -3,7 +3,7 @@
 
 use clap::Args;
 use pk::data::{read_dataset, Dataset, ReadOptions};
-use pk::model::ModelDefinition;
+use pk::model::{Model, ModelDefinition};
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::Result;
 
@@ -35,6 +35,20 @@ impl UnitArgs {
             model.units.time = TimeUnit::parse(u)?;
         }
         Ok(model)
+    }
+
+    /// Applies the overrides to a model written in the model language.
+    pub fn apply(&self, model: &mut Model) -> Result<()> {
+        if let Some(u) = &self.conc_unit {
+            model.units.concentration = ConcentrationUnit::parse(u)?;
+        }
+        if let Some(u) = &self.amount_unit {
+            model.units.amount = AmountUnit::parse(u)?;
+        }
+        if let Some(u) = &self.time_unit {
+            model.units.time = TimeUnit::parse(u)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
-//! Residual error models: the likelihood forms (additive, proportional,
-//! combined) with their −2 log-likelihood and its derivatives, and the
-//! classical weighted least squares of WinNonlin and DAS.
+//! What a fit minimises: the likelihood of the model file's residual error
+//! model (additive, proportional, combined), with its −2 log-likelihood and
+//! its derivatives, or the classical weighted least squares of WinNonlin and DAS.
 
 use crate::error::{Error, Result};
 use std::f64::consts::PI;
@@ -70,64 +70,54 @@ impl fmt::Display for Weighting {
     }
 }
 
-/// A residual error model.
+/// What a fit minimises, as read from the model file's error model (or
+/// classical weighted least squares, which ignores it).
+///
+/// The residual error model is the language's ([`crate::model::runtime::residual_variance`]):
+/// the fit recognises the forms whose σ it estimates with closed-form
+/// derivatives, `add(a)` (Var = a²), `prop(b)` (Var = b²f²) and
+/// `add(a) + prop(b)` (Var = a² + b²f²), each σ a declared `sigma`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorModel {
-    /// y = f + ε, Var = σ².
+pub enum Criterion {
+    /// Maximum likelihood with `add(σ)`.
     Additive,
-    /// y = f(1 + ε), Var = σ²f².
+    /// Maximum likelihood with `prop(σ)`.
     Proportional,
-    /// Var = a² + b²f².
+    /// Maximum likelihood with `add(a) + prop(b)`.
     Combined,
+    /// Maximum likelihood with any other error model of the file (exp, power,
+    /// sd, var, combined1, θ in the error model, fixed σ, several forms) or
+    /// with censored observations (Beal's M3), through the model's own
+    /// variances; `n_sigma` σ are estimated with θ.
+    General {
+        /// Number of estimated σ.
+        n_sigma: usize,
+    },
     /// Weighted least squares, minimising Σ w(y − f)²; not a likelihood.
     WeightedLeastSquares(Weighting),
 }
 
-impl ErrorModel {
-    /// Parses `additive`, `proportional`, `combined`, or `wls` with a weighting.
-    pub fn parse(text: &str, weighting: Option<&str>) -> Result<Self> {
-        let model = match text.trim().to_ascii_lowercase().as_str() {
-            "additive" | "add" => ErrorModel::Additive,
-            "proportional" | "prop" => ErrorModel::Proportional,
-            "combined" => ErrorModel::Combined,
-            "wls" | "ls" | "ols" => ErrorModel::WeightedLeastSquares(Weighting::Uniform),
-            _ => {
-                return Err(Error::Argument(format!(
-                    "error model '{text}': expected additive, proportional, combined or wls"
-                )))
-            }
-        };
-        match (model, weighting) {
-            (ErrorModel::WeightedLeastSquares(_), Some(w)) => {
-                Ok(ErrorModel::WeightedLeastSquares(Weighting::parse(w)?))
-            }
-            (_, Some(w)) => Err(Error::Argument(format!(
-                "--weight {w} applies to --error wls only; the {text} model weights by its own variance"
-            ))),
-            (m, None) => Ok(m),
-        }
-    }
-
-    /// Whether this is a likelihood model (its σ are estimated).
+impl Criterion {
+    /// Whether this is a likelihood (its σ are estimated).
     pub fn is_likelihood(self) -> bool {
-        !matches!(self, ErrorModel::WeightedLeastSquares(_))
+        !matches!(self, Criterion::WeightedLeastSquares(_))
     }
 
-    /// Names of the residual-error parameters estimated with the structural ones.
-    pub fn sigma_names(self) -> &'static [&'static str] {
+    /// Number of residual-error SDs estimated with the structural parameters.
+    pub fn n_sigma(self) -> usize {
         match self {
-            ErrorModel::Additive => &["sigma_add"],
-            ErrorModel::Proportional => &["sigma_prop"],
-            ErrorModel::Combined => &["sigma_add", "sigma_prop"],
-            ErrorModel::WeightedLeastSquares(_) => &[],
+            Criterion::Additive | Criterion::Proportional => 1,
+            Criterion::Combined => 2,
+            Criterion::General { n_sigma } => n_sigma,
+            Criterion::WeightedLeastSquares(_) => 0,
         }
     }
 
     /// Whether observations must be positive.
     pub fn needs_positive_observations(self) -> bool {
         match self {
-            ErrorModel::Proportional => true,
-            ErrorModel::WeightedLeastSquares(w) => w.needs_positive(),
+            Criterion::Proportional => true,
+            Criterion::WeightedLeastSquares(w) => w.needs_positive(),
             _ => false,
         }
     }
@@ -149,13 +139,14 @@ impl ErrorModel {
     }
 }
 
-impl fmt::Display for ErrorModel {
+impl fmt::Display for Criterion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ErrorModel::Additive => f.write_str("additive"),
-            ErrorModel::Proportional => f.write_str("proportional"),
-            ErrorModel::Combined => f.write_str("combined"),
-            ErrorModel::WeightedLeastSquares(w) => write!(f, "weighted least squares (w = {w})"),
+            Criterion::Additive => f.write_str("additive"),
+            Criterion::Proportional => f.write_str("proportional"),
+            Criterion::Combined => f.write_str("combined"),
+            Criterion::General { .. } => f.write_str("the model file's"),
+            Criterion::WeightedLeastSquares(w) => write!(f, "weighted least squares (w = {w})"),
         }
     }
 }
@@ -171,9 +162,9 @@ struct VarianceParts {
     v_ss: [[f64; 2]; 2],
 }
 
-fn variance_parts(model: ErrorModel, f: f64, s: &[f64]) -> VarianceParts {
+fn variance_parts(model: Criterion, f: f64, s: &[f64]) -> VarianceParts {
     match model {
-        ErrorModel::Additive => {
+        Criterion::Additive => {
             let v = (2.0 * s[0]).exp();
             VarianceParts {
                 v,
@@ -182,7 +173,7 @@ fn variance_parts(model: ErrorModel, f: f64, s: &[f64]) -> VarianceParts {
                 ..Default::default()
             }
         }
-        ErrorModel::Proportional => {
+        Criterion::Proportional => {
             let s2 = (2.0 * s[0]).exp();
             let v = s2 * f * f;
             VarianceParts {
@@ -194,7 +185,7 @@ fn variance_parts(model: ErrorModel, f: f64, s: &[f64]) -> VarianceParts {
                 v_ss: [[4.0 * v, 0.0], [0.0, 0.0]],
             }
         }
-        ErrorModel::Combined => {
+        Criterion::Combined => {
             let a2 = (2.0 * s[0]).exp();
             let b2 = (2.0 * s[1]).exp();
             VarianceParts {
@@ -206,7 +197,7 @@ fn variance_parts(model: ErrorModel, f: f64, s: &[f64]) -> VarianceParts {
                 v_ss: [[4.0 * a2, 0.0], [0.0, 4.0 * b2 * f * f]],
             }
         }
-        ErrorModel::WeightedLeastSquares(_) => VarianceParts {
+        Criterion::WeightedLeastSquares(_) | Criterion::General { .. } => VarianceParts {
             v: 1.0,
             ..Default::default()
         },
@@ -232,7 +223,7 @@ pub struct ObservationDerivatives {
 }
 
 /// ℓ and its derivatives for observation `y`, prediction `f`, log-σ `s`.
-pub fn observation_derivatives(model: ErrorModel, y: f64, f: f64, s: &[f64]) -> ObservationDerivatives {
+pub fn observation_derivatives(model: Criterion, y: f64, f: f64, s: &[f64]) -> ObservationDerivatives {
     let p = variance_parts(model, f, s);
     let r = y - f;
     let (v, r2) = (p.v, r * r);
@@ -265,8 +256,8 @@ mod tests {
     /// Central finite differences of ℓ against the chain-rule derivatives.
     #[test]
     fn observation_derivatives_match_finite_differences() {
-        let ell = |m: ErrorModel, f: f64, s: &[f64]| observation_derivatives(m, 3.0, f, s).value;
-        for m in [ErrorModel::Additive, ErrorModel::Proportional, ErrorModel::Combined] {
+        let ell = |m: Criterion, f: f64, s: &[f64]| observation_derivatives(m, 3.0, f, s).value;
+        for m in [Criterion::Additive, Criterion::Proportional, Criterion::Combined] {
             let (f, s) = (2.2, [-0.7, -1.9]);
             let d = observation_derivatives(m, 3.0, f, &s);
             let h = 1e-5;
@@ -274,7 +265,7 @@ mod tests {
             let fd_ff = (ell(m, f + h, &s) - 2.0 * d.value + ell(m, f - h, &s)) / (h * h);
             assert!((d.d_f - fd_f).abs() < 1e-7, "{m}: {} vs {fd_f}", d.d_f);
             assert!((d.d_ff - fd_ff).abs() < 1e-4, "{m}: {} vs {fd_ff}", d.d_ff);
-            for a in 0..m.sigma_names().len() {
+            for a in 0..m.n_sigma() {
                 let mut sp = s;
                 let mut sm = s;
                 sp[a] += h;
@@ -284,7 +275,7 @@ mod tests {
                 let fd_fs = (observation_derivatives(m, 3.0, f, &sp).d_f - observation_derivatives(m, 3.0, f, &sm).d_f)
                     / (2.0 * h);
                 assert!((d.d_fs[a] - fd_fs).abs() < 1e-6);
-                for b in 0..m.sigma_names().len() {
+                for b in 0..m.n_sigma() {
                     let fd_ss = (observation_derivatives(m, 3.0, f, &sp).d_s[b]
                         - observation_derivatives(m, 3.0, f, &sm).d_s[b])
                         / (2.0 * h);
@@ -297,10 +288,10 @@ mod tests {
     #[test]
     fn m2ll_is_the_gaussian_formula() {
         // Additive, σ = 2, one observation y = 5, f = 4: ln 2π + ln 4 + 1/4.
-        let v = ErrorModel::Additive.m2ll(&[5.0], &[4.0], &[2f64.ln()]);
+        let v = Criterion::Additive.m2ll(&[5.0], &[4.0], &[2f64.ln()]);
         assert!((v - ((2.0 * PI).ln() + 4f64.ln() + 0.25)).abs() < 1e-14);
         // Proportional, σ = 0.1, y = 11, f = 10: Var = 1: ln 2π + 0 + 1.
-        let v = ErrorModel::Proportional.m2ll(&[11.0], &[10.0], &[0.1f64.ln()]);
+        let v = Criterion::Proportional.m2ll(&[11.0], &[10.0], &[0.1f64.ln()]);
         assert!((v - ((2.0 * PI).ln() + 1.0)).abs() < 1e-12);
     }
 }

@@ -9,9 +9,16 @@
 //! prediction among the quadrature nodes and breakpoints, refined by a
 //! golden-section search when it falls between them.
 
-use crate::dosing::{Dose, Input, SteadyState};
+use super::problem::SubjectProblem;
+use crate::data::subject_events;
+use crate::dosing::{Dose, Event, Input, SteadyState};
 use crate::error::Result;
-use crate::model::{Disposition, ModelDefinition, PkParams};
+use crate::lang::Dynamics;
+use crate::model::definition::DataColumns;
+use crate::model::{
+    Absorption, Disposition, Elimination, IndividualParameters, Model, ModelDefinition, PkParams, Solver, Structure,
+    Values,
+};
 use crate::simulate::simulate;
 use crate::units::TimeUnit;
 use serde::Serialize;
@@ -65,6 +72,301 @@ pub struct Exposure {
     pub auc_tau_ss: Option<f64>,
     /// AUCτ at steady state over AUCτ after the first dose.
     pub accumulation_ratio: Option<f64>,
+}
+
+/// Derived values of a fit, from the closed-form kernel's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derived {
+    /// The kernel's parameters (first record's parameter set).
+    pub params: Option<PkParams>,
+    /// Exposure and disposition.
+    pub exposure: Option<Exposure>,
+    /// What could not be derived, or what the values assume.
+    pub note: Option<String>,
+}
+
+/// Whether the model absorbs doses from a depot (a kernel with first-order
+/// absorption, or ODEs with a state named `depot`).
+pub fn has_depot(model: &Model) -> bool {
+    match model.code.dynamics {
+        Dynamics::Kernel(k) => k.has_depot(),
+        Dynamics::Ode => model.code.states.iter().any(|s| s == "depot"),
+    }
+}
+
+/// The closed-form structure of a kernel model, with the model's units, for
+/// the derived values (`None` for ODE models).
+pub fn kernel_definition(model: &Model) -> Option<ModelDefinition> {
+    let Dynamics::Kernel(k) = model.code.dynamics else {
+        return None;
+    };
+    Some(ModelDefinition {
+        name: model.name(),
+        description: model.code.description.clone(),
+        structure: Structure {
+            compartments: k.compartments(),
+            absorption: if k.has_depot() {
+                Absorption::FirstOrder
+            } else {
+                Absorption::None
+            },
+            elimination: Elimination::Linear,
+        },
+        solver: Solver::Analytic,
+        units: model.units,
+        parameters: Vec::new(),
+        data_columns: DataColumns::default(),
+    })
+}
+
+/// Points of the numerical profiles of ODE models over a dosing interval or 24 h.
+const PROFILE_POINTS: usize = 2000;
+
+/// Derived values of an ODE model, computed numerically from its predictions:
+/// Cmax, Tmax and AUC0–24/AUC0–τ after the first dose alone, and the steady
+/// state of the regimen (a dose with SS = 1), AUCs by the trapezoidal rule on
+/// [`PROFILE_POINTS`] intervals. CL, volumes, Vss, half-lives, MRT and AUC0–∞
+/// need linear kinetics and are not derived.
+fn numerical(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], tau: Option<f64>) -> Derived {
+    let not_derived = "the model is written as ODEs: CL, volumes, Vss, half-lives, MRT and AUC0-inf are not derived";
+    match numerical_exposure(problem, theta, observed, tau) {
+        Ok(e) => Derived {
+            params: None,
+            exposure: e,
+            note: Some(format!(
+                "{not_derived}; Cmax, AUC and the steady state are computed numerically \
+                 (trapezoids on {PROFILE_POINTS} intervals, covariates of the first dose record)"
+            )),
+        },
+        Err(e) => Derived {
+            params: None,
+            exposure: None,
+            note: Some(format!("{not_derived}; the numerical exposure failed: {e}")),
+        },
+    }
+}
+
+fn numerical_exposure(
+    problem: &SubjectProblem,
+    theta: &[f64],
+    observed: &[(f64, f64)],
+    tau: Option<f64>,
+) -> Result<Option<Exposure>> {
+    let model = problem.model();
+    let (_, subject) = problem.source();
+    let doses: Vec<&crate::data::Record> = subject.records.iter().filter(|r| r.is_dose()).collect();
+    let Some(first) = doses.iter().min_by(|a, b| a.time.total_cmp(&b.time)).copied() else {
+        return Ok(None);
+    };
+    let day = TimeUnit::hour().to(&model.units.time) * 24.0;
+    let repeated = first.ii > 0.0 && (first.addl > 0 || first.ss != 0);
+    let next = doses
+        .iter()
+        .map(|r| r.time - first.time)
+        .filter(|&dt| dt > 0.0)
+        .fold(None, |m: Option<f64>, dt| Some(m.map_or(dt, |m| m.min(dt))));
+    let tau = tau.or(if repeated { Some(first.ii) } else { next });
+    let horizon = day.max(tau.unwrap_or(0.0));
+    let single = crate::data::Record {
+        addl: 0,
+        ss: 0,
+        ..first.clone()
+    };
+    let curve = profile(problem, theta, &single, horizon)?;
+    let (tmax, cmax) = curve
+        .iter()
+        .fold((0.0, f64::NEG_INFINITY), |b, &(t, c)| if c > b.1 { (t, c) } else { b });
+    let auc_to = |t_end: f64| trapezoid(&curve, t_end);
+    let window = tau.unwrap_or(day);
+    let (cmax_obs, tmax_obs) = observed
+        .iter()
+        .filter(|(t, _)| *t >= first.time && *t <= first.time + window)
+        .fold(None, |best: Option<(f64, f64)>, &(t, y)| match best {
+            Some((by, _)) if by >= y => best,
+            _ => Some((y, t - first.time)),
+        })
+        .map_or((None, None), |(y, t)| (Some(y), Some(t)));
+    let mut e = Exposure {
+        cmax,
+        tmax,
+        auc_0_24: auc_to(day),
+        tau,
+        auc_0_tau: tau.map(auc_to),
+        auc_0_inf: None,
+        cmax_obs,
+        tmax_obs,
+        cl: None,
+        v1: None,
+        q: None,
+        v2: None,
+        vss: None,
+        alpha: None,
+        beta: None,
+        t_half_alpha: None,
+        t_half_beta: None,
+        mrt: None,
+        cmax_ss: None,
+        cmin_ss: None,
+        cavg_ss: None,
+        auc_tau_ss: None,
+        accumulation_ratio: None,
+    };
+    if let Some(tau) = tau {
+        let ss = crate::data::Record {
+            ss: 1,
+            ii: tau,
+            ..single.clone()
+        };
+        let curve = profile(problem, theta, &ss, tau)?;
+        let auc = trapezoid(&curve, tau);
+        e.cmax_ss = curve.iter().map(|p| p.1).reduce(f64::max);
+        e.cmin_ss = curve.iter().map(|p| p.1).reduce(f64::min);
+        e.auc_tau_ss = Some(auc);
+        e.cavg_ss = Some(auc / tau);
+        e.accumulation_ratio = e.auc_0_tau.map(|a| auc / a);
+    }
+    Ok(Some(e))
+}
+
+/// The model's predictions (η = 0) after the dose record `dose` alone, at
+/// [`PROFILE_POINTS`] + 1 times over `horizon` after it: (time after dose, value).
+fn profile(
+    problem: &SubjectProblem,
+    theta: &[f64],
+    dose: &crate::data::Record,
+    horizon: f64,
+) -> Result<Vec<(f64, f64)>> {
+    let model = problem.model();
+    let (data, subject) = problem.source();
+    let mut records = vec![dose.clone()];
+    let mut times: Vec<f64> = (0..=PROFILE_POINTS)
+        .map(|i| horizon * i as f64 / PROFILE_POINTS as f64)
+        .collect();
+    // The end of an infusion given by RATE or DUR, where a peak usually is.
+    let infusion = if dose.rate > 0.0 {
+        dose.amt / dose.rate
+    } else {
+        dose.dur
+    };
+    if infusion > 0.0 && infusion < horizon {
+        times.push(infusion);
+        times.sort_by(f64::total_cmp);
+    }
+    for t in times {
+        records.push(crate::data::Record {
+            time: dose.time + t,
+            evid: crate::data::Evid::Other,
+            amt: 0.0,
+            rate: 0.0,
+            dur: 0.0,
+            cmt: 0,
+            ss: 0,
+            ii: 0.0,
+            addl: 0,
+            dv: None,
+            mdv: true,
+            ..dose.clone()
+        });
+    }
+    let alone = crate::data::Subject {
+        id: subject.id.clone(),
+        records,
+    };
+    let prepared = model.subject(data, &alone)?;
+    let sigma = model.sigma_sd_init();
+    let values = Values {
+        theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &sigma,
+    };
+    let f = model.predict_records(&prepared, &values)?.f;
+    Ok(alone.records[1..]
+        .iter()
+        .zip(&f[1..])
+        .map(|(r, c)| (r.time - dose.time, *c))
+        .collect())
+}
+
+/// ∫ of a sampled curve from its start to `end` by the trapezoidal rule.
+fn trapezoid(curve: &[(f64, f64)], end: f64) -> f64 {
+    curve
+        .windows(2)
+        .filter(|w| w[1].0 <= end + 1e-12 * end.abs().max(1.0))
+        .map(|w| 0.5 * (w[0].1 + w[1].1) * (w[1].0 - w[0].0))
+        .sum()
+}
+
+/// The closed-form kernel's parameters in one parameter set (an error for ODE
+/// models, or when a parameter is not a positive number).
+pub fn kernel_params(model: &Model, set: &IndividualParameters) -> Result<PkParams> {
+    let def = kernel_definition(model).ok_or_else(|| crate::Error::Model {
+        model: model.origin.clone(),
+        message: "the model is written as ODEs: it has no closed-form kernel parameters".into(),
+    })?;
+    let named: Vec<(String, f64)> = def
+        .structure
+        .required_parameters()
+        .iter()
+        .filter_map(|n| set.get(n).map(|v| (n.to_string(), v)))
+        .collect();
+    PkParams::from_named(def.structure, &named, model.units.concentration_scale())
+}
+
+/// Derived values of `problem`'s subject at the fitted `theta` (η = 0): the
+/// kernel's individual parameters ([`Model::individual_parameters`]) give
+/// Cmax, AUC, half-lives, Vss and the steady state.
+pub fn derive(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], tau: Option<f64>) -> Result<Derived> {
+    let model = problem.model();
+    let Some(def) = kernel_definition(model) else {
+        return Ok(numerical(problem, theta, observed, tau));
+    };
+    let sigma = model.sigma_sd_init();
+    let values = Values {
+        theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &sigma,
+    };
+    let sets = model.individual_parameters(problem.prepared(), &values)?;
+    let Some(first) = sets.first() else {
+        return Ok(Derived {
+            params: None,
+            exposure: None,
+            note: Some("the subject has no records".into()),
+        });
+    };
+    let params = kernel_params(model, first)?;
+    let mut notes = Vec::new();
+    if sets.len() > 1 {
+        notes.push(format!(
+            "the individual parameters change over time ({} sets): derived values use those of the first record",
+            sets.len()
+        ));
+    }
+    if model.code.attribute_set.iter().flatten().any(|a| *a) {
+        notes.push("the code sets F, ALAG, RATE or DUR: derived values use F = 1, no lag and the data's rates".into());
+    }
+    let (data, subject) = problem.source();
+    let exposure = subject_events(&def, &params, data, subject).and_then(|events| {
+        let doses: Vec<Dose> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Dose { dose, .. } => Some(*dose),
+                _ => None,
+            })
+            .collect();
+        exposure(&def, &params, &doses, observed, tau)
+    });
+    let exposure = exposure.unwrap_or_else(|e| {
+        notes.push(format!("not computed: {e}"));
+        None
+    });
+    Ok(Derived {
+        params: Some(params),
+        exposure,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
 }
 
 /// Derives the exposure of `params` for the subject's `doses` (the first one

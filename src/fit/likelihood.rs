@@ -6,7 +6,7 @@
 //! structural parameters are central finite differences of the model:
 //!   ∂²(−2LL)/∂θj∂θk = Σ ℓff fj fk + ℓf fjk,  ∂²/∂θj∂s = Σ ℓfs fj,  ∂²/∂s∂s = Σ ℓss.
 
-use super::error_model::{observation_derivatives, ErrorModel};
+use super::error_model::{observation_derivatives, Criterion};
 use super::problem::SubjectProblem;
 use nalgebra::{DMatrix, DVector};
 use std::f64::consts::PI;
@@ -105,7 +105,7 @@ pub struct LikelihoodDerivatives {
 /// −2LL and its derivatives at structural `x` and `log_sigma`.
 pub fn m2ll_derivatives(
     problem: &SubjectProblem,
-    error_model: ErrorModel,
+    error_model: Criterion,
     x: &[f64],
     log_sigma: &[f64],
     with_hessian: bool,
@@ -117,7 +117,7 @@ pub fn m2ll_derivatives(
 /// Assembles −2LL, gradient and Hessian from the sensitivities.
 pub fn assemble(
     problem: &SubjectProblem,
-    error_model: ErrorModel,
+    error_model: Criterion,
     s: &Sensitivities,
     log_sigma: &[f64],
     with_hessian: bool,

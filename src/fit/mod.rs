@@ -1,16 +1,18 @@
-//! Fitting a compartment model to one subject's samples: maximum likelihood
-//! (or classical weighted least squares) with automatic initial estimates,
-//! several starts, precision from the information matrix, identifiability
-//! warnings, and derived exposure parameters.
+//! Fitting a model written in the model language to one subject's samples:
+//! its θ (η = 0) and the σ of its outputs' error models by maximum likelihood
+//! (or its θ by classical weighted least squares) with automatic initial
+//! estimates, several starts, precision from the information matrix,
+//! identifiability warnings, and derived exposure parameters.
 //!
 //! ```no_run
 //! use pk::data::{read_dataset, ReadOptions};
-//! use pk::fit::{fit_subject, ErrorModel, FitOptions};
-//! use pk::model::ModelDefinition;
-//! let model = ModelDefinition::load("two_cmt_iv").unwrap();
+//! use pk::fit::{fit_subject, ErrorChoice, FitOptions};
+//! use pk::model::Model;
+//! let file = Model::load("two_cmt_iv").unwrap();
+//! // `--error proportional`: every output's error model becomes prop(sigma_prop).
+//! let model = ErrorChoice::parse(Some("proportional"), None).unwrap().apply(&file).unwrap();
 //! let data = read_dataset("fixtures/clofarabine/clofarabine_phase2.csv", &ReadOptions::default()).unwrap();
-//! let options = FitOptions::new(ErrorModel::Proportional);
-//! let fit = fit_subject(&model, &data, &data.subjects[0], &options).unwrap();
+//! let fit = fit_subject(&model, &data, &data.subjects[0], &FitOptions::new()).unwrap();
 //! println!("CL = {}", fit.parameter("CL").unwrap().estimate);
 //! ```
 
@@ -22,16 +24,18 @@ pub mod optimize;
 pub mod precision;
 pub mod problem;
 pub mod report;
+pub mod residual;
 
-pub use error_model::{ErrorModel, Weighting};
+pub use error_model::{Criterion, Weighting};
 pub use exposure::Exposure;
 pub use optimize::LocalFit;
 pub use precision::{CovarianceMethod, Precision};
 pub use problem::{Observation, Parameterization, SubjectProblem};
+pub use residual::{ErrorChoice, ErrorOverride, ErrorSpec};
 
 use crate::data::{Dataset, Subject};
 use crate::error::{Error, Result};
-use crate::model::{ModelDefinition, PkParams};
+use crate::model::{Model, PkParams};
 use optimize::{local_fit, weighted_ss, Bounds};
 use std::f64::consts::PI;
 
@@ -46,8 +50,9 @@ const Z95: f64 = 1.959_963_984_540_054;
 /// Options of a fit.
 #[derive(Debug, Clone)]
 pub struct FitOptions {
-    /// Residual error model.
-    pub error_model: ErrorModel,
+    /// Classical weighted least squares with these weights instead of the
+    /// maximum likelihood of the model's error model.
+    pub weighting: Option<Weighting>,
     /// User initial values (natural scale) for some parameters.
     pub init: Vec<(String, f64)>,
     /// Parameters held fixed at the given values.
@@ -61,10 +66,11 @@ pub struct FitOptions {
 }
 
 impl FitOptions {
-    /// Defaults: 4 starts, BSA from a column named `BSA`.
-    pub fn new(error_model: ErrorModel) -> Self {
+    /// Defaults: maximum likelihood with the model's error model, 4 starts,
+    /// BSA from a column named `BSA`.
+    pub fn new() -> Self {
         FitOptions {
-            error_model,
+            weighting: None,
             init: Vec::new(),
             fixed: Vec::new(),
             starts: 4,
@@ -74,27 +80,34 @@ impl FitOptions {
     }
 }
 
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FitOptions {
+    /// Options for classical weighted least squares with weights `w`.
+    pub fn wls(w: Weighting) -> Self {
+        FitOptions {
+            weighting: Some(w),
+            ..Self::new()
+        }
+    }
+
     /// Checks the options against the model once, before any subject is fitted:
-    /// `--init` and `--fix` must name parameters of the model, `--init` only
-    /// estimated ones.
-    pub fn validate(&self, model: &ModelDefinition) -> Result<()> {
-        Parameterization::new(model, &self.fixed)?;
+    /// the model's error model must be one a fit estimates (unless WLS),
+    /// `--init` and `--fix` must name θ of the model, `--init` only estimated ones.
+    pub fn validate(&self, model: &Model) -> Result<()> {
+        ErrorSpec::of(model, self.weighting)?;
+        let space = Parameterization::new(model, &self.fixed)?;
         for (name, value) in &self.init {
-            let spec = model
-                .parameter(name)
-                .filter(|_| !self.fixed.iter().any(|(n, _)| n == name));
-            let Some(spec) = spec else {
+            let Some(spec) = space.free.iter().find(|f| f.name == *name) else {
                 return Err(Error::parameter(
                     name,
                     format!(
                         "--init names a parameter that is not estimated; estimated: {}",
-                        model
-                            .parameter_names()
-                            .into_iter()
-                            .filter(|n| !self.fixed.iter().any(|(f, _)| f == n))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        space.names().join(", ")
                     ),
                 ));
             };
@@ -179,8 +192,8 @@ pub struct SubjectFit {
     pub n_obs: usize,
     /// Observations left out (before the first dose).
     pub n_excluded: usize,
-    /// Error model.
-    pub error_model: ErrorModel,
+    /// What was minimised: the likelihood of the model's error model, or WLS.
+    pub error_model: Criterion,
     /// Goodness of fit.
     pub objective: Objective,
     /// Structural parameters (model order, fixed ones included) then σ.
@@ -207,10 +220,16 @@ pub struct SubjectFit {
     pub evaluations: usize,
     /// Observations with predictions and residuals.
     pub residuals: Vec<Residual>,
-    /// Fitted model parameters.
-    pub params: PkParams,
+    /// Fitted θ of the model (fixed ones included), in declaration order.
+    pub theta: Vec<f64>,
+    /// Fitted σ of the model (SDs), in declaration order.
+    pub sigma_sd: Vec<f64>,
+    /// The closed-form kernel's parameters at the fit (first record), if the model has a kernel.
+    pub params: Option<PkParams>,
     /// Derived exposure and disposition.
     pub exposure: Option<Exposure>,
+    /// What could not be derived, and why.
+    pub exposure_note: Option<String>,
     /// Body-surface area of the subject, m², if the data have it.
     pub bsa: Option<f64>,
     /// Covariates of the subject (every non-standard column, first record).
@@ -253,15 +272,11 @@ pub fn starts(problem: &SubjectProblem, options: &FitOptions) -> Result<Vec<Vec<
 }
 
 /// Fits one subject.
-pub fn fit_subject(
-    model: &ModelDefinition,
-    data: &Dataset,
-    subject: &Subject,
-    options: &FitOptions,
-) -> Result<SubjectFit> {
+pub fn fit_subject(model: &Model, data: &Dataset, subject: &Subject, options: &FitOptions) -> Result<SubjectFit> {
     let space = Parameterization::new(model, &options.fixed)?;
-    let problem = SubjectProblem::new(model, data, subject, options.error_model, space)?;
-    let fits = multi_start(&problem, options.error_model, &starts(&problem, options)?);
+    let error = ErrorSpec::of(model, options.weighting)?;
+    let problem = SubjectProblem::new(model, data, subject, error, space)?;
+    let fits = multi_start(&problem, problem.criterion(), &starts(&problem, options)?);
     let best = best_of(&fits).ok_or_else(|| Error::Fit {
         subject: subject.id.clone(),
         message: format!(
@@ -273,7 +288,7 @@ pub fn fit_subject(
 }
 
 /// Fits every subject; a subject that cannot be fitted gets its error, the others are still fitted.
-pub fn fit_dataset(model: &ModelDefinition, data: &Dataset, options: &FitOptions) -> Vec<(String, Result<SubjectFit>)> {
+pub fn fit_dataset(model: &Model, data: &Dataset, options: &FitOptions) -> Vec<(String, Result<SubjectFit>)> {
     data.subjects
         .iter()
         .map(|s| (s.id.clone(), fit_subject(model, data, s, options)))
@@ -282,7 +297,7 @@ pub fn fit_dataset(model: &ModelDefinition, data: &Dataset, options: &FitOptions
 
 /// Fits from every start: the first in full; the others are screened (a few
 /// iterations) and fitted in full only when they lead below the best so far.
-pub fn multi_start(problem: &SubjectProblem, em: ErrorModel, starts: &[Vec<f64>]) -> Vec<LocalFit> {
+pub fn multi_start(problem: &SubjectProblem, em: Criterion, starts: &[Vec<f64>]) -> Vec<LocalFit> {
     let mut fits: Vec<LocalFit> = Vec::with_capacity(starts.len());
     for x0 in starts {
         let best = fits.iter().map(|f| f.objective).fold(f64::INFINITY, f64::min);
@@ -317,8 +332,7 @@ fn best_of(fits: &[LocalFit]) -> Option<&LocalFit> {
 }
 
 fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fits: &[LocalFit]) -> Result<SubjectFit> {
-    let model = problem.model();
-    let em = options.error_model;
+    let em = problem.criterion();
     let fail = |message: String| Error::Fit {
         subject: problem.id.clone(),
         message,
@@ -331,7 +345,7 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
     let mut parameters = Vec::new();
     let mut warnings = Vec::new();
     let mut identifiable = true;
-    for spec in &model.parameters {
+    for spec in &problem.model().code.thetas {
         if let Some((_, v)) = problem.space.fixed.iter().find(|(n, _)| *n == spec.name) {
             parameters.push(ParameterEstimate {
                 name: spec.name.clone(),
@@ -363,7 +377,7 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         }
         parameters.push(estimate(&fp.name, best.x[j], se[j], fp.log_scale, at_bound));
     }
-    for (a, name) in em.sigma_names().iter().enumerate() {
+    for (a, name) in problem.error.sigma_names.iter().enumerate() {
         parameters.push(estimate(name, best.log_sigma[a], se[p + a], true, false));
     }
     for pe in parameters.iter().filter(|pe| !pe.fixed) {
@@ -388,7 +402,7 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         identifiable = false;
     }
     let mut names: Vec<String> = problem.space.names().iter().map(|s| s.to_string()).collect();
-    names.extend(em.sigma_names().iter().map(|s| s.to_string()));
+    names.extend(problem.error.sigma_names.iter().cloned());
     let correlation = precision.correlation().map(|c| {
         (0..c.nrows())
             .map(|i| (0..c.ncols()).map(|j| c[(i, j)]).collect::<Vec<f64>>())
@@ -434,14 +448,13 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
                 format!("{message}; but the gradient of -2LL at the solution is {max_gradient:.2e}, not near zero");
         }
     }
-    let params = problem.space.params_at(&best.x);
     let mut f = vec![0.0; problem.obs.len()];
     problem.predict(&best.x, &mut f).map_err(fail)?;
     let y = problem.dv();
     let (objective, residuals) = objective_and_residuals(problem, em, best, &y, &f);
     let observed: Vec<(f64, f64)> = problem.obs.iter().map(|o| (o.time, o.dv)).collect();
-    // Doses at the fitted parameters: a fitted F or ALAG changes them.
-    let exposure = exposure::exposure(model, &params, &problem.doses_at(&params)?, &observed, options.tau)?;
+    let theta = problem.space.theta_at(&best.x);
+    let derived = exposure::derive(problem, &theta, &observed, options.tau)?;
     let (data, subject) = problem.source();
     let bsa = data.covariate_index(&options.bsa_column).and_then(|c| {
         subject
@@ -450,7 +463,7 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
             .map(|r| r.covariates[c])
             .find(|v| v.is_finite() && *v > 0.0)
     });
-    let nca = first_interval_nca(model, data, subject);
+    let nca = first_interval_nca(problem.model(), data, subject);
     let covariates = match subject.records.first() {
         Some(r) => data
             .covariate_names
@@ -481,8 +494,11 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
         start_objectives: fits.iter().map(|f| f.objective).collect(),
         evaluations: fits.iter().map(|f| f.evaluations).sum(),
         residuals,
-        params,
-        exposure,
+        sigma_sd: problem.sigma_sd_at(&best.log_sigma),
+        theta,
+        params: derived.params,
+        exposure: derived.exposure,
+        exposure_note: derived.note,
         bsa,
     })
 }
@@ -501,13 +517,13 @@ fn remaining_decrease(precision: &Precision, interior: &[usize]) -> Option<f64> 
 
 /// NCA of the first dosing interval, with the route the model implies for boluses.
 fn first_interval_nca(
-    model: &ModelDefinition,
+    model: &Model,
     data: &Dataset,
     subject: &Subject,
 ) -> std::result::Result<(crate::nca::Route, crate::nca::Nca), String> {
     use crate::nca::data::{subject_nca, BlqRules, DoseScale};
     use crate::nca::{NcaOptions, Route};
-    let route = if model.structure.has_depot() {
+    let route = if exposure::has_depot(model) {
         Route::Extravascular
     } else {
         Route::IvBolus
@@ -547,7 +563,7 @@ fn estimate(name: &str, x: f64, se_x: f64, log_scale: bool, at_bound: bool) -> P
 
 fn objective_and_residuals(
     problem: &SubjectProblem,
-    em: ErrorModel,
+    em: Criterion,
     best: &LocalFit,
     y: &[f64],
     f: &[f64],
@@ -563,7 +579,7 @@ fn objective_and_residuals(
         wres,
     };
     match em {
-        ErrorModel::WeightedLeastSquares(w) => {
+        Criterion::WeightedLeastSquares(w) => {
             let wss = weighted_ss(w, y, f);
             let sigma2_ml = wss / n as f64;
             let sum_ln_w: f64 = y.iter().zip(f).map(|(&y, &f)| w.weight(y, f).ln()).sum();
@@ -579,6 +595,34 @@ fn objective_and_residuals(
                     aic: m2ll + 2.0 * k as f64,
                     bic: m2ll + k as f64 * (n as f64).ln(),
                     wss: Some(wss),
+                    n_parameters: k,
+                },
+                residuals,
+            )
+        }
+        Criterion::General { .. } => {
+            let m2ll = problem.general_m2ll(&best.x, &best.log_sigma).unwrap_or(f64::NAN);
+            let k = p + best.log_sigma.len();
+            let var = problem
+                .predict_with_variance(&best.x, &best.log_sigma)
+                .map_or_else(|_| vec![f64::NAN; n], |v| v.1);
+            let (yt, ft) = problem.on_error_scale(f).unwrap_or_else(|| (y.to_vec(), f.to_vec()));
+            let residuals = (0..n)
+                .map(|i| {
+                    let wres = if problem.obs[i].censored == 0 {
+                        (yt[i] - ft[i]) / var[i].sqrt()
+                    } else {
+                        f64::NAN
+                    };
+                    residual(i, wres)
+                })
+                .collect();
+            (
+                Objective {
+                    m2ll,
+                    aic: m2ll + 2.0 * k as f64,
+                    bic: m2ll + k as f64 * (n as f64).ln(),
+                    wss: None,
                     n_parameters: k,
                 },
                 residuals,

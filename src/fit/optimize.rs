@@ -15,7 +15,7 @@
 //! u with x = mid + half·tanh(u/half), so x never leaves its bounds and is
 //! unchanged to first order in the interior.
 
-use super::error_model::{ErrorModel, Weighting};
+use super::error_model::{Criterion, Weighting};
 use super::likelihood::m2ll_derivatives;
 use super::problem::SubjectProblem;
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason as ArgminReason, TerminationStatus};
@@ -246,28 +246,28 @@ fn predictions(problem: &SubjectProblem, x: &[f64]) -> Option<Vec<f64>> {
 }
 
 /// Fits `problem` with `error_model` from the estimation-scale start `x0`, to convergence.
-pub fn local_fit(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64]) -> LocalFit {
+pub fn local_fit(problem: &SubjectProblem, error_model: Criterion, x0: &[f64]) -> LocalFit {
     local_fit_with(problem, error_model, x0, Effort::Full)
 }
 
 /// Fits with the given effort; [`Effort::Screen`] applies to the Levenberg–Marquardt
 /// forms with fixed weights (the others always run in full). A screened fit is never
 /// reported as converged.
-pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f64], effort: Effort) -> LocalFit {
+pub fn local_fit_with(problem: &SubjectProblem, error_model: Criterion, x0: &[f64], effort: Effort) -> LocalFit {
     let bounds = Bounds::of(problem);
     let y = problem.dv();
     let n = y.len() as f64;
     let failed = |reason: String, evaluations| LocalFit {
         x: x0.to_vec(),
-        log_sigma: vec![f64::NAN; error_model.sigma_names().len()],
+        log_sigma: vec![f64::NAN; error_model.n_sigma()],
         objective: f64::INFINITY,
         converged: false,
         reason,
         evaluations,
     };
     match error_model {
-        ErrorModel::Additive | ErrorModel::Proportional => {
-            let form = if error_model == ErrorModel::Additive {
+        Criterion::Additive | Criterion::Proportional => {
+            let form = if error_model == Criterion::Additive {
                 Form::Weighted(vec![1.0; y.len()])
             } else {
                 Form::ProfiledProportional
@@ -276,7 +276,7 @@ pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f
             let Some(f) = predictions(problem, &x) else {
                 return failed("the model cannot be evaluated at the solution".into(), evaluations);
             };
-            let ss: f64 = if error_model == ErrorModel::Additive {
+            let ss: f64 = if error_model == Criterion::Additive {
                 y.iter().zip(&f).map(|(y, f)| (y - f).powi(2)).sum()
             } else {
                 y.iter().zip(&f).map(|(y, f)| ((y - f) / f).powi(2)).sum()
@@ -292,7 +292,7 @@ pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f
                 evaluations,
             }
         }
-        ErrorModel::WeightedLeastSquares(w) if !w.uses_prediction() => {
+        Criterion::WeightedLeastSquares(w) if !w.uses_prediction() => {
             let sw = y.iter().map(|&y| w.weight(y, y).sqrt()).collect();
             let (x, converged, reason, evaluations) =
                 levenberg_marquardt(problem, &bounds, Form::Weighted(sw), x0, effort);
@@ -308,8 +308,9 @@ pub fn local_fit_with(problem: &SubjectProblem, error_model: ErrorModel, x0: &[f
                 None => failed("the model cannot be evaluated at the solution".into(), evaluations),
             }
         }
-        ErrorModel::WeightedLeastSquares(w) => reweighted(problem, &bounds, w, x0),
-        ErrorModel::Combined => combined(problem, &bounds, x0),
+        Criterion::WeightedLeastSquares(w) => reweighted(problem, &bounds, w, x0),
+        Criterion::Combined => combined(problem, &bounds, x0),
+        Criterion::General { .. } => general(problem, &bounds, x0),
     }
 }
 
@@ -389,7 +390,7 @@ impl CostFunction for CombinedObjective<'_, '_> {
         self.evaluations.set(self.evaluations.get() + 1);
         let (x, s) = self.split(v);
         let f = predictions(self.problem, &x).ok_or_else(|| argmin::core::Error::msg("model evaluation failed"))?;
-        Ok(ErrorModel::Combined.m2ll(&self.problem.dv(), &f, &s))
+        Ok(Criterion::Combined.m2ll(&self.problem.dv(), &f, &s))
     }
 }
 
@@ -400,8 +401,7 @@ impl Gradient for CombinedObjective<'_, '_> {
         let p = self.bounds.mid.len();
         self.evaluations.set(self.evaluations.get() + 1 + 2 * p);
         let (x, s) = self.split(v);
-        let d =
-            m2ll_derivatives(self.problem, ErrorModel::Combined, &x, &s, false).map_err(argmin::core::Error::msg)?;
+        let d = m2ll_derivatives(self.problem, Criterion::Combined, &x, &s, false).map_err(argmin::core::Error::msg)?;
         let dx = self.bounds.dx_du(&v[..p]);
         let mut g = d.gradient.as_slice().to_vec();
         for j in 0..p {
@@ -414,7 +414,7 @@ impl Gradient for CombinedObjective<'_, '_> {
 /// The combined model: BFGS on −2LL from the proportional fit, with the
 /// additive part started at a tenth of the proportional SD at the median prediction.
 fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
-    let start = local_fit(problem, ErrorModel::Proportional, x0);
+    let start = local_fit(problem, Criterion::Proportional, x0);
     // A failed combined fit: no objective, and the two σ of the combined model.
     let failed = |reason: String, evaluations: usize| LocalFit {
         x: start.x.clone(),
@@ -489,5 +489,118 @@ fn combined(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
             }
         }
         Err(e) => failed(format!("BFGS failed: {e}"), evaluations),
+    }
+}
+
+/// −2LL of the model file's own error model as a function of (u, log σ), for
+/// argmin, with a central-difference gradient.
+#[derive(Clone)]
+struct GeneralObjective<'a, 'p> {
+    problem: &'a SubjectProblem<'p>,
+    bounds: &'a Bounds,
+    evaluations: &'a Cell<usize>,
+}
+
+impl GeneralObjective<'_, '_> {
+    fn value(&self, v: &[f64]) -> Option<f64> {
+        self.evaluations.set(self.evaluations.get() + 1);
+        let p = self.bounds.mid.len();
+        self.problem.general_m2ll(&self.bounds.to_x(&v[..p]), &v[p..])
+    }
+}
+
+impl CostFunction for GeneralObjective<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, v: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        self.value(v)
+            .ok_or_else(|| argmin::core::Error::msg("the model cannot be evaluated"))
+    }
+}
+
+impl Gradient for GeneralObjective<'_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, v: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        let fail = || argmin::core::Error::msg("the model cannot be evaluated near the point");
+        (0..v.len())
+            .map(|j| {
+                let h = 1e-6 * v[j].abs().max(1.0);
+                let (mut a, mut b) = (v.clone(), v.clone());
+                a[j] += h;
+                b[j] -= h;
+                Ok((self.value(&a).ok_or_else(fail)? - self.value(&b).ok_or_else(fail)?) / (2.0 * h))
+            })
+            .collect()
+    }
+}
+
+/// Any error model of the file (and censored data): BFGS on −2LL over θ and
+/// log σ, σ started at the file's values.
+fn general(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
+    let s0: Vec<f64> = problem
+        .error
+        .sigma_index
+        .iter()
+        .map(|&k| problem.sigma_sd_at(&[])[k].ln())
+        .collect();
+    let failed = |reason: String, evaluations: usize| LocalFit {
+        x: x0.to_vec(),
+        log_sigma: vec![f64::NAN; s0.len()],
+        objective: f64::INFINITY,
+        converged: false,
+        reason,
+        evaluations,
+    };
+    let evaluations = Cell::new(0);
+    let objective = GeneralObjective {
+        problem,
+        bounds,
+        evaluations: &evaluations,
+    };
+    let mut v = bounds.to_u(x0);
+    v.extend(&s0);
+    if objective.value(&v).is_none() {
+        return failed("the model cannot be evaluated at the start".into(), 1);
+    }
+    let dim = v.len();
+    let identity: Vec<Vec<f64>> = (0..dim)
+        .map(|i| (0..dim).map(|j| if i == j { 1e-2 } else { 0.0 }).collect())
+        .collect();
+    let solver = match BFGS::new(MoreThuenteLineSearch::new())
+        .with_tolerance_grad(1e-6)
+        .and_then(|s| s.with_tolerance_cost(1e-14))
+    {
+        Ok(s) => s,
+        Err(e) => return failed(format!("BFGS setup: {e}"), 0),
+    };
+    let run = Executor::new(objective.clone(), solver)
+        .configure(|state| state.param(v).inv_hessian(identity).max_iters(1000))
+        .run();
+    let used = evaluations.get();
+    match run {
+        Ok(result) => {
+            let state = result.state();
+            let Some(best) = state.get_best_param() else {
+                return failed("BFGS returned no parameters".into(), used);
+            };
+            let p = bounds.mid.len();
+            let (converged, reason) = match state.get_termination_status() {
+                TerminationStatus::Terminated(ArgminReason::SolverConverged) => (true, "BFGS converged".to_string()),
+                TerminationStatus::Terminated(ArgminReason::MaxItersReached) => {
+                    (false, "BFGS reached 1000 iterations before convergence".to_string())
+                }
+                other => (false, format!("BFGS stopped: {other}")),
+            };
+            LocalFit {
+                objective: state.get_best_cost(),
+                x: bounds.to_x(&best[..p]),
+                log_sigma: best[p..].to_vec(),
+                converged,
+                reason,
+                evaluations: used,
+            }
+        }
+        Err(e) => failed(format!("BFGS failed: {e}"), used),
     }
 }

@@ -10,7 +10,7 @@
 //! (SE(θ) = θ·SE(ln θ)); 95% intervals are computed on the log scale and
 //! back-transformed.
 
-use super::error_model::ErrorModel;
+use super::error_model::Criterion;
 use super::likelihood::{m2ll_derivatives, sensitivities};
 use super::problem::SubjectProblem;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -25,6 +25,8 @@ pub enum CovarianceMethod {
     ObservedInformation,
     /// Gauss–Newton σ̂²(JᵀWJ)⁻¹ of weighted least squares.
     GaussNewton,
+    /// Inverse of half a central-difference Hessian of −2LL (the model file's own error model).
+    FiniteDifferenceInformation,
 }
 
 impl CovarianceMethod {
@@ -35,6 +37,9 @@ impl CovarianceMethod {
                 "inverse observed Fisher information (Hessian of -2LL/2; f derivatives by central differences)"
             }
             CovarianceMethod::GaussNewton => "Gauss-Newton: sigma^2 (J'WJ)^-1 with sigma^2 = WSS/(n-p)",
+            CovarianceMethod::FiniteDifferenceInformation => {
+                "inverse observed Fisher information (central-difference Hessian of -2LL/2)"
+            }
         }
     }
 }
@@ -74,12 +79,12 @@ impl Precision {
 /// Computes the precision at estimation-scale `x` and `log_sigma`.
 pub fn precision(
     problem: &SubjectProblem,
-    error_model: ErrorModel,
+    error_model: Criterion,
     x: &[f64],
     log_sigma: &[f64],
 ) -> std::result::Result<Precision, String> {
     match error_model {
-        ErrorModel::WeightedLeastSquares(w) => {
+        Criterion::WeightedLeastSquares(w) => {
             let s = sensitivities(problem, x, false)?;
             let y = problem.dv();
             let n = y.len();
@@ -100,6 +105,7 @@ pub fn precision(
             let information = jtwj / sigma2;
             Ok(from_information(CovarianceMethod::GaussNewton, gradient, information))
         }
+        Criterion::General { .. } => general_precision(problem, x, log_sigma),
         _ => {
             let d = m2ll_derivatives(problem, error_model, x, log_sigma, true)?;
             let h = d.hessian.ok_or("the Hessian of -2LL was not computed")?;
@@ -110,6 +116,42 @@ pub fn precision(
             ))
         }
     }
+}
+
+/// Gradient and Hessian of −2LL by central differences (step 1e-4 on the
+/// estimation scale), for the model file's own error model.
+fn general_precision(problem: &SubjectProblem, x: &[f64], log_sigma: &[f64]) -> std::result::Result<Precision, String> {
+    let v: Vec<f64> = x.iter().chain(log_sigma).copied().collect();
+    let (p, n) = (x.len(), v.len());
+    let h = 1e-4;
+    let at = |d: &[(usize, f64)]| -> std::result::Result<f64, String> {
+        let mut w = v.clone();
+        for &(j, s) in d {
+            w[j] += s;
+        }
+        problem
+            .general_m2ll(&w[..p], &w[p..])
+            .ok_or_else(|| "the model cannot be evaluated near the solution".to_string())
+    };
+    let mut gradient = DVector::zeros(n);
+    let mut hessian = DMatrix::zeros(n, n);
+    let center = at(&[])?;
+    for j in 0..n {
+        let (fp, fm) = (at(&[(j, h)])?, at(&[(j, -h)])?);
+        gradient[j] = (fp - fm) / (2.0 * h);
+        hessian[(j, j)] = (fp - 2.0 * center + fm) / (h * h);
+        for k in 0..j {
+            let d =
+                at(&[(j, h), (k, h)])? - at(&[(j, h), (k, -h)])? - at(&[(j, -h), (k, h)])? + at(&[(j, -h), (k, -h)])?;
+            hessian[(j, k)] = d / (4.0 * h * h);
+            hessian[(k, j)] = hessian[(j, k)];
+        }
+    }
+    Ok(from_information(
+        CovarianceMethod::FiniteDifferenceInformation,
+        gradient,
+        hessian * 0.5,
+    ))
 }
 
 fn from_information(method: CovarianceMethod, gradient: DVector<f64>, information: DMatrix<f64>) -> Precision {

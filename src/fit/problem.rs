@@ -1,15 +1,14 @@
-//! A subject prepared for fitting: its observations, its dosing events, and
-//! the map from the estimated parameters to the model's predictions.
+//! A subject prepared for fitting: its observations, the language model's
+//! predictions at them, and the map from the estimated θ to the model's θ.
 //!
-//! Parameters are estimated on the log scale (ALAG, whose lower bound may be
-//! 0, on its natural scale) within the model file's bounds.
+//! θ are estimated on the log scale when their lower bound is positive (on
+//! their natural scale otherwise) within the model file's bounds; η = 0.
 
-use super::error_model::ErrorModel;
-use crate::data::{subject_events, Dataset, Subject};
-use crate::dosing::{Dose, Event, Timeline};
+use super::error_model::Criterion;
+use super::residual::ErrorSpec;
+use crate::data::{Dataset, Subject};
 use crate::error::{Error, Result};
-use crate::model::{ModelDefinition, ParamId, PkParams};
-use crate::simulate::{active_states, AnyKinetics};
+use crate::model::{Model, SubjectData, Values};
 
 /// One observation used in a fit.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,20 +17,27 @@ pub struct Observation {
     pub line: usize,
     /// Time.
     pub time: f64,
-    /// Observed value (DV).
+    /// Observed value (DV), or the limit of a censored observation.
     pub dv: f64,
+    /// 0: observed; 1: below the limit `dv`; −1: above it (M3).
+    pub censored: i8,
+    /// Whether the output compares on the log scale (`exp()` error model).
+    pub log: bool,
 }
 
-/// A parameter that is estimated.
+/// A θ that is estimated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FreeParameter {
     /// Name, as in the model file.
     pub name: String,
-    id: ParamId,
+    /// Index of the θ in declaration order.
+    pub index: usize,
     /// Lower bound (natural scale).
     pub lower: f64,
     /// Upper bound (natural scale).
     pub upper: f64,
+    /// Initial value from the model file.
+    pub init: f64,
     /// Whether the parameter is estimated on the log scale.
     pub log_scale: bool,
 }
@@ -59,60 +65,73 @@ impl FreeParameter {
     }
 }
 
-/// Which parameters are estimated and which are fixed.
+/// Which θ are estimated and which are fixed (in the file or by `--fix`).
 #[derive(Debug, Clone)]
 pub struct Parameterization {
-    /// Estimated parameters, in model-file order.
+    /// Estimated θ, in declaration order.
     pub free: Vec<FreeParameter>,
-    /// Fixed parameters and their values.
+    /// Fixed θ and their values.
     pub fixed: Vec<(String, f64)>,
-    base: PkParams,
-    km_scale: f64,
+    theta: Vec<f64>,
 }
 
 impl Parameterization {
-    /// All model parameters free except those in `fixed` (name, natural value).
-    pub fn new(model: &ModelDefinition, fixed: &[(String, f64)]) -> Result<Self> {
-        let base = model.params(fixed)?;
+    /// Every θ of `model` is free except those fixed in the file and those in
+    /// `fixed` (name, natural value).
+    pub fn new(model: &Model, fixed: &[(String, f64)]) -> Result<Self> {
+        let thetas = &model.code.thetas;
+        let mut theta = model.theta_init();
+        for (name, value) in fixed {
+            let k = thetas.iter().position(|t| t.name == *name).ok_or_else(|| {
+                Error::parameter(
+                    name,
+                    format!(
+                        "--fix names no θ of model {}; its θ are {}",
+                        model.name(),
+                        thetas.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?;
+            if !value.is_finite() {
+                return Err(Error::parameter(name, format!("value {value} is not a finite number")));
+            }
+            theta[k] = *value;
+        }
         let mut free = Vec::new();
-        for spec in &model.parameters {
-            if fixed.iter().any(|(n, _)| *n == spec.name) {
+        let mut all_fixed = Vec::new();
+        for (k, t) in thetas.iter().enumerate() {
+            if t.fixed || fixed.iter().any(|(n, _)| *n == t.name) {
+                all_fixed.push((t.name.clone(), theta[k]));
                 continue;
             }
-            let id = ParamId::parse(&spec.name)
-                .ok_or_else(|| Error::parameter(&spec.name, "not a parameter the fitting engine knows"))?;
             free.push(FreeParameter {
-                name: spec.name.clone(),
-                id,
-                lower: spec.lower,
-                upper: spec.upper,
-                log_scale: spec.lower > 0.0,
+                name: t.name.clone(),
+                index: k,
+                lower: t.lower,
+                upper: t.upper,
+                init: t.init,
+                log_scale: t.lower > 0.0,
             });
         }
         Ok(Parameterization {
             free,
-            fixed: fixed.to_vec(),
-            base,
-            km_scale: model.units.concentration_scale(),
+            fixed: all_fixed,
+            theta,
         })
     }
 
-    /// Typed model parameters at estimation-scale values `x` of the free parameters.
-    pub fn params_at(&self, x: &[f64]) -> PkParams {
-        let mut p = self.base;
+    /// The model's θ at estimation-scale values `x` of the free parameters.
+    pub fn theta_at(&self, x: &[f64]) -> Vec<f64> {
+        let mut theta = self.theta.clone();
         for (fp, &xi) in self.free.iter().zip(x) {
-            let mut v = fp.to_natural(xi);
-            if fp.id == ParamId::Km {
-                v /= self.km_scale;
-            }
-            p.set(fp.id, v);
+            theta[fp.index] = fp.to_natural(xi);
         }
-        p
+        theta
     }
 
-    /// Whether the dosing events depend on a free parameter (F, ALAG, R, D).
-    pub fn free_affects_doses(&self) -> bool {
-        self.free.iter().any(|f| f.id.affects_doses())
+    /// Estimation-scale values of the free parameters at the file's initial values.
+    pub fn initial_x(&self) -> Vec<f64> {
+        self.free.iter().map(|f| f.to_estimation(f.init)).collect()
     }
 
     /// Names of the free parameters.
@@ -139,37 +158,45 @@ pub struct SubjectProblem<'a> {
     /// Observations used in the fit, in record order.
     pub obs: Vec<Observation>,
     /// Observations left out because the model predicts exactly zero there
-    /// whatever the parameters (before the first dose reaches the sampled compartment).
+    /// at the initial θ (before the first dose reaches the sampled compartment).
     pub excluded_before_dose: usize,
-    /// Doses of the subject, resolved with the model's initial parameters
-    /// (see [`SubjectProblem::doses_at`] for other parameters).
-    pub doses: Vec<Dose>,
-    /// Free and fixed parameters.
+    /// Free and fixed θ.
     pub space: Parameterization,
-    model: &'a ModelDefinition,
+    /// What is minimised and which σ are estimated.
+    pub error: ErrorSpec,
+    model: &'a Model,
     data: &'a Dataset,
     subject: &'a Subject,
-    /// Record index → observation index.
-    slot_of_record: Vec<Option<usize>>,
-    /// The timeline, when it does not depend on the free parameters.
-    timeline: Option<Timeline>,
+    prepared: SubjectData,
+    /// Indices in `prepared.obs` of the fitted observations.
+    kept: Vec<usize>,
+    sigma_sd: Vec<f64>,
 }
 
 impl<'a> SubjectProblem<'a> {
-    /// Prepares `subject` for a fit with `error_model`, checking that it can be fitted.
+    /// Prepares `subject` for a fit, checking that it can be fitted.
     pub fn new(
-        model: &'a ModelDefinition,
+        model: &'a Model,
         data: &'a Dataset,
         subject: &'a Subject,
-        error_model: ErrorModel,
+        error: ErrorSpec,
         space: Parameterization,
     ) -> Result<Self> {
-        let positive = error_model
+        let mut error = error;
+        let censored = model.subject(data, subject)?.obs.iter().any(|o| o.censored != 0);
+        if censored && error.criterion.is_likelihood() {
+            // Censored observations enter by M3, through the model's own variances.
+            error.criterion = Criterion::General {
+                n_sigma: error.sigma_index.len(),
+            };
+        }
+        let criterion = error.criterion;
+        let positive = criterion
             .needs_positive_observations()
-            .then(|| (error_model.to_string(), "--error additive or combined"));
-        let problem = Self::prepare(model, data, subject, space, positive)?;
-        let n_par = problem.space.len() + error_model.sigma_names().len();
-        let needed = if error_model.is_likelihood() { n_par } else { n_par + 1 };
+            .then(|| (criterion.to_string(), "--error additive or combined"));
+        let problem = Self::prepare(model, data, subject, space, error, positive)?;
+        let n_par = problem.space.len() + criterion.n_sigma();
+        let needed = if criterion.is_likelihood() { n_par } else { n_par + 1 };
         if problem.obs.len() < needed {
             return Err(Error::Fit {
                 subject: subject.id.clone(),
@@ -178,8 +205,9 @@ impl<'a> SubjectProblem<'a> {
                     problem.obs.len(),
                     n_par,
                     problem.space.names().join(", "),
-                    error_model
-                        .sigma_names()
+                    problem
+                        .error
+                        .sigma_names
                         .iter()
                         .map(|s| format!(", {s}"))
                         .collect::<String>()
@@ -189,95 +217,105 @@ impl<'a> SubjectProblem<'a> {
         Ok(problem)
     }
 
-    /// Prepares `subject` for population estimation: every parameter of `model`
-    /// is free (no count check: a prior makes sparse data usable).
-    /// `positive_dv` names the error model when it needs DV > 0 (proportional
-    /// and log-scale error models).
-    pub fn for_population(
-        model: &'a ModelDefinition,
-        data: &'a Dataset,
-        subject: &'a Subject,
-        positive_dv: Option<String>,
-    ) -> Result<Self> {
-        let positive = positive_dv.map(|m| (m, "an additive or combined error model"));
-        Self::prepare(model, data, subject, Parameterization::new(model, &[])?, positive)
-    }
-
     fn prepare(
-        model: &'a ModelDefinition,
+        model: &'a Model,
         data: &'a Dataset,
         subject: &'a Subject,
         space: Parameterization,
+        error: ErrorSpec,
         positive_dv: Option<(String, &str)>,
     ) -> Result<Self> {
         let fail = |message: String| Error::Fit {
             subject: subject.id.clone(),
             message,
         };
-        let init = model.params(&space.fixed)?;
-        let events = subject_events(model, &init, data, subject)?;
-        let doses = doses_of(&events);
-        let candidates: Vec<usize> = (0..subject.records.len())
-            .filter(|&i| subject.records[i].is_observation())
-            .collect();
-        if candidates.is_empty() {
+        let prepared = model.subject(data, subject)?;
+        if prepared.obs.is_empty() {
             return Err(fail(
                 "no observations to fit (records with EVID 0, MDV 0 and a DV value)".into(),
             ));
         }
-        if doses.is_empty() {
-            return Err(fail("no dose records: nothing to fit a PK model to".into()));
+        if let Some(o) = prepared
+            .obs
+            .iter()
+            .find(|o| o.censored != 0 && !error.criterion.is_likelihood())
+        {
+            return Err(fail(format!(
+                "line {}: a censored (BLQ) observation: weighted least squares cannot use it (drop it with `blq m1` in the model, or fit by likelihood, M3)",
+                o.line
+            )));
         }
+        let Some(first_dose) = subject
+            .records
+            .iter()
+            .filter(|r| r.is_dose())
+            .map(|r| r.time)
+            .reduce(f64::min)
+        else {
+            return Err(fail("no dose records: nothing to fit a PK model to".into()));
+        };
+        let sigma_sd = model.sigma_sd_init();
+        let theta = space.theta_at(&space.initial_x());
+        let values = Values {
+            theta: &theta,
+            eta: &[],
+            kappa: &[],
+            sigma_sd: &sigma_sd,
+        };
+        let f = model
+            .predict(&prepared, &values)
+            .map_err(|e| fail(format!("prediction failed: {e}")))?
+            .f;
         // Observations where the model predicts exactly zero for any parameters:
         // before the first dose enters (checked at the initial parameters).
-        let timeline = Timeline::build(&remap(&events, &slots(subject.records.len(), &candidates)));
-        let mut f = vec![0.0; candidates.len()];
-        run_timeline(model, &init, &timeline, &mut f).map_err(|m| fail(format!("prediction failed: {m}")))?;
-        let kept: Vec<usize> = candidates
-            .iter()
-            .zip(&f)
-            .filter(|(_, &fi)| fi != 0.0)
-            .map(|(&i, _)| i)
-            .collect();
-        let excluded_before_dose = candidates.len() - kept.len();
+        let kept: Vec<usize> = (0..f.len()).filter(|&i| f[i] != 0.0).collect();
+        let excluded_before_dose = f.len() - kept.len();
         if kept.is_empty() {
-            let first = doses.iter().map(|d| d.time + d.lag).fold(f64::INFINITY, f64::min);
             return Err(fail(format!(
-                "all {} observations are at or before the first dose (time {first}), where the model predicts 0",
-                candidates.len()
+                "all {} observations are at or before the first dose (time {first_dose}), where the model predicts 0",
+                f.len()
             )));
         }
         let obs: Vec<Observation> = kept
             .iter()
             .map(|&i| {
-                let r = &subject.records[i];
+                let o = &prepared.obs[i];
                 Observation {
-                    line: r.line,
-                    time: r.time,
-                    dv: r.dv.unwrap_or(f64::NAN),
+                    line: o.line,
+                    time: o.time,
+                    dv: o.dv,
+                    censored: o.censored,
+                    log: model.code.outputs[o.output]
+                        .terms
+                        .iter()
+                        .any(|t| t.0 == crate::lang::TermKind::Exp),
                 }
             })
             .collect();
         check_observations(&obs, positive_dv).map_err(fail)?;
-        let slot_of_record = slots(subject.records.len(), &kept);
-        let timeline = (!space.free_affects_doses()).then(|| Timeline::build(&remap(&events, &slot_of_record)));
         Ok(SubjectProblem {
             id: subject.id.clone(),
             obs,
             excluded_before_dose,
-            doses,
             space,
+            error,
             model,
             data,
             subject,
-            slot_of_record,
-            timeline,
+            prepared,
+            kept,
+            sigma_sd,
         })
     }
 
     /// The model.
-    pub fn model(&self) -> &ModelDefinition {
+    pub fn model(&self) -> &Model {
         self.model
+    }
+
+    /// What the fit minimises.
+    pub fn criterion(&self) -> Criterion {
+        self.error.criterion
     }
 
     /// The dataset and subject records behind the problem.
@@ -285,14 +323,14 @@ impl<'a> SubjectProblem<'a> {
         (self.data, self.subject)
     }
 
-    /// The timeline at the initial dose attributes, unless the free parameters change it.
-    pub fn timeline(&self) -> Option<&Timeline> {
-        self.timeline.as_ref()
+    /// The subject as prepared for the model.
+    pub fn prepared(&self) -> &SubjectData {
+        &self.prepared
     }
 
-    /// Doses resolved with parameters `p` (F, ALAG, R and D change them).
-    pub fn doses_at(&self, p: &PkParams) -> Result<Vec<Dose>> {
-        Ok(doses_of(&subject_events(self.model, p, self.data, self.subject)?))
+    /// Indices in [`SubjectData::obs`] of the fitted observations.
+    pub fn kept(&self) -> &[usize] {
+        &self.kept
     }
 
     /// Observed values.
@@ -300,78 +338,98 @@ impl<'a> SubjectProblem<'a> {
         self.obs.iter().map(|o| o.dv).collect()
     }
 
+    /// The model's σ (SDs) with the estimated ones at `log_sigma`.
+    pub fn sigma_sd_at(&self, log_sigma: &[f64]) -> Vec<f64> {
+        let mut sd = self.sigma_sd.clone();
+        for (&k, &s) in self.error.sigma_index.iter().zip(log_sigma) {
+            sd[k] = s.exp();
+        }
+        sd
+    }
+
     /// Predictions at the observations for estimation-scale parameters `x`.
     pub fn predict(&self, x: &[f64], out: &mut [f64]) -> std::result::Result<(), String> {
-        self.predict_params(&self.space.params_at(x), out)
+        let theta = self.space.theta_at(x);
+        let values = Values {
+            theta: &theta,
+            eta: &[],
+            kappa: &[],
+            sigma_sd: &self.sigma_sd,
+        };
+        let f = self
+            .model
+            .predict(&self.prepared, &values)
+            .map_err(|e| e.to_string())?
+            .f;
+        for (o, &i) in out.iter_mut().zip(&self.kept) {
+            *o = f[i];
+        }
+        Ok(())
     }
 
-    /// Predictions at the observations for parameters `p`.
-    pub fn predict_params(&self, p: &PkParams, out: &mut [f64]) -> std::result::Result<(), String> {
-        match &self.timeline {
-            Some(t) => run_timeline(self.model, p, t, out),
-            None => {
-                let events = subject_events(self.model, p, self.data, self.subject).map_err(|e| e.to_string())?;
-                run_timeline(
-                    self.model,
-                    p,
-                    &Timeline::build(&remap(&events, &self.slot_of_record)),
-                    out,
-                )
+    /// −2 log-likelihood of the model file's error model, through its own
+    /// variances: Σ ln 2π + ln R + (y − f)²/R over observed values (on the log
+    /// scale for `exp()` outputs) and −2 ln P for censored ones (Beal's M3);
+    /// `None` where the model cannot be evaluated.
+    pub fn general_m2ll(&self, x: &[f64], log_sigma: &[f64]) -> Option<f64> {
+        let (f, r) = self.predict_with_variance(x, log_sigma).ok()?;
+        let (y, f) = self.on_error_scale(&f)?;
+        let censored: Vec<i8> = self.obs.iter().map(|o| o.censored).collect();
+        let observed = censored.iter().filter(|c| **c == 0).count() as f64;
+        let fitted = crate::population::map::Fitted { f, r };
+        let value =
+            observed * (2.0 * std::f64::consts::PI).ln() + crate::population::map::data_term(&y, &fitted, &censored);
+        value.is_finite().then_some(value)
+    }
+
+    /// Observations and predictions on the error models' scales (ln for
+    /// `exp()` outputs); `None` if such a prediction is not positive.
+    pub fn on_error_scale(&self, f: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+        let mut y = Vec::with_capacity(f.len());
+        let mut g = Vec::with_capacity(f.len());
+        for (o, &fi) in self.obs.iter().zip(f) {
+            if o.log {
+                if !(fi > 0.0) {
+                    return None;
+                }
+                y.push(o.dv.ln());
+                g.push(fi.ln());
+            } else {
+                y.push(o.dv);
+                g.push(fi);
             }
         }
+        Some((y, g))
     }
-}
 
-fn doses_of(events: &[Event]) -> Vec<Dose> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Dose { dose, .. } => Some(*dose),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Record index → output slot, for the records `chosen` (in order).
-fn slots(n_records: usize, chosen: &[usize]) -> Vec<Option<usize>> {
-    let mut slot_of_record = vec![None; n_records];
-    for (k, &i) in chosen.iter().enumerate() {
-        slot_of_record[i] = Some(k);
+    /// Predictions and the residual variances of the model file's error model
+    /// at the observations, for `x` and the estimated σ at `log_sigma`.
+    pub fn predict_with_variance(&self, x: &[f64], log_sigma: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
+        let theta = self.space.theta_at(x);
+        let sd = self.sigma_sd_at(log_sigma);
+        let values = Values {
+            theta: &theta,
+            eta: &[],
+            kappa: &[],
+            sigma_sd: &sd,
+        };
+        let p = self.model.predict(&self.prepared, &values)?;
+        Ok((
+            self.kept.iter().map(|&i| p.f[i]).collect(),
+            self.kept.iter().map(|&i| p.variance[i]).collect(),
+        ))
     }
-    slot_of_record
-}
-
-/// Keeps the dose and reset events and the Observe events of fitted records,
-/// renumbered to observation slots.
-fn remap(events: &[Event], slot_of_record: &[Option<usize>]) -> Vec<Event> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Observe { time, slot } => slot_of_record[*slot].map(|s| Event::Observe { time: *time, slot: s }),
-            other => Some(other.clone()),
-        })
-        .collect()
-}
-
-fn run_timeline(
-    model: &ModelDefinition,
-    p: &PkParams,
-    timeline: &Timeline,
-    out: &mut [f64],
-) -> std::result::Result<(), String> {
-    let mut k = AnyKinetics::new(model.solver, p).map_err(|e| e.to_string())?;
-    let scale = model.units.concentration_scale();
-    crate::dosing::predict(&mut k, timeline, active_states(&model.structure), scale, out, None)
-        .map_err(|e| format!("at time {}: {}", e.time, e.message))?;
-    if let Some(bad) = out.iter().find(|v| !v.is_finite()) {
-        return Err(format!("the model predicted {bad}"));
-    }
-    Ok(())
 }
 
 fn check_observations(obs: &[Observation], positive: Option<(String, &str)>) -> std::result::Result<(), String> {
     if let Some(o) = obs.iter().find(|o| !o.dv.is_finite()) {
         return Err(format!("line {}: DV {} is not a finite number", o.line, o.dv));
+    }
+    if let Some(o) = obs.iter().find(|o| o.log && o.dv <= 0.0) {
+        return Err(format!(
+            "line {}: DV = {} at time {}; the output compares on the log scale (exp() error model) and needs DV > 0",
+            o.line, o.dv, o.time
+        ));
     }
     if let Some((model, advice)) = positive {
         if let Some(o) = obs.iter().find(|o| o.dv <= 0.0) {

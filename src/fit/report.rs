@@ -3,7 +3,7 @@
 
 use super::{ParameterEstimate, SubjectFit};
 use crate::error::Error;
-use crate::model::ModelDefinition;
+use crate::model::Model;
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 
@@ -26,7 +26,7 @@ fn parameter_json(p: &ParameterEstimate) -> Value {
 }
 
 /// The JSON document of a fit run (schema in the README).
-pub fn json(model: &ModelDefinition, error_model: &str, outcomes: &[Outcome]) -> Value {
+pub fn json(model: &Model, error_model: &str, outcomes: &[Outcome]) -> Value {
     let subjects: Vec<Value> = outcomes
         .iter()
         .map(|(id, outcome)| match outcome {
@@ -35,7 +35,7 @@ pub fn json(model: &ModelDefinition, error_model: &str, outcomes: &[Outcome]) ->
         })
         .collect();
     json!({
-        "model": model.name,
+        "model": model.name(),
         "error_model": error_model,
         "units": {
             "concentration": model.units.concentration.to_string(),
@@ -93,6 +93,7 @@ fn subject_json(fit: &SubjectFit) -> Value {
         "warnings": fit.warnings,
         "start_objectives": fit.start_objectives.iter().map(|v| opt(Some(*v))).collect::<Vec<_>>(),
         "derived": derived,
+        "derived_note": fit.exposure_note,
         "per_m2": per_m2,
         "covariates": fit.covariates.iter().map(|(n, v)| (n.clone(), opt(Some(*v)))).collect::<Map<String, Value>>(),
         "nca": nca_json(fit),
@@ -153,7 +154,7 @@ fn og(v: Option<f64>) -> String {
 }
 
 /// The terminal report: one block per subject and a summary table.
-pub fn text(model: &ModelDefinition, outcomes: &[Outcome]) -> String {
+pub fn text(model: &Model, outcomes: &[Outcome]) -> String {
     let u = &model.units;
     let (conc, time, vol, amt) = (
         u.concentration.to_string(),
@@ -272,6 +273,9 @@ pub fn text(model: &ModelDefinition, outcomes: &[Outcome]) -> String {
                     og(e.q.map(|v| v / bsa))
                 );
             }
+        }
+        if let Some(note) = &fit.exposure_note {
+            let _ = writeln!(s, "  derived values: {note}");
         }
         for w in &fit.warnings {
             let _ = writeln!(s, "  warning: {w}");

@@ -226,6 +226,8 @@ pub struct OutputDecl {
     pub value_slot: u32,
     /// Error terms: kind, slot of the SD, slot of the exponent (power).
     pub terms: Vec<(TermKind, u32, Option<u32>)>,
+    /// Per term, the name its SD argument is, when it is a plain name (a σ or θ).
+    pub term_names: Vec<Option<String>>,
     /// How the terms combine.
     pub combine: Combine,
     /// `Some(state)` when the output is folded: its value slot then holds a
@@ -1071,6 +1073,7 @@ impl<'e> Compiler<'e> {
             let value_slot = extra as u32;
             extra += 1;
             let mut term_slots = Vec::new();
+            let mut term_names = Vec::new();
             let expr_copy = expr.clone();
             let mut pending = vec![(expr, value_slot)];
             for t in terms {
@@ -1083,6 +1086,10 @@ impl<'e> Compiler<'e> {
                     ErrorTerm::Var(a) => (TermKind::Var, a, None),
                 };
                 self.check_names(&a, &format!("the error model of {name}"))?;
+                term_names.push(match &a {
+                    Expr::Name(n, _) => Some(n.clone()),
+                    _ => None,
+                });
                 let sa = extra as u32;
                 extra += 1;
                 pending.push((a, sa));
@@ -1133,6 +1140,7 @@ impl<'e> Compiler<'e> {
                 unscaled,
                 value_slot,
                 terms: term_slots,
+                term_names,
                 combine,
                 folded,
                 pos,

@@ -219,7 +219,7 @@ impl Model {
                 Error::data(
                     Location::file(&data.file),
                     format!(
-                        "model {} needs {what} {name}, but the data have no {name} column (columns besides the NONMEM items: {})",
+                        "model {} needs {what} {name}, but the data file has no {name} column (columns besides the NONMEM items: {})",
                         self.name(),
                         data.covariate_names.join(", ")
                     ),

@@ -1,87 +1,102 @@
 //! Bayesian (maximum a posteriori) individual fits: each subject's parameters
 //! estimated from its own samples with the population model as prior, as in
-//! therapeutic drug monitoring and NONMEM's POSTHOC step. Typical values come
-//! from the subject's covariates; Ω and the residual error are the model's.
+//! therapeutic drug monitoring and NONMEM's POSTHOC step. The model is written
+//! in the model language: θ (with the subject's covariates in its code), Ω
+//! and the σ of its error models are the file's; η̂ is popfit's conditional mode.
 
-use super::map::{map_estimate, shrinkage, Conditions, MapEstimate, PopSubject};
-use super::model::PopulationModel;
+use super::estimation::{conditional_modes_weighted, PopValues, PopulationData};
+use super::map::{shrinkage, MapEstimate};
 use crate::data::Dataset;
 use crate::error::Result;
-use rayon::prelude::*;
+use crate::model::{IndividualParameters, Model, SubjectData, Values};
 
-/// The MAP fit of one subject.
+/// The MAP fit of one subject under a model written in the model language
+/// (θ, Ω, σ from the file).
 #[derive(Debug, Clone)]
-pub struct MapFit {
+pub struct ModelMapFit {
     /// Subject id.
     pub id: String,
-    /// Covariates used (the model's covariate order).
-    pub covariates: Vec<(String, f64)>,
-    /// Typical values for the subject's covariates (model parameter order).
-    pub typical: Vec<f64>,
-    /// Individual values (model parameter order).
-    pub values: Vec<f64>,
-    /// η̂ (Ω's order).
+    /// b̂ = (η̂, κ̂ per occasion).
     pub eta: Vec<f64>,
-    /// Approximate SE of each η̂ (from the inverse of half the expected information).
+    /// Approximate SE of each component of b̂ (inverse of half the expected information).
     pub eta_se: Vec<f64>,
-    /// The estimate with the quantities at η̂.
+    /// The estimate with the quantities at b̂ (f on the error model's scale).
     pub estimate: MapEstimate,
-    /// Observation times and values used.
+    /// Individual parameters at b̂, per parameter set.
+    pub individual: Vec<IndividualParameters>,
+    /// Individual parameters at b = 0 (typical for the covariates), per parameter set.
+    pub typical: Vec<IndividualParameters>,
+    /// (line, time, DV) of the observations used.
     pub observations: Vec<(usize, f64, f64)>,
+    /// Whether each observation is compared on the log scale.
+    pub log: Vec<bool>,
+    /// The subject as prepared for the model.
+    pub subject: SubjectData,
 }
 
-/// MAP fits of every subject, in file order; a subject that cannot be fitted
-/// gets its error (naming it) and the others go on.
-pub fn map_fit_dataset(model: &PopulationModel, data: &Dataset) -> Result<Vec<(String, Result<MapFit>)>> {
-    map_fit_with(model, data, &Conditions::of(model)?)
+/// MAP fits of every subject of `data` under `model`'s population values,
+/// through popfit's conditional mode; a subject whose estimate fails gets its
+/// error (naming it) and the others go on.
+pub fn map_fit_model(model: &Model, data: &Dataset, values: &PopValues) -> Result<Vec<(String, Result<ModelMapFit>)>> {
+    map_fit_model_weighted(model, data, values, 1.0)
 }
 
-/// Like [`map_fit_dataset`] under other conditions (Ω⁻¹, residual error).
-pub fn map_fit_with(
-    model: &PopulationModel,
+/// [`map_fit_model`] with the prior term multiplied by `prior_weight` (0: maximum likelihood of η).
+pub fn map_fit_model_weighted(
+    model: &Model,
     data: &Dataset,
-    conditions: &Conditions<'_>,
-) -> Result<Vec<(String, Result<MapFit>)>> {
-    model.check_covariates(data)?;
-    let names = model.covariate_names();
-    Ok(data
+    values: &PopValues,
+    prior_weight: f64,
+) -> Result<Vec<(String, Result<ModelMapFit>)>> {
+    let pop = PopulationData::new(model, data)?;
+    let modes = conditional_modes_weighted(model, &pop, values, prior_weight);
+    let n_eta = values.omega.nrows();
+    Ok(pop
         .subjects
-        .par_iter()
-        .map(|s| {
-            let fit = (|| {
-                let subject = PopSubject::new(model, data, s)?;
-                let tv = model.checked_typical_values(&s.id, &subject.covariates)?;
-                let start = vec![0.0; model.eta_parameters.len()];
-                let estimate = map_estimate(&subject, conditions, &tv, &start)?;
+        .iter()
+        .zip(modes)
+        .map(|(s, mode)| {
+            let fit = mode.and_then(|estimate| {
+                let at = |b: &[f64]| {
+                    let (eta, kappa) = b.split_at(n_eta.min(b.len()));
+                    model.individual_parameters(
+                        &s.data,
+                        &Values {
+                            theta: &values.theta,
+                            eta,
+                            kappa,
+                            sigma_sd: &values.sigma_sd,
+                        },
+                    )
+                };
                 let cov = estimate.half_information.clone().try_inverse();
-                let eta_se = (0..start.len())
+                let eta_se = (0..estimate.eta.len())
                     .map(|k| cov.as_ref().map_or(f64::NAN, |c| c[(k, k)].max(0.0).sqrt()))
                     .collect();
-                Ok(MapFit {
-                    id: s.id.clone(),
-                    covariates: names
-                        .iter()
-                        .map(|n| n.to_string())
-                        .zip(subject.covariates.clone())
-                        .collect(),
-                    values: model.individual_values(&tv, &estimate.eta),
-                    typical: tv,
+                Ok(ModelMapFit {
+                    id: s.data.id.clone(),
+                    individual: at(&estimate.eta)?,
+                    typical: at(&vec![0.0; estimate.eta.len()])?,
                     eta: estimate.eta.clone(),
                     eta_se,
-                    observations: subject.problem.obs.iter().map(|o| (o.line, o.time, o.dv)).collect(),
+                    observations: s.data.obs.iter().map(|o| (o.line, o.time, o.dv)).collect(),
+                    log: s.log.clone(),
+                    subject: s.data.clone(),
                     estimate,
                 })
-            })();
-            (s.id.clone(), fit)
+            });
+            (s.data.id.clone(), fit)
         })
         .collect())
 }
 
-/// η-shrinkage of the fitted subjects (1 − SD(η̂)/ω per η).
-pub fn map_shrinkage(model: &PopulationModel, fits: &[(String, Result<MapFit>)]) -> Vec<f64> {
+/// η-shrinkage of the fitted subjects (1 − SD(η̂)/ω per η of Ω; κ left out).
+pub fn model_shrinkage(values: &PopValues, fits: &[(String, Result<ModelMapFit>)]) -> Vec<f64> {
+    let n = values.omega.nrows();
     let etas: Vec<Vec<f64>> = fits
         .iter()
-        .filter_map(|(_, f)| f.as_ref().ok().map(|f| f.eta.clone()))
+        .filter_map(|(_, f)| f.as_ref().ok().map(|f| f.eta[..n].to_vec()))
         .collect();
-    shrinkage(&etas, &model.omega_sd())
+    let sd: Vec<f64> = (0..n).map(|k| values.omega[(k, k)].sqrt()).collect();
+    shrinkage(&etas, &sd)
 }

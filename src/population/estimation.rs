@@ -363,6 +363,48 @@ pub fn objective(
     })
 }
 
+/// The conditional mode (MAP estimate) of every subject's random effects
+/// b = (η, κ per occasion) at `values`, as popfit's FOCE-I computes it
+/// ([`conditional_mode`] on the same [`Conditional`]): `pk fit --prior`. A
+/// subject whose estimate fails gets its error, and the others go on.
+pub fn conditional_modes(model: &Model, data: &PopulationData, values: &PopValues) -> Vec<Result<MapEstimate>> {
+    conditional_modes_weighted(model, data, values, 1.0)
+}
+
+/// [`conditional_modes`] with the prior term bΩ_b⁻¹b multiplied by `prior_weight`
+/// (0: the maximum-likelihood estimate of b, without the prior).
+pub fn conditional_modes_weighted(
+    model: &Model,
+    data: &PopulationData,
+    values: &PopValues,
+    prior_weight: f64,
+) -> Vec<Result<MapEstimate>> {
+    let iov = model.code.iov.is_some();
+    let n_eta = values.omega.nrows();
+    data.subjects
+        .par_iter()
+        .map(|s| {
+            let omega_b = stacked_omega(values, s.data.n_occasions, iov);
+            let omega_inv = omega_b
+                .clone()
+                .cholesky()
+                .map(|c| c.inverse() * prior_weight)
+                .ok_or_else(|| Error::Fit {
+                    subject: s.data.id.clone(),
+                    message: "Ω is not positive definite".into(),
+                })?;
+            let problem = AtValues {
+                model,
+                subject: s,
+                values,
+                n_eta,
+                fixed_r: None,
+            };
+            conditional_mode(&problem, &omega_inv, &vec![0.0; omega_b.nrows()])
+        })
+        .collect()
+}
+
 /// FO: linearisation at b = 0.
 fn fo_contribution(p: &AtValues<'_>, omega_b: &DMatrix<f64>, omega_inv: &DMatrix<f64>) -> Result<(f64, MapEstimate)> {
     let fail = |m: &str| Error::Fit {

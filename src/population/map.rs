@@ -3,17 +3,14 @@
 //!
 //! The objective is NONMEM's conditional −2 log density (without ln 2π):
 //! `O(η) = Σ [(y − f)²/R + ln R] + ηᵀ Ω⁻¹ η`,
-//! with f, R the prediction and residual variance at the subject's parameters
-//! `P = TV · exp(η)`. It is minimised by Fisher scoring with Levenberg–Marquardt
-//! damping: the gradient is exact in f, the curvature is the expected
+//! with f, R the prediction and residual variance at η of any [`Conditional`]
+//! (a subject of a model-language model: [`super::estimation`]). It is
+//! minimised by Fisher scoring with Levenberg–Marquardt damping: the gradient is exact in f, the curvature is the expected
 //! information `H = Σ gᵀg (2/R + R′²/R²) + 2Ω⁻¹` (g = ∂f/∂η by central
 //! differences of the model, R′ = dR/df). At η̂, `H/2` is the matrix whose
 //! determinant enters the FOCE-I objective.
 
-use super::model::{PopulationModel, Residual};
-use crate::data::{Dataset, Subject};
 use crate::error::{Error, Result};
-use crate::fit::problem::SubjectProblem;
 use nalgebra::{DMatrix, DVector};
 
 /// Step of the central differences in η.
@@ -25,105 +22,6 @@ const NEWTON_AFTER: usize = 20;
 const NEGLIGIBLE_DECREMENT: f64 = 1e-6;
 /// Largest number of scoring iterations.
 const MAX_ITERATIONS: usize = 200;
-
-/// A subject prepared for population estimation.
-#[derive(Debug, Clone)]
-pub struct PopSubject<'a> {
-    /// Observations, dosing history and prediction of the subject.
-    pub problem: SubjectProblem<'a>,
-    /// The subject's covariates, in [`PopulationModel::covariate_names`] order
-    /// (from its first record).
-    pub covariates: Vec<f64>,
-    /// Observed values on the scale of the error model (ln DV for exponential error).
-    pub y: Vec<f64>,
-}
-
-impl<'a> PopSubject<'a> {
-    /// Prepares `subject` of `data` for `model`; fails with a message naming
-    /// the subject (no observations, a missing covariate, DV ≤ 0 under a
-    /// proportional or log-scale error model).
-    pub fn new(model: &'a PopulationModel, data: &'a Dataset, subject: &'a Subject) -> Result<Self> {
-        let covariates = subject_covariates(model, data, subject)?;
-        let positive = matches!(
-            model.residual.kind,
-            super::ResidualKind::Proportional | super::ResidualKind::Exponential
-        )
-        .then(|| model.residual.kind.to_string());
-        let problem = SubjectProblem::for_population(&model.structural, data, subject, positive)?;
-        let y = problem
-            .obs
-            .iter()
-            .map(|o| if model.residual.log_scale() { o.dv.ln() } else { o.dv })
-            .collect();
-        Ok(PopSubject { problem, covariates, y })
-    }
-
-    /// Subject id.
-    pub fn id(&self) -> &str {
-        &self.problem.id
-    }
-
-    /// Predictions at parameter values `values` (model order) on the error
-    /// model's scale; `None` where the model cannot be evaluated or a
-    /// log-scale prediction is not positive.
-    pub fn predict(&self, model: &PopulationModel, values: &[f64], log_scale: bool, out: &mut [f64]) -> Option<()> {
-        let p = model.params(values).ok()?;
-        self.problem.predict_params(&p, out).ok()?;
-        if log_scale {
-            for v in out.iter_mut() {
-                if !(*v > 0.0) {
-                    return None;
-                }
-                *v = v.ln();
-            }
-        }
-        Some(())
-    }
-}
-
-/// The covariates a population model needs, from the subject's first record.
-pub fn subject_covariates(model: &PopulationModel, data: &Dataset, subject: &Subject) -> Result<Vec<f64>> {
-    model.check_covariates(data)?;
-    let mut out = Vec::new();
-    for name in model.covariate_names() {
-        let j = data.covariate_index(name).unwrap_or(0);
-        let v = subject.records.first().map_or(f64::NAN, |r| r.covariates[j]);
-        if !v.is_finite() {
-            return Err(Error::Fit {
-                subject: subject.id.clone(),
-                message: format!("covariate {name} is missing or not a number on the first record"),
-            });
-        }
-        out.push(v);
-    }
-    Ok(out)
-}
-
-/// The prior and residual error under which η is estimated.
-#[derive(Debug, Clone)]
-pub struct Conditions<'m> {
-    /// The population model (structure and η parameters).
-    pub model: &'m PopulationModel,
-    /// Ω⁻¹ (all zero for a flat prior: maximum likelihood).
-    pub omega_inv: DMatrix<f64>,
-    /// Residual error.
-    pub residual: Residual,
-}
-
-impl<'m> Conditions<'m> {
-    /// The model's own Ω and residual error; an error if Ω is not positive definite.
-    pub fn of(model: &'m PopulationModel) -> Result<Self> {
-        let omega_inv = inverse_spd(&model.omega).ok_or_else(|| Error::Model {
-            model: model.name.clone(),
-            message: "Ω is not positive definite".into(),
-        })?;
-        Ok(Conditions {
-            model,
-            omega_inv,
-            residual: model.residual,
-        })
-    }
-}
 
 /// Inverse of a symmetric positive definite matrix, `None` otherwise.
 pub fn inverse_spd(m: &DMatrix<f64>) -> Option<DMatrix<f64>> {
@@ -177,36 +75,6 @@ pub struct Fitted {
     pub f: Vec<f64>,
     /// Residual variances.
     pub r: Vec<f64>,
-}
-
-/// A subject of a population model file at given typical values: the
-/// [`Conditional`] of the TOML population models.
-pub struct TypicalSubject<'s, 'a, 'm> {
-    /// The subject.
-    pub subject: &'s PopSubject<'a>,
-    /// Model and residual error.
-    pub conditions: &'s Conditions<'m>,
-    /// Typical values for the subject's covariates.
-    pub tv: &'s [f64],
-}
-
-impl Conditional for TypicalSubject<'_, '_, '_> {
-    fn id(&self) -> &str {
-        self.subject.id()
-    }
-    fn y(&self) -> &[f64] {
-        &self.subject.y
-    }
-    fn evaluate(&self, eta: &[f64]) -> std::result::Result<Fitted, String> {
-        let c = self.conditions;
-        let values = c.model.individual_values(self.tv, eta);
-        let mut f = vec![0.0; self.subject.y.len()];
-        self.subject
-            .predict(c.model, &values, c.residual.log_scale(), &mut f)
-            .ok_or("the model cannot be evaluated")?;
-        let r = f.iter().map(|fi| c.residual.variance(*fi).0).collect();
-        Ok(Fitted { f, r })
-    }
 }
 
 /// Predictions and the objective at one η.
@@ -346,16 +214,6 @@ fn scoring_terms(
         }
     }
     (grad, half)
-}
-
-/// Minimises O(η) from `start` for typical values `tv` (TOML population models).
-pub fn map_estimate(subject: &PopSubject<'_>, c: &Conditions<'_>, tv: &[f64], start: &[f64]) -> Result<MapEstimate> {
-    let p = TypicalSubject {
-        subject,
-        conditions: c,
-        tv,
-    };
-    conditional_mode(&p, &c.omega_inv, start)
 }
 
 /// The conditional mode η̂ = argmin O(η) of any [`Conditional`], by Fisher
