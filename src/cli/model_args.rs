@@ -3,7 +3,7 @@
 
 use clap::Args;
 use pk::data::{read_dataset, Dataset, ReadOptions};
-use pk::model::ModelDefinition;
+use pk::model::{Model, ModelDefinition};
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::Result;
 
@@ -22,7 +22,22 @@ pub struct UnitArgs {
 }
 
 impl UnitArgs {
-    /// Loads a model file or bundled model and applies the overrides.
+    /// Loads a model in the model language (file or bundled name) and applies the overrides.
+    pub fn load_lang_model(&self, path_or_name: &str) -> Result<Model> {
+        let mut model = Model::load(path_or_name)?;
+        if let Some(u) = &self.conc_unit {
+            model.units.concentration = ConcentrationUnit::parse(u)?;
+        }
+        if let Some(u) = &self.amount_unit {
+            model.units.amount = AmountUnit::parse(u)?;
+        }
+        if let Some(u) = &self.time_unit {
+            model.units.time = TimeUnit::parse(u)?;
+        }
+        Ok(model)
+    }
+
+    /// Loads a TOML model file or bundled model and applies the overrides (`pk fit`).
     pub fn load_model(&self, path_or_name: &str) -> Result<ModelDefinition> {
         let mut model = ModelDefinition::load(path_or_name)?;
         if let Some(u) = &self.conc_unit {

@@ -139,6 +139,13 @@ pub struct IndividualParameters {
     pub values: Vec<(String, f64)>,
 }
 
+impl SubjectData {
+    /// Number of records.
+    pub fn n_records(&self) -> usize {
+        self.records.len()
+    }
+}
+
 impl IndividualParameters {
     /// The value named `name`.
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -488,7 +495,36 @@ impl Model {
             .collect())
     }
 
+    /// Predictions at the records `records` of the subject (indices into its
+    /// records, in time order), and with `amounts` the amount in each model
+    /// state there (CMT order). For simulation on a grid of added records.
+    pub fn predict_at(
+        &self,
+        s: &SubjectData,
+        v: &Values<'_>,
+        records: &[usize],
+        amounts: bool,
+    ) -> Result<(Prediction, Option<Vec<Vec<f64>>>)> {
+        let mut buffer = amounts.then(|| vec![[0.0; MAX_STATES]; records.len()]);
+        let p = self.run_with(s, v, records, buffer.as_deref_mut())?;
+        let engine: Vec<usize> = (0..self.code.states.len())
+            .map(|k| engine_index(&self.code, k))
+            .collect();
+        let amounts = buffer.map(|b| b.iter().map(|a| engine.iter().map(|&e| a[e]).collect()).collect());
+        Ok((p, amounts))
+    }
+
     fn run(&self, s: &SubjectData, v: &Values<'_>, observe: &[usize]) -> Result<Prediction> {
+        self.run_with(s, v, observe, None)
+    }
+
+    fn run_with(
+        &self,
+        s: &SubjectData,
+        v: &Values<'_>,
+        observe: &[usize],
+        amounts: Option<&mut [State]>,
+    ) -> Result<Prediction> {
         let sets = self.parameter_sets(s, v)?;
         let is_obs = observe.len() == s.obs.len() && observe.iter().zip(&s.obs).all(|(a, o)| *a == o.record);
         let built;
@@ -511,7 +547,7 @@ impl Model {
         let mut kin = LangKinetics::new(self, &sets, outputs)?;
         let mut f = vec![f64::NAN; observe.len()];
         let active = kin.active.clone();
-        predict(&mut kin, timeline, &active, 1.0, &mut f, None).map_err(|e| Error::Solver {
+        predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| Error::Solver {
             subject: s.id.clone(),
             time: e.time,
             message: e.message,
