@@ -7,6 +7,7 @@ use pk::dosing::regimen::Regimen;
 use pk::model::scenario::regimen_scenario;
 use pk::model::{Model, Values};
 use pk::population::bayes::{map_fit_dataset, map_fit_with};
+use pk::population::compare::{compare_model, Individual};
 use pk::population::map::{inverse_spd, Conditions};
 use pk::population::montecarlo::{
     draw_patients, patient_exposures, percentiles, simulate_patients, CovariateDraw, CovariateSource, Dosing,
@@ -436,4 +437,82 @@ fn bad_population_input_gets_clear_messages() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("Ω is not positive definite"), "{e}");
+}
+
+/// A one-compartment model with a weight covariate, η on CL only, and `cl_code` for CL.
+fn compare_model_text(cl_code: &str) -> String {
+    format!(
+        "units amount=mg, volume=L, time=h, concentration=mg/L\n\
+         covariates WT\n\
+         theta TVCL = 3 (0.001, 100)\n\
+         theta TVV = 50 (0.1, 1000)\n\
+         omega eta_cl ~ 0.09, eta_v ~ 0.04\n\
+         sigma prop ~ 0.01\n\
+         {cl_code}\n\
+         V = TVV * exp(eta_v)\n\
+         W = TVV * 2\n\
+         kernel one_cmt_iv(CL, V)\n\
+         output CP = central / V ~ prop(prop)\n"
+    )
+}
+
+fn individual(cl: f64, v: f64, w: f64, wt: f64) -> Individual {
+    Individual {
+        id: "7".into(),
+        converged: true,
+        parameters: vec![("CL".into(), cl), ("V".into(), v), ("W".into(), w)],
+        covariates: vec![("WT".into(), wt)],
+        bsa: None,
+        vss: None,
+        t_half: None,
+    }
+}
+
+#[test]
+fn compare_takes_typical_values_and_the_eta_of_each_parameter_from_the_code() {
+    let text = compare_model_text("CL = TVCL * (WT / 70)^0.75 * exp(eta_cl)");
+    let model = Model::from_text(&text, "cmp.pk").unwrap();
+    let rows = compare_model(&model, &[individual(2.5, 40.0, 100.0, 35.0)]).unwrap();
+    let p = |name: &str| rows[0].parameters.iter().find(|p| p.name == name).unwrap().clone();
+    // Typical CL for 35 kg from the model text above: 3·(35/70)^0.75.
+    let tv_cl = 3.0 * 0.5f64.powf(0.75);
+    let cl = p("CL");
+    assert!((cl.typical - tv_cl).abs() < 1e-12 * tv_cl, "{cl:?}");
+    assert!((cl.eta - (2.5 / tv_cl).ln()).abs() < 1e-12);
+    // ω of eta_cl: √0.09 = 0.3 (the model text); z = η/ω.
+    assert!((cl.omega.unwrap() - 0.3).abs() < 1e-15);
+    assert!((cl.z.unwrap() - (2.5 / tv_cl).ln() / 0.3).abs() < 1e-12);
+    // V carries eta_v (ω = √0.04 = 0.2); W = 2·TVV carries no η: no z.
+    assert!((p("V").omega.unwrap() - 0.2).abs() < 1e-15);
+    assert!((p("V").typical - 50.0).abs() < 1e-12);
+    let w = p("W");
+    assert_eq!((w.omega, w.z), (None, None));
+    assert!((w.ratio - 1.0).abs() < 1e-15, "W = 100 = 2·TVV: ratio 1");
+    // A missing covariate names the subject and the covariate.
+    let mut no_wt = individual(2.5, 40.0, 100.0, 35.0);
+    no_wt.covariates.clear();
+    let e = compare_model(&model, &[no_wt]).unwrap_err().to_string();
+    assert!(
+        e.contains("needs covariate WT, which the fit does not have (covariates: none)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn compare_refuses_a_parameter_whose_eta_is_not_ln_of_the_ratio() {
+    for (code, why) in [
+        ("CL = TVCL * (1 + eta_cl)", "ln of it is not linear in η"),
+        ("CL = TVCL * exp(eta_cl + eta_v)", "eta_cl 1.0000, eta_v 1.0000"),
+        ("CL = TVCL * exp(0.5 * eta_cl)", "eta_cl 0.5000"),
+    ] {
+        let model = Model::from_text(&compare_model_text(code), "cmp.pk").unwrap();
+        let e = compare_model(&model, &[individual(2.5, 40.0, 100.0, 35.0)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("parameter CL of model cmp is not typical·exp(η) in one η"),
+            "{code}: {e}"
+        );
+        assert!(e.contains(why), "{code}: {e}");
+    }
 }

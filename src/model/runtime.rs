@@ -116,6 +116,8 @@ pub struct SubjectData {
     /// The timeline of the observations, when the doses do not depend on the
     /// parameters (no F, ALAG, RATE or DUR in the code): built once.
     timeline: Option<Timeline>,
+    /// The timeline of other prediction records ([`Model::cache_timeline`]), with those records.
+    timeline_at: Option<(Vec<usize>, Timeline)>,
 }
 
 /// Predictions at a subject's observations, with the residual SD terms.
@@ -349,27 +351,39 @@ impl Model {
             set_of_record,
             set_first_record,
             timeline: None,
+            timeline_at: None,
         };
-        if !c.attribute_set.iter().flatten().any(|a| *a) {
-            // Dose attributes keep their defaults whatever the parameters.
-            let defaults = vec![f64::NAN; c.layout.n_slots];
-            let n_sets = s.set_first_record.len();
-            let mut values = Vec::with_capacity(n_sets * c.layout.n_slots);
-            for _ in 0..n_sets {
-                values.extend_from_slice(&defaults);
-            }
-            let mut sets = ParameterSets {
-                values,
-                of_record: s.set_of_record.clone(),
-                n_slots: c.layout.n_slots,
-            };
-            for k in 0..n_sets {
-                self.default_attributes(sets.get_mut(k));
-            }
-            let slots: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
-            s.timeline = Some(Timeline::build(&self.events(&s, &sets, &slots)?));
-        }
+        let slots: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
+        s.timeline = self.fixed_timeline(&s, &slots)?;
         Ok(s)
+    }
+
+    /// Builds once the timeline of predictions at `records` (as for
+    /// [`Model::predict_at`]), for a subject predicted many times there with
+    /// other parameter values. Without effect when the doses depend on the
+    /// parameters (F, ALAG, RATE or DUR in the code).
+    pub fn cache_timeline(&self, s: &mut SubjectData, records: &[usize]) -> Result<()> {
+        s.timeline_at = self.fixed_timeline(s, records)?.map(|t| (records.to_vec(), t));
+        Ok(())
+    }
+
+    /// The timeline with predictions at `slots`, if the doses keep their
+    /// default attributes whatever the parameters.
+    fn fixed_timeline(&self, s: &SubjectData, slots: &[usize]) -> Result<Option<Timeline>> {
+        let c = &self.code;
+        if c.attribute_set.iter().flatten().any(|a| *a) {
+            return Ok(None);
+        }
+        let n_sets = s.set_first_record.len();
+        let mut sets = ParameterSets {
+            values: vec![f64::NAN; n_sets * c.layout.n_slots],
+            of_record: s.set_of_record.clone(),
+            n_slots: c.layout.n_slots,
+        };
+        for k in 0..n_sets {
+            self.default_attributes(sets.get_mut(k));
+        }
+        Ok(Some(Timeline::build(&self.events(s, &sets, slots)?)))
     }
 
     /// The parameter set of each record and the first record of each set.
@@ -528,8 +542,9 @@ impl Model {
         let sets = self.parameter_sets(s, v)?;
         let is_obs = observe.len() == s.obs.len() && observe.iter().zip(&s.obs).all(|(a, o)| *a == o.record);
         let built;
-        let timeline = match (&s.timeline, is_obs) {
-            (Some(t), true) => t,
+        let timeline = match (&s.timeline, is_obs, &s.timeline_at) {
+            (Some(t), true, _) => t,
+            (_, false, Some((at, t))) if at == observe => t,
             _ => {
                 built = Timeline::build(&self.events(s, &sets, observe)?);
                 &built

@@ -8,6 +8,7 @@
 //! results do not depend on the number of threads, the order in which rayon
 //! runs the patients, or whether the model is a closed form or ODEs.
 
+use super::exposures::ExposurePlan;
 use crate::data::Dataset;
 use crate::dosing::regimen::{BodySize, Regimen};
 use crate::dosing::Dose;
@@ -251,7 +252,8 @@ struct Prepared {
 }
 
 fn prepare(model: &Model, scenario: Scenario) -> Result<Prepared> {
-    let subject = model.subject(&scenario.data, scenario.subject())?;
+    let mut subject = model.subject(&scenario.data, scenario.subject())?;
+    model.cache_timeline(&mut subject, &scenario.slots)?;
     Ok(Prepared { scenario, subject })
 }
 
@@ -487,7 +489,8 @@ pub fn percentiles(conc: &Array2<f64>, probs: &[f64]) -> Array2<f64> {
 }
 
 /// Exposure of every patient for a regimen (first dose and steady state):
-/// see [`super::exposures::regimen_exposure`].
+/// see [`super::exposures`]. The curves' subjects are built once for
+/// consecutive patients with the same covariates and doses.
 pub fn patient_exposures(
     model: &Model,
     patients: &VirtualPatients,
@@ -495,20 +498,46 @@ pub fn patient_exposures(
     size: SizeRule,
     mc: &MonteCarlo,
 ) -> Result<Vec<Exposure>> {
-    (0..patients.eta.nrows())
+    const CHUNK: usize = 512;
+    let n = patients.eta.nrows();
+    let blocks: Vec<Vec<Exposure>> = (0..n.div_ceil(CHUNK))
         .into_par_iter()
-        .map(|k| {
-            let doses = regimen_doses(model, regimen, &size.of(patients, k))?;
-            let values = patient_values(model, patients, k, 1, mc);
-            let cov = covariate_row(patients, k);
-            super::exposures::regimen_exposure(model, &values.values(), &patients.names, &cov, &doses)
-                .map_err(|e| patient_error(patients, k, e))?
-                .ok_or_else(|| Error::Regimen {
-                    text: regimen.text.clone(),
-                    message: "no dose to derive exposures from".into(),
-                })
+        .map(|c| {
+            let mut out = Vec::with_capacity(CHUNK);
+            let mut key: Option<(Vec<Dose>, Vec<f64>)> = None;
+            let mut plan: Option<ExposurePlan<'_>> = None;
+            let mut held: Vec<(Vec<f64>, Vec<Dose>)> = Vec::new();
+            for k in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                let doses = regimen_doses(model, regimen, &size.of(patients, k))?;
+                let cov = covariate_row(patients, k);
+                if key.as_ref().is_none_or(|(d, x)| *d != doses || *x != cov) {
+                    held.clear();
+                    held.push((cov.clone(), doses.clone()));
+                    plan = None;
+                    key = Some((doses, cov));
+                }
+                if plan.is_none() {
+                    if let Some((cov, doses)) = held.first() {
+                        let built = ExposurePlan::new(model, &patients.names, cov, doses)
+                            .map_err(|e| patient_error(patients, k, e))?;
+                        plan = Some(built.ok_or_else(|| Error::Regimen {
+                            text: regimen.text.clone(),
+                            message: "no dose to derive exposures from".into(),
+                        })?);
+                    }
+                }
+                let values = patient_values(model, patients, k, 1, mc);
+                if let Some(p) = &plan {
+                    out.push(
+                        p.exposure(&values.values())
+                            .map_err(|e| patient_error(patients, k, e))?,
+                    );
+                }
+            }
+            Ok(out)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(blocks.into_iter().flatten().collect())
 }
 
 /// An exposure metric of a virtual patient.
