@@ -516,3 +516,56 @@ fn compare_refuses_a_parameter_whose_eta_is_not_ln_of_the_ratio() {
         assert!(e.contains(why), "{code}: {e}");
     }
 }
+
+#[test]
+fn each_occasion_of_a_virtual_patient_gets_its_own_kappa() {
+    // CL = 5·exp(κ), V = 50 (model text below), ω²_iov = 0.04: a bolus of 100 mg
+    // in each of two occasions, 100 h apart (e^(−0.1·99) of the first remains: < 1e-4).
+    let text = "units amount=mg, volume=L, time=h, concentration=mg/L\n\
+                theta TVCL = 5 (0.001, 100)\n\
+                theta TVV = 50 (0.1, 1000)\n\
+                iov kappa_cl ~ 0.04 by OCC\n\
+                sigma prop ~ 0.01\n\
+                CL = TVCL * exp(kappa_cl)\n\
+                V = TVV\n\
+                kernel one_cmt_iv(CL, V)\n\
+                output CP = central / V ~ prop(prop)\n";
+    let model = Model::from_text(text, "iov.pk").unwrap();
+    let csv = "ID,TIME,DV,AMT,EVID,MDV,OCC\n1,0,.,100,1,1,1\n1,1,1,0,0,0,1\n1,100,.,100,1,1,2\n1,101,1,0,0,0,2\n";
+    let data = parse_dataset(csv, "iov.csv", &ReadOptions::default()).unwrap();
+    let n = 4000;
+    let m = mc(n, 5, false);
+    let patients = draw_patients(&model, &m, &CovariateSource::from_dataset(&data)).unwrap();
+    let conc = simulate_patients(&model, &patients, Dosing::Subjects(&data), &[1.0, 101.0], &m, &|_| {}).unwrap();
+    // κ back from C(1 h after the dose) = 100/50·e^(−CL/50): CL = −50·ln(C/2).
+    let kappa = |c: f64| (-50.0 * (c / 2.0).ln() / 5.0).ln();
+    let k1: Vec<f64> = (0..n).map(|i| kappa(conc[(i, 0)])).collect();
+    let k2: Vec<f64> = (0..n)
+        .map(|i| kappa(conc[(i, 1)] - conc[(i, 0)] * (-0.1f64 * 100.0).exp()))
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (m1, m2) = (mean(&k1), mean(&k2));
+    let sd = |v: &[f64], m: f64| (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+    let (s1, s2) = (sd(&k1, m1), sd(&k2, m2));
+    let corr = k1.iter().zip(&k2).map(|(a, b)| (a - m1) * (b - m2)).sum::<f64>() / ((n - 1) as f64 * s1 * s2);
+    // ω_iov = √0.04 = 0.2 in both occasions; independent draws: correlation within 4/√n.
+    assert!(
+        (s1 / 0.2 - 1.0).abs() < 0.05 && (s2 / 0.2 - 1.0).abs() < 0.05,
+        "SD {s1} {s2}"
+    );
+    assert!(
+        corr.abs() < 4.0 / (n as f64).sqrt(),
+        "correlation of κ between occasions {corr}"
+    );
+    // With --omega-zero every κ is zero: the typical CL in both occasions.
+    let typical = simulate_patients(
+        &model,
+        &patients,
+        Dosing::Subjects(&data),
+        &[1.0],
+        &mc(n, 5, true),
+        &|_| {},
+    )
+    .unwrap();
+    assert!((typical[(0, 0)] - 2.0 * (-0.1f64).exp()).abs() < 1e-12);
+}

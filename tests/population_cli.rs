@@ -428,3 +428,38 @@ fn single_subject_simulate_on_the_model_language() {
     let c2: f64 = csv.lines().nth(2).unwrap().split(',').nth(1).unwrap().parse().unwrap();
     assert!((c2 / 392.0 - 1.0).abs() < 0.005, "{c2}");
 }
+
+#[test]
+fn compare_reports_bad_published_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit = dir.path().join("fit.json");
+    std::fs::write(
+        &fit,
+        r#"{"subjects": [{"id": 1, "converged": true, "parameters": {"CL": {"estimate": 20}}, "covariates": {"WT": 40, "WBC": 10}}]}"#,
+    )
+    .unwrap();
+    let e = fails(&[
+        "compare",
+        fit.to_str().unwrap(),
+        "--population",
+        BONATE,
+        "--published",
+        "/nonexistent/published.toml",
+    ]);
+    assert!(e.contains("/nonexistent/published.toml"), "{e}");
+    let bad = dir.path().join("published.toml");
+    std::fs::write(&bad, "[[published]]\nlabel = \"x\"\nclearance = 3\n").unwrap();
+    let e = fails(&[
+        "compare",
+        fit.to_str().unwrap(),
+        "--population",
+        BONATE,
+        "--published",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(e.contains("published values") && e.contains("clearance"), "{e}");
+    // Without --published the table has the group line only; CL = 20 against 32.8 at 40 kg.
+    let (table, _) = ok(&["compare", fit.to_str().unwrap(), "--population", BONATE]);
+    assert!(table.contains("this group") && !table.contains("Evoltra"), "{table}");
+    assert!(table.contains("0.610"), "ratio 20/32.8 = 0.610: {table}");
+}

@@ -311,7 +311,7 @@ fn run_population(args: &SimulateArgs, population: &str) -> Result<()> {
 /// Predictions of `model` at the scenario's slots.
 fn scenario_profile(model: &Model, values: &Values<'_>, s: &Scenario, amounts: bool) -> Result<Profile> {
     let subject = model.subject(&s.data, s.subject())?;
-    let (p, a) = model.predict_at(&subject, values, &s.slots, amounts)?;
+    let (p, a) = model.predict_at(&subject, values, &s.slots, amounts, false)?;
     Ok(Profile {
         times: s.times(),
         conc: p.f,

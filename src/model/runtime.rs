@@ -512,15 +512,17 @@ impl Model {
     /// Predictions at the records `records` of the subject (indices into its
     /// records, in time order), and with `amounts` the amount in each model
     /// state there (CMT order). For simulation on a grid of added records.
+    /// The residual variances are computed only with `variance` (else zero).
     pub fn predict_at(
         &self,
         s: &SubjectData,
         v: &Values<'_>,
         records: &[usize],
         amounts: bool,
+        variance: bool,
     ) -> Result<(Prediction, Option<Vec<Vec<f64>>>)> {
         let mut buffer = amounts.then(|| vec![[0.0; MAX_STATES]; records.len()]);
-        let p = self.run_with(s, v, records, buffer.as_deref_mut())?;
+        let p = self.run_with(s, v, records, buffer.as_deref_mut(), variance)?;
         let engine: Vec<usize> = (0..self.code.states.len())
             .map(|k| engine_index(&self.code, k))
             .collect();
@@ -529,7 +531,7 @@ impl Model {
     }
 
     fn run(&self, s: &SubjectData, v: &Values<'_>, observe: &[usize]) -> Result<Prediction> {
-        self.run_with(s, v, observe, None)
+        self.run_with(s, v, observe, None, true)
     }
 
     fn run_with(
@@ -538,6 +540,7 @@ impl Model {
         v: &Values<'_>,
         observe: &[usize],
         amounts: Option<&mut [State]>,
+        with_variance: bool,
     ) -> Result<Prediction> {
         let sets = self.parameter_sets(s, v)?;
         let is_obs = observe.len() == s.obs.len() && observe.iter().zip(&s.obs).all(|(a, o)| *a == o.record);
@@ -560,6 +563,7 @@ impl Model {
             observe.iter().map(|&ri| of_record[ri]).collect()
         };
         let mut kin = LangKinetics::new(self, &sets, outputs)?;
+        kin.with_variance = with_variance;
         let mut f = vec![f64::NAN; observe.len()];
         let active = kin.active.clone();
         predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| Error::Solver {
@@ -875,6 +879,8 @@ struct LangKinetics<'m> {
     scratch: Vec<f64>,
     scale: f64,
     variance: Vec<f64>,
+    /// Whether `variance` is computed at each observation.
+    with_variance: bool,
     /// Start time of the next advance.
     now: f64,
     /// Whether the initial conditions have been applied.
@@ -919,6 +925,7 @@ impl<'m> LangKinetics<'m> {
             active: engine.clone(),
             engine,
             variance: vec![0.0; outputs.len()],
+            with_variance: true,
             outputs,
             scratch: sets.get(0).to_vec(),
             scale: model.units.concentration_scale(),
@@ -1194,7 +1201,10 @@ impl Kinetics for LangKinetics<'_> {
             i.reset();
         }
         let mut amounts = self.amounts(state);
-        self.build(set)?;
+        // The first switch is usually to the set built by `new`.
+        if self.initialized || set != self.current {
+            self.build(set)?;
+        }
         if !self.initialized {
             self.initialized = true;
             let c = &self.model.code;
@@ -1228,7 +1238,9 @@ impl Kinetics for LangKinetics<'_> {
         };
         let scale = if o.unscaled { 1.0 } else { self.scale };
         let f = value * scale;
-        self.variance[slot] = residual_variance(o, &self.scratch, f);
+        if self.with_variance {
+            self.variance[slot] = residual_variance(o, &self.scratch, f);
+        }
         Ok(f)
     }
 }

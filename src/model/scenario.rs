@@ -5,6 +5,7 @@
 //! An added record takes the covariates of the next record of the subject
 //! (the last one's after the end): as in NONMEM's PREDPP, a record's values
 //! govern the interval that ends at it, so the added records change nothing.
+//! At the time of a record, it takes that record's covariates.
 //! An output time equal to a dose time comes after the dose: it sees the dose.
 
 use super::runtime::Model;
@@ -149,8 +150,13 @@ pub fn grid_scenario(data: &Dataset, subject: &Subject, times: &[f64], keep_reco
     let mut g = grid.iter().peekable();
     for (i, r) in own.iter().enumerate() {
         while let Some(&t) = g.next_if(|t| **t < r.time) {
+            // At the time of the previous record, its values; else the next record's.
+            let from = match i.checked_sub(1).map(|j| &own[j]) {
+                Some(p) if p.time == t => p,
+                _ => r,
+            };
             slots.push(records.len());
-            records.push(record(r.line, t, Evid::Other, &r.covariates));
+            records.push(record(from.line, t, Evid::Other, &from.covariates));
         }
         if keep_records {
             slots.push(records.len());

@@ -55,7 +55,7 @@ impl Patient<'_> {
 
     fn predict(&self, values: &Values<'_>, doses: &[Dose], times: &[f64]) -> Result<Vec<f64>> {
         let (subject, slots) = self.prepare(doses, times)?;
-        Ok(self.model.predict_at(&subject, values, &slots, false)?.0.f)
+        Ok(self.model.predict_at(&subject, values, &slots, false, false)?.0.f)
     }
 }
 
@@ -237,7 +237,10 @@ impl Curve {
 
     /// Predictions at the curve's times.
     fn predict(&self, p: &Patient<'_>, values: &Values<'_>) -> Result<Vec<f64>> {
-        Ok(p.model.predict_at(&self.subject, values, &self.slots, false)?.0.f)
+        Ok(p.model
+            .predict_at(&self.subject, values, &self.slots, false, false)?
+            .0
+            .f)
     }
 
     /// ∫ from 0 to `t`, an edge of the curve, of the predictions `conc`.

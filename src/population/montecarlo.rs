@@ -400,7 +400,13 @@ fn predict_patient(
 ) -> Result<()> {
     let values = patient_values(model, patients, k, p.subject.n_occasions, mc);
     let (pred, _) = model
-        .predict_at(&p.subject, &values.values(), &p.scenario.slots, false)
+        .predict_at(
+            &p.subject,
+            &values.values(),
+            &p.scenario.slots,
+            false,
+            mc.residual_error,
+        )
         .map_err(|e| patient_error(patients, k, e))?;
     row.copy_from_slice(&pred.f[..row.len()]);
     if mc.residual_error {
