@@ -430,6 +430,25 @@ fn single_subject_simulate_on_the_model_language() {
 }
 
 #[test]
+fn a_toml_model_is_refused_with_a_pointer_to_the_language() {
+    let e = fails(&[
+        "simulate",
+        "--population",
+        BONATE_TOML,
+        "--regimen",
+        "50 mg",
+        "--n",
+        "2",
+    ]);
+    assert!(
+        e.contains("a TOML model file; pk simulate and pk compare read models in the model language"),
+        "{e}"
+    );
+    let e = fails(&["simulate", "--model", "models/two_cmt_iv.toml", "--regimen", "50 mg"]);
+    assert!(e.contains("a TOML model file"), "{e}");
+}
+
+#[test]
 fn compare_reports_bad_published_files() {
     let dir = tempfile::tempdir().unwrap();
     let fit = dir.path().join("fit.json");

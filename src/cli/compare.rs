@@ -2,7 +2,6 @@
 
 use super::output::{refuse_input, write_text};
 use clap::Args;
-use pk::model::Model;
 use pk::plot::{forest, ForestRow};
 use pk::population::compare::{
     compare, compare_model, group_summary, individuals_from_fit_json, text_report_for, Individual, PublishedFile,
@@ -40,7 +39,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     for p in [&args.plot, &args.json].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
-    let model = Model::load(&args.population)?;
+    let model = super::model_args::load_language_model(&args.population)?;
     let published = match &args.published {
         Some(path) => PublishedFile::load(path)?.published,
         None => Vec::new(),

@@ -24,7 +24,7 @@ pub struct UnitArgs {
 impl UnitArgs {
     /// Loads a model in the model language (file or bundled name) and applies the overrides.
     pub fn load_lang_model(&self, path_or_name: &str) -> Result<Model> {
-        let mut model = Model::load(path_or_name)?;
+        let mut model = load_language_model(path_or_name)?;
         if let Some(u) = &self.conc_unit {
             model.units.concentration = ConcentrationUnit::parse(u)?;
         }
@@ -51,6 +51,20 @@ impl UnitArgs {
         }
         Ok(model)
     }
+}
+
+/// Loads a model in the model language; a TOML model file is refused with a
+/// pointer to the language (`pk simulate` and `pk compare` read only the language).
+pub fn load_language_model(path_or_name: &str) -> Result<Model> {
+    if path_or_name.ends_with(".toml") {
+        return Err(pk::Error::Model {
+            model: path_or_name.to_string(),
+            message: "a TOML model file; pk simulate and pk compare read models in the model language \
+                      (.pk, docs/model_language.md), e.g. models/clofarabine_bonate2004.pk or a bundled name"
+                .into(),
+        });
+    }
+    Model::load(path_or_name)
 }
 
 /// Which columns and records of a data file are read.

@@ -107,7 +107,7 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
     for p in [o.out, o.exposures, o.plot].into_iter().flatten() {
         refuse_input(p, inputs)?;
     }
-    let model = Model::load(o.population)?;
+    let model = super::model_args::load_language_model(o.population)?;
     let data = o.data.map(|f| read_dataset(f, &ReadOptions::default())).transpose()?;
     let regimens: Vec<Regimen> = o.regimens.iter().map(|t| Regimen::parse(t)).collect::<Result<_>>()?;
     if regimens.is_empty() && data.is_none() {

@@ -35,10 +35,10 @@ pub struct SimulateArgs {
     /// Covariate NAME=VALUE (repeatable), or with --population NAME=LOW..HIGH drawn uniformly.
     #[arg(long = "covariate", value_name = "NAME=VALUE")]
     covariates: Vec<String>,
-    /// Set every η to zero: the typical patient (with --population).
+    /// Set every η and κ to zero: the typical patient (with --population).
     #[arg(long, requires = "population")]
     omega_zero: bool,
-    /// Add the population model's residual error to the concentrations.
+    /// Add residual error from the model's output error models (σ) to the predictions.
     #[arg(long, requires = "population")]
     residual_error: bool,
     /// Extra percentile to report besides 5, 50 and 95 (repeatable; with --population).
