@@ -482,3 +482,48 @@ fn compare_reports_bad_published_files() {
     assert!(table.contains("this group") && !table.contains("Evoltra"), "{table}");
     assert!(table.contains("0.610"), "ratio 20/32.8 = 0.610: {table}");
 }
+
+/// (ID, TIME, CONC) rows of a `pk simulate` CSV, sorted.
+fn rows(csv: &str) -> Vec<(String, f64, f64)> {
+    let mut r: Vec<(String, f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    r.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+    r
+}
+
+#[test]
+fn grid_records_added_to_a_data_file_change_nothing() {
+    // The 29 NONMEM dosing scenarios (fixtures/nonmem_dosing/, model_1001.pk with F, ALAG,
+    // RATE and DUR as code): predictions at the records alone, on a grid alone, and both.
+    let model = "fixtures/nonmem_dosing/model_1001.pk";
+    let data = "fixtures/nonmem_dosing/dosing_data_1001.csv";
+    let (at_records, _) = ok(&["simulate", "--model", model, "--data", data]);
+    let (on_grid, _) = ok(&["simulate", "--model", model, "--data", data, "--grid", "0:0.7:60"]);
+    let (both, _) = ok(&[
+        "simulate",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--grid",
+        "0:0.7:60",
+        "--at-records",
+    ]);
+    let mut expected = rows(&at_records);
+    expected.extend(rows(&on_grid));
+    expected.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+    let got = rows(&both);
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!((&g.0, g.1), (&e.0, e.1));
+        assert!((g.2 - e.2).abs() <= 1e-12 * g.2.abs().max(1.0), "{g:?} vs {e:?}");
+    }
+    // 86 grid points (0, 0.7, …, 59.5: parse_grid stops at or before 60) for each of the 29 subjects.
+    assert_eq!(rows(&on_grid).len(), 29 * 86);
+}
