@@ -6,14 +6,14 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pk::dosing::regimen::Regimen;
+use pk::model::Model;
 use pk::population::montecarlo::{
     draw_patients, percentiles, simulate_patients, CovariateDraw, CovariateSource, Dosing, MonteCarlo, SizeRule,
 };
-use pk::population::PopulationModel;
 use std::hint::black_box;
 
 fn population(c: &mut Criterion) {
-    let model = PopulationModel::load("models/clofarabine_bonate2004.toml").unwrap();
+    let model = Model::load("models/clofarabine_bonate2004.pk").unwrap();
     let source = CovariateSource::Drawn(vec![
         ("WT".into(), CovariateDraw::Fixed(40.0)),
         ("WBC".into(), CovariateDraw::Fixed(10.0)),

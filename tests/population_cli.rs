@@ -2,9 +2,12 @@
 
 use std::process::{Command, Output};
 
-const BONATE: &str = "models/clofarabine_bonate2004.toml";
-/// The same population model in the model language, the prior of `pk fit --prior`.
-const BONATE_PK: &str = "models/clofarabine_bonate2004.pk";
+/// The Bonate 2004 model in the model language (simulate, compare, the prior of `pk fit --prior`).
+const BONATE: &str = "models/clofarabine_bonate2004.pk";
+/// The same model in the TOML form, which `pk fit --population` still reads.
+const BONATE_TOML: &str = "models/clofarabine_bonate2004.toml";
+/// Published group values (Evoltra label, Lu 2016) for `pk compare --published`.
+const PUBLISHED: &str = "fixtures/clofarabine/published.toml";
 const DATA: &str = "fixtures/clofarabine/clofarabine_phase2.csv";
 
 fn pk(args: &[&str]) -> Output {
@@ -192,6 +195,8 @@ fn compare_and_map_fit_report_against_the_population() {
         fit.to_str().unwrap(),
         "--population",
         BONATE,
+        "--published",
+        PUBLISHED,
         "--plot",
         forest.to_str().unwrap(),
         "--json",
@@ -211,7 +216,7 @@ fn compare_and_map_fit_report_against_the_population() {
     assert!(std::fs::read_to_string(&forest).unwrap().contains("<svg"));
 
     let map = dir.path().join("map.json");
-    let (text, _) = ok(&["fit", DATA, "--prior", BONATE_PK, "--json", map.to_str().unwrap()]);
+    let (text, _) = ok(&["fit", DATA, "--prior", BONATE, "--json", map.to_str().unwrap()]);
     assert!(text.contains("η-shrinkage"), "{text}");
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&map).unwrap()).unwrap();
     assert_eq!(doc["subjects"].as_array().unwrap().len(), 4);
@@ -250,7 +255,7 @@ fn bad_population_arguments() {
         e.contains("needs covariate WBC, but") && e.contains("has no WBC column (columns: WT)"),
         "{e}"
     );
-    let e = fails(&["fit", data.to_str().unwrap(), "--prior", BONATE_PK]);
+    let e = fails(&["fit", data.to_str().unwrap(), "--prior", BONATE]);
     assert!(e.contains("has no WBC column"), "{e}");
     let e = fails(&[
         "simulate",
@@ -265,4 +270,260 @@ fn bad_population_arguments() {
         e.contains("--covariate 'WT=abc': expected NAME=VALUE or NAME=LOW..HIGH"),
         "{e}"
     );
+}
+
+/// Largest |a − b|/max(|a|, |b|) over the numbers of two CSV texts of the same shape.
+fn csv_relative_difference(a: &str, b: &str) -> f64 {
+    let mut worst = 0.0f64;
+    assert_eq!(a.lines().count(), b.lines().count());
+    for (la, lb) in a.lines().zip(b.lines()).skip(1) {
+        for (x, y) in la.split(',').zip(lb.split(',')) {
+            let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
+            let m = x.abs().max(y.abs());
+            if m > 0.0 {
+                worst = worst.max((x - y).abs() / m);
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn ode_twin_and_closed_form_agree_in_simulate_population() {
+    // Issue 12's acceptance: `simulate --population` with models/two_cmt_pop_ode.pk and
+    // models/two_cmt_pop.pk, same seed, agree to 1e-4 relative (percentiles and exposures).
+    let dir = tempfile::tempdir().unwrap();
+    let run = |model: &str, tag: &str| -> (String, String, String) {
+        let out = dir.path().join(format!("{tag}.csv"));
+        let exposures = dir.path().join(format!("{tag}_exposures.csv"));
+        let (_, summary) = ok(&[
+            "simulate",
+            "--population",
+            model,
+            "--regimen",
+            "1000 ug over 1 h every 12 h x 4",
+            "--grid",
+            "0:0.5:60",
+            "--n",
+            "400",
+            "--seed",
+            "11",
+            "--residual-error",
+            "--target",
+            "CMAX<40",
+            "--out",
+            out.to_str().unwrap(),
+            "--exposures",
+            exposures.to_str().unwrap(),
+        ]);
+        (
+            std::fs::read_to_string(&out).unwrap(),
+            std::fs::read_to_string(&exposures).unwrap(),
+            summary,
+        )
+    };
+    let (closed, closed_exposures, closed_summary) = run("models/two_cmt_pop.pk", "closed");
+    let (ode, ode_exposures, ode_summary) = run("models/two_cmt_pop_ode.pk", "ode");
+    let worst = csv_relative_difference(&closed, &ode);
+    eprintln!("percentiles: largest relative difference ODE vs closed form {worst:.2e}");
+    assert!(worst < 1e-4, "{worst}");
+    // Exposures: the columns both models define (AUCINF = dose/CL only for the kernel).
+    let strip = |t: &str| -> String {
+        t.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                [&f[..1], &f[2..4], &f[5..]].concat().join(",")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let worst = csv_relative_difference(&strip(&closed_exposures), &strip(&ode_exposures));
+    eprintln!("exposures: largest relative difference ODE vs closed form {worst:.2e}");
+    assert!(worst < 1e-4, "{worst}");
+    let target = |s: &str| s.lines().find(|l| l.starts_with("target CMAX<40")).map(String::from);
+    assert!(target(&closed_summary).is_some(), "{closed_summary}");
+    assert_eq!(target(&closed_summary), target(&ode_summary));
+}
+
+#[test]
+fn single_subject_simulate_on_the_model_language() {
+    // θ by name; the bundled two_cmt_iv (CL 20, V1 50, Q 30, V2 130) with a 100 mg bolus:
+    // at t = 0 the central amount is the dose, C = 100 mg / 50 L = 2000 ng/mL.
+    let (csv, _) = ok(&[
+        "simulate",
+        "--model",
+        "two_cmt_iv",
+        "--regimen",
+        "100 mg iv",
+        "--grid",
+        "0:1:2",
+        "--amounts",
+    ]);
+    let first: Vec<f64> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert_eq!(csv.lines().next(), Some("TIME,CONC,A1,A2"));
+    // Exact to rounding: the modal solution's amounts carry ~1e-14 of the dose.
+    for (x, expected) in first.iter().zip([0.0, 2000.0, 100.0, 0.0]) {
+        assert!((x - expected).abs() < 1e-9, "{first:?}");
+    }
+    // V1 doubled by --param: half the concentration at t = 0.
+    let (csv, _) = ok(&[
+        "simulate",
+        "--model",
+        "two_cmt_iv",
+        "--param",
+        "V1=100",
+        "--regimen",
+        "100 mg iv",
+        "--grid",
+        "0:1:0",
+    ]);
+    let c0: f64 = csv.lines().nth(1).unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    assert!((c0 - 1000.0).abs() < 1e-9, "{csv}");
+    // A population model: η by name; CL = TVCL·exp(eta_cl) is computed, not set.
+    let e = fails(&[
+        "simulate",
+        "--model",
+        "two_cmt_pop",
+        "--param",
+        "CL=3",
+        "--regimen",
+        "100 ug",
+    ]);
+    assert!(
+        e.contains("parameter CL: model two_cmt_pop computes it in its code"),
+        "{e}"
+    );
+    assert!(e.contains("TVCL") && e.contains("eta_cl"), "{e}");
+    // Covariates are given with --covariate; a missing one is named.
+    let e = fails(&[
+        "simulate",
+        "--model",
+        BONATE,
+        "--regimen",
+        "50 mg over 2 h",
+        "--covariate",
+        "WT=40",
+    ]);
+    assert!(e.contains("needs covariate WBC, which is not given"), "{e}");
+    let (csv, _) = ok(&[
+        "simulate",
+        "--model",
+        BONATE,
+        "--regimen",
+        "67.6 mg over 2 h",
+        "--covariate",
+        "WT=40",
+        "--covariate",
+        "WBC=10",
+        "--grid",
+        "0:2:2",
+    ]);
+    // Bonate 2004 typical patient, 67.6 mg over 2 h: 392 ng/mL at 2 h (tests/population.rs).
+    let c2: f64 = csv.lines().nth(2).unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    assert!((c2 / 392.0 - 1.0).abs() < 0.005, "{c2}");
+}
+
+#[test]
+fn a_toml_model_is_refused_with_a_pointer_to_the_language() {
+    let e = fails(&[
+        "simulate",
+        "--population",
+        BONATE_TOML,
+        "--regimen",
+        "50 mg",
+        "--n",
+        "2",
+    ]);
+    assert!(
+        e.contains("a TOML model file; pk simulate and pk compare read models in the model language"),
+        "{e}"
+    );
+    let e = fails(&["simulate", "--model", "models/two_cmt_iv.toml", "--regimen", "50 mg"]);
+    assert!(e.contains("a TOML model file"), "{e}");
+}
+
+#[test]
+fn compare_reports_bad_published_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit = dir.path().join("fit.json");
+    std::fs::write(
+        &fit,
+        r#"{"subjects": [{"id": 1, "converged": true, "parameters": {"CL": {"estimate": 20}}, "covariates": {"WT": 40, "WBC": 10}}]}"#,
+    )
+    .unwrap();
+    let e = fails(&[
+        "compare",
+        fit.to_str().unwrap(),
+        "--population",
+        BONATE,
+        "--published",
+        "/nonexistent/published.toml",
+    ]);
+    assert!(e.contains("/nonexistent/published.toml"), "{e}");
+    let bad = dir.path().join("published.toml");
+    std::fs::write(&bad, "[[published]]\nlabel = \"x\"\nclearance = 3\n").unwrap();
+    let e = fails(&[
+        "compare",
+        fit.to_str().unwrap(),
+        "--population",
+        BONATE,
+        "--published",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(e.contains("published values") && e.contains("clearance"), "{e}");
+    // Without --published the table has the group line only; CL = 20 against 32.8 at 40 kg.
+    let (table, _) = ok(&["compare", fit.to_str().unwrap(), "--population", BONATE]);
+    assert!(table.contains("this group") && !table.contains("Evoltra"), "{table}");
+    assert!(table.contains("0.610"), "ratio 20/32.8 = 0.610: {table}");
+}
+
+/// (ID, TIME, CONC) rows of a `pk simulate` CSV, sorted.
+fn rows(csv: &str) -> Vec<(String, f64, f64)> {
+    let mut r: Vec<(String, f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    r.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+    r
+}
+
+#[test]
+fn grid_records_added_to_a_data_file_change_nothing() {
+    // The 29 NONMEM dosing scenarios (fixtures/nonmem_dosing/, model_1001.pk with F, ALAG,
+    // RATE and DUR as code): predictions at the records alone, on a grid alone, and both.
+    let model = "fixtures/nonmem_dosing/model_1001.pk";
+    let data = "fixtures/nonmem_dosing/dosing_data_1001.csv";
+    let (at_records, _) = ok(&["simulate", "--model", model, "--data", data]);
+    let (on_grid, _) = ok(&["simulate", "--model", model, "--data", data, "--grid", "0:0.7:60"]);
+    let (both, _) = ok(&[
+        "simulate",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--grid",
+        "0:0.7:60",
+        "--at-records",
+    ]);
+    let mut expected = rows(&at_records);
+    expected.extend(rows(&on_grid));
+    expected.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+    let got = rows(&both);
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert_eq!((&g.0, g.1), (&e.0, e.1));
+        assert!((g.2 - e.2).abs() <= 1e-12 * g.2.abs().max(1.0), "{g:?} vs {e:?}");
+    }
+    // 86 grid points (0, 0.7, …, 59.5: parse_grid stops at or before 60) for each of the 29 subjects.
+    assert_eq!(rows(&on_grid).len(), 29 * 86);
 }

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use pk::data::{read_dataset, Dataset, ReadOptions};
-use pk::model::{Model, ModelDefinition};
+use pk::model::Model;
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::Result;
 
@@ -22,18 +22,10 @@ pub struct UnitArgs {
 }
 
 impl UnitArgs {
-    /// Loads a model file or bundled model and applies the overrides.
-    pub fn load_model(&self, path_or_name: &str) -> Result<ModelDefinition> {
-        let mut model = ModelDefinition::load(path_or_name)?;
-        if let Some(u) = &self.conc_unit {
-            model.units.concentration = ConcentrationUnit::parse(u)?;
-        }
-        if let Some(u) = &self.amount_unit {
-            model.units.amount = AmountUnit::parse(u)?;
-        }
-        if let Some(u) = &self.time_unit {
-            model.units.time = TimeUnit::parse(u)?;
-        }
+    /// Loads a model in the model language (file or bundled name) and applies the overrides.
+    pub fn load_lang_model(&self, path_or_name: &str) -> Result<Model> {
+        let mut model = load_language_model(path_or_name)?;
+        self.apply(&mut model)?;
         Ok(model)
     }
 
@@ -50,6 +42,20 @@ impl UnitArgs {
         }
         Ok(())
     }
+}
+
+/// Loads a model in the model language; a TOML model file is refused with a
+/// pointer to the language (`pk simulate` and `pk compare` read only the language).
+pub fn load_language_model(path_or_name: &str) -> Result<Model> {
+    if path_or_name.ends_with(".toml") {
+        return Err(pk::Error::Model {
+            model: path_or_name.to_string(),
+            message: "a TOML model file; pk simulate and pk compare read models in the model language \
+                      (.pk, docs/model_language.md), e.g. models/clofarabine_bonate2004.pk or a bundled name"
+                .into(),
+        });
+    }
+    Model::load(path_or_name)
 }
 
 /// Which columns and records of a data file are read.

@@ -6,12 +6,12 @@ use super::output::{num, refuse_input, write_text, Progress};
 use pk::data::{read_dataset, Dataset, ReadOptions};
 use pk::dosing::regimen::Regimen;
 use pk::fit::exposure::Exposure;
+use pk::model::Model;
 use pk::plot::{prediction_bands, Band, Curve, PlotLabels};
 use pk::population::montecarlo::{
     draw_patients, patient_exposures, percentiles, quantile, simulate_patients, CovariateDraw, CovariateSource, Dosing,
     Metric, MonteCarlo, SizeRule, Target,
 };
-use pk::population::PopulationModel;
 use pk::simulate::parse_grid;
 use pk::units::TimeUnit;
 use pk::{Error, Result};
@@ -107,7 +107,7 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
     for p in [o.out, o.exposures, o.plot].into_iter().flatten() {
         refuse_input(p, inputs)?;
     }
-    let model = PopulationModel::load(o.population)?;
+    let model = super::model_args::load_language_model(o.population)?;
     let data = o.data.map(|f| read_dataset(f, &ReadOptions::default())).transpose()?;
     let regimens: Vec<Regimen> = o.regimens.iter().map(|t| Regimen::parse(t)).collect::<Result<_>>()?;
     if regimens.is_empty() && data.is_none() {
@@ -156,7 +156,7 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
             progress.add(k)
         })?;
         tables.push((r.text.clone(), percentiles(&conc, &fractions)));
-        exposures.push((r.text.clone(), patient_exposures(&model, &patients, r, o.size)?));
+        exposures.push((r.text.clone(), patient_exposures(&model, &patients, r, o.size, &mc)?));
     }
     progress.finish();
 
@@ -176,23 +176,27 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn covariate_source(model: &PopulationModel, given: &[String], data: Option<&Dataset>) -> Result<CovariateSource> {
+fn covariate_source(model: &Model, given: &[String], data: Option<&Dataset>) -> Result<CovariateSource> {
     let drawn = parse_covariates(given)?;
     match data {
         Some(d) if drawn.is_empty() => {
-            model.check_covariates(d).map_err(|e| {
-                Error::Argument(format!(
-                    "{e}; add the column or give --covariate NAME=VALUE for every subject"
-                ))
-            })?;
+            if let Some(n) = model.code.covariates.iter().find(|n| d.covariate_index(n).is_none()) {
+                return Err(Error::Argument(format!(
+                    "population model {} needs covariate {n}, but {} has no {n} column (columns: {}); \
+                     add the column or give --covariate NAME=VALUE for every subject",
+                    model.name(),
+                    d.file,
+                    d.covariate_names.join(", ")
+                )));
+            }
             Ok(CovariateSource::from_dataset(d))
         }
         _ => Ok(CovariateSource::Drawn(drawn)),
     }
 }
 
-fn default_grid(model: &PopulationModel, regimens: &[Regimen], data: Option<&Dataset>) -> Result<Vec<f64>> {
-    let to_model = TimeUnit::hour().to(&model.structural.units.time);
+fn default_grid(model: &Model, regimens: &[Regimen], data: Option<&Dataset>) -> Result<Vec<f64>> {
+    let to_model = TimeUnit::hour().to(&model.units.time);
     let end = match (regimens.iter().map(|r| r.last_dose_hours()).reduce(f64::max), data) {
         (Some(h), _) => (h + 24.0) * to_model,
         (None, Some(d)) => d
@@ -270,17 +274,17 @@ fn exposure_csv(exposures: &[(String, Vec<Exposure>)]) -> String {
 }
 
 fn summary(
-    model: &PopulationModel,
+    model: &Model,
     mc: &MonteCarlo,
     exposures: &[(String, Vec<Exposure>)],
     targets: &[Target],
     probs: &[f64],
 ) -> String {
-    let u = &model.structural.units;
+    let u = &model.units;
     let mut t = format!(
         "{} virtual patients from {} (seed {}{}{})\n",
         mc.n,
-        model.name,
+        model.name(),
         mc.seed,
         if mc.omega_zero { ", ω set to zero" } else { "" },
         if mc.residual_error { ", with residual error" } else { "" }
@@ -319,7 +323,7 @@ fn summary(
 
 fn plot(
     path: &str,
-    model: &PopulationModel,
+    model: &Model,
     o: &PopulationRun<'_>,
     times: &[f64],
     probs: &[f64],
@@ -356,11 +360,11 @@ fn plot(
                 .collect()
         })
         .unwrap_or_default();
-    let u = &model.structural.units;
+    let u = &model.units;
     let labels = PlotLabels {
         title: format!(
             "{}: {} virtual patients{}",
-            model.name,
+            model.name(),
             o.n,
             if observed.is_empty() {
                 ""

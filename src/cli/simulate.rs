@@ -3,25 +3,27 @@
 
 use super::model_args::UnitArgs;
 use super::output::{num, refuse_input, write_text};
+use super::population_sim::parse_covariates;
 use super::population_sim::PopulationRun;
 use clap::Args;
 use pk::data::{read_dataset, ReadOptions};
 use pk::dosing::bsa::BsaFormula;
 use pk::dosing::regimen::{BodySize, Regimen};
-use pk::model::{ModelDefinition, PkParams, State};
+use pk::model::scenario::{grid_scenario, regimen_scenario, Scenario};
+use pk::model::{Model, Values};
 use pk::plot::{concentration_time, Curve, PlotLabels};
-use pk::population::montecarlo::SizeRule;
-use pk::simulate::{parse_grid, simulate, simulate_subject, simulate_subject_at, Profile};
+use pk::population::montecarlo::{regimen_doses, CovariateDraw, SizeRule};
+use pk::simulate::parse_grid;
 use pk::units::TimeUnit;
 use pk::{Error, Result};
 
 /// Arguments of `pk simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Model file (TOML) or bundled model name (two_cmt_iv, one_cmt_oral, …).
+    /// Model file in the model language (.pk) or bundled model name (two_cmt_iv, one_cmt_oral, …).
     #[arg(long, required_unless_present = "population", conflicts_with = "population")]
     model: Option<String>,
-    /// Population model file: simulate virtual patients drawn from it.
+    /// Population model (.pk file or bundled name): simulate virtual patients drawn from its Ω.
     #[arg(long)]
     population: Option<String>,
     /// Number of virtual patients (with --population).
@@ -30,13 +32,13 @@ pub struct SimulateArgs {
     /// Seed of the random draws (with --population).
     #[arg(long, default_value_t = 1, requires = "population")]
     seed: u64,
-    /// Covariate NAME=VALUE, or NAME=LOW..HIGH drawn uniformly (repeatable; with --population).
-    #[arg(long = "covariate", value_name = "NAME=VALUE", requires = "population")]
+    /// Covariate NAME=VALUE (repeatable), or with --population NAME=LOW..HIGH drawn uniformly.
+    #[arg(long = "covariate", value_name = "NAME=VALUE")]
     covariates: Vec<String>,
-    /// Set every η to zero: the typical patient (with --population).
+    /// Set every η and κ to zero: the typical patient (with --population).
     #[arg(long, requires = "population")]
     omega_zero: bool,
-    /// Add the population model's residual error to the concentrations.
+    /// Add residual error from the model's output error models (σ) to the predictions.
     #[arg(long, requires = "population")]
     residual_error: bool,
     /// Extra percentile to report besides 5, 50 and 95 (repeatable; with --population).
@@ -48,7 +50,8 @@ pub struct SimulateArgs {
     /// Per-patient exposures CSV (with --population).
     #[arg(long, requires = "population")]
     exposures: Option<String>,
-    /// Parameter value NAME=VALUE (repeatable); unset parameters take the model's initial values.
+    /// Parameter value NAME=VALUE (repeatable): a θ or an η of the model by name; unset θ take
+    /// the model's initial values, unset η zero.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
     /// Regimen text, e.g. "52 mg/m2 over 2 h every 24 h x 5" (repeatable with --population:
@@ -138,6 +141,63 @@ fn body_size(args: &SimulateArgs) -> Result<BodySize> {
     })
 }
 
+/// A simulated profile: output times, predictions, amounts per model state.
+struct Profile {
+    times: Vec<f64>,
+    conc: Vec<f64>,
+    amounts: Option<Vec<Vec<f64>>>,
+}
+
+/// θ and η values: the model's initial θ and zero η, with `--param` values set
+/// by name (θ first, then η). A name the code computes, or no name at all, is refused.
+fn parameter_values(model: &Model, items: &[String]) -> Result<(Vec<f64>, Vec<f64>)> {
+    let c = &model.code;
+    let mut theta = model.theta_init();
+    let mut eta = vec![0.0; c.omega.names.len()];
+    for (name, value) in parse_params(items)? {
+        if let Some(k) = c.thetas.iter().position(|t| t.name == name) {
+            theta[k] = value;
+        } else if let Some(k) = c.omega.names.iter().position(|n| *n == name) {
+            eta[k] = value;
+        } else {
+            let settable: Vec<&str> = c
+                .thetas
+                .iter()
+                .map(|t| t.name.as_str())
+                .chain(c.omega.names.iter().map(String::as_str))
+                .collect();
+            let computed = c.variables.iter().any(|(n, _)| *n == name);
+            return Err(Error::Argument(format!(
+                "parameter {name}: model {} {}; --param sets a θ or an η by name: {}",
+                model.name(),
+                if computed {
+                    "computes it in its code"
+                } else {
+                    "has no such parameter"
+                },
+                settable.join(", ")
+            )));
+        }
+    }
+    Ok((theta, eta))
+}
+
+/// Fixed covariates from `--covariate NAME=VALUE` (ranges are for --population).
+fn fixed_covariates(items: &[String]) -> Result<(Vec<String>, Vec<f64>)> {
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    for (name, draw) in parse_covariates(items)? {
+        let CovariateDraw::Fixed(v) = draw else {
+            return Err(Error::Argument(format!(
+                "--covariate {name}: a range is drawn only with --population; give NAME=VALUE"
+            )));
+        };
+        names.push(name);
+        values.push(v);
+    }
+    Ok((names, values))
+}
+
 /// Runs `pk simulate`.
 pub fn run(args: SimulateArgs) -> Result<()> {
     if let Some(population) = &args.population {
@@ -146,9 +206,15 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let Some(model_file) = args.model.as_deref() else {
         return Err(Error::Argument("give --model FILE or --population FILE".into()));
     };
-    let model = args.units.load_model(model_file)?;
-    let values = parse_params(&args.params)?;
-    let params = model.params(&values)?;
+    let model = args.units.load_lang_model(model_file)?;
+    let (theta, eta) = parameter_values(&model, &args.params)?;
+    let sigma_sd = model.sigma_sd_init();
+    let values = Values {
+        theta: &theta,
+        eta: &eta,
+        kappa: &[],
+        sigma_sd: &sigma_sd,
+    };
     let mut inputs = vec![model_file];
     if let Some(d) = &args.data {
         inputs.push(d.as_str());
@@ -168,9 +234,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
         ));
     }
     let profiles = if let Some(text) = args.regimen.first() {
-        vec![(None, regimen_profile(&args, &model, &params, text, grid)?)]
+        vec![(None, regimen_profile(&args, &model, &values, text, grid)?)]
     } else if let Some(file) = &args.data {
-        data_profiles(&args, &model, &params, file, grid)?
+        data_profiles(&args, &model, &values, file, grid)?
     } else {
         return Err(Error::Argument(
             "give a dosing history: --regimen TEXT or --data FILE".into(),
@@ -179,28 +245,32 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let table = csv_table(&model, &profiles, args.amounts);
     write_text(args.out.as_deref(), &table, &inputs)?;
     if let Some(path) = &args.plot {
-        let curves: Vec<Curve> = profiles
-            .iter()
-            .map(|(id, p)| Curve {
-                label: id.as_ref().map_or(String::new(), |i| format!("ID {i}")),
-                points: p.times.iter().copied().zip(p.conc.iter().copied()).collect(),
-            })
-            .collect();
-        let labels = PlotLabels {
-            title: format!(
-                "{} — {}",
-                model.name,
-                args.regimen
-                    .first()
-                    .map(String::as_str)
-                    .unwrap_or_else(|| args.data.as_deref().unwrap_or(""))
-            ),
-            x: format!("Time ({})", model.units.time),
-            y: format!("Concentration ({})", model.units.concentration),
-        };
-        concentration_time(path, &labels, &curves, &[])?;
+        plot(path, &args, &model, &profiles)?;
     }
     Ok(())
+}
+
+fn plot(path: &str, args: &SimulateArgs, model: &Model, profiles: &[(Option<String>, Profile)]) -> Result<()> {
+    let curves: Vec<Curve> = profiles
+        .iter()
+        .map(|(id, p)| Curve {
+            label: id.as_ref().map_or(String::new(), |i| format!("ID {i}")),
+            points: p.times.iter().copied().zip(p.conc.iter().copied()).collect(),
+        })
+        .collect();
+    let labels = PlotLabels {
+        title: format!(
+            "{} — {}",
+            model.name(),
+            args.regimen
+                .first()
+                .map(String::as_str)
+                .unwrap_or_else(|| args.data.as_deref().unwrap_or(""))
+        ),
+        x: format!("Time ({})", model.units.time),
+        y: format!("Concentration ({})", model.units.concentration),
+    };
+    concentration_time(path, &labels, &curves, &[])
 }
 
 fn run_population(args: &SimulateArgs, population: &str) -> Result<()> {
@@ -238,25 +308,27 @@ fn run_population(args: &SimulateArgs, population: &str) -> Result<()> {
     super::population_sim::run(&run, &inputs)
 }
 
+/// Predictions of `model` at the scenario's slots.
+fn scenario_profile(model: &Model, values: &Values<'_>, s: &Scenario, amounts: bool) -> Result<Profile> {
+    let subject = model.subject(&s.data, s.subject())?;
+    let (p, a) = model.predict_at(&subject, values, &s.slots, amounts, false)?;
+    Ok(Profile {
+        times: s.times(),
+        conc: p.f,
+        amounts: a,
+    })
+}
+
 fn regimen_profile(
     args: &SimulateArgs,
-    model: &ModelDefinition,
-    params: &PkParams,
+    model: &Model,
+    values: &Values<'_>,
     text: &str,
     grid: Option<Vec<f64>>,
 ) -> Result<Profile> {
     let regimen = Regimen::parse(text)?;
     let size = body_size(args)?;
-    let s = &model.structure;
-    let depot = s.has_depot().then_some(0);
-    let doses = regimen.doses(
-        &size,
-        &model.units.amount,
-        &model.units.time,
-        s.default_dose_state(),
-        1,
-        depot,
-    )?;
+    let doses = regimen_doses(model, &regimen, &size)?;
     let times = match grid {
         Some(g) => g,
         None => {
@@ -264,53 +336,40 @@ fn regimen_profile(
             parse_grid(&format!("0:{}:{}", end / 200.0, end))?
         }
     };
-    simulate(model, params, &doses, &times, args.amounts)
+    let (names, covariates) = fixed_covariates(&args.covariates)?;
+    let s = regimen_scenario(model, &doses, &times, &names, &covariates)?;
+    scenario_profile(model, values, &s, args.amounts)
 }
 
 fn data_profiles(
     args: &SimulateArgs,
-    model: &ModelDefinition,
-    params: &PkParams,
+    model: &Model,
+    values: &Values<'_>,
     file: &str,
     grid: Option<Vec<f64>>,
 ) -> Result<Vec<(Option<String>, Profile)>> {
+    if !args.covariates.is_empty() {
+        return Err(Error::Argument(
+            "with --data the covariates come from the data file; leave out --covariate".into(),
+        ));
+    }
     let data = read_dataset(file, &ReadOptions::default())?;
     let mut out = Vec::new();
     for subject in &data.subjects {
-        let profile = match &grid {
-            None => simulate_subject(model, params, &data, subject, args.amounts)?,
-            Some(g) => {
-                let on_grid = simulate_subject_at(model, params, &data, subject, g, args.amounts)?;
-                if args.at_records {
-                    merge(simulate_subject(model, params, &data, subject, args.amounts)?, on_grid)
-                } else {
-                    on_grid
-                }
-            }
+        let s = match &grid {
+            None => grid_scenario(&data, subject, &[], true),
+            Some(g) => grid_scenario(&data, subject, g, args.at_records),
         };
-        out.push((Some(subject.id.clone()), profile));
+        out.push((
+            Some(subject.id.clone()),
+            scenario_profile(model, values, &s, args.amounts)?,
+        ));
     }
     Ok(out)
 }
 
-fn merge(a: Profile, b: Profile) -> Profile {
-    let mut rows: Vec<(f64, f64, Option<State>)> = Vec::new();
-    for p in [a, b] {
-        for i in 0..p.times.len() {
-            rows.push((p.times[i], p.conc[i], p.amounts.as_ref().map(|x| x[i])));
-        }
-    }
-    rows.sort_by(|x, y| x.0.total_cmp(&y.0));
-    Profile {
-        times: rows.iter().map(|r| r.0).collect(),
-        conc: rows.iter().map(|r| r.1).collect(),
-        amounts: rows.iter().map(|r| r.2).collect(),
-    }
-}
-
-fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], amounts: bool) -> String {
-    let s = &model.structure;
-    let states = pk::simulate::active_states(s);
+fn csv_table(model: &Model, profiles: &[(Option<String>, Profile)], amounts: bool) -> String {
+    let n_states = model.code.states.len();
     let with_id = profiles.iter().any(|(id, _)| id.is_some());
     let mut text = String::new();
     if with_id {
@@ -318,8 +377,8 @@ fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], am
     }
     text.push_str("TIME,CONC");
     if amounts {
-        for &st in states {
-            text.push_str(&format!(",A{}", s.cmt_of_state(st)));
+        for cmt in 1..=n_states {
+            text.push_str(&format!(",A{cmt}"));
         }
     }
     text.push('\n');
@@ -331,8 +390,8 @@ fn csv_table(model: &ModelDefinition, profiles: &[(Option<String>, Profile)], am
             }
             text.push_str(&format!("{},{}", num(p.times[i]), num(p.conc[i])));
             if let Some(a) = p.amounts.as_ref().filter(|_| amounts) {
-                for &st in states {
-                    text.push_str(&format!(",{}", num(a[i][st])));
+                for x in &a[i] {
+                    text.push_str(&format!(",{}", num(*x)));
                 }
             }
             text.push('\n');

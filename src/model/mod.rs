@@ -8,6 +8,7 @@ pub mod expfn;
 pub mod kinetics;
 pub mod ode;
 pub mod runtime;
+pub mod scenario;
 pub mod structure;
 
 pub use analytic::ModalKinetics;

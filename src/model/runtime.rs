@@ -116,6 +116,8 @@ pub struct SubjectData {
     /// The timeline of the observations, when the doses do not depend on the
     /// parameters (no F, ALAG, RATE or DUR in the code): built once.
     timeline: Option<Timeline>,
+    /// The timeline of other prediction records ([`Model::cache_timeline`]), with those records.
+    timeline_at: Option<(Vec<usize>, Timeline)>,
 }
 
 /// Predictions at a subject's observations, with the residual SD terms.
@@ -137,6 +139,13 @@ pub struct IndividualParameters {
     /// The code's variables, then the kernel's parameters under their
     /// canonical names (`CL`, `V1`, …) where no variable has that name.
     pub values: Vec<(String, f64)>,
+}
+
+impl SubjectData {
+    /// Number of records.
+    pub fn n_records(&self) -> usize {
+        self.records.len()
+    }
 }
 
 impl IndividualParameters {
@@ -342,27 +351,39 @@ impl Model {
             set_of_record,
             set_first_record,
             timeline: None,
+            timeline_at: None,
         };
-        if !c.attribute_set.iter().flatten().any(|a| *a) {
-            // Dose attributes keep their defaults whatever the parameters.
-            let defaults = vec![f64::NAN; c.layout.n_slots];
-            let n_sets = s.set_first_record.len();
-            let mut values = Vec::with_capacity(n_sets * c.layout.n_slots);
-            for _ in 0..n_sets {
-                values.extend_from_slice(&defaults);
-            }
-            let mut sets = ParameterSets {
-                values,
-                of_record: s.set_of_record.clone(),
-                n_slots: c.layout.n_slots,
-            };
-            for k in 0..n_sets {
-                self.default_attributes(sets.get_mut(k));
-            }
-            let slots: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
-            s.timeline = Some(Timeline::build(&self.events(&s, &sets, &slots)?));
-        }
+        let slots: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
+        s.timeline = self.fixed_timeline(&s, &slots)?;
         Ok(s)
+    }
+
+    /// Builds once the timeline of predictions at `records` (as for
+    /// [`Model::predict_at`]), for a subject predicted many times there with
+    /// other parameter values. Without effect when the doses depend on the
+    /// parameters (F, ALAG, RATE or DUR in the code).
+    pub fn cache_timeline(&self, s: &mut SubjectData, records: &[usize]) -> Result<()> {
+        s.timeline_at = self.fixed_timeline(s, records)?.map(|t| (records.to_vec(), t));
+        Ok(())
+    }
+
+    /// The timeline with predictions at `slots`, if the doses keep their
+    /// default attributes whatever the parameters.
+    fn fixed_timeline(&self, s: &SubjectData, slots: &[usize]) -> Result<Option<Timeline>> {
+        let c = &self.code;
+        if c.attribute_set.iter().flatten().any(|a| *a) {
+            return Ok(None);
+        }
+        let n_sets = s.set_first_record.len();
+        let mut sets = ParameterSets {
+            values: vec![f64::NAN; n_sets * c.layout.n_slots],
+            of_record: s.set_of_record.clone(),
+            n_slots: c.layout.n_slots,
+        };
+        for k in 0..n_sets {
+            self.default_attributes(sets.get_mut(k));
+        }
+        Ok(Some(Timeline::build(&self.events(s, &sets, slots)?)))
     }
 
     /// The parameter set of each record and the first record of each set.
@@ -488,12 +509,45 @@ impl Model {
             .collect())
     }
 
+    /// Predictions at the records `records` of the subject (indices into its
+    /// records, in time order), and with `amounts` the amount in each model
+    /// state there (CMT order). For simulation on a grid of added records.
+    /// The residual variances are computed only with `variance` (else zero).
+    pub fn predict_at(
+        &self,
+        s: &SubjectData,
+        v: &Values<'_>,
+        records: &[usize],
+        amounts: bool,
+        variance: bool,
+    ) -> Result<(Prediction, Option<Vec<Vec<f64>>>)> {
+        let mut buffer = amounts.then(|| vec![[0.0; MAX_STATES]; records.len()]);
+        let p = self.run_with(s, v, records, buffer.as_deref_mut(), variance)?;
+        let engine: Vec<usize> = (0..self.code.states.len())
+            .map(|k| engine_index(&self.code, k))
+            .collect();
+        let amounts = buffer.map(|b| b.iter().map(|a| engine.iter().map(|&e| a[e]).collect()).collect());
+        Ok((p, amounts))
+    }
+
     fn run(&self, s: &SubjectData, v: &Values<'_>, observe: &[usize]) -> Result<Prediction> {
+        self.run_with(s, v, observe, None, true)
+    }
+
+    fn run_with(
+        &self,
+        s: &SubjectData,
+        v: &Values<'_>,
+        observe: &[usize],
+        amounts: Option<&mut [State]>,
+        with_variance: bool,
+    ) -> Result<Prediction> {
         let sets = self.parameter_sets(s, v)?;
         let is_obs = observe.len() == s.obs.len() && observe.iter().zip(&s.obs).all(|(a, o)| *a == o.record);
         let built;
-        let timeline = match (&s.timeline, is_obs) {
-            (Some(t), true) => t,
+        let timeline = match (&s.timeline, is_obs, &s.timeline_at) {
+            (Some(t), true, _) => t,
+            (_, false, Some((at, t))) if at == observe => t,
             _ => {
                 built = Timeline::build(&self.events(s, &sets, observe)?);
                 &built
@@ -509,9 +563,10 @@ impl Model {
             observe.iter().map(|&ri| of_record[ri]).collect()
         };
         let mut kin = LangKinetics::new(self, &sets, outputs)?;
+        kin.with_variance = with_variance;
         let mut f = vec![f64::NAN; observe.len()];
         let active = kin.active.clone();
-        predict(&mut kin, timeline, &active, 1.0, &mut f, None).map_err(|e| Error::Solver {
+        predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| Error::Solver {
             subject: s.id.clone(),
             time: e.time,
             message: e.message,
@@ -824,6 +879,8 @@ struct LangKinetics<'m> {
     scratch: Vec<f64>,
     scale: f64,
     variance: Vec<f64>,
+    /// Whether `variance` is computed at each observation.
+    with_variance: bool,
     /// Start time of the next advance.
     now: f64,
     /// Whether the initial conditions have been applied.
@@ -868,6 +925,7 @@ impl<'m> LangKinetics<'m> {
             active: engine.clone(),
             engine,
             variance: vec![0.0; outputs.len()],
+            with_variance: true,
             outputs,
             scratch: sets.get(0).to_vec(),
             scale: model.units.concentration_scale(),
@@ -1143,7 +1201,10 @@ impl Kinetics for LangKinetics<'_> {
             i.reset();
         }
         let mut amounts = self.amounts(state);
-        self.build(set)?;
+        // The first switch is usually to the set built by `new`.
+        if self.initialized || set != self.current {
+            self.build(set)?;
+        }
         if !self.initialized {
             self.initialized = true;
             let c = &self.model.code;
@@ -1177,7 +1238,9 @@ impl Kinetics for LangKinetics<'_> {
         };
         let scale = if o.unscaled { 1.0 } else { self.scale };
         let f = value * scale;
-        self.variance[slot] = residual_variance(o, &self.scratch, f);
+        if self.with_variance {
+            self.variance[slot] = residual_variance(o, &self.scratch, f);
+        }
         Ok(f)
     }
 }

@@ -2,8 +2,12 @@
 //! ratio to the typical value for the subject's own covariates, η = ln(ratio),
 //! its z-score and percentile under ω, and a group summary beside published values.
 
-use super::model::PopulationModel;
+use super::model::{PopulationModel, PublishedValues};
+use crate::data::nonmem::Dataset;
 use crate::error::{Error, Result};
+use crate::model::scenario::regimen_scenario;
+use crate::model::{IndividualParameters, Model, SubjectData, Values};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// z beyond which an individual is outside the central 90% of the population.
@@ -170,6 +174,164 @@ pub fn compare(model: &PopulationModel, individuals: &[Individual]) -> Result<Ve
         .collect()
 }
 
+/// Compares each individual with a population model in the model language.
+/// The typical value of a parameter is the model's individual parameter for
+/// the subject's covariates at η = 0 (θ at their values in the file); its ω
+/// is that of the η it carries (see [`eta_of_parameters`]). Fails, naming the
+/// subject, when a covariate the model reads is missing from the fit.
+pub fn compare_model(model: &Model, individuals: &[Individual]) -> Result<Vec<SubjectComparison>> {
+    individuals.iter().map(|ind| compare_one(model, ind)).collect()
+}
+
+fn compare_one(model: &Model, ind: &Individual) -> Result<SubjectComparison> {
+    let names = &model.code.covariates;
+    let mut cov = Vec::with_capacity(names.len());
+    for n in names {
+        let v = ind
+            .covariates
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| *v);
+        cov.push(v.ok_or_else(|| missing_covariate(&model.name(), n, ind))?);
+    }
+    let subject = typical_subject(model, names, &cov).map_err(|e| Error::Fit {
+        subject: ind.id.clone(),
+        message: e.to_string(),
+    })?;
+    let fitted: Vec<&str> = ind.parameters.iter().map(|(k, _)| k.as_str()).collect();
+    let at = |eta: &[f64]| parameters_at(model, &subject, eta, &ind.id);
+    let typical = at(&vec![0.0; model.code.omega.names.len()])?;
+    let carried = eta_of_parameters(model, &typical, &fitted, &at).map_err(|message| Error::Fit {
+        subject: ind.id.clone(),
+        message,
+    })?;
+    let parameters = typical
+        .values
+        .iter()
+        .filter_map(|(name, tv)| {
+            let value = ind.parameters.iter().find(|(k, _)| k == name)?.1;
+            let omega = carried
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, k)| *k)
+                .map(|k| model.code.omega.matrix[(k, k)].sqrt());
+            Some(parameter_comparison(name, value, *tv, omega))
+        })
+        .collect();
+    Ok(SubjectComparison {
+        id: ind.id.clone(),
+        converged: ind.converged,
+        covariates: names.iter().cloned().zip(cov).collect(),
+        parameters,
+    })
+}
+
+fn missing_covariate(model: &str, n: &str, ind: &Individual) -> Error {
+    Error::Fit {
+        subject: ind.id.clone(),
+        message: format!(
+            "population model {model} needs covariate {n}, which the fit does not have (covariates: {})",
+            if ind.covariates.is_empty() {
+                "none".to_string()
+            } else {
+                ind.covariates
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+    }
+}
+
+/// A one-record subject with the given covariates (the typical patient's view of the model).
+fn typical_subject(model: &Model, names: &[String], cov: &[f64]) -> Result<SubjectData> {
+    let s = regimen_scenario(model, &[], &[0.0], names, cov)?;
+    let d: &Dataset = &s.data;
+    model.subject(d, s.subject())
+}
+
+/// The individual parameters of the subject's first parameter set at `eta` (θ and σ from the file).
+fn parameters_at(model: &Model, s: &SubjectData, eta: &[f64], id: &str) -> Result<IndividualParameters> {
+    let (theta, sigma) = (model.theta_init(), model.sigma_sd_init());
+    let v = Values {
+        theta: &theta,
+        eta,
+        kappa: &[],
+        sigma_sd: &sigma,
+    };
+    model
+        .individual_parameters(s, &v)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Fit {
+            subject: id.to_string(),
+            message: "no parameter set".into(),
+        })
+}
+
+/// Step in η of the central differences of [`eta_of_parameters`].
+const ETA_STEP: f64 = 0.1;
+/// Tolerance on d ln P/dη (0 or 1) and on the curvature of ln P in η.
+const ETA_TOLERANCE: f64 = 1e-8;
+
+/// For each parameter in `names`, the η it carries: the index k with
+/// d ln P/dη_k = 1 and ln P linear in η_k (P = typical·exp(η_k)), the others
+/// with derivative 0; `None` when no η enters it. Central differences with
+/// step 0.1 at η = 0 (exact for ln P linear in η). A parameter that depends
+/// on η otherwise (two η, a slope other than 1, P = θ·(1 + η)) is refused:
+/// its η is not ln(P/typical).
+pub fn eta_of_parameters(
+    model: &Model,
+    typical: &IndividualParameters,
+    names: &[&str],
+    at: &dyn Fn(&[f64]) -> Result<IndividualParameters>,
+) -> std::result::Result<Vec<(String, Option<usize>)>, String> {
+    let etas = &model.code.omega.names;
+    let n = etas.len();
+    let mut shifted = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut e = vec![0.0; n];
+        e[k] = ETA_STEP;
+        let plus = at(&e).map_err(|e| e.to_string())?;
+        e[k] = -ETA_STEP;
+        let minus = at(&e).map_err(|e| e.to_string())?;
+        shifted.push((plus, minus));
+    }
+    let mut out = Vec::new();
+    for (name, p0) in typical.values.iter().filter(|(n, _)| names.contains(&n.as_str())) {
+        let mut carried = None;
+        let mut slopes = Vec::with_capacity(n);
+        let mut linear = true;
+        for (plus, minus) in &shifted {
+            let (lp, lm) = (
+                plus.get(name).unwrap_or(f64::NAN).ln(),
+                minus.get(name).unwrap_or(f64::NAN).ln(),
+            );
+            slopes.push((lp - lm) / (2.0 * ETA_STEP));
+            linear &= (lp + lm - 2.0 * p0.ln()).abs() < ETA_TOLERANCE;
+        }
+        let unit: Vec<usize> = (0..n).filter(|&k| (slopes[k] - 1.0).abs() < ETA_TOLERANCE).collect();
+        let zero = (0..n).filter(|&k| slopes[k].abs() < ETA_TOLERANCE).count();
+        if zero == n {
+            // No η enters this parameter.
+        } else if unit.len() == 1 && zero == n - 1 && linear {
+            carried = Some(unit[0]);
+        } else {
+            let listed: Vec<String> = etas.iter().zip(&slopes).map(|(e, s)| format!("{e} {s:.4}")).collect();
+            return Err(format!(
+                "parameter {name} of model {} is not typical·exp(η) in one η (d ln {name}/dη at η = 0: {}{}); \
+                 pk compare reads η as ln(individual/typical), which needs that form",
+                model.name(),
+                listed.join(", "),
+                if linear { "" } else { "; ln of it is not linear in η" }
+            ));
+        }
+        out.push((name.clone(), carried));
+    }
+    Ok(out)
+}
+
 fn parameter_comparison(name: &str, individual: f64, typical: f64, omega: Option<f64>) -> ParameterComparison {
     let ratio = individual / typical;
     let eta = ratio.ln();
@@ -225,15 +387,58 @@ pub fn group_summary(individuals: &[Individual]) -> GroupSummary {
     }
 }
 
-/// Text table of the comparison and the group summary beside published values.
+/// Published values to set a group beside: a TOML file of `[[published]]`
+/// tables (`label`, `source`, `cl_per_m2`, `vss_per_m2`, `t_half`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedFile {
+    /// The entries.
+    #[serde(default)]
+    pub published: Vec<PublishedValues>,
+}
+
+impl PublishedFile {
+    /// Reads a published-values file; errors name the file.
+    pub fn load(path: &str) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Data {
+            location: crate::error::Location::file(path),
+            message: format!("published values: {}", e.to_string().trim()),
+        })
+    }
+}
+
+/// What a report says of the population: its name, source and published values.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportHeader<'a> {
+    /// Model name.
+    pub name: &'a str,
+    /// Where the model comes from (empty: not given).
+    pub source: &'a str,
+    /// Published group values.
+    pub published: &'a [PublishedValues],
+}
+
+/// Text table of the comparison and the group summary beside published values
+/// (a [`PopulationModel`]: `pk fit --population`).
 pub fn text_report(model: &PopulationModel, rows: &[SubjectComparison], summary: &GroupSummary) -> String {
+    let header = ReportHeader {
+        name: &model.name,
+        source: &model.source,
+        published: &model.published,
+    };
+    text_report_for(&header, rows, summary)
+}
+
+/// Text table of the comparison and the group summary beside published values.
+pub fn text_report_for(h: &ReportHeader<'_>, rows: &[SubjectComparison], summary: &GroupSummary) -> String {
     let mut t = format!(
         "Individuals against population model {} ({})\n",
-        model.name,
-        if model.source.is_empty() {
+        h.name,
+        if h.source.is_empty() {
             "no source given"
         } else {
-            &model.source
+            h.source
         }
     );
     t.push_str(&format!(
@@ -269,7 +474,7 @@ pub fn text_report(model: &PopulationModel, rows: &[SubjectComparison], summary:
         show(summary.vss_per_m2),
         show(summary.t_half)
     ));
-    for p in &model.published {
+    for p in h.published {
         t.push_str(&format!(
             "{:<78} {:>10} {:>10} {:>8}\n",
             p.label,

@@ -5,6 +5,7 @@
 pub mod bayes;
 pub mod compare;
 pub mod estimation;
+pub mod exposures;
 pub mod map;
 pub mod model;
 pub mod montecarlo;

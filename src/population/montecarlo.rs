@@ -1,19 +1,23 @@
-//! Monte Carlo simulation of a population: virtual patients (covariates and
-//! η drawn from the population model), their concentrations for a regimen or
-//! a data file's dosing histories, percentiles per time, exposures.
+//! Monte Carlo simulation of a population written in the model language:
+//! virtual patients (covariates, and η ~ N(0, Ω) of the model), their
+//! predictions for a regimen or a data file's dosing histories, percentiles
+//! per time, exposures.
 //!
-//! Reproducible: patient k draws from a ChaCha8 stream numbered k under the
-//! seed, so results do not depend on the number of threads or the order in
-//! which rayon runs the patients.
+//! Reproducible: patient k draws from ChaCha8 streams numbered k under the
+//! seed (η; κ of each occasion from the model's IOV block; residual ε), so
+//! results do not depend on the number of threads, the order in which rayon
+//! runs the patients, or whether the model is a closed form or ODEs.
 
-use super::model::PopulationModel;
+use super::exposures::ExposurePlan;
 use crate::data::Dataset;
 use crate::dosing::regimen::{BodySize, Regimen};
 use crate::dosing::Dose;
 use crate::error::{Error, Result};
-use crate::fit::exposure::{exposure, Exposure};
-use crate::model::{ModelDefinition, PkParams};
-use crate::simulate::{simulate_subject_at, AnyKinetics, Schedule};
+use crate::fit::exposure::Exposure;
+use crate::lang::TermKind;
+use crate::model::scenario::{dose_states, grid_scenario, regimen_scenario, Scenario};
+use crate::model::{Model, SubjectData, Values};
+use nalgebra::{Cholesky, DMatrix};
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,9 +75,9 @@ pub struct MonteCarlo {
     pub n: usize,
     /// Seed of the random streams.
     pub seed: u64,
-    /// Set every η to zero (typical patients).
+    /// Set every η and κ to zero (typical patients).
     pub omega_zero: bool,
-    /// Add residual error to the concentrations.
+    /// Add residual error (the model's output error models) to the predictions.
     pub residual_error: bool,
 }
 
@@ -89,16 +93,14 @@ pub struct VirtualPatients {
     /// Source row of each patient: its row of the covariate table, or its
     /// own number for drawn covariates (patients take data subjects in turn).
     pub source_row: Vec<usize>,
-    /// Individual parameter values, one row per patient (the model's parameter order).
-    pub parameters: Array2<f64>,
 }
 
 impl VirtualPatients {
-    /// Covariate `name` of patient `k`, if the patients have it.
+    /// Covariate `name` of patient `k`, if the patients have it (case-insensitive).
     pub fn covariate(&self, k: usize, name: &str) -> Option<f64> {
         self.names
             .iter()
-            .position(|n| n == name)
+            .position(|n| n.eq_ignore_ascii_case(name))
             .map(|j| self.covariates[(k, j)])
     }
 }
@@ -109,33 +111,44 @@ fn stream(seed: u64, k: usize, purpose: u64) -> ChaCha8Rng {
     rng
 }
 
-/// One patient's draws: covariates, η, source row, parameter values.
-struct Draw {
-    cov: Vec<f64>,
-    eta: Vec<f64>,
-    row: usize,
-    values: Vec<f64>,
+/// Lower Cholesky factor of a covariance matrix; `what` names it in the error.
+fn cholesky(model: &Model, m: &DMatrix<f64>, what: &str) -> Result<DMatrix<f64>> {
+    if m.nrows() == 0 {
+        return Ok(DMatrix::zeros(0, 0));
+    }
+    Cholesky::new(m.clone()).map(|c| c.l()).ok_or_else(|| Error::Model {
+        model: model.origin.clone(),
+        message: format!("{what} is not positive definite"),
+    })
 }
 
-/// Draws `mc.n` virtual patients from `model`.
-pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &CovariateSource) -> Result<VirtualPatients> {
+/// L·z for a lower-triangular L and a vector of standard normals from `rng`.
+fn correlated(l: &DMatrix<f64>, rng: &mut ChaCha8Rng) -> Vec<f64> {
+    let n = l.nrows();
+    let z: Vec<f64> = (0..n).map(|_| rng.sample(StandardNormal)).collect();
+    (0..n).map(|i| (0..=i).map(|j| l[(i, j)] * z[j]).sum()).collect()
+}
+
+/// Draws `mc.n` virtual patients: covariates from `source`, η ~ N(0, Ω).
+pub fn draw_patients(model: &Model, mc: &MonteCarlo, source: &CovariateSource) -> Result<VirtualPatients> {
     if mc.n == 0 {
         return Err(Error::Argument(
             "the number of virtual patients must be at least 1, got 0".into(),
         ));
     }
     let names = source.names();
-    let needed = model.covariate_names();
-    let missing: Vec<&str> = needed
+    let missing: Vec<&str> = model
+        .code
+        .covariates
         .iter()
-        .copied()
-        .filter(|n| !names.iter().any(|m| m == n))
+        .filter(|n| !names.iter().any(|m| m.eq_ignore_ascii_case(n)))
+        .map(String::as_str)
         .collect();
     if !missing.is_empty() {
         return Err(Error::Argument(format!(
             "population model {} needs covariate{} {}, which {} not given: use --covariate NAME=VALUE \
              (or NAME=LOW..HIGH for a uniform range), or a data file with {} column",
-            model.name,
+            model.name(),
             if missing.len() > 1 { "s" } else { "" },
             missing.join(", "),
             if missing.len() > 1 { "are" } else { "is" },
@@ -147,27 +160,14 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
             return Err(Error::Argument("the covariate table has no subjects".into()));
         }
     }
-    let n_eta = model.eta_parameters.len();
-    let chol = model.omega_cholesky()?;
-    let index: Vec<usize> = needed
-        .iter()
-        .map(|n| names.iter().position(|m| m == n).unwrap_or(0))
-        .collect();
-    let n_par = model.typical.len();
-    let rows: Vec<Draw> = (0..mc.n)
+    let chol = cholesky(model, &model.code.omega.matrix, "Ω")?;
+    let n_eta = chol.nrows();
+    let rows: Vec<(Vec<f64>, Vec<f64>, usize)> = (0..mc.n)
         .into_par_iter()
         .map(|k| {
             let mut rng = stream(mc.seed, k, 1);
-            let z: Vec<f64> = (0..n_eta).map(|_| rng.sample(StandardNormal)).collect();
-            let eta: Vec<f64> = (0..n_eta)
-                .map(|i| {
-                    if mc.omega_zero {
-                        0.0
-                    } else {
-                        (0..=i).map(|j| chol[(i, j)] * z[j]).sum()
-                    }
-                })
-                .collect();
+            let eta = correlated(&chol, &mut rng);
+            let eta = if mc.omega_zero { vec![0.0; n_eta] } else { eta };
             let (cov, row) = match source {
                 CovariateSource::Drawn(d) => (
                     d.iter()
@@ -180,54 +180,19 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
                 ),
                 CovariateSource::Rows { rows, .. } => (rows[k % rows.len()].clone(), k % rows.len()),
             };
-            let model_cov: Vec<f64> = index.iter().map(|&j| cov[j]).collect();
-            let values = model.individual_values(&model.typical_values(&model_cov), &eta);
-            Draw { cov, eta, row, values }
+            (cov, eta, row)
         })
         .collect();
-    for (k, Draw { cov, row, values, .. }) in rows.iter().enumerate() {
-        if let Some((t, v)) = model
-            .typical
-            .iter()
-            .zip(values)
-            .find(|(_, v)| !(v.is_finite() && **v > 0.0))
-        {
-            return Err(Error::Argument(format!(
-                "virtual patient {} (covariates {}, source row {row}): {} = {v}; check the covariate values",
-                k + 1,
-                names
-                    .iter()
-                    .zip(cov)
-                    .map(|(n, x)| format!("{n}={x}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                t.name
-            )));
-        }
-    }
     let n_cov = names.len();
     let mut covariates = Array2::zeros((mc.n, n_cov));
     let mut eta = Array2::zeros((mc.n, n_eta));
-    let mut parameters = Array2::zeros((mc.n, n_par));
     let mut source_row = Vec::with_capacity(mc.n);
-    for (
-        k,
-        Draw {
-            cov: c,
-            eta: e,
-            row,
-            values: v,
-        },
-    ) in rows.into_iter().enumerate()
-    {
+    for (k, (c, e, row)) in rows.into_iter().enumerate() {
         for j in 0..n_cov {
-            covariates[(k, j)] = c[j];
+            covariates[(k, j)] = c.get(j).copied().unwrap_or(f64::NAN);
         }
         for j in 0..n_eta {
             eta[(k, j)] = e[j];
-        }
-        for j in 0..n_par {
-            parameters[(k, j)] = v[j];
         }
         source_row.push(row);
     }
@@ -236,7 +201,6 @@ pub fn draw_patients(model: &PopulationModel, mc: &MonteCarlo, source: &Covariat
         covariates,
         eta,
         source_row,
-        parameters,
     })
 }
 
@@ -265,17 +229,11 @@ impl SizeRule {
     }
 }
 
-/// Doses of a regimen for a model and body size.
-pub fn regimen_doses(model: &ModelDefinition, regimen: &Regimen, size: &BodySize) -> Result<Vec<Dose>> {
-    let s = &model.structure;
-    regimen.doses(
-        size,
-        &model.units.amount,
-        &model.units.time,
-        s.default_dose_state(),
-        1,
-        s.has_depot().then_some(0),
-    )
+/// Doses of a regimen for a model and body size (targets are model states:
+/// IV doses to `central`, oral ones to `depot`, others to the default state).
+pub fn regimen_doses(model: &Model, regimen: &Regimen, size: &BodySize) -> Result<Vec<Dose>> {
+    let (default, central, depot) = dose_states(model);
+    regimen.doses(size, &model.units.amount, &model.units.time, default, central, depot)
 }
 
 /// What the virtual patients receive.
@@ -287,18 +245,96 @@ pub enum Dosing<'a> {
     Subjects(&'a Dataset),
 }
 
-/// Concentrations of every patient at `times` (patients × times), in the
+/// A prepared subject: the scenario (records) and the model's view of it.
+struct Prepared {
+    scenario: Scenario,
+    subject: SubjectData,
+}
+
+fn prepare(model: &Model, scenario: Scenario) -> Result<Prepared> {
+    let mut subject = model.subject(&scenario.data, scenario.subject())?;
+    model.cache_timeline(&mut subject, &scenario.slots)?;
+    Ok(Prepared { scenario, subject })
+}
+
+/// The parameter values of patient `k` for a subject with `n_occasions`
+/// occasions: θ and σ of the model, the patient's η, κ drawn per occasion.
+fn patient_values(
+    model: &Model,
+    patients: &VirtualPatients,
+    k: usize,
+    n_occasions: usize,
+    mc: &MonteCarlo,
+) -> PatientValues {
+    let kappa = match &model.code.iov {
+        Some(iov) if !mc.omega_zero => {
+            // Ω_iov is checked positive definite when the model is compiled.
+            let l = cholesky(model, &iov.effects.matrix, "the IOV block").unwrap_or_else(|_| DMatrix::zeros(0, 0));
+            let mut rng = stream(mc.seed, k, 3);
+            (0..n_occasions).flat_map(|_| correlated(&l, &mut rng)).collect()
+        }
+        _ => Vec::new(),
+    };
+    PatientValues {
+        theta: model.theta_init(),
+        eta: patients.eta.row(k).to_vec(),
+        kappa,
+        sigma_sd: model.sigma_sd_init(),
+    }
+}
+
+/// Owned parameter values of a patient.
+struct PatientValues {
+    theta: Vec<f64>,
+    eta: Vec<f64>,
+    kappa: Vec<f64>,
+    sigma_sd: Vec<f64>,
+}
+
+impl PatientValues {
+    fn values(&self) -> Values<'_> {
+        Values {
+            theta: &self.theta,
+            eta: &self.eta,
+            kappa: &self.kappa,
+            sigma_sd: &self.sigma_sd,
+        }
+    }
+}
+
+/// A message naming patient `k` and its covariates around an error.
+fn patient_error(patients: &VirtualPatients, k: usize, e: Error) -> Error {
+    let cov = patients
+        .names
+        .iter()
+        .enumerate()
+        .map(|(j, n)| format!("{n}={}", patients.covariates[(k, j)]))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Error::Argument(format!(
+        "virtual patient {} (covariates {cov}, source row {}): {e}",
+        k + 1,
+        patients.source_row[k]
+    ))
+}
+
+/// The covariate row of patient `k`.
+fn covariate_row(patients: &VirtualPatients, k: usize) -> Vec<f64> {
+    patients.covariates.row(k).to_vec()
+}
+
+/// Predictions of every patient at `times` (patients × times), in the
 /// model's concentration unit; residual error added if `mc.residual_error`.
 /// `progress` is told how many patients each finished block held.
 pub fn simulate_patients(
-    model: &PopulationModel,
+    model: &Model,
     patients: &VirtualPatients,
     dosing: Dosing<'_>,
     times: &[f64],
     mc: &MonteCarlo,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Array2<f64>> {
-    let n = patients.parameters.nrows();
+    let n = patients.eta.nrows();
     let nt = times.len();
     let mut conc = Array2::<f64>::zeros((n, nt));
     let Some(flat) = conc.as_slice_mut() else {
@@ -306,44 +342,46 @@ pub fn simulate_patients(
             "internal: concentration matrix is not contiguous".into(),
         ));
     };
+    let from_data: Vec<Prepared> = match dosing {
+        Dosing::Subjects(data) => {
+            if data.subjects.is_empty() {
+                return Err(Error::Argument(format!(
+                    "{} has no subjects to take dosing from",
+                    data.file
+                )));
+            }
+            data.subjects
+                .iter()
+                .map(|s| prepare(model, grid_scenario(data, s, times, false)))
+                .collect::<Result<_>>()?
+        }
+        Dosing::Regimen(..) => Vec::new(),
+    };
     const CHUNK: usize = 512;
     flat.par_chunks_mut(CHUNK * nt.max(1))
         .enumerate()
         .try_for_each(|(c, block)| -> Result<()> {
-            let mut cache: Option<(Vec<Dose>, Schedule)> = None;
+            let mut cache: Option<(Vec<Dose>, Vec<f64>, Prepared)> = None;
             for (i, row) in block.chunks_mut(nt.max(1)).enumerate() {
                 let k = c * CHUNK + i;
-                let params = model.params(&patients.parameters.row(k).to_vec())?;
-                match dosing {
+                let prepared = match dosing {
                     Dosing::Regimen(regimen, size) => {
-                        let doses = regimen_doses(&model.structural, regimen, &size.of(patients, k))?;
-                        if cache.as_ref().is_none_or(|(d, _)| *d != doses) {
-                            let schedule = Schedule::new(&doses, times);
-                            cache = Some((doses, schedule));
+                        let doses = regimen_doses(model, regimen, &size.of(patients, k))?;
+                        let cov = covariate_row(patients, k);
+                        if cache.as_ref().is_none_or(|(d, x, _)| *d != doses || *x != cov) {
+                            let s = regimen_scenario(model, &doses, times, &patients.names, &cov)
+                                .and_then(|s| prepare(model, s))
+                                .map_err(|e| patient_error(patients, k, e))?;
+                            cache = Some((doses, cov, s));
                         }
-                        if let Some((_, schedule)) = &cache {
-                            concentrations(&model.structural, &params, schedule, row, k)?;
+                        match &cache {
+                            Some((_, _, p)) => p,
+                            None => continue,
                         }
                     }
-                    Dosing::Subjects(data) => {
-                        let Some(subject) = data.subjects.get(patients.source_row[k] % data.subjects.len().max(1))
-                        else {
-                            return Err(Error::Argument(format!(
-                                "{} has no subjects to take dosing from",
-                                data.file
-                            )));
-                        };
-                        let p = simulate_subject_at(&model.structural, &params, data, subject, times, false)?;
-                        row.copy_from_slice(&p.conc[..nt]);
-                    }
-                }
-                if mc.residual_error {
-                    let mut rng = stream(mc.seed, k, 2);
-                    for v in row.iter_mut() {
-                        let (z1, z2): (f64, f64) = (rng.sample(StandardNormal), rng.sample(StandardNormal));
-                        *v = model.residual.perturb(*v, z1, z2);
-                    }
-                }
+                    Dosing::Subjects(_) => &from_data[patients.source_row[k] % from_data.len()],
+                };
+                predict_patient(model, patients, k, prepared, mc, row)?;
             }
             progress(block.len() / nt.max(1));
             Ok(())
@@ -351,21 +389,40 @@ pub fn simulate_patients(
     Ok(conc)
 }
 
-fn concentrations(
-    model: &ModelDefinition,
-    params: &PkParams,
-    schedule: &Schedule,
-    out: &mut [f64],
+/// Patient `k`'s predictions at the scenario's slots into `row`, with residual error if asked.
+fn predict_patient(
+    model: &Model,
+    patients: &VirtualPatients,
     k: usize,
+    p: &Prepared,
+    mc: &MonteCarlo,
+    row: &mut [f64],
 ) -> Result<()> {
-    let mut kin = AnyKinetics::new(model.solver, params)?;
-    schedule
-        .concentrations(&mut kin, &model.structure, model.units.concentration_scale(), out)
-        .map_err(|e| Error::Solver {
-            subject: format!("virtual patient {}", k + 1),
-            time: e.time,
-            message: e.message,
-        })
+    let values = patient_values(model, patients, k, p.subject.n_occasions, mc);
+    let (pred, _) = model
+        .predict_at(
+            &p.subject,
+            &values.values(),
+            &p.scenario.slots,
+            false,
+            mc.residual_error,
+        )
+        .map_err(|e| patient_error(patients, k, e))?;
+    row.copy_from_slice(&pred.f[..row.len()]);
+    if mc.residual_error {
+        let log_scale = model
+            .code
+            .outputs
+            .first()
+            .is_some_and(|o| o.terms.iter().any(|t| t.0 == TermKind::Exp));
+        let mut rng = stream(mc.seed, k, 2);
+        for (v, var) in row.iter_mut().zip(&pred.variance) {
+            let z: f64 = rng.sample(StandardNormal);
+            let e = var.max(0.0).sqrt() * z;
+            *v = if log_scale { *v * e.exp() } else { *v + e };
+        }
+    }
+    Ok(())
 }
 
 /// The `p`-quantile (0 ≤ p ≤ 1) of `values`, R's type 7 (linear interpolation
@@ -437,24 +494,56 @@ pub fn percentiles(conc: &Array2<f64>, probs: &[f64]) -> Array2<f64> {
     out
 }
 
-/// Exposure of every patient for a regimen (first dose and steady state).
+/// Exposure of every patient for a regimen (first dose and steady state):
+/// see [`super::exposures`]. The curves' subjects are built once for
+/// consecutive patients with the same covariates and doses.
 pub fn patient_exposures(
-    model: &PopulationModel,
+    model: &Model,
     patients: &VirtualPatients,
     regimen: &Regimen,
     size: SizeRule,
+    mc: &MonteCarlo,
 ) -> Result<Vec<Exposure>> {
-    (0..patients.parameters.nrows())
+    const CHUNK: usize = 512;
+    let n = patients.eta.nrows();
+    let blocks: Vec<Vec<Exposure>> = (0..n.div_ceil(CHUNK))
         .into_par_iter()
-        .map(|k| {
-            let params = model.params(&patients.parameters.row(k).to_vec())?;
-            let doses = regimen_doses(&model.structural, regimen, &size.of(patients, k))?;
-            exposure(&model.structural, &params, &doses, &[], None)?.ok_or_else(|| Error::Regimen {
-                text: regimen.text.clone(),
-                message: "no dose to derive exposures from".into(),
-            })
+        .map(|c| {
+            let mut out = Vec::with_capacity(CHUNK);
+            let mut key: Option<(Vec<Dose>, Vec<f64>)> = None;
+            let mut plan: Option<ExposurePlan<'_>> = None;
+            let mut held: Vec<(Vec<f64>, Vec<Dose>)> = Vec::new();
+            for k in c * CHUNK..((c + 1) * CHUNK).min(n) {
+                let doses = regimen_doses(model, regimen, &size.of(patients, k))?;
+                let cov = covariate_row(patients, k);
+                if key.as_ref().is_none_or(|(d, x)| *d != doses || *x != cov) {
+                    held.clear();
+                    held.push((cov.clone(), doses.clone()));
+                    plan = None;
+                    key = Some((doses, cov));
+                }
+                if plan.is_none() {
+                    if let Some((cov, doses)) = held.first() {
+                        let built = ExposurePlan::new(model, &patients.names, cov, doses)
+                            .map_err(|e| patient_error(patients, k, e))?;
+                        plan = Some(built.ok_or_else(|| Error::Regimen {
+                            text: regimen.text.clone(),
+                            message: "no dose to derive exposures from".into(),
+                        })?);
+                    }
+                }
+                let values = patient_values(model, patients, k, 1, mc);
+                if let Some(p) = &plan {
+                    out.push(
+                        p.exposure(&values.values())
+                            .map_err(|e| patient_error(patients, k, e))?,
+                    );
+                }
+            }
+            Ok(out)
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok(blocks.into_iter().flatten().collect())
 }
 
 /// An exposure metric of a virtual patient.
