@@ -4,7 +4,7 @@ use std::process::{Command, Output};
 
 /// The Bonate 2004 model in the model language (simulate, compare, the prior of `pk fit --prior`).
 const BONATE: &str = "models/clofarabine_bonate2004.pk";
-/// The same model in the TOML form, which `pk fit --population` still reads.
+/// A TOML population file (the retired form): refused with a pointer to the language.
 const BONATE_TOML: &str = "models/clofarabine_bonate2004.toml";
 /// Published group values (Evoltra label, Lu 2016) for `pk compare --published`.
 const PUBLISHED: &str = "fixtures/clofarabine/published.toml";
@@ -441,7 +441,7 @@ fn a_toml_model_is_refused_with_a_pointer_to_the_language() {
         "2",
     ]);
     assert!(
-        e.contains("a TOML model file; pk simulate and pk compare read models in the model language"),
+        e.contains("a TOML model file; every subcommand reads models in the model language"),
         "{e}"
     );
     let e = fails(&["simulate", "--model", "models/two_cmt_iv.toml", "--regimen", "50 mg"]);

@@ -4,10 +4,9 @@ use super::output::{refuse_input, write_text};
 use clap::Args;
 use pk::plot::{forest, ForestRow};
 use pk::population::compare::{
-    compare, compare_model, group_summary, individuals_from_fit_json, text_report_for, Individual, PublishedFile,
-    ReportHeader, SubjectComparison, Z90,
+    compare_model, group_summary, individuals_from_fit_json, text_report_for, Individual, PublishedFile, ReportHeader,
+    SubjectComparison, Z90,
 };
-use pk::population::PopulationModel;
 use pk::{Error, Result};
 use serde_json::{json, Value};
 
@@ -75,20 +74,21 @@ struct Outputs<'a> {
     inputs: &'a [&'a str],
 }
 
-/// Compares with a TOML population model, prints, and writes the plot and
-/// JSON (`pk fit --population`, until `pk fit` moves to the model language).
+/// Compares with a population model in the model language, prints, and
+/// writes the plot and JSON (`pk fit --population`).
 pub fn report(
-    model: &PopulationModel,
+    model: &pk::model::Model,
     individuals: &[Individual],
     plot: Option<&str>,
     json_path: Option<&str>,
     inputs: &[&str],
 ) -> Result<()> {
-    let rows = compare(model, individuals)?;
+    let rows = compare_model(model, individuals)?;
+    let name = model.name();
     let header = ReportHeader {
-        name: &model.name,
-        source: &model.source,
-        published: &model.published,
+        name: &name,
+        source: &model.code.description,
+        published: &[],
     };
     let out = Outputs {
         plot,

@@ -12,7 +12,6 @@ use pk::fit::{fit_dataset, ErrorChoice, FitOptions, SubjectFit};
 use pk::model::{Model, Values};
 use pk::plot::{concentration_time, scatter, Curve, PlotLabels, ReferenceLine};
 use pk::population::compare::individuals_from_value;
-use pk::population::PopulationModel;
 use pk::{Error, Result};
 use std::path::Path;
 
@@ -82,14 +81,21 @@ pub fn run(args: FitArgs) -> Result<()> {
     }
     let model_name = args.model.as_deref().unwrap_or("two_cmt_iv");
     let choice = ErrorChoice::parse(args.error.as_deref(), args.weight.as_deref())?;
-    let mut model = choice.apply(&Model::load(model_name)?)?;
+    let mut model = choice.apply(&super::model_args::load_language_model(model_name)?)?;
     args.units.apply(&mut model)?;
     let mut inputs = vec![args.data.as_str(), model_name];
     inputs.extend(args.population.as_deref());
     for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
-    let population = args.population.as_deref().map(PopulationModel::load).transpose()?;
+    if let Some(dir) = &args.plots {
+        pk::output::check_writable(dir)?;
+    }
+    let population = args
+        .population
+        .as_deref()
+        .map(super::model_args::load_language_model)
+        .transpose()?;
     let options = FitOptions {
         weighting: choice.weighting,
         init: parse_params(&args.init)?,
@@ -180,6 +186,7 @@ pub(super) fn outputs_text(model: &Model) -> String {
 
 fn load_data(args: &FitArgs) -> Result<Dataset> {
     let mut data = args.selection.read(&args.data)?;
+    data.require_dv()?;
     if !args.ids.is_empty() {
         if let Some(missing) = args.ids.iter().find(|id| !data.subjects.iter().any(|s| s.id == **id)) {
             return Err(Error::Argument(format!(
@@ -198,7 +205,10 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
-    let mut model = Model::load(prior)?;
+    if let Some(dir) = &args.plots {
+        pk::output::check_writable(dir)?;
+    }
+    let mut model = super::model_args::load_language_model(prior)?;
     args.units.apply(&mut model)?;
     let data = load_data(args)?;
     let outputs = super::fit_prior::Outputs {
@@ -209,7 +219,7 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     };
     let doc = super::fit_prior::run(&model, &data, outputs, &inputs)?;
     if let Some(path) = &args.population {
-        let pop = PopulationModel::load(path)?;
+        let pop = super::model_args::load_language_model(path)?;
         let individuals = individuals_from_value(&doc, &args.data)?;
         super::compare::report(&pop, &individuals, args.forest.as_deref(), None, &inputs)?;
     }
@@ -217,7 +227,7 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
 }
 
 fn write_plots(dir: &str, model: &Model, data: &Dataset, outcomes: &[Outcome]) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    pk::output::create_output_dir(dir)?;
     let u = &model.units;
     let mut obs_pred = Vec::new();
     let mut wres_time = Vec::new();

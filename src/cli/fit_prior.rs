@@ -273,7 +273,7 @@ fn table(fits: &Fits) -> String {
 }
 
 fn plots(dir: &str, prior: &Prior<'_>, data: &Dataset, fits: &Fits) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    pk::output::create_output_dir(dir)?;
     let model = prior.model;
     let u = &model.units;
     let v = &prior.values;

@@ -45,12 +45,12 @@ impl UnitArgs {
 }
 
 /// Loads a model in the model language; a TOML model file is refused with a
-/// pointer to the language (`pk simulate` and `pk compare` read only the language).
+/// pointer to the language (every subcommand reads only the language).
 pub fn load_language_model(path_or_name: &str) -> Result<Model> {
     if path_or_name.ends_with(".toml") {
         return Err(pk::Error::Model {
             model: path_or_name.to_string(),
-            message: "a TOML model file; pk simulate and pk compare read models in the model language \
+            message: "a TOML model file; every subcommand reads models in the model language \
                       (.pk, docs/model_language.md), e.g. models/clofarabine_bonate2004.pk or a bundled name"
                 .into(),
         });

@@ -2,7 +2,6 @@
 //! ratio to the typical value for the subject's own covariates, η = ln(ratio),
 //! its z-score and percentile under ω, and a group summary beside published values.
 
-use super::model::{PopulationModel, PublishedValues};
 use crate::data::nonmem::Dataset;
 use crate::error::{Error, Result};
 use crate::model::scenario::regimen_scenario;
@@ -122,56 +121,6 @@ pub struct SubjectComparison {
     pub covariates: Vec<(String, f64)>,
     /// One entry per parameter of the population model that the fit estimated.
     pub parameters: Vec<ParameterComparison>,
-}
-
-/// Compares each individual with `model`; fails, naming the subject, when a
-/// covariate the model needs is missing.
-pub fn compare(model: &PopulationModel, individuals: &[Individual]) -> Result<Vec<SubjectComparison>> {
-    let names = model.covariate_names();
-    let sd = model.omega_sd();
-    individuals
-        .iter()
-        .map(|ind| {
-            let mut cov = Vec::with_capacity(names.len());
-            for n in &names {
-                let v = ind.covariates.iter().find(|(k, _)| k == n).map(|(_, v)| *v);
-                let v = v.ok_or_else(|| Error::Fit {
-                    subject: ind.id.clone(),
-                    message: format!(
-                        "population model {} needs covariate {n}, which the fit does not have (covariates: {})",
-                        model.name,
-                        if ind.covariates.is_empty() {
-                            "none".to_string()
-                        } else {
-                            ind.covariates
-                                .iter()
-                                .map(|(k, _)| k.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }
-                    ),
-                })?;
-                cov.push(v);
-            }
-            let tv = model.checked_typical_values(&ind.id, &cov)?;
-            let parameters = model
-                .typical
-                .iter()
-                .enumerate()
-                .filter_map(|(p, t)| {
-                    let value = ind.parameters.iter().find(|(k, _)| *k == t.name)?.1;
-                    let omega = model.eta_parameters.iter().position(|&e| e == p).map(|k| sd[k]);
-                    Some(parameter_comparison(&t.name, value, tv[p], omega))
-                })
-                .collect();
-            Ok(SubjectComparison {
-                id: ind.id.clone(),
-                converged: ind.converged,
-                covariates: names.iter().map(|n| n.to_string()).zip(cov).collect(),
-                parameters,
-            })
-        })
-        .collect()
 }
 
 /// Compares each individual with a population model in the model language.
@@ -387,6 +336,23 @@ pub fn group_summary(individuals: &[Individual]) -> GroupSummary {
     }
 }
 
+/// Published summary values to compare a group with (per m² and half-life).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedValues {
+    /// Short label, e.g. "Evoltra label (NCA, 40 patients aged 2–19 y)".
+    pub label: String,
+    /// Where the figures come from.
+    #[serde(default)]
+    pub source: String,
+    /// Clearance per m², L/h/m².
+    pub cl_per_m2: Option<f64>,
+    /// Volume at steady state per m², L/m².
+    pub vss_per_m2: Option<f64>,
+    /// Terminal half-life, h.
+    pub t_half: Option<f64>,
+}
+
 /// Published values to set a group beside: a TOML file of `[[published]]`
 /// tables (`label`, `source`, `cl_per_m2`, `vss_per_m2`, `t_half`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -417,17 +383,6 @@ pub struct ReportHeader<'a> {
     pub source: &'a str,
     /// Published group values.
     pub published: &'a [PublishedValues],
-}
-
-/// Text table of the comparison and the group summary beside published values
-/// (a [`PopulationModel`]: `pk fit --population`).
-pub fn text_report(model: &PopulationModel, rows: &[SubjectComparison], summary: &GroupSummary) -> String {
-    let header = ReportHeader {
-        name: &model.name,
-        source: &model.source,
-        published: &model.published,
-    };
-    text_report_for(&header, rows, summary)
 }
 
 /// Text table of the comparison and the group summary beside published values.

@@ -1,4 +1,4 @@
-//! Population pharmacokinetics: population model files, Monte Carlo
+//! Population pharmacokinetics on the model language: Monte Carlo
 //! simulation of virtual patients, comparison of individuals with the
 //! population, and maximum a posteriori (Bayesian) individual estimates.
 
@@ -7,8 +7,5 @@ pub mod compare;
 pub mod estimation;
 pub mod exposures;
 pub mod map;
-pub mod model;
 pub mod montecarlo;
 pub mod outer;
-
-pub use model::{PopulationModel, Relation, Residual, ResidualKind};
