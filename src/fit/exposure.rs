@@ -74,6 +74,38 @@ pub struct Exposure {
     pub accumulation_ratio: Option<f64>,
 }
 
+impl Exposure {
+    /// The first-dose values of a model curve; disposition, steady state and
+    /// observed values left empty, for the caller to fill.
+    pub fn first_dose(cmax: f64, tmax: f64, auc_0_24: f64, tau: Option<f64>, auc_0_tau: Option<f64>) -> Exposure {
+        Exposure {
+            cmax,
+            tmax,
+            auc_0_24,
+            tau,
+            auc_0_tau,
+            auc_0_inf: None,
+            cmax_obs: None,
+            tmax_obs: None,
+            cl: None,
+            v1: None,
+            q: None,
+            v2: None,
+            vss: None,
+            alpha: None,
+            beta: None,
+            t_half_alpha: None,
+            t_half_beta: None,
+            mrt: None,
+            cmax_ss: None,
+            cmin_ss: None,
+            cavg_ss: None,
+            auc_tau_ss: None,
+            accumulation_ratio: None,
+        }
+    }
+}
+
 /// Derived values of a fit, from the closed-form kernel's parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Derived {
@@ -186,31 +218,9 @@ fn numerical_exposure(
             _ => Some((y, t - first.time)),
         })
         .map_or((None, None), |(y, t)| (Some(y), Some(t)));
-    let mut e = Exposure {
-        cmax,
-        tmax,
-        auc_0_24: auc_to(day),
-        tau,
-        auc_0_tau: tau.map(auc_to),
-        auc_0_inf: None,
-        cmax_obs,
-        tmax_obs,
-        cl: None,
-        v1: None,
-        q: None,
-        v2: None,
-        vss: None,
-        alpha: None,
-        beta: None,
-        t_half_alpha: None,
-        t_half_beta: None,
-        mrt: None,
-        cmax_ss: None,
-        cmin_ss: None,
-        cavg_ss: None,
-        auc_tau_ss: None,
-        accumulation_ratio: None,
-    };
+    let mut e = Exposure::first_dose(cmax, tmax, auc_to(day), tau, tau.map(auc_to));
+    e.cmax_obs = cmax_obs;
+    e.tmax_obs = tmax_obs;
     if let Some(tau) = tau {
         let ss = crate::data::Record {
             ss: 1,
@@ -492,14 +502,14 @@ fn fastest_rate(p: &PkParams, d: Option<&Disposition>) -> f64 {
     fastest
 }
 
-/// 8-point Gauss–Legendre nodes on [−1, 1] and weights.
-const GL_NODES: [f64; 4] = [
+/// 8-point Gauss–Legendre nodes on [−1, 1] (positive half) and weights.
+pub(crate) const GL_NODES: [f64; 4] = [
     0.183_434_642_495_649_8,
     0.525_532_409_916_329,
     0.796_666_477_413_626_7,
     0.960_289_856_497_536_3,
 ];
-const GL_WEIGHTS: [f64; 4] = [
+pub(crate) const GL_WEIGHTS: [f64; 4] = [
     0.362_683_783_378_362,
     0.313_706_645_877_887_3,
     0.222_381_034_453_374_5,

@@ -14,25 +14,11 @@
 
 use crate::dosing::{Dose, Input, SteadyState};
 use crate::error::Result;
-use crate::fit::exposure::Exposure;
+use crate::fit::exposure::{Exposure, GL_NODES, GL_WEIGHTS};
 use crate::lang::Dynamics;
 use crate::model::scenario::regimen_scenario;
 use crate::model::{Model, SubjectData, Values};
 use crate::units::TimeUnit;
-
-/// 8-point Gauss–Legendre nodes on [−1, 1] (positive half) and weights.
-const GL_NODES: [f64; 4] = [
-    0.183_434_642_495_649_8,
-    0.525_532_409_916_329,
-    0.796_666_477_413_626_7,
-    0.960_289_856_497_536_3,
-];
-const GL_WEIGHTS: [f64; 4] = [
-    0.362_683_783_378_362,
-    0.313_706_645_877_887_3,
-    0.222_381_034_453_374_5,
-    0.101_228_536_290_376_3,
-];
 
 /// Sub-intervals per span: the largest sub-interval is span/PIECES.
 const PIECES: f64 = 32.0;
@@ -121,7 +107,7 @@ impl<'a> ExposurePlan<'a> {
         let (cmax, tmax) = self.first.peak(p, values, &[self.single], &conc)?;
         let auc_0_24 = self.first.integral_to(&conc, self.day);
         let auc_0_tau = self.tau.map(|t| self.first.integral_to(&conc, t));
-        let mut e = empty_exposure(cmax, tmax, auc_0_24, self.tau, auc_0_tau);
+        let mut e = Exposure::first_dose(cmax, tmax, auc_0_24, self.tau, auc_0_tau);
         e.auc_0_inf = self.auc_infinity(values)?;
         if let (Some(tau), Some((dose, curve))) = (self.tau, &self.steady) {
             let conc = curve.predict(p, values)?;
@@ -162,34 +148,6 @@ pub fn regimen_exposure(
     match ExposurePlan::new(model, names, covariates, doses)? {
         Some(plan) => plan.exposure(values).map(Some),
         None => Ok(None),
-    }
-}
-
-fn empty_exposure(cmax: f64, tmax: f64, auc_0_24: f64, tau: Option<f64>, auc_0_tau: Option<f64>) -> Exposure {
-    Exposure {
-        cmax,
-        tmax,
-        auc_0_24,
-        tau,
-        auc_0_tau,
-        auc_0_inf: None,
-        cmax_obs: None,
-        tmax_obs: None,
-        cl: None,
-        v1: None,
-        q: None,
-        v2: None,
-        vss: None,
-        alpha: None,
-        beta: None,
-        t_half_alpha: None,
-        t_half_beta: None,
-        mrt: None,
-        cmax_ss: None,
-        cmin_ss: None,
-        cavg_ss: None,
-        auc_tau_ss: None,
-        accumulation_ratio: None,
     }
 }
 
