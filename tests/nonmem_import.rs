@@ -105,6 +105,12 @@ fn ode054_at_nonmem_estimates() {
 /// NONMEM's final estimates: OFV within 0.1, θ within 1 %, Ω and σ within 5 %
 /// (`doubtful`: NONMEM's own optimum is weak; the OFV must be no higher than NONMEM's + 0.1).
 fn check_estimate(dir: &str, file: &str, ext: &str, doubtful: bool) {
+    check_estimate_against(dir, file, ext, &format!("{ROOT}/{dir}/{ext}"), doubtful);
+}
+
+/// [`check_estimate`], with θ, Ω and σ compared with the estimates of the
+/// `.ext` file `parameters_ext` (the OFV still with the run's own `ext`).
+fn check_estimate_against(dir: &str, file: &str, ext: &str, parameters_ext: &str, doubtful: bool) {
     let t0 = std::time::Instant::now();
     let imp = Import::read(format!("{ROOT}/{dir}/{file}")).unwrap_or_else(|e| panic!("{e}"));
     let pop = PopulationData::new(&imp.model, &imp.data).unwrap();
@@ -114,7 +120,7 @@ fn check_estimate(dir: &str, file: &str, ext: &str, doubtful: bool) {
         ..EstimationOptions::default()
     };
     let fit = estimate(&imp.model, &pop, &start, &options).unwrap_or_else(|e| panic!("{e}"));
-    let nm = imp.ext_values(format!("{ROOT}/{dir}/{ext}")).unwrap();
+    let nm = imp.ext_values(parameters_ext).unwrap();
     let t = pk::nonmem::read_ext(format!("{ROOT}/{dir}/{ext}")).unwrap();
     let obj = t.last().unwrap().final_estimates().unwrap().objective;
     let got = imp.lowered.parameters.nm_values(&fit.values, &imp.lowered.initial);
@@ -1173,13 +1179,19 @@ fn ode054_estimate() {
     );
 }
 
+/// runODE060 stopped at NSIG=2, so its own θ carry about two significant
+/// digits; its twin runN060 (same model and data, ADVAN4, default NSIG=3)
+/// gives the reference estimates (README of nonmem_runs: the two OFVs differ
+/// by 0.0075). The engine recognises these linear $DES as the two-compartment
+/// oral kernel: measured OFV 19498.8974 (ODE060's NONMEM 19498.9049), θ equal
+/// to runN060's to 1e-5 relative, 5.5 s.
 #[test]
-#[ignore = "slow: 176 s in release on the 2-core machine (267 evaluations of the ODE model); OFV 19498.8975 vs NONMEM 19498.9049, but θ5 −0.0732 vs −0.0741 (1.2 %, outside this test's 1 %: the objective is flat in θ5); its closed-form twin n060_estimate runs in CI. Run with --ignored"]
 fn ode060_estimate() {
-    check_estimate(
+    check_estimate_against(
         "fixtures/nonmem_runs/nlmixr2test_runODE060_des_oral2cpt",
         "runODE060.ctl",
         "runODE060.ext",
+        &format!("{ROOT}/fixtures/nonmem_runs/nlmixr2test_runN060_advan4_oral/runN060.ext"),
         false,
     );
 }
