@@ -4,6 +4,7 @@ mod compare;
 mod fit;
 mod fit_prior;
 mod model_args;
+mod models;
 mod nca;
 mod output;
 mod popfit;
@@ -36,6 +37,8 @@ enum Command {
     Popfit(popfit::PopfitArgs),
     /// Print a NONMEM control stream in the model language.
     Translate(translate::TranslateArgs),
+    /// List the bundled models (usable by name wherever a model is taken).
+    Models(models::ModelsArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -47,5 +50,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Popfit(args) => popfit::run(args),
         Command::Translate(args) => translate::run(args),
+        Command::Models(args) => models::run(args),
     }
 }
