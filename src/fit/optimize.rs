@@ -10,6 +10,10 @@
 //!   as the sum of squares of g·(y−f)/f with g the geometric mean of f.
 //! - The combined error model (no closed-form σ) goes to argmin's BFGS with a
 //!   More–Thuente line search on −2LL, from the proportional fit.
+//! - Any other error model of the file (several outputs, power, exp, censored
+//!   data) goes to the same BFGS on the model's own −2LL, σ started where the
+//!   weighted residuals of the start average 1, restarted from the best point
+//!   when the line search stops on a direction that is not downhill.
 //!
 //! Bounds: each estimation-scale parameter x in (lo, hi) is optimised as
 //! u with x = mid + half·tanh(u/half), so x never leaves its bounds and is
@@ -499,13 +503,21 @@ struct GeneralObjective<'a, 'p> {
     problem: &'a SubjectProblem<'p>,
     bounds: &'a Bounds,
     evaluations: &'a Cell<usize>,
+    /// The lowest value seen and where: a BFGS run that stops on an error
+    /// restarts from there.
+    best: &'a std::cell::RefCell<(f64, Vec<f64>)>,
 }
 
 impl GeneralObjective<'_, '_> {
     fn value(&self, v: &[f64]) -> Option<f64> {
         self.evaluations.set(self.evaluations.get() + 1);
         let p = self.bounds.mid.len();
-        self.problem.general_m2ll(&self.bounds.to_x(&v[..p]), &v[p..])
+        let value = self.problem.general_m2ll(&self.bounds.to_x(&v[..p]), &v[p..])?;
+        let mut best = self.best.borrow_mut();
+        if value < best.0 {
+            *best = (value, v.to_vec());
+        }
+        Some(value)
     }
 }
 
@@ -535,8 +547,30 @@ impl Gradient for GeneralObjective<'_, '_> {
     }
 }
 
+/// Restarts of the general path's BFGS after a line-search error.
+const RESTARTS: usize = 5;
+
+/// ln c such that the file's σ times c make the weighted residuals of the
+/// start average 1 (Σ (y − f)²/R = n): far from the data, the file's σ would
+/// make the first quasi-Newton steps in ln σ enormous.
+fn start_sigma_scale(problem: &SubjectProblem, x0: &[f64], s0: &[f64]) -> Option<f64> {
+    let (f, r) = problem.predict_with_variance(x0, s0).ok()?;
+    let (y, f) = problem.on_error_scale(&f)?;
+    let (sum, n) = y
+        .iter()
+        .zip(&f)
+        .zip(&r)
+        .zip(&problem.obs)
+        .filter(|(_, o)| o.censored == 0)
+        .fold((0.0, 0usize), |(s, n), (((y, f), r), _)| {
+            (s + (y - f).powi(2) / r, n + 1)
+        });
+    let ratio = sum / n as f64;
+    (ratio.is_finite() && ratio > 0.0).then(|| 0.5 * ratio.ln())
+}
+
 /// Any error model of the file (and censored data): BFGS on −2LL over θ and
-/// log σ, σ started at the file's values.
+/// log σ, σ started at the file's values scaled to the start's residuals.
 fn general(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
     let s0: Vec<f64> = problem
         .error
@@ -553,13 +587,15 @@ fn general(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
         evaluations,
     };
     let evaluations = Cell::new(0);
+    let best = std::cell::RefCell::new((f64::INFINITY, Vec::new()));
     let objective = GeneralObjective {
         problem,
         bounds,
         evaluations: &evaluations,
+        best: &best,
     };
     let mut v = bounds.to_u(x0);
-    v.extend(&s0);
+    v.extend(start_sigma_scale(problem, x0, &s0).map_or(s0.clone(), |c| s0.iter().map(|s| s + c).collect()));
     if objective.value(&v).is_none() {
         return failed("the model cannot be evaluated at the start".into(), 1);
     }
@@ -567,16 +603,32 @@ fn general(problem: &SubjectProblem, bounds: &Bounds, x0: &[f64]) -> LocalFit {
     let identity: Vec<Vec<f64>> = (0..dim)
         .map(|i| (0..dim).map(|j| if i == j { 1e-2 } else { 0.0 }).collect())
         .collect();
-    let solver = match BFGS::new(MoreThuenteLineSearch::new())
-        .with_tolerance_grad(1e-6)
-        .and_then(|s| s.with_tolerance_cost(1e-14))
-    {
-        Ok(s) => s,
-        Err(e) => return failed(format!("BFGS setup: {e}"), 0),
+    // More–Thuente stops with an error when a BFGS direction is not downhill
+    // (finite-difference gradients of an ODE model); up to 5 restarts from the
+    // best point so far, with the inverse Hessian reset.
+    let mut run = None;
+    for _ in 0..=RESTARTS {
+        let solver = match BFGS::new(MoreThuenteLineSearch::new())
+            .with_tolerance_grad(1e-6)
+            .and_then(|s| s.with_tolerance_cost(1e-14))
+        {
+            Ok(s) => s,
+            Err(e) => return failed(format!("BFGS setup: {e}"), 0),
+        };
+        let from = best.borrow().1.clone();
+        let h0 = identity.clone();
+        let result = Executor::new(objective.clone(), solver)
+            .configure(|state| state.param(from).inv_hessian(h0).max_iters(1000))
+            .run();
+        let stop = result.is_ok();
+        run = Some(result);
+        if stop {
+            break;
+        }
+    }
+    let Some(run) = run else {
+        return failed("BFGS did not run".into(), evaluations.get());
     };
-    let run = Executor::new(objective.clone(), solver)
-        .configure(|state| state.param(v).inv_hessian(identity).max_iters(1000))
-        .run();
     let used = evaluations.get();
     match run {
         Ok(result) => {
