@@ -1093,6 +1093,39 @@ fn popfit_evaluates_a_control_stream_at_nonmem_estimates() {
     assert!((e.omega(4, 4).unwrap() - 0.109663).abs() < 1e-7);
 }
 
+/// `--evaluate` computes the objective only: the covariance step of a
+/// `$COVARIANCE` record runs there with `--covariance` alone (its Hessian costs
+/// ~2n² objective evaluations: 47 s for the ODE model of runODE054).
+#[test]
+fn evaluate_skips_the_covariance_step_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let model = format!("{ROOT}/fixtures/pheno/pheno_real.mod");
+    let ext = format!("{ROOT}/fixtures/pheno/pheno_real.ext");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "popfit",
+            &model,
+            "--evaluate",
+            "--inits-from",
+            &ext,
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = pk(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        (text, doc)
+    };
+    let (text, doc) = run(&[]);
+    assert!(text.contains("not run with --evaluate (add --covariance"), "{text}");
+    assert!(doc.get("se").is_none_or(|se| se.is_null()), "{doc}");
+    let (_, doc) = run(&["--covariance"]);
+    assert!(doc["se"]["theta"][0].as_f64().is_some_and(|v| v > 0.0), "{doc}");
+}
+
 /// `pk popfit RUN.ctl` estimates (pheno_real: NONMEM's optimum), with SEs from
 /// $COVARIANCE, and `--write-model` writes a model whose objective at its own
 /// initial values is the optimum.

@@ -37,6 +37,10 @@ pub struct PopfitArgs {
     /// Skip the covariance step.
     #[arg(long)]
     no_covariance: bool,
+    /// Run the covariance step with --evaluate too (it is skipped there by
+    /// default: a central-difference Hessian costs ~2n² objective evaluations).
+    #[arg(long, conflicts_with = "no_covariance")]
+    covariance: bool,
     #[command(flatten)]
     selection: DataSelection,
     /// JSON output file.
@@ -60,6 +64,40 @@ pub struct PopfitArgs {
     /// Control stream: write the model in the model language with the final estimates as initial values.
     #[arg(long)]
     write_model: Option<String>,
+}
+
+/// Why the covariance step is not run, if it is not: `--no-covariance`; a
+/// control stream without `$COVARIANCE` (`requested` false); or `--evaluate`
+/// without `--covariance`.
+fn skip_reason(args: &PopfitArgs, requested: bool) -> Option<String> {
+    if args.no_covariance {
+        Some("not requested (--no-covariance)".into())
+    } else if !requested {
+        Some("not requested (no $COVARIANCE)".into())
+    } else if args.evaluate && !args.covariance {
+        Some("not run with --evaluate (add --covariance to run it at these estimates)".into())
+    } else {
+        None
+    }
+}
+
+/// The standard errors of the reported estimates, or why there are none.
+fn covariance_step(
+    model: &Model,
+    pop: &PopulationData,
+    start: &PopValues,
+    fit: &PopulationFit,
+    skip: Option<String>,
+) -> Result<std::result::Result<Vec<f64>, String>> {
+    if let Some(why) = skip {
+        return Ok(Err(why));
+    }
+    Ok(match covariance(model, pop, start, fit)? {
+        Some(c) => Ok(standard_errors(model, start, fit, &c)?),
+        None => Err("the Hessian of the OFV is not positive definite: no standard errors \
+                     (the model may be over-parameterised, or the fit not at a minimum)"
+            .to_string()),
+    })
 }
 
 /// The objective at `start` as a fit without iterations (`--evaluate`, MAXEVAL=0).
@@ -136,16 +174,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         estimate(&model, &pop, &start, &options)?
     };
     let elapsed = started.elapsed().as_secs_f64();
-    let se = if args.no_covariance {
-        Err("not requested (--no-covariance)".to_string())
-    } else {
-        match covariance(&model, &pop, &start, &fit)? {
-            Some(c) => Ok(standard_errors(&model, &start, &fit, &c)?),
-            None => Err("the Hessian of the OFV is not positive definite: no standard errors \
-                         (the model may be over-parameterised, or the fit not at a minimum)"
-                .to_string()),
-        }
-    };
+    let se = covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true))?;
     let rows = diagnostics(&model, &pop, &fit)?;
     let report = Report::new(&model, &pop, &fit, se, elapsed);
     write_text(None, &report.text(), &inputs)?;
@@ -536,20 +565,13 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         estimate(model, &pop, &start, &options)?
     };
     let elapsed = started.elapsed().as_secs_f64();
-    let se = if args.no_covariance || !lowered.estimation.covariance {
-        Err(if args.no_covariance {
-            "not requested (--no-covariance)".to_string()
-        } else {
-            "not requested (no $COVARIANCE)".to_string()
-        })
-    } else {
-        match covariance(model, &pop, &start, &fit)? {
-            Some(c) => Ok(standard_errors(model, &start, &fit, &c)?),
-            None => Err("the Hessian of the OFV is not positive definite: no standard errors \
-                         (the model may be over-parameterised, or the fit not at a minimum)"
-                .to_string()),
-        }
-    };
+    let se = covariance_step(
+        model,
+        &pop,
+        &start,
+        &fit,
+        skip_reason(&args, lowered.estimation.covariance),
+    )?;
     let rows = diagnostics(model, &pop, &fit)?;
     let report = Report::new(model, &pop, &fit, se, elapsed);
     let params = &lowered.parameters;
