@@ -6,9 +6,10 @@ use super::model_args::{DataSelection, UnitArgs};
 use super::output::{refuse_input, write_text};
 use super::simulate::parse_params;
 use clap::Args;
-use pk::data::{Dataset, Evid, Record, Subject};
+use pk::data::{Dataset, Subject};
 use pk::fit::report::{self, Outcome};
 use pk::fit::{fit_dataset, ErrorChoice, FitOptions, SubjectFit};
+use pk::model::scenario::grid_scenario;
 use pk::model::{Model, Values};
 use pk::plot::{concentration_time, scatter, Curve, PlotLabels, ReferenceLine};
 use pk::population::compare::individuals_from_value;
@@ -314,57 +315,11 @@ pub(super) fn model_curve(
     values: &Values<'_>,
     times: &[f64],
 ) -> Result<Vec<(f64, f64)>> {
-    let (grid, is_grid) = with_grid(subject, times);
-    let prepared = model.subject(data, &grid)?;
+    let scenario = grid_scenario(data, subject, times, false);
+    let prepared = model.subject(&scenario.data, scenario.subject())?;
     let f = model.predict_records(&prepared, values)?.f;
-    Ok(grid
-        .records
-        .iter()
-        .zip(&f)
-        .zip(&is_grid)
-        .filter(|(_, g)| **g)
-        .map(|((r, f), _)| (r.time, *f))
-        .collect())
-}
-
-/// `subject` with a prediction-only record at each of `times` (sorted), and
-/// which records are those.
-fn with_grid(subject: &Subject, times: &[f64]) -> (Subject, Vec<bool>) {
-    let mut records = Vec::with_capacity(subject.records.len() + times.len());
-    let mut is_grid = Vec::with_capacity(records.capacity());
-    let mut next = 0;
-    for &t in times {
-        while next < subject.records.len() && subject.records[next].time <= t {
-            records.push(subject.records[next].clone());
-            is_grid.push(false);
-            next += 1;
-        }
-        let carried = &subject.records[next.saturating_sub(1).min(subject.records.len() - 1)];
-        records.push(Record {
-            time: t,
-            evid: Evid::Other,
-            amt: 0.0,
-            rate: 0.0,
-            dur: 0.0,
-            cmt: 0,
-            ss: 0,
-            ii: 0.0,
-            addl: 0,
-            dv: None,
-            mdv: true,
-            ..carried.clone()
-        });
-        is_grid.push(true);
-    }
-    for r in &subject.records[next..] {
-        records.push(r.clone());
-        is_grid.push(false);
-    }
-    let grid = Subject {
-        records,
-        ..subject.clone()
-    };
-    (grid, is_grid)
+    let records = &scenario.subject().records;
+    Ok(scenario.slots.iter().map(|&k| (records[k].time, f[k])).collect())
 }
 
 fn sanitize(id: &str) -> String {

@@ -56,6 +56,25 @@ pub struct Record {
 }
 
 impl Record {
+    /// A prediction-only record (EVID 2, MDV 1) at `time` with these covariates.
+    pub fn prediction(line: usize, time: f64, covariates: Vec<f64>) -> Record {
+        Record {
+            line,
+            time,
+            evid: Evid::Other,
+            amt: 0.0,
+            rate: 0.0,
+            dur: 0.0,
+            cmt: 0,
+            ss: 0,
+            ii: 0.0,
+            addl: 0,
+            dv: None,
+            mdv: true,
+            covariates,
+        }
+    }
+
     /// Whether this record carries an observation to fit.
     pub fn is_observation(&self) -> bool {
         self.evid == Evid::Observation && !self.mdv && self.dv.is_some()

@@ -263,20 +263,11 @@ fn profile(
         times.sort_by(f64::total_cmp);
     }
     for t in times {
-        records.push(crate::data::Record {
-            time: dose.time + t,
-            evid: crate::data::Evid::Other,
-            amt: 0.0,
-            rate: 0.0,
-            dur: 0.0,
-            cmt: 0,
-            ss: 0,
-            ii: 0.0,
-            addl: 0,
-            dv: None,
-            mdv: true,
-            ..dose.clone()
-        });
+        records.push(crate::data::Record::prediction(
+            dose.line,
+            dose.time + t,
+            dose.covariates.clone(),
+        ));
     }
     let alone = crate::data::Subject {
         id: subject.id.clone(),

@@ -43,27 +43,10 @@ pub fn dose_states(model: &Model) -> (usize, usize, Option<usize>) {
     (c.default_dose, find("central").unwrap_or(c.default_dose), find("depot"))
 }
 
-fn record(line: usize, time: f64, evid: Evid, covariates: &[f64]) -> Record {
-    Record {
-        line,
-        time,
-        evid,
-        amt: 0.0,
-        rate: 0.0,
-        dur: 0.0,
-        cmt: 0,
-        ss: 0,
-        ii: 0.0,
-        addl: 0,
-        dv: None,
-        mdv: true,
-        covariates: covariates.to_vec(),
-    }
-}
-
 /// A dose record (CMT = model state + 1).
 fn dose_record(line: usize, d: &Dose, covariates: &[f64]) -> Record {
-    let mut r = record(line, d.time, Evid::Dose, covariates);
+    let mut r = Record::prediction(line, d.time, covariates.to_vec());
+    r.evid = Evid::Dose;
     r.amt = d.amount;
     r.cmt = d.target as i64 + 1;
     if let Input::Infusion { rate, .. } = d.input {
@@ -116,7 +99,7 @@ pub fn regimen_scenario(
             records.push(dose_record(records.len() + 1, d, values));
         }
         slot_of_time[k] = records.len();
-        records.push(record(records.len() + 1, times[k], Evid::Other, values));
+        records.push(Record::prediction(records.len() + 1, times[k], values.to_vec()));
     }
     for d in next_dose {
         records.push(dose_record(records.len() + 1, d, values));
@@ -159,7 +142,7 @@ pub fn grid_scenario(data: &Dataset, subject: &Subject, times: &[f64], keep_reco
                 _ => r,
             };
             slots.push(records.len());
-            records.push(record(from.line, t, Evid::Other, &from.covariates));
+            records.push(Record::prediction(from.line, t, from.covariates.clone()));
         }
         if keep_records {
             slots.push(records.len());
@@ -168,7 +151,7 @@ pub fn grid_scenario(data: &Dataset, subject: &Subject, times: &[f64], keep_reco
         if i + 1 == own.len() {
             for &t in g.by_ref() {
                 slots.push(records.len());
-                records.push(record(r.line, t, Evid::Other, &r.covariates));
+                records.push(Record::prediction(r.line, t, r.covariates.clone()));
             }
         }
     }
