@@ -23,14 +23,14 @@ fn profile(c: &mut Criterion) {
 
     c.bench_function("two_cmt_infusion_100_points_single_dose", |b| {
         b.iter(|| {
-            let mut k = ModalKinetics::new(black_box(&p)).unwrap();
+            let mut k = ModalKinetics::new(black_box(&p));
             single.concentrations(&mut k, &p.structure, 1000.0, &mut out).unwrap();
             black_box(out[50])
         })
     });
     c.bench_function("two_cmt_infusion_100_points_5_doses", |b| {
         b.iter(|| {
-            let mut k = ModalKinetics::new(black_box(&p)).unwrap();
+            let mut k = ModalKinetics::new(black_box(&p));
             multiple.concentrations(&mut k, &p.structure, 1000.0, &mut out).unwrap();
             black_box(out[50])
         })
@@ -38,7 +38,7 @@ fn profile(c: &mut Criterion) {
     c.bench_function("two_cmt_schedule_build_and_profile_5_doses", |b| {
         b.iter(|| {
             let schedule = Schedule::new(black_box(&five), &times5);
-            let mut k = ModalKinetics::new(&p).unwrap();
+            let mut k = ModalKinetics::new(&p);
             schedule.concentrations(&mut k, &p.structure, 1000.0, &mut out).unwrap();
             black_box(out[50])
         })

@@ -17,8 +17,9 @@
 
 use pk::dosing::bsa::BsaFormula;
 use pk::dosing::Dose;
-use pk::model::{ModelDefinition, PkParams};
+use pk::model::PkParams;
 use pk::simulate::simulate;
+use pk::units::Units;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -40,7 +41,8 @@ fn main() {
     let out = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "fixtures/clofarabine/clofarabine_phase2.csv".into());
-    let model = ModelDefinition::load("two_cmt_iv").expect("bundled model");
+    // mg, L, h; concentrations in ng/mL.
+    let units = Units::default();
     let mut rng = ChaCha8Rng::seed_from_u64(20_160_400);
     let std_normal = Normal::new(0.0, 1.0).expect("valid normal");
     let omega = |cv: f64| (1.0 + cv * cv).ln().sqrt();
@@ -62,7 +64,7 @@ fn main() {
             .copied()
             .chain(DAY5_AFTER_DOSE.iter().map(|t| 96.0 + t))
             .collect();
-        let profile = simulate(&model, &params, &doses, &times, false).expect("simulation");
+        let profile = simulate(&params, &units, &doses, &times, false).expect("simulation");
         let covariates = format!("{wt},{ht},{bsa},{wbc}");
         writeln!(csv, "{id},0,.,{amount},{},1,1,1,4,24,{covariates}", amount / 2.0).expect("write");
         for (t, c) in times.iter().zip(&profile.conc) {

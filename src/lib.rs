@@ -5,11 +5,12 @@
 //!
 //! ```
 //! use pk::dosing::Dose;
-//! use pk::model::{ModelDefinition, PkParams};
-//! let model = ModelDefinition::load("two_cmt_iv").unwrap();
+//! use pk::model::PkParams;
+//! use pk::units::Units;
 //! let p = PkParams::two_cmt_iv(20.0, 50.0, 30.0, 130.0).unwrap();
-//! // 100 mg over 2 h into the central compartment (state 1).
-//! let profile = pk::simulate::simulate(&model, &p, &[Dose::infusion(0.0, 1, 100.0, 2.0)], &[2.0], false).unwrap();
+//! // 100 mg over 2 h into the central compartment (state 1); mg, L, h, ng/mL.
+//! let profile =
+//!     pk::simulate::simulate(&p, &Units::default(), &[Dose::infusion(0.0, 1, 100.0, 2.0)], &[2.0], false).unwrap();
 //! assert!(profile.conc[0] > 0.0); // ng/mL
 //! ```
 #![warn(missing_docs)]

@@ -1,78 +1,11 @@
-//! Simulation: predictions of a model for a dosing history, on a time grid or
-//! at a dataset's records.
+//! Simulation with a closed-form kernel on its own: a dosing history and
+//! output times, predicted for one parameter set (the derived exposures of a
+//! fit, the example dataset generator, tests of the kernels).
 
-use crate::data::{subject_events, Dataset, Subject};
 use crate::dosing::{predict, Dose, EngineError, Event, Timeline};
 use crate::error::{Error, Result};
-use crate::model::{
-    Kinetics, ModalKinetics, ModelDefinition, OdeKinetics, OdeTolerances, PkParams, Rates, Solver, State, Structure,
-};
-
-/// The kinetics chosen for a model: the closed form where one exists, else the ODE solver.
-/// (One is built per parameter set and lives on the stack: the size difference is harmless.)
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)]
-pub enum AnyKinetics {
-    /// Closed form (modal decomposition).
-    Modal(ModalKinetics),
-    /// Numerical integration.
-    Ode(OdeKinetics),
-}
-
-impl AnyKinetics {
-    /// Chooses the solver for `params` under the model's solver setting.
-    pub fn new(solver: Solver, params: &PkParams) -> Result<Self> {
-        match solver {
-            Solver::Ode => Ok(AnyKinetics::Ode(OdeKinetics::new(*params, OdeTolerances::default()))),
-            Solver::Analytic | Solver::Auto => match ModalKinetics::new(params) {
-                Some(m) => Ok(AnyKinetics::Modal(m)),
-                None if solver == Solver::Auto => {
-                    Ok(AnyKinetics::Ode(OdeKinetics::new(*params, OdeTolerances::default())))
-                }
-                None => Err(Error::Argument("the analytic solver needs linear elimination".into())),
-            },
-        }
-    }
-}
-
-impl Kinetics for AnyKinetics {
-    fn set_rates(&mut self, rates: &Rates) {
-        match self {
-            AnyKinetics::Modal(k) => k.set_rates(rates),
-            AnyKinetics::Ode(k) => k.set_rates(rates),
-        }
-    }
-    fn advance(&mut self, state: &mut State, dt: f64) -> std::result::Result<(), String> {
-        match self {
-            AnyKinetics::Modal(k) => k.advance(state, dt),
-            AnyKinetics::Ode(k) => k.advance(state, dt),
-        }
-    }
-    fn add_amount(&self, state: &mut State, target: usize, amount: f64) {
-        match self {
-            AnyKinetics::Modal(k) => k.add_amount(state, target, amount),
-            AnyKinetics::Ode(k) => k.add_amount(state, target, amount),
-        }
-    }
-    fn concentration(&self, state: &State) -> f64 {
-        match self {
-            AnyKinetics::Modal(k) => k.concentration(state),
-            AnyKinetics::Ode(k) => k.concentration(state),
-        }
-    }
-    fn amounts(&self, state: &State) -> State {
-        match self {
-            AnyKinetics::Modal(k) => k.amounts(state),
-            AnyKinetics::Ode(k) => k.amounts(state),
-        }
-    }
-    fn is_linear(&self) -> bool {
-        match self {
-            AnyKinetics::Modal(k) => k.is_linear(),
-            AnyKinetics::Ode(k) => k.is_linear(),
-        }
-    }
-}
+use crate::model::{Kinetics, ModalKinetics, PkParams, State, Structure};
+use crate::units::Units;
 
 /// State indices a structure uses (depot if present, then the compartments).
 pub fn active_states(s: &Structure) -> &'static [usize] {
@@ -147,112 +80,39 @@ pub struct Profile {
     pub amounts: Option<Vec<State>>,
 }
 
-/// Simulates `doses` for a model at `times`.
+/// Simulates `doses` with the closed-form kernel of `params` at `times`;
+/// concentrations in the reported unit of `units` (amount/volume ×
+/// [`Units::concentration_scale`]). Anything beyond a bare kernel (code,
+/// covariates, ODEs) is simulated through a language model ([`crate::model::Model`]).
 pub fn simulate(
-    model: &ModelDefinition,
     params: &PkParams,
+    units: &Units,
     doses: &[Dose],
     times: &[f64],
     with_amounts: bool,
 ) -> Result<Profile> {
+    let mut k = ModalKinetics::new(params);
     let schedule = Schedule::new(doses, times);
-    run(
-        model,
-        params,
-        schedule.timeline(),
-        times.to_vec(),
-        with_amounts,
-        "simulation",
-    )
-}
-
-/// Predictions at every record of a subject (one value per record, in file order).
-pub fn simulate_subject(
-    model: &ModelDefinition,
-    params: &PkParams,
-    data: &Dataset,
-    subject: &Subject,
-    with_amounts: bool,
-) -> Result<Profile> {
-    let events = subject_events(model, params, data, subject)?;
-    let times = subject.records.iter().map(|r| r.time).collect();
-    let timeline = Timeline::build(&events);
-    run(model, params, &timeline, times, with_amounts, &subject.id)
-}
-
-/// Predictions for a subject's dosing history (doses and resets from its
-/// records) at `times` instead of at its records. Times are merged into the
-/// history in time order; an output time equal to a dose time sees the dose.
-pub fn simulate_subject_at(
-    model: &ModelDefinition,
-    params: &PkParams,
-    data: &Dataset,
-    subject: &Subject,
-    times: &[f64],
-    with_amounts: bool,
-) -> Result<Profile> {
-    let history: Vec<Event> = subject_events(model, params, data, subject)?
-        .into_iter()
-        .filter(|e| !matches!(e, Event::Observe { .. }))
-        .collect();
-    let mut order: Vec<usize> = (0..times.len()).collect();
-    order.sort_by(|&a, &b| times[a].total_cmp(&times[b]));
-    let mut events = Vec::with_capacity(history.len() + times.len());
-    let mut next = order.iter().peekable();
-    for e in history {
-        while let Some(&&slot) = next.peek() {
-            if times[slot] >= e.time() {
-                break;
-            }
-            events.push(Event::Observe {
-                time: times[slot],
-                slot,
-            });
-            next.next();
-        }
-        events.push(e);
-    }
-    events.extend(next.map(|&slot| Event::Observe {
-        time: times[slot],
-        slot,
-    }));
-    let schedule = Schedule::from_events(&events, times.to_vec());
-    run(
-        model,
-        params,
-        schedule.timeline(),
-        times.to_vec(),
-        with_amounts,
-        &subject.id,
-    )
-}
-
-fn run(
-    model: &ModelDefinition,
-    params: &PkParams,
-    timeline: &Timeline,
-    times: Vec<f64>,
-    with_amounts: bool,
-    who: &str,
-) -> Result<Profile> {
-    let mut k = AnyKinetics::new(model.solver, params)?;
     let mut conc = vec![f64::NAN; times.len()];
     let mut amounts = with_amounts.then(|| vec![[0.0; crate::model::MAX_STATES]; times.len()]);
-    let active = active_states(&model.structure);
     predict(
         &mut k,
-        timeline,
-        active,
-        model.units.concentration_scale(),
+        schedule.timeline(),
+        active_states(&params.structure),
+        units.concentration_scale(),
         &mut conc,
         amounts.as_deref_mut(),
     )
     .map_err(|e| Error::Solver {
-        subject: who.to_string(),
+        subject: "simulation".to_string(),
         time: e.time,
         message: e.message,
     })?;
-    Ok(Profile { times, conc, amounts })
+    Ok(Profile {
+        times: times.to_vec(),
+        conc,
+        amounts,
+    })
 }
 
 /// Output times `start:step:end` (inclusive of `end` within rounding).

@@ -2,8 +2,7 @@
 //! the file, line, column (or parameter, or unit) and what was expected.
 
 use pk::data::{parse_dataset, ReadOptions};
-use pk::model::ModelDefinition;
-use pk::simulate::simulate_subject;
+use pk::model::{Model, PkParams, Values};
 use std::process::Command;
 
 fn data_error(text: &str) -> String {
@@ -83,90 +82,101 @@ fn non_contiguous_subject() {
     );
 }
 
+/// Predictions of `model` at the records of the first subject of `data`
+/// with the model's initial values; the error message if there is one.
+fn prediction_error(model: &Model, data: &pk::data::Dataset) -> String {
+    let theta = model.theta_init();
+    let sigma = model.sigma_sd_init();
+    let values = Values {
+        theta: &theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &sigma,
+    };
+    match model.subject(data, &data.subjects[0]) {
+        Err(e) => e.to_string(),
+        Ok(s) => model.predict_records(&s, &values).unwrap_err().to_string(),
+    }
+}
+
+const TWO_CMT: &str = "theta CL = 20\ntheta V1 = 50\ntheta Q = 30\ntheta V2 = 130\nsigma prop ~ 0.01\n\
+                       kernel two_cmt_iv(CL, V1, Q, V2)\noutput CP = central / V1 ~ prop(prop)\n";
+
 #[test]
 fn dose_marked_as_infusion_with_zero_duration() {
-    let text = "ID,TIME,AMT,RATE,DV\n1,0,100,-2,.\n1,1,0,0,5\n";
-    let data = parse_dataset(text, "bad.csv", &ReadOptions::default()).unwrap();
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
-    // RATE = -2 with a modelled duration D = 0.
-    let p = model.params(&[]).unwrap();
-    let mut p0 = p;
-    p0.duration = Some(0.0);
-    let e = simulate_subject(&model, &p0, &data, &data.subjects[0], false)
-        .unwrap_err()
-        .to_string();
+    let data = parse_dataset(
+        "ID,TIME,AMT,RATE,DV\n1,0,100,-2,.\n1,1,0,0,5\n",
+        "bad.csv",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    // RATE = -2 with a modelled duration of 0.
+    let zero = Model::from_text(&format!("{TWO_CMT}DUR(central) = 0\n"), "m.pk").unwrap();
     assert_eq!(
-        e,
-        "subject 1, bad.csv, line 2, column RATE: a dose marked as infusion (RATE = -2) has a modelled duration of 0; it must be > 0"
+        prediction_error(&zero, &data),
+        "subject 1, bad.csv, line 2, column RATE: the modelled duration (RATE = -2) must be > 0, got 0"
     );
     // Without any modelled duration at all.
-    let e = simulate_subject(&model, &p, &data, &data.subjects[0], false)
-        .unwrap_err()
-        .to_string();
+    let none = Model::from_text(TWO_CMT, "m.pk").unwrap();
+    let e = prediction_error(&none, &data);
     assert!(
-        e.contains("RATE = -2 asks for a modelled duration, but the model defines none"),
+        e.contains("line 2, column RATE: RATE = -2 asks for a modelled duration, but the model sets no DUR(state)"),
         "{e}"
     );
 }
 
 #[test]
 fn dose_into_a_compartment_the_model_lacks() {
-    let data = parse_dataset("ID,TIME,AMT,CMT\n1,0,100,5\n", "bad.csv", &ReadOptions::default()).unwrap();
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
-    let p = model.params(&[]).unwrap();
-    let e = simulate_subject(&model, &p, &data, &data.subjects[0], false)
-        .unwrap_err()
-        .to_string();
+    let data = parse_dataset(
+        "ID,TIME,AMT,CMT,DV\n1,0,100,5,.\n1,1,0,1,5\n",
+        "bad.csv",
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let model = Model::from_text(TWO_CMT, "m.pk").unwrap();
+    let e = prediction_error(&model, &data);
     assert!(
-        e.contains("line 2, column CMT: the model has compartments 1 to 2, the dose names 5"),
+        e.contains("line 2, column CMT: the model has compartments 1 to 2 (central, periph), the dose names 5"),
         "{e}"
     );
 }
 
 #[test]
 fn negative_or_zero_volume() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
-    let e = model.params(&[("V1".into(), -5.0)]).unwrap_err().to_string();
+    let e = PkParams::two_cmt_iv(20.0, -5.0, 30.0, 130.0).unwrap_err().to_string();
     assert_eq!(
         e,
-        "parameter V1: must be positive (volumes, clearances and rate constants), got -5"
+        "parameter V: must be a positive finite number (volumes, clearances and rate constants), got -5"
     );
-    let e = model.params(&[("V2".into(), 0.0)]).unwrap_err().to_string();
-    assert!(e.starts_with("parameter V2: must be positive"), "{e}");
-}
-
-#[test]
-fn parameter_the_model_does_not_have() {
-    let model = ModelDefinition::load("two_cmt_iv").unwrap();
-    let e = model.params(&[("KA".into(), 1.0)]).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "parameter KA: model two_cmt_iv has no such parameter; its parameters are CL, V1, Q, V2"
-    );
+    let e = PkParams::two_cmt_iv(20.0, 50.0, 30.0, 0.0).unwrap_err().to_string();
+    assert!(e.starts_with("parameter V: must be a positive finite number"), "{e}");
 }
 
 #[test]
 fn unknown_unit_in_model_file() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/two_cmt_iv.toml"))
-        .unwrap()
-        .replace("concentration = \"ng/mL\"", "concentration = \"ng/pint\"");
-    let e = ModelDefinition::from_toml(&text, "my_model.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("unknown concentration unit 'ng/pint'"), "{e}");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/two_cmt_iv.pk")).unwrap();
+    let (line, _) = text.lines().enumerate().find(|(_, l)| l.starts_with("units")).unwrap();
+    let bad: String = text
+        .lines()
+        .map(|l| if l.starts_with("units") { l.replace("ng/mL", "ng/pint") } else { l.to_string() } + "\n")
+        .collect();
+    let e = Model::from_text(&bad, "my_model.pk").unwrap_err().to_string();
+    assert!(e.contains("my_model.pk"), "{e}");
+    assert!(e.contains(&format!("line {}", line + 1)), "{e}");
+    assert!(e.contains("ng/pint"), "{e}");
 }
 
 #[test]
 fn model_file_errors_name_the_problem() {
-    let e = ModelDefinition::from_toml(
-        "name = \"x\"\n[structure]\ncompartments = 4\n[[parameter]]\nname=\"CL\"\nlower=1\nupper=2\ninit=1.5\n",
-        "m.toml",
-    )
-    .unwrap_err()
-    .to_string();
-    assert_eq!(e, "model m.toml: structure.compartments must be 1, 2 or 3, got 4");
-    let e = ModelDefinition::load("no_such_model").unwrap_err().to_string();
-    assert!(e.contains("no such file, and not a bundled model name"), "{e}");
+    let e = Model::from_text("theta CL = 1\nkernel four_cmt_iv(CL)\n", "m.pk")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("m.pk") && e.contains("line 2") && e.contains("four_cmt_iv"),
+        "{e}"
+    );
+    let e = Model::load("no_such_model").unwrap_err().to_string();
+    assert!(e.contains("no_such_model"), "{e}");
 }
 
 fn pk(args: &[&str]) -> (bool, String, String) {

@@ -9,7 +9,7 @@ use pk::model::{Disposition, PkParams};
 #[test]
 fn bonate_typical_patient_alpha_beta_vss() {
     let p = PkParams::two_cmt_iv(32.8, 115.0, 20.5, 94.5).unwrap();
-    let d = Disposition::of(&p).unwrap();
+    let d = Disposition::of(&p);
     let (alpha, beta) = (d.exponents[0], d.exponents[1]);
     assert!((alpha - 0.572).abs() < 0.0005, "alpha {alpha}");
     assert!((beta - 0.108).abs() < 0.0005, "beta {beta}");

@@ -8,7 +8,7 @@
 //!   absorption against the ODE path (1e-6 relative).
 
 use pk::dosing::{Dose, Input};
-use pk::model::{Absorption, Elimination, Kinetics, ModalKinetics, OdeKinetics, OdeTolerances, PkParams, Structure};
+use pk::model::{Kinetics, ModalKinetics, OdeKinetics, OdeTolerances, PkParams, Structure};
 use pk::simulate::Schedule;
 use proptest::prelude::*;
 
@@ -114,7 +114,7 @@ proptest! {
     ) {
         let p = PkParams::two_cmt_iv(cl, v1, q, v2).unwrap();
         let times = observation_times(&doses, &random_times);
-        let closed = predict(&mut ModalKinetics::new(&p).unwrap(), &p.structure, &doses, &times);
+        let closed = predict(&mut ModalKinetics::new(&p), &p.structure, &doses, &times);
         let ode = predict(&mut OdeKinetics::new(p, OdeTolerances::default()), &p.structure, &doses, &times);
         let peak = doses.iter().map(|d| d.amount).sum::<f64>() / v1;
         // The textbook form divides by α − β: it is itself accurate only to
@@ -141,21 +141,18 @@ proptest! {
         doses in proptest::collection::vec((0.0..72.0f64, 1.0..500.0f64, prop_oneof![Just(0.0), 0.1..12.0f64], any::<bool>()), 1..5),
         random_times in proptest::collection::vec(0.0..120.0f64, 1..20),
     ) {
-        let structure = Structure {
-            compartments,
-            absorption: if oral { Absorption::FirstOrder } else { Absorption::None },
-            elimination: Elimination::Linear,
-        };
-        let values: Vec<(String, f64)> = structure.required_parameters().iter().zip(&logs)
-            .map(|(n, l)| (n.to_string(), 10f64.powf(*l))).collect();
-        let p = PkParams::from_named(structure, &values, 1.0).unwrap();
+        // CL, the volumes, the inter-compartmental clearances, KA.
+        let x: Vec<f64> = logs.iter().map(|l| 10f64.powf(*l)).collect();
+        let n = compartments;
+        let p = PkParams::mammillary(x[0], &x[1..1 + n], &x[1 + n..2 * n], oral.then_some(x[6])).unwrap();
+        let structure = p.structure;
         // Doses into the depot when oral, or into the central or a peripheral compartment.
         let doses: Vec<Dose> = doses.iter().map(|&(time, amount, duration, alt)| {
             let target = if oral && !alt { 0 } else if alt && compartments > 1 { 2 } else { 1 };
             if duration == 0.0 { Dose::bolus(time, target, amount) } else { Dose::infusion(time, target, amount, duration) }
         }).collect();
         let times = observation_times(&doses, &random_times);
-        let closed = predict(&mut ModalKinetics::new(&p).unwrap(), &structure, &doses, &times);
+        let closed = predict(&mut ModalKinetics::new(&p), &structure, &doses, &times);
         let ode = predict(&mut OdeKinetics::new(p, OdeTolerances::default()), &structure, &doses, &times);
         let peak = doses.iter().map(|d| d.amount).sum::<f64>() / p.v[0];
         for (i, &t) in times.iter().enumerate() {
@@ -169,24 +166,10 @@ proptest! {
 /// the closed form must take the limit, C(t) = F·D·ka·t·e^{−kt}/V.
 #[test]
 fn oral_one_cmt_with_ka_equal_to_k_is_the_limit() {
-    let s = Structure {
-        compartments: 1,
-        absorption: Absorption::FirstOrder,
-        elimination: Elimination::Linear,
-    };
-    let values = vec![
-        ("CL".to_string(), 2.0),
-        ("V".to_string(), 10.0),
-        ("KA".to_string(), 0.2),
-    ];
-    let p = PkParams::from_named(s, &values, 1.0).unwrap();
+    let p = PkParams::mammillary(2.0, &[10.0], &[], Some(0.2)).unwrap();
+    let s = p.structure;
     let times = [0.5, 1.0, 5.0, 24.0];
-    let c = predict(
-        &mut ModalKinetics::new(&p).unwrap(),
-        &s,
-        &[Dose::bolus(0.0, 0, 100.0)],
-        &times,
-    );
+    let c = predict(&mut ModalKinetics::new(&p), &s, &[Dose::bolus(0.0, 0, 100.0)], &times);
     for (i, &t) in times.iter().enumerate() {
         let exact = 100.0 * 0.2 * t * (-0.2 * t).exp() / 10.0;
         assert!(((c[i] - exact) / exact).abs() < 1e-13, "t {t}: {} vs {exact}", c[i]);

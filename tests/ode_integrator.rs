@@ -60,7 +60,7 @@ fn central_amounts(it: &mut Integrator, stops: &[(f64, Change)], outputs: &[f64]
 
 fn closed_form_central_amounts(doses: &[Dose], outputs: &[f64]) -> Vec<f64> {
     let p = PkParams::two_cmt_iv(CL, V1, Q, V2).unwrap();
-    let mut k = ModalKinetics::new(&p).unwrap();
+    let mut k = ModalKinetics::new(&p);
     let mut conc = vec![0.0; outputs.len()];
     Schedule::new(doses, outputs)
         .concentrations(&mut k, &p.structure, 1.0, &mut conc)

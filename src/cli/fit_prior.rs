@@ -192,7 +192,7 @@ fn subject_json(prior: &Prior<'_>, data: &Dataset, f: &ModelMapFit, bsa_column: 
         })
         .collect();
     let params = f.individual.first().and_then(|s| kernel_params(model, s).ok());
-    let d = params.as_ref().and_then(Disposition::of);
+    let d = params.as_ref().map(Disposition::of);
     let subject = data.subjects.iter().find(|s| s.id == f.id);
     let first = subject.and_then(|s| s.records.first());
     let bsa = data

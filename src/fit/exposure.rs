@@ -10,17 +10,12 @@
 //! golden-section search when it falls between them.
 
 use super::problem::SubjectProblem;
-use crate::data::subject_events;
-use crate::dosing::{Dose, Event, Input, SteadyState};
-use crate::error::Result;
+use crate::dosing::{Dose, Input, SteadyState};
+use crate::error::{Error, Result};
 use crate::lang::Dynamics;
-use crate::model::definition::DataColumns;
-use crate::model::{
-    Absorption, Disposition, Elimination, IndividualParameters, Model, ModelDefinition, PkParams, Solver, Structure,
-    Values,
-};
+use crate::model::{kernel_params as kernel_of, Disposition, IndividualParameters, Model, PkParams, Values};
 use crate::simulate::simulate;
-use crate::units::TimeUnit;
+use crate::units::{TimeUnit, Units};
 use serde::Serialize;
 
 /// Exposure after the first dose, disposition, and steady state.
@@ -124,31 +119,6 @@ pub fn has_depot(model: &Model) -> bool {
         Dynamics::Kernel(k) => k.has_depot(),
         Dynamics::Ode => model.code.states.iter().any(|s| s == "depot"),
     }
-}
-
-/// The closed-form structure of a kernel model, with the model's units, for
-/// the derived values (`None` for ODE models).
-pub fn kernel_definition(model: &Model) -> Option<ModelDefinition> {
-    let Dynamics::Kernel(k) = model.code.dynamics else {
-        return None;
-    };
-    Some(ModelDefinition {
-        name: model.name(),
-        description: model.code.description.clone(),
-        structure: Structure {
-            compartments: k.compartments(),
-            absorption: if k.has_depot() {
-                Absorption::FirstOrder
-            } else {
-                Absorption::None
-            },
-            elimination: Elimination::Linear,
-        },
-        solver: Solver::Analytic,
-        units: model.units,
-        parameters: Vec::new(),
-        data_columns: DataColumns::default(),
-    })
 }
 
 /// Points of the numerical profiles of ODE models over a dosing interval or 24 h.
@@ -299,19 +269,30 @@ fn trapezoid(curve: &[(f64, f64)], end: f64) -> f64 {
 }
 
 /// The closed-form kernel's parameters in one parameter set (an error for ODE
-/// models, or when a parameter is not a positive number).
+/// models, or when a kernel argument is not a positive finite number).
 pub fn kernel_params(model: &Model, set: &IndividualParameters) -> Result<PkParams> {
-    let def = kernel_definition(model).ok_or_else(|| crate::Error::Model {
-        model: model.origin.clone(),
-        message: "the model is written as ODEs: it has no closed-form kernel parameters".into(),
-    })?;
-    let named: Vec<(String, f64)> = def
-        .structure
-        .required_parameters()
-        .iter()
-        .filter_map(|n| set.get(n).map(|v| (n.to_string(), v)))
-        .collect();
-    PkParams::from_named(def.structure, &named, model.units.concentration_scale())
+    let Dynamics::Kernel(kernel) = model.code.dynamics else {
+        return Err(Error::Model {
+            model: model.origin.clone(),
+            message: "the model is written as ODEs: it has no closed-form kernel parameters".into(),
+        });
+    };
+    let mut x = Vec::new();
+    for name in kernel.parameters() {
+        match set.get(name) {
+            Some(v) if v > 0.0 && v.is_finite() => x.push(v),
+            v => {
+                return Err(Error::parameter(
+                    name,
+                    format!(
+                        "must be a positive finite number (volumes, clearances and rate constants), got {}",
+                        v.map_or("nothing".to_string(), |v| v.to_string())
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(kernel_of(kernel, &x))
 }
 
 /// Derived values of `problem`'s subject at the fitted `theta` (η = 0): the
@@ -319,9 +300,9 @@ pub fn kernel_params(model: &Model, set: &IndividualParameters) -> Result<PkPara
 /// Cmax, AUC, half-lives, Vss and the steady state.
 pub fn derive(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], tau: Option<f64>) -> Result<Derived> {
     let model = problem.model();
-    let Some(def) = kernel_definition(model) else {
+    if !matches!(model.code.dynamics, Dynamics::Kernel(_)) {
         return Ok(numerical(problem, theta, observed, tau));
-    };
+    }
     let sigma = model.sigma_sd_init();
     let values = Values {
         theta,
@@ -345,20 +326,9 @@ pub fn derive(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], 
             sets.len()
         ));
     }
-    if model.code.attribute_set.iter().flatten().any(|a| *a) {
-        notes.push("the code sets F, ALAG, RATE or DUR: derived values use F = 1, no lag and the data's rates".into());
-    }
-    let (data, subject) = problem.source();
-    let exposure = subject_events(&def, &params, data, subject).and_then(|events| {
-        let doses: Vec<Dose> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Dose { dose, .. } => Some(*dose),
-                _ => None,
-            })
-            .collect();
-        exposure(&def, &params, &doses, observed, tau)
-    });
+    let exposure = model
+        .doses(problem.prepared(), &values)
+        .and_then(|doses| exposure(&params, &model.units, &doses, observed, tau));
     let exposure = exposure.unwrap_or_else(|e| {
         notes.push(format!("not computed: {e}"));
         None
@@ -371,10 +341,11 @@ pub fn derive(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], 
 }
 
 /// Derives the exposure of `params` for the subject's `doses` (the first one
-/// is "the dose"); `observed` are (time, DV) pairs; `tau` overrides the interval.
+/// is "the dose", its amount after F); `observed` are (time, DV) pairs;
+/// `tau` overrides the interval; concentrations in `units`.
 pub fn exposure(
-    model: &ModelDefinition,
     params: &PkParams,
+    units: &Units,
     doses: &[Dose],
     observed: &[(f64, f64)],
     tau: Option<f64>,
@@ -388,25 +359,24 @@ pub fn exposure(
         ..first
     };
     let disposition = Disposition::of(params);
-    let fastest = fastest_rate(params, disposition.as_ref());
-    let day = TimeUnit::hour().to(&model.units.time) * 24.0;
+    let fastest = fastest_rate(params, &disposition);
+    let day = TimeUnit::hour().to(&units.time) * 24.0;
     let tau = tau.or_else(|| interval(&first, doses));
     let horizon = day.max(tau.unwrap_or(0.0));
     let marks: Vec<f64> = [Some(day), tau].into_iter().flatten().collect();
     let curve = Curve::of(
-        model,
         params,
+        units,
         &[Dose { time: 0.0, ..single }],
         (0.0, horizon),
         &marks,
         fastest,
     )?;
-    let (cmax, tmax) = curve.peak(model, params, &[Dose { time: 0.0, ..single }])?;
+    let (cmax, tmax) = curve.peak(params, units, &[Dose { time: 0.0, ..single }])?;
     let auc_0_24 = curve.integral_to(day);
     let auc_0_tau = tau.map(|t| curve.integral_to(t));
-    let scale = model.units.concentration_scale();
-    let linear = disposition.is_some();
-    let auc_0_inf = linear.then(|| single.amount / params.cl * scale);
+    let scale = units.concentration_scale();
+    let auc_0_inf = Some(single.amount / params.cl * scale);
     let window = tau.unwrap_or(day);
     let (cmax_obs, tmax_obs) = observed
         .iter()
@@ -425,30 +395,28 @@ pub fn exposure(
         auc_0_inf,
         cmax_obs,
         tmax_obs,
-        cl: linear.then_some(params.cl),
+        cl: Some(params.cl),
         v1: Some(params.v[0]),
         q: (params.structure.compartments >= 2).then_some(params.q[0]),
         v2: (params.structure.compartments >= 2).then_some(params.v[1]),
-        vss: disposition.as_ref().map(|d| d.vss),
+        vss: Some(disposition.vss),
         alpha: None,
         beta: None,
         t_half_alpha: None,
         t_half_beta: None,
-        mrt: disposition.as_ref().map(|d| d.mrt),
+        mrt: Some(disposition.mrt),
         cmax_ss: None,
         cmin_ss: None,
         cavg_ss: None,
         auc_tau_ss: None,
         accumulation_ratio: None,
     };
-    if let Some(d) = &disposition {
-        let n = d.exponents.len();
-        e.beta = d.exponents.last().copied();
-        e.t_half_beta = d.half_lives.last().copied();
-        if n >= 2 {
-            e.alpha = Some(d.exponents[0]);
-            e.t_half_alpha = Some(d.half_lives[0]);
-        }
+    let d = &disposition;
+    e.beta = d.exponents.last().copied();
+    e.t_half_beta = d.half_lives.last().copied();
+    if d.exponents.len() >= 2 {
+        e.alpha = Some(d.exponents[0]);
+        e.t_half_alpha = Some(d.half_lives[0]);
     }
     if let Some(tau) = tau {
         let ss_dose = Dose {
@@ -457,9 +425,9 @@ pub fn exposure(
             interval: tau,
             ..single
         };
-        let ss = Curve::of(model, params, &[ss_dose], (0.0, tau), &[], fastest)?;
+        let ss = Curve::of(params, units, &[ss_dose], (0.0, tau), &[], fastest)?;
         let auc = ss.integral_to(tau);
-        let (cmax_ss, _) = ss.peak(model, params, &[ss_dose])?;
+        let (cmax_ss, _) = ss.peak(params, units, &[ss_dose])?;
         e.cmax_ss = Some(cmax_ss);
         e.cmin_ss = Some(ss.conc.iter().copied().fold(f64::INFINITY, f64::min));
         e.auc_tau_ss = Some(auc);
@@ -482,15 +450,13 @@ fn interval(first: &Dose, doses: &[Dose]) -> Option<f64> {
 }
 
 /// The fastest rate constant of the model (for the quadrature step).
-fn fastest_rate(p: &PkParams, d: Option<&Disposition>) -> f64 {
-    let mut fastest = d.and_then(|d| d.exponents.first().copied()).unwrap_or(p.cl / p.v[0]);
+fn fastest_rate(p: &PkParams, d: &Disposition) -> f64 {
+    let fastest = d.exponents.first().copied().unwrap_or(p.cl / p.v[0]);
     if p.structure.has_depot() {
-        fastest = fastest.max(p.ka);
+        fastest.max(p.ka)
+    } else {
+        fastest
     }
-    if p.structure.elimination != crate::model::Elimination::Linear {
-        fastest = fastest.max(p.vmax / (p.km * p.v[0]));
-    }
-    fastest
 }
 
 /// 8-point Gauss–Legendre nodes on [−1, 1] (positive half) and weights.
@@ -518,8 +484,8 @@ struct Curve {
 
 impl Curve {
     fn of(
-        model: &ModelDefinition,
         params: &PkParams,
+        units: &Units,
         doses: &[Dose],
         (start, end): (f64, f64),
         marks: &[f64],
@@ -565,7 +531,7 @@ impl Curve {
             }
         }
         times.push(end);
-        let conc = simulate(model, params, doses, &times, false)?.conc;
+        let conc = simulate(params, units, doses, &times, false)?.conc;
         Ok(Curve { edges, times, conc })
     }
 
@@ -590,7 +556,7 @@ impl Curve {
     }
 
     /// The largest prediction and its time, refined by golden-section search.
-    fn peak(&self, model: &ModelDefinition, params: &PkParams, doses: &[Dose]) -> Result<(f64, f64)> {
+    fn peak(&self, params: &PkParams, units: &Units, doses: &[Dose]) -> Result<(f64, f64)> {
         let best = (0..self.times.len()).fold(0, |b, i| if self.conc[i] > self.conc[b] { i } else { b });
         let (t_best, c_best) = (self.times[best], self.conc[best]);
         if best == 0 || best + 1 == self.times.len() || best % 9 == 0 {
@@ -600,7 +566,7 @@ impl Curve {
         // Golden-section search between the neighbours of the best node.
         let (mut a, mut b) = (self.times[best - 1], self.times[best + 1]);
         let g = 0.5 * (5f64.sqrt() - 1.0);
-        let eval = |t: f64| -> Result<f64> { Ok(simulate(model, params, doses, &[t], false)?.conc[0]) };
+        let eval = |t: f64| -> Result<f64> { Ok(simulate(params, units, doses, &[t], false)?.conc[0]) };
         let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
         let (mut fc, mut fd) = (eval(c)?, eval(d)?);
         for _ in 0..60 {

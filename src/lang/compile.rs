@@ -390,6 +390,23 @@ pub fn compile(stmts: Vec<Stmt>, source: &str) -> Result<CompiledModel, LangErro
     Compiler::new(d, lines.clone(), &err)?.finish()
 }
 
+/// Whether `unit` is a unit of `kind` (amount, volume, time, concentration).
+fn check_unit(kind: &str, unit: &str) -> Result<(), String> {
+    use crate::units::{AmountUnit, ConcentrationUnit, TimeUnit, VolumeUnit};
+    let checked = match kind {
+        "amount" => AmountUnit::parse(unit).map(|_| ()),
+        "volume" => VolumeUnit::parse(unit).map(|_| ()),
+        "time" => TimeUnit::parse(unit).map(|_| ()),
+        "concentration" => ConcentrationUnit::parse(unit).map(|_| ()),
+        other => {
+            return Err(format!(
+                "unknown unit kind {other}: expected amount, volume, time or concentration"
+            ))
+        }
+    };
+    checked.map_err(|e| e.to_string())
+}
+
 fn collect(stmts: Vec<Stmt>, err: &dyn Fn(Pos, String) -> LangError) -> Result<Decls, LangError> {
     let mut d = Decls {
         units: Vec::new(),
@@ -426,7 +443,12 @@ fn collect(stmts: Vec<Stmt>, err: &dyn Fn(Pos, String) -> LangError) -> Result<D
     };
     for s in stmts {
         match s {
-            Stmt::Units(items, _) => d.units.extend(items),
+            Stmt::Units(items, pos) => {
+                for (kind, unit) in &items {
+                    check_unit(kind, unit).map_err(|m| err(pos, m))?;
+                }
+                d.units.extend(items)
+            }
             Stmt::Meta(k, v) => {
                 if k == "name" {
                     d.name = Some(v);

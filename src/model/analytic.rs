@@ -15,7 +15,7 @@
 
 use super::expfn::{dd1, dd2_at_zero, phi1};
 use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
-use super::structure::{Elimination, PkParams};
+use super::structure::PkParams;
 use nalgebra::{Matrix3, SymmetricEigen};
 
 /// Per-step factors, reused while steps have the same length.
@@ -78,11 +78,8 @@ pub struct ModalKinetics {
 }
 
 impl ModalKinetics {
-    /// Builds the modal form. Returns `None` for non-linear elimination.
-    pub fn new(p: &PkParams) -> Option<Self> {
-        if p.structure.elimination != Elimination::Linear {
-            return None;
-        }
+    /// Builds the modal form of the structure's rate matrix.
+    pub fn new(p: &PkParams) -> Self {
         let n = p.structure.compartments;
         let (lambda, u) = symmetric_modes(n, p);
         let mut out = [0.0; 3];
@@ -97,7 +94,7 @@ impl ModalKinetics {
         }
         let ka = p.structure.has_depot().then_some(p.ka);
         let fastest_rate = lambda[..n].iter().map(|l| l.abs()).fold(ka.unwrap_or(0.0), f64::max);
-        Some(ModalKinetics {
+        ModalKinetics {
             n,
             lambda,
             out,
@@ -109,7 +106,7 @@ impl ModalKinetics {
             fastest_rate,
             modal_rates: [0.0; 3],
             depot_rate: 0.0,
-        })
+        }
     }
 
     /// The state (modal amplitudes) holding compartment amounts `a`

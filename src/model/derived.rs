@@ -2,7 +2,7 @@
 //! exponents (α, β, γ), half-lives, steady-state volume and mean residence time.
 
 use super::analytic::ModalKinetics;
-use super::structure::{Elimination, PkParams};
+use super::structure::PkParams;
 
 /// Derived disposition of a linear model.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,21 +20,18 @@ pub struct Disposition {
 }
 
 impl Disposition {
-    /// Derives the disposition of a model with linear elimination; `None` otherwise.
-    pub fn of(p: &PkParams) -> Option<Self> {
-        if p.structure.elimination != Elimination::Linear {
-            return None;
-        }
-        let modal = ModalKinetics::new(p)?;
+    /// Derives the disposition of a linear model.
+    pub fn of(p: &PkParams) -> Self {
+        let modal = ModalKinetics::new(p);
         let exponents = modal.exponents();
         let half_lives = exponents.iter().map(|e| std::f64::consts::LN_2 / e).collect();
         let vss: f64 = p.v[..p.structure.compartments].iter().sum();
-        Some(Disposition {
+        Disposition {
             exponents,
             half_lives,
             vss,
             mrt: vss / p.cl,
             k10: p.cl / p.v[0],
-        })
+        }
     }
 }

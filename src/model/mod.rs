@@ -1,8 +1,7 @@
-//! Compartment models: structures and parameters, the closed-form (modal) and
-//! ODE solutions, and model definition files.
+//! Models: the language model's runtime ([`Model`]), the closed-form (modal)
+//! kernels and their parameters, and scenarios to simulate.
 
 pub mod analytic;
-pub mod definition;
 pub mod derived;
 pub mod expfn;
 pub mod kinetics;
@@ -12,9 +11,8 @@ pub mod scenario;
 pub mod structure;
 
 pub use analytic::ModalKinetics;
-pub use definition::ModelDefinition;
 pub use derived::Disposition;
 pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
 pub use ode::{OdeKinetics, OdeTolerances};
-pub use runtime::{IndividualParameters, Model, Prediction, SubjectData, Values};
-pub use structure::{Absorption, Elimination, ParamId, PkParams, Solver, Structure};
+pub use runtime::{kernel_params, IndividualParameters, Model, Prediction, SubjectData, Values};
+pub use structure::{Absorption, PkParams, Structure};

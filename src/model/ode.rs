@@ -1,9 +1,11 @@
-//! General ODE path with `ode_solvers` (Dormand–Prince 8(5,3)) for structures
-//! with no closed form, such as Michaelis–Menten elimination. The event engine
-//! integrates from event to event, never across a dose.
+//! The mammillary structures integrated with `ode_solvers` (Dormand–Prince
+//! 8(5,3)), an independent reference for the closed-form kernels in tests:
+//! the established crate against the modal solution. The event engine
+//! integrates from event to event, never across a dose. Language models with
+//! user ODEs run on the project's own integrator ([`crate::ode`]).
 
 use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
-use super::structure::{Elimination, PkParams};
+use super::structure::PkParams;
 use nalgebra::SVector;
 use ode_solvers::dop853::Dop853;
 use ode_solvers::dop_shared::{OutputType, System};
@@ -46,10 +48,7 @@ impl System<f64, Vec4> for Rhs {
         let p = &self.p;
         let n = p.structure.compartments;
         let c1 = a[1] / p.v[0];
-        let elimination = match p.structure.elimination {
-            Elimination::Linear => p.cl * c1,
-            Elimination::MichaelisMenten => p.vmax * c1 / (p.km + c1),
-        };
+        let elimination = p.cl * c1;
         let absorbed = if p.structure.has_depot() { p.ka * a[0] } else { 0.0 };
         da[0] = self.rates[0] - absorbed;
         da[1] = self.rates[1] + absorbed - elimination;
@@ -65,7 +64,7 @@ impl System<f64, Vec4> for Rhs {
 }
 
 impl OdeKinetics {
-    /// ODE kinetics for any supported structure.
+    /// ODE kinetics of a mammillary structure.
     pub fn new(params: PkParams, tol: OdeTolerances) -> Self {
         OdeKinetics {
             params,
@@ -134,6 +133,6 @@ impl Kinetics for OdeKinetics {
     }
 
     fn is_linear(&self) -> bool {
-        self.params.structure.elimination == Elimination::Linear
+        true
     }
 }

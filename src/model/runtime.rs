@@ -14,7 +14,7 @@
 
 use super::analytic::ModalKinetics;
 use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
-use super::structure::{Absorption, Elimination, PkParams, Structure};
+use super::structure::{Absorption, PkParams, Structure};
 use crate::data::nonmem::{Dataset, Evid, Record, Subject};
 use crate::dosing::{predict, Dose, Event, Input, SteadyState, Timeline};
 use crate::error::{Error, Location, Result};
@@ -509,6 +509,20 @@ impl Model {
             .collect())
     }
 
+    /// The subject's doses as the engine gives them, each resolved with its
+    /// record's F, ALAG, RATE and DUR under `v` (amounts after F), in time order.
+    pub fn doses(&self, s: &SubjectData, v: &Values<'_>) -> Result<Vec<Dose>> {
+        let sets = self.parameter_sets(s, v)?;
+        Ok(self
+            .events(s, &sets, &[])?
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Dose { dose, .. } => Some(dose),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// Predictions at the records `records` of the subject (indices into its
     /// records, in time order), and with `amounts` the amount in each model
     /// state there (CMT order). For simulation on a grid of added records.
@@ -954,13 +968,12 @@ impl<'m> LangKinetics<'m> {
         if let Dynamics::Kernel(kernel) = c.dynamics {
             let x = &self.scratch;
             let p = kernel_params(kernel, &x[c.layout.kernel..]);
-            let m = ModalKinetics::new(&p).ok_or("the kernel could not be built")?;
-            self.solver = Solver::Modal(Box::new(m));
+            self.solver = Solver::Modal(Box::new(ModalKinetics::new(&p)));
         } else if let Some(lin) = &c.linear {
             // Closed form where this set's coefficients satisfy the kernel's
             // relations; numerical integration where they do not.
-            self.solver = match self.recognised_kernel(lin).and_then(|p| ModalKinetics::new(&p)) {
-                Some(m) => Solver::Modal(Box::new(m)),
+            self.solver = match self.recognised_kernel(lin) {
+                Some(p) => Solver::Modal(Box::new(ModalKinetics::new(&p))),
                 None => Solver::Ode,
             };
         }
@@ -1036,31 +1049,25 @@ impl<'m> LangKinetics<'m> {
     }
 }
 
-fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
-    let (absorption, n) = (
-        if kernel.has_depot() {
-            Absorption::FirstOrder
-        } else {
-            Absorption::None
-        },
-        kernel.compartments(),
-    );
+/// The kernel's parameters from its arguments in the kernel's order
+/// ([`Kernel::parameters`]: CL, V1, then Q2, V2, Q3, V3 as the kernel has
+/// them, then KA): the one map from the language's kernel arguments to the
+/// closed form. Values are not checked.
+pub fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
+    let n = kernel.compartments();
     let mut p = PkParams {
         structure: Structure {
             compartments: n,
-            absorption,
-            elimination: Elimination::Linear,
+            absorption: if kernel.has_depot() {
+                Absorption::FirstOrder
+            } else {
+                Absorption::None
+            },
         },
         cl: x[0],
         v: [x[1], 1.0, 1.0],
         q: [0.0; 2],
         ka: 0.0,
-        vmax: 0.0,
-        km: 1.0,
-        f: 1.0,
-        alag: 0.0,
-        rate: None,
-        duration: None,
     };
     match n {
         1 => {}
