@@ -80,9 +80,27 @@ struct DoseRecord {
     route: Route,
 }
 
-fn doses(subject: &Subject, bolus_route: Route) -> Vec<DoseRecord> {
+/// The doses of `subject`, ADDL expanded. A dose whose rate or duration the
+/// model would supply (RATE = −1 or −2) is refused: NCA has no model, and
+/// reading it as a bolus would silently analyse the wrong route.
+fn doses(file: &str, subject: &Subject, bolus_route: Route) -> Result<Vec<DoseRecord>> {
     let mut out = Vec::new();
     for r in subject.records.iter().filter(|r| r.is_dose() && r.amt > 0.0) {
+        if r.rate < 0.0 {
+            let what = if r.rate == -1.0 {
+                "RATE = -1 asks the model for the infusion rate"
+            } else {
+                "RATE = -2 asks the model for the infusion duration"
+            };
+            return Err(Error::Dosing {
+                subject: subject.id.clone(),
+                location: Location::line(file, r.line).with_column("RATE"),
+                message: format!(
+                    "{what}, but NCA has no model: give the infusion explicitly in the data \
+                     (RATE > 0 as amount/time, or a DUR column with the duration), or RATE = 0 for a bolus"
+                ),
+            });
+        }
         let route = if r.rate > 0.0 {
             Route::IvInfusion(r.amt / r.rate)
         } else if r.dur > 0.0 {
@@ -99,7 +117,7 @@ fn doses(subject: &Subject, bolus_route: Route) -> Vec<DoseRecord> {
         }
     }
     out.sort_by(|a, b| a.time.total_cmp(&b.time));
-    out
+    Ok(out)
 }
 
 /// Analyses every dosing interval of `subject`. `bolus_route` is the route of
@@ -124,7 +142,7 @@ pub fn subject_nca(
         }
     };
     let (lloq, flag) = (column(&blq.lloq_column)?, column(&blq.flag_column)?);
-    let doses = doses(subject, bolus_route);
+    let doses = doses(&data.file, subject, bolus_route)?;
     if doses.is_empty() {
         return Err(Error::Fit {
             subject: subject.id.clone(),
