@@ -34,3 +34,56 @@ fn modelled_rate_or_duration_is_refused_naming_file_line_subject() {
     let iv = intervals(text, Route::Extravascular, &BlqRules::default(), &NcaOptions::default()).unwrap();
     assert_eq!(iv[0].route, Route::IvInfusion(2.0));
 }
+
+#[test]
+fn negative_concentrations_are_warned_and_treated_as_asked() {
+    use pk::nca::data::NegativeAs;
+    use pk::nca::AucRule;
+    // Lines: 1 header, 2 dose, 3–5 samples; the negative sample is line 5.
+    let text = "ID,TIME,DV,AMT,EVID\n3,0,.,100,1\n3,1,8,.,0\n3,2,4,.,0\n3,4,-0.5,.,0\n";
+    let options = NcaOptions {
+        rule: AucRule::Linear,
+        ..NcaOptions::default()
+    };
+    let run = |negative| {
+        let blq = BlqRules {
+            negative,
+            ..BlqRules::default()
+        };
+        let iv = intervals(text, Route::Extravascular, &blq, &options).unwrap();
+        let n = iv[0].result.clone().unwrap();
+        (iv[0].warnings.clone(), iv[0].conc.clone(), n)
+    };
+    // Hand calculation, linear trapezoids from (0, 0): AUClast to Tlast = 2 h is
+    // 1·(0 + 8)/2 + 1·(8 + 4)/2 = 4 + 6 = 10 in every case.
+    // keep: AUCall = 10 + 2·(4 + (−0.5))/2 = 13.5.
+    let (w, conc, n) = run(NegativeAs::Keep);
+    assert_eq!(
+        w,
+        vec!["profile.csv, line 5: subject 3: negative concentration DV = -0.5 at time 4: used as measured (--negative keep)"]
+    );
+    assert_eq!(conc, vec![8.0, 4.0, -0.5]);
+    assert_eq!((n.auclast, n.aucall, n.tlast, n.clast), (10.0, 13.5, 2.0, 4.0));
+    // zero: AUCall = 10 + 2·(4 + 0)/2 = 14.
+    let (w, conc, n) = run(NegativeAs::Zero);
+    assert!(
+        w[0].ends_with("DV = -0.5 at time 4: set to 0 (--negative zero)"),
+        "{w:?}"
+    );
+    assert_eq!(conc, vec![8.0, 4.0, 0.0]);
+    assert_eq!((n.auclast, n.aucall), (10.0, 14.0));
+    // exclude: the profile ends at 2 h, AUCall = AUClast = 10.
+    let (w, conc, n) = run(NegativeAs::Exclude);
+    assert!(w[0].ends_with("left out of the profile (--negative exclude)"), "{w:?}");
+    assert_eq!(conc, vec![8.0, 4.0]);
+    assert_eq!((n.auclast, n.aucall), (10.0, 10.0));
+    // No negative value: no warning.
+    let iv = intervals(
+        "ID,TIME,DV,AMT,EVID\n3,0,.,100,1\n3,1,8,.,0\n3,2,4,.,0\n",
+        Route::Extravascular,
+        &BlqRules::default(),
+        &options,
+    )
+    .unwrap();
+    assert!(iv[0].warnings.is_empty());
+}

@@ -4,7 +4,7 @@
 use super::output::{refuse_input, write_text};
 use clap::Args;
 use pk::data::{read_dataset, ReadOptions};
-use pk::nca::data::{subject_nca, BlqAs, BlqRules, DoseScale, IntervalNca};
+use pk::nca::data::{subject_nca, BlqAs, BlqRules, DoseScale, IntervalNca, NegativeAs};
 use pk::nca::{AucRule, LambdaZChoice, NcaOptions, Route, UnitKind};
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::{Error, Result};
@@ -47,6 +47,11 @@ pub struct NcaArgs {
     /// BLQ after the first measurable sample: zero, missing, lloq/2.
     #[arg(long, default_value = "missing")]
     blq_after: String,
+    /// Negative measured concentrations (not BLQ): keep (used as measured, as
+    /// WinNonlin does), zero, or exclude. Each one is reported on standard
+    /// error with its file, line, subject and value, whatever the choice.
+    #[arg(long, default_value = "keep", value_name = "keep|zero|exclude")]
+    negative: String,
     /// Concentration unit of DV.
     #[arg(long, default_value = "ng/mL")]
     conc_unit: String,
@@ -152,6 +157,7 @@ pub fn run(args: NcaArgs) -> Result<()> {
         flag_column: args.blq_column.clone(),
         before_first: BlqAs::parse(&args.blq_before)?,
         after_first: BlqAs::parse(&args.blq_after)?,
+        negative: NegativeAs::parse(&args.negative)?,
     };
     let conc = ConcentrationUnit::parse(&args.conc_unit)?;
     let amount = AmountUnit::parse(&args.amount_unit)?;
@@ -177,6 +183,7 @@ pub fn run(args: NcaArgs) -> Result<()> {
         .iter()
         .map(|s| (s.id.clone(), subject_nca(&data, s, bolus_route, &blq, &options, scale)))
         .collect();
+    report_problems(&results);
     write_text(None, &text(&results, &units, rule, &amount.to_string()), &inputs)?;
     if let Some(path) = &args.csv {
         write_text(Some(path), &csv(&results, &units), &inputs)?;
@@ -187,6 +194,30 @@ pub fn run(args: NcaArgs) -> Result<()> {
         write_text(Some(path), &(s + "\n"), &inputs)?;
     }
     Ok(())
+}
+
+/// Warnings (each negative concentration, once even if two intervals share the
+/// sample) and the subjects or intervals not analysed, on standard error: so
+/// that nothing is lost when standard output goes to a file.
+fn report_problems(results: &[(String, Result<Vec<IntervalNca>>)]) {
+    let mut seen = std::collections::HashSet::new();
+    for (id, r) in results {
+        match r {
+            Err(e) => eprintln!("subject {id} not analysed: {e}"),
+            Ok(intervals) => {
+                for iv in intervals {
+                    for w in &iv.warnings {
+                        if seen.insert(w.as_str()) {
+                            eprintln!("warning: {w}");
+                        }
+                    }
+                    if let Err(e) = &iv.result {
+                        eprintln!("subject {id}, dose at {}: not analysed: {e}", fmt(iv.dose_time));
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn fmt(v: f64) -> String {
@@ -214,6 +245,9 @@ fn text(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits, rule: AucR
                         u.time,
                         route_name(iv.route)
                     );
+                    for w in &iv.warnings {
+                        let _ = writeln!(s, "  warning: {w}");
+                    }
                     match &iv.result {
                         Err(e) => {
                             let _ = writeln!(s, "  not analysed: {e}");
@@ -278,7 +312,12 @@ fn json_doc(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits, rule: 
                 let ivs: Vec<Value> = intervals
                     .iter()
                     .map(|iv| match &iv.result {
-                        Err(e) => json!({"dose_time": iv.dose_time, "dose": iv.dose, "error": e.to_string()}),
+                        Err(e) => json!({
+                            "dose_time": iv.dose_time,
+                            "dose": iv.dose,
+                            "error": e.to_string(),
+                            "warnings": iv.warnings,
+                        }),
                         Ok(n) => {
                             let mut values = Map::new();
                             for (code, v, kind) in n.values(iv.route) {
@@ -299,6 +338,7 @@ fn json_doc(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits, rule: 
                                 "values": values,
                                 "partial_auc": partial,
                                 "flags": n.flags,
+                                "warnings": iv.warnings,
                             })
                         }
                     })

@@ -1,0 +1,74 @@
+//! Issue 14 for `pk nca`, through the binary: warnings on standard error, refusals,
+//! the CLTAU/CLFTAU and C0 columns, `--summary` and `--plots`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pk")).args(args).output().unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn cli_negative_concentration_warns_on_stderr_with_file_line_subject_value() {
+    let dir = tempfile::tempdir().unwrap();
+    // Subject 5: the sample on line 5 is negative; subject 6 has none.
+    let data = write(
+        dir.path(),
+        "neg.csv",
+        "ID,TIME,DV,AMT,EVID\n5,0,.,100,1\n5,1,8,.,0\n5,2,4,.,0\n5,4,-0.25,.,0\n6,0,.,100,1\n6,1,8,.,0\n6,2,4,.,0\n",
+    );
+    for (mode, what) in [
+        (None, "used as measured (--negative keep)"),
+        (Some("zero"), "set to 0 (--negative zero)"),
+        (Some("exclude"), "left out of the profile (--negative exclude)"),
+    ] {
+        let mut args = vec!["nca", data.as_str()];
+        if let Some(m) = mode {
+            args.extend(["--negative", m]);
+        }
+        let out = pk(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        let expected =
+            format!("warning: {data}, line 5: subject 5: negative concentration DV = -0.25 at time 4: {what}");
+        assert!(err.contains(&expected), "{err}");
+        assert_eq!(err.matches("negative concentration").count(), 1, "{err}");
+    }
+    let out = pk(&["nca", &data, "--negative", "clip"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--negative 'clip': expected keep, zero or exclude"));
+}
+
+#[test]
+fn cli_modelled_rate_is_refused_for_that_subject_on_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "rate.csv",
+        "ID,TIME,DV,AMT,RATE,EVID\n1,0,.,100,-2,1\n1,1,8,.,0,0\n1,2,4,.,0,0\n1,4,2,.,0,0\n\
+         2,0,.,100,0,1\n2,1,8,.,0,0\n2,2,4,.,0,0\n2,4,2,.,0,0\n",
+    );
+    let out = pk(&["nca", &data]);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "subject 1 not analysed: subject 1, {data}, line 2, column RATE: RATE = -2"
+        )),
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Subject 1: not analysed") && text.contains("Subject 2, dose 100"),
+        "{text}"
+    );
+}
