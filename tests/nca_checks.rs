@@ -87,3 +87,48 @@ fn negative_concentrations_are_warned_and_treated_as_asked() {
     .unwrap();
     assert!(iv[0].warnings.is_empty());
 }
+
+#[test]
+fn iv_bolus_cmax_is_observed_and_c0_apart() {
+    use pk::nca::analyse;
+    // C(t) = 10·e^(−kt), k = ln 2/2, sampled at 1, 2, 4, 8 h: 5√2, 5, 2.5, 0.625.
+    let t = [1.0, 2.0, 4.0, 8.0];
+    let c = [5.0 * 2f64.sqrt(), 5.0, 2.5, 0.625];
+    let n = analyse(&t, &c, 100.0, Route::IvBolus, &NcaOptions::default()).unwrap();
+    // C0, log-linear back through (1, 5√2) and (2, 5): 5√2·(5√2/5)^1 = 10.
+    assert!((n.c0.unwrap() - 10.0).abs() < 1e-12, "C0 {:?}", n.c0);
+    // CMAX is the largest observed concentration, 5√2 = 7.0711 at TMAX 1 h (not C0 at 0).
+    assert_eq!((n.cmax, n.tmax), (5.0 * 2f64.sqrt(), 1.0));
+    let values = n.values(Route::IvBolus);
+    let get = |code: &str| values.iter().find(|v| v.0 == code).and_then(|v| v.1);
+    assert_eq!(get("CMAX"), Some(5.0 * 2f64.sqrt()));
+    assert!((get("C0").unwrap() - 10.0).abs() < 1e-12);
+    // The first two samples rise (4 then 6): no back-extrapolation, C0 = the first sample 4;
+    // CMAX 6 at 1 h.
+    let n = analyse(
+        &[0.5, 1.0, 3.0],
+        &[4.0, 6.0, 3.0],
+        100.0,
+        Route::IvBolus,
+        &NcaOptions::default(),
+    )
+    .unwrap();
+    assert_eq!((n.c0, n.cmax, n.tmax), (Some(4.0), 6.0, 1.0));
+}
+
+#[test]
+fn cmin_over_tau_is_observed_not_the_zero_put_at_the_dose() {
+    use pk::nca::{analyse, AucRule};
+    // Extravascular, samples at 1, 2, 4 h: 8, 6, 3; τ = 4. Linear trapezoids from (0, 0):
+    // AUCτ = 1·8/2 + 1·(8 + 6)/2 + 2·(6 + 3)/2 = 4 + 7 + 9 = 20; Cavg = 20/4 = 5;
+    // Cmin = 3 (observed; the 0 put at the dose time is not a sample);
+    // fluctuation = (8 − 3)/5·100 = 100 %.
+    let options = NcaOptions {
+        rule: AucRule::Linear,
+        tau: Some(4.0),
+        ..NcaOptions::default()
+    };
+    let n = analyse(&[1.0, 2.0, 4.0], &[8.0, 6.0, 3.0], 50.0, Route::Extravascular, &options).unwrap();
+    let i = n.interval.unwrap();
+    assert_eq!((i.auctau, i.cavg, i.cmin, i.fluctuation), (20.0, 5.0, 3.0, 100.0));
+}

@@ -72,3 +72,29 @@ fn cli_modelled_rate_is_refused_for_that_subject_on_stderr() {
         "{text}"
     );
 }
+
+#[test]
+fn cli_iv_bolus_reports_observed_cmax_and_c0_separately() {
+    let dir = tempfile::tempdir().unwrap();
+    // C(t) = 10·e^(−(ln 2/2)t) at 1, 2, 4, 8 h: 7.0710678, 5, 2.5, 0.625 (hand values).
+    let data = write(
+        dir.path(),
+        "bolus.csv",
+        "ID,TIME,DV,AMT,EVID\n1,0,.,100,1\n1,1,7.0710678118654755,.,0\n1,2,5,.,0\n1,4,2.5,.,0\n1,8,0.625,.,0\n",
+    );
+    let csv = dir.path().join("out.csv");
+    let out = pk(&["nca", &data, "--route", "iv-bolus", "--csv", csv.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    // CMAX: the first sample; TMAX 1 h; C0 back-extrapolated = 7.0710678·(7.0710678/5) = 10.
+    assert!(table.contains("1,0,CMAX,7.0710678118654755,ng/mL\n"), "{table}");
+    assert!(table.contains("1,0,TMAX,1,h\n"), "{table}");
+    let c0: f64 = table
+        .lines()
+        .find_map(|l| l.strip_prefix("1,0,C0,"))
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((c0 - 10.0).abs() < 1e-9, "{c0}");
+}

@@ -349,8 +349,11 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
     }
     let shift = t.len() - times.len();
     let last = last_pos + shift;
+    // The AUC rules' "after Tmax" counts from the largest value of the profile integrated,
+    // a back-extrapolated C0 included; Cmax and Tmax are observed (C0 is reported apart).
     let imax = (0..t.len()).fold(0, |b, i| if c[i] > c[b] { i } else { b });
-    let (cmax, tmax) = (c[imax], t[imax]);
+    let iobs = (0..times.len()).fold(0, |b, i| if conc[i] > conc[b] { i } else { b });
+    let (cmax, tmax) = (conc[iobs], times[iobs]);
     let mut auc = vec![0.0; t.len()];
     let mut aumc = vec![0.0; t.len()];
     for i in 1..t.len() {
@@ -440,8 +443,12 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
     }
     if let Some(tau) = options.tau {
         if let Some(auctau) = area_to(tau) {
-            let within: Vec<f64> = (0..t.len()).filter(|&i| t[i] <= tau).map(|i| c[i]).collect();
-            let cmin = within.iter().copied().fold(f64::INFINITY, f64::min);
+            // Observed samples only: not a C0 or a zero put at the dose time.
+            let within: Vec<f64> = (0..times.len()).filter(|&i| times[i] <= tau).map(|i| conc[i]).collect();
+            let cmin = match within.iter().copied().fold(f64::INFINITY, f64::min) {
+                m if m.is_finite() => m,
+                _ => f64::NAN,
+            };
             let cavg = auctau / tau;
             r.interval = Some(IntervalValues {
                 tau,
