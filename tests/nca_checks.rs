@@ -132,3 +132,40 @@ fn cmin_over_tau_is_observed_not_the_zero_put_at_the_dose() {
     let i = n.interval.unwrap();
     assert_eq!((i.auctau, i.cavg, i.cmin, i.fluctuation), (20.0, 5.0, 3.0, 100.0));
 }
+
+#[test]
+fn clearance_at_steady_state_is_dose_over_auctau() {
+    use pk::nca::{analyse, AucRule};
+    // Extravascular: the profile of `cmin_over_tau_is_observed_not_the_zero_put_at_the_dose`,
+    // AUCτ = 20 (hand sum there), dose 50: CLss/F = 50/20 = 2.5, reported as CLFTAU.
+    let options = NcaOptions {
+        rule: AucRule::Linear,
+        tau: Some(4.0),
+        ..NcaOptions::default()
+    };
+    let n = analyse(&[1.0, 2.0, 4.0], &[8.0, 6.0, 3.0], 50.0, Route::Extravascular, &options).unwrap();
+    assert_eq!(n.interval.unwrap().clss, 2.5);
+    let values = n.values(Route::Extravascular);
+    assert!(values.iter().any(|v| v.0 == "CLFTAU" && v.1 == Some(2.5)));
+    assert!(!values.iter().any(|v| v.0 == "CLTAU"));
+    // IV bolus, C(t) = 10·e^(−kt), k = ln 2/2, samples 1, 2, 4, 8 h, τ = 8: the log-down
+    // trapezoids from C0 = 10 are exact, AUCτ = (10/k)(1 − e^(−8k)) = 28.853901·0.9375
+    // = 27.050532; CLss = 100/27.050532 = 3.696784 L/h, reported as CLTAU.
+    let k = std::f64::consts::LN_2 / 2.0;
+    let options = NcaOptions {
+        tau: Some(8.0),
+        ..NcaOptions::default()
+    };
+    let c = [5.0 * 2f64.sqrt(), 5.0, 2.5, 0.625];
+    let n = analyse(&[1.0, 2.0, 4.0, 8.0], &c, 100.0, Route::IvBolus, &options).unwrap();
+    let want = 100.0 / (10.0 / k * (1.0 - 0.0625));
+    assert!((want - 3.696784).abs() < 1e-6);
+    let clss = n.interval.unwrap().clss;
+    assert!((clss / want - 1.0).abs() < 1e-12, "{clss} vs {want}");
+    let values = n.values(Route::IvBolus);
+    assert!(values.iter().any(|v| v.0 == "CLTAU" && v.1 == Some(clss)));
+    // Without τ (single dose, no --tau): no CLss.
+    let n = analyse(&[1.0, 2.0, 4.0, 8.0], &c, 100.0, Route::IvBolus, &NcaOptions::default()).unwrap();
+    assert!(n.interval.is_none());
+    assert!(!n.values(Route::IvBolus).iter().any(|v| v.0 == "CLTAU"));
+}

@@ -98,3 +98,36 @@ fn cli_iv_bolus_reports_observed_cmax_and_c0_separately() {
         .unwrap();
     assert!((c0 - 10.0).abs() < 1e-9, "{c0}");
 }
+
+#[test]
+fn cli_tau_reports_clftau_in_l_per_h() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = pk(&[
+        "nca",
+        "fixtures/nca_winnonlin/theoph_nonmem.csv",
+        "--conc-unit",
+        "mg/L",
+        "--tau",
+        "24",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let value = |id: &str, code: &str| -> f64 {
+        let prefix = format!("{id},0,{code},");
+        let line = table.lines().find(|l| l.starts_with(&prefix)).unwrap();
+        assert!(
+            line.ends_with(if code == "CLFTAU" { ",L/h" } else { ",mg/L*h" }),
+            "{line}"
+        );
+        line[prefix.len()..].split(',').next().unwrap().parse().unwrap()
+    };
+    // 320 mg over AUC0–24 (mg/L·h) for every subject: CLss/F = dose/AUCτ in L/h.
+    for id in ["1", "6", "12"] {
+        let (cl, auc) = (value(id, "CLFTAU"), value(id, "AUCTAU"));
+        assert!((cl * auc / 320.0 - 1.0).abs() < 1e-12, "subject {id}: {cl} · {auc}");
+    }
+    assert!(!table.contains(",CLTAU,"), "CLTAU is for IV doses");
+}

@@ -31,8 +31,9 @@ pub struct NcaArgs {
     /// Partial AUC over START:END after the dose (repeatable).
     #[arg(long = "partial", value_name = "START:END")]
     partial: Vec<String>,
-    /// Dosing interval τ for AUCτ, Cmin, Cavg, fluctuation and accumulation
-    /// (default: the time to the next dose).
+    /// Dosing interval τ for AUCτ, Cmin, Cavg, fluctuation, accumulation and the
+    /// clearance at steady state dose/AUCτ (CLTAU, CLFTAU for extravascular
+    /// doses) (default: the time to the next dose).
     #[arg(long)]
     tau: Option<f64>,
     /// Column holding the LLOQ (samples with DV < LLOQ are BLQ).

@@ -11,7 +11,8 @@
 //! - extrapolation to infinity with observed and predicted Clast; CL, Vz, Vss,
 //!   MRT (infusion: minus Tinf/2), C0 back-extrapolated for IV bolus;
 //! - partial AUCs with interpolation (linear, or log where the rule is log),
-//!   and steady-state quantities over a dosing interval τ.
+//!   and steady-state quantities over a dosing interval τ (AUCτ, Cmin, Cavg,
+//!   fluctuation, accumulation index, CLss = dose/AUCτ).
 
 pub mod data;
 
@@ -177,7 +178,7 @@ pub struct Nca {
     pub c0: Option<f64>,
     /// Partial AUCs: (start, end, AUC).
     pub partial: Vec<(f64, f64, f64)>,
-    /// Over the dosing interval τ: AUCτ, Cmin, Cavg, fluctuation %, accumulation index.
+    /// Over the dosing interval τ: AUCτ, Cmin, Cavg, fluctuation %, accumulation index, CLss.
     pub interval: Option<IntervalValues>,
     /// Quality flags (poor λz fit, short span, large extrapolation).
     pub flags: Vec<String>,
@@ -198,6 +199,9 @@ pub struct IntervalValues {
     pub fluctuation: f64,
     /// 1/(1 − e^(−λz τ)).
     pub accumulation: Option<f64>,
+    /// Clearance at steady state, dose/AUCτ (WinNonlin's CLss, or CLss_F for an
+    /// extravascular dose; CDISC CLTAU, CLFTAU).
+    pub clss: f64,
 }
 
 /// Why a profile cannot be analysed.
@@ -457,6 +461,7 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
                 cavg,
                 fluctuation: 100.0 * (cmax - cmin) / cavg,
                 accumulation: lz.map(|l| 1.0 / (1.0 - (-l.lambda_z * tau).exp())),
+                clss: dose / auctau,
             });
         }
     }
@@ -585,6 +590,8 @@ impl Nca {
                 ("CAVG", Some(i.cavg), Conc),
                 ("FLUCP", Some(i.fluctuation), Percent),
                 ("AILAMZ", i.accumulation, Ratio),
+                // CDISC "Total CL for Dose Int" / "Total CL by F for Dose Int".
+                (if iv { "CLTAU" } else { "CLFTAU" }, Some(i.clss), Clearance),
             ]);
         }
         v
