@@ -131,3 +131,137 @@ fn cli_tau_reports_clftau_in_l_per_h() {
     }
     assert!(!table.contains(",CLTAU,"), "CLTAU is for IV doses");
 }
+
+/// The WinNonlin reference column of each parameter checked, by CDISC code.
+const WINNONLIN: [(&str, &str); 8] = [
+    ("CMAX", "Cmax"),
+    ("TMAX", "Tmax"),
+    ("AUCLST", "AUClast"),
+    ("AUCIFO", "AUCINF_obs"),
+    ("CLFO", "Cl_F_obs"),
+    ("LAMZHL", "HL_Lambda_z"),
+    ("LAMZNPT", "No_points_lambda_z"),
+    ("TLAG", "Tlag"),
+];
+
+/// Independent statistics (not the library's code path): sums of squares about
+/// zero, the geometric mean as a power of the product, the median by counting.
+fn reference_stats(x: &[f64]) -> [f64; 9] {
+    let n = x.len() as f64;
+    let sum: f64 = x.iter().sum();
+    let mean = sum / n;
+    let sumsq: f64 = x.iter().map(|v| v * v).sum();
+    let sd = ((sumsq - n * mean * mean) / (n - 1.0)).max(0.0).sqrt();
+    let pos: Vec<f64> = x.iter().copied().filter(|v| *v > 0.0).collect();
+    let (geomean, geocv) = if pos.is_empty() {
+        (f64::NAN, f64::NAN)
+    } else {
+        let m = pos.len() as f64;
+        let geomean = pos.iter().product::<f64>().powf(1.0 / m);
+        let lg: Vec<f64> = pos.iter().map(|v| (v / geomean).ln()).collect();
+        let s2 = lg.iter().map(|d| d * d).sum::<f64>() / (m - 1.0);
+        (geomean, (s2.exp() - 1.0).sqrt() * 100.0)
+    };
+    let mut sorted = x.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = 0.5 * (sorted[x.len() / 2 - 1] + sorted[x.len() / 2]); // 12 values: even
+    let cv = if mean == 0.0 { f64::NAN } else { sd / mean * 100.0 };
+    [
+        mean,
+        sd,
+        cv,
+        geomean,
+        geocv,
+        median,
+        sorted[0],
+        sorted[x.len() - 1],
+        pos.len() as f64,
+    ]
+}
+
+#[test]
+fn cli_summary_statistics_equal_an_independent_calculation_on_winnonlin_theoph() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.csv");
+    let out = pk(&[
+        "nca",
+        "fixtures/nca_winnonlin/theoph_nonmem.csv",
+        "--conc-unit",
+        "mg/L",
+        "--rule",
+        "linear",
+        "--summary",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("parameter,unit,n,mean,sd,cv_pct,geomean,geocv_pct,median,min,max,n_geo")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // The reference: Phoenix WinNonlin's per-subject values (linear rule), 12 subjects.
+    let mut reader =
+        csv::Reader::from_path("fixtures/nca_winnonlin/Final_Parameters_Pivoted_Theoph_Linear.csv").unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    for (code, column) in WINNONLIN {
+        let k = headers.iter().position(|h| h == column).unwrap();
+        let x: Vec<f64> = records.iter().map(|r| r[k].parse().unwrap()).collect();
+        let want = reference_stats(&x);
+        let row = rows
+            .iter()
+            .find(|r| r[0] == code)
+            .unwrap_or_else(|| panic!("no row {code}"));
+        assert_eq!(row[2], "12", "{code}: N");
+        let got: Vec<f64> = [3, 4, 5, 6, 7, 8, 9, 10, 11]
+            .iter()
+            .map(|&i| {
+                if row[i] == "." {
+                    f64::NAN
+                } else {
+                    row[i].parse().unwrap()
+                }
+            })
+            .collect();
+        for (i, name) in [
+            "mean",
+            "sd",
+            "cv_pct",
+            "geomean",
+            "geocv_pct",
+            "median",
+            "min",
+            "max",
+            "n_geo",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let (g, w) = (got[i], want[i]);
+            let ok = if w.is_nan() {
+                g.is_nan()
+            } else if w == 0.0 {
+                g.abs() < 1e-12
+            } else {
+                ((g - w) / w).abs() < 1e-7
+            };
+            assert!(ok, "{code} {name}: pk {g}, independent {w}");
+        }
+    }
+    // By hand: the 12 Tmax values sorted are 0.63, 0.98, 1, 1.02, 1.07, 1.12 | 1.15, 1.92,
+    // 2.02, 3.48, 3.52, 3.55: median (1.12 + 1.15)/2 = 1.135; Cmax mean 105.11/12 = 8.759167.
+    let field = |code: &str, i: usize| -> f64 { rows.iter().find(|r| r[0] == code).unwrap()[i].parse().unwrap() };
+    assert!((field("TMAX", 8) - 1.135).abs() < 1e-12);
+    assert!((field("CMAX", 3) - 105.11 / 12.0).abs() < 1e-12);
+    // Tlag is 0 for every subject: no geometric statistics, and the text says why.
+    let tlag = rows.iter().find(|r| r[0] == "TLAG").unwrap();
+    assert_eq!((tlag[6], tlag[7], tlag[11]), (".", ".", "0"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Descriptive statistics across subjects"), "{stdout}");
+    assert!(
+        stdout.contains("note: TLAG: geometric mean and CV% over 0 of 12 values"),
+        "{stdout}"
+    );
+}

@@ -1,10 +1,11 @@
 //! `pk nca`: non-compartmental analysis of every subject and dosing interval of
 //! a NONMEM-style data file, with WinNonlin's rules.
 
-use super::output::{refuse_input, write_text};
+use super::output::{num, refuse_input, write_text};
 use clap::Args;
 use pk::data::{read_dataset, ReadOptions};
 use pk::nca::data::{subject_nca, BlqAs, BlqRules, DoseScale, IntervalNca, NegativeAs};
+use pk::nca::summary::{describe, Descriptive};
 use pk::nca::{AucRule, LambdaZChoice, NcaOptions, Route, UnitKind};
 use pk::units::{AmountUnit, ConcentrationUnit, TimeUnit};
 use pk::{Error, Result};
@@ -71,6 +72,12 @@ pub struct NcaArgs {
     /// CSV output file: ID, DOSE_TIME, PPTESTCD, PPORRES, PPORRESU.
     #[arg(long)]
     csv: Option<String>,
+    /// CSV file of descriptive statistics across subjects for every parameter:
+    /// parameter,unit,n,mean,sd,cv_pct,geomean,geocv_pct,median,min,max,n_geo
+    /// (geometric statistics over the n_geo positive values). The same table is
+    /// printed after the per-subject results.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<String>,
 }
 
 fn span(text: &str, what: &str) -> Result<(f64, f64)> {
@@ -169,7 +176,7 @@ pub fn run(args: NcaArgs) -> Result<()> {
         time: time.to_string(),
     };
     let inputs = [args.data.as_str()];
-    for p in [&args.json, &args.csv].into_iter().flatten() {
+    for p in [&args.json, &args.csv, &args.summary].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
     let data = read_dataset(
@@ -185,7 +192,13 @@ pub fn run(args: NcaArgs) -> Result<()> {
         .map(|s| (s.id.clone(), subject_nca(&data, s, bolus_route, &blq, &options, scale)))
         .collect();
     report_problems(&results);
-    write_text(None, &text(&results, &units, rule, &amount.to_string()), &inputs)?;
+    let stats = summary(&results, &units);
+    let mut out = text(&results, &units, rule, &amount.to_string());
+    out.push_str(&summary_text(&stats));
+    write_text(None, &out, &inputs)?;
+    if let Some(path) = &args.summary {
+        write_text(Some(path), &summary_csv(&stats), &inputs)?;
+    }
     if let Some(path) = &args.csv {
         write_text(Some(path), &csv(&results, &units), &inputs)?;
     }
@@ -349,4 +362,104 @@ fn json_doc(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits, rule: 
         })
         .collect();
     json!({"rule": rule.to_string(), "subjects": subjects})
+}
+
+/// One row of the descriptive statistics: parameter label, unit, statistics.
+type SummaryRow = (String, String, Descriptive);
+
+/// Statistics across subjects of every parameter, in the order the parameters
+/// first appear. With several dosing intervals per subject, each interval (by
+/// its rank: dose 1, dose 2, …) is summarised apart.
+fn summary(results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits) -> Vec<SummaryRow> {
+    let several = results.iter().any(|(_, r)| r.as_ref().is_ok_and(|v| v.len() > 1));
+    let mut groups: Vec<(String, String, Vec<f64>)> = Vec::new();
+    let mut add = |label: String, unit: String, v: f64| match groups.iter_mut().find(|g| g.0 == label && g.1 == unit) {
+        Some(g) => g.2.push(v),
+        None => groups.push((label, unit, vec![v])),
+    };
+    for (_, r) in results {
+        for (k, iv) in r.iter().flatten().enumerate() {
+            let Ok(n) = &iv.result else { continue };
+            let label = |code: &str| {
+                if several {
+                    format!("{code} (dose {})", k + 1)
+                } else {
+                    code.to_string()
+                }
+            };
+            for (code, v, kind) in n.values(iv.route) {
+                if let Some(v) = v {
+                    add(label(code), u.of(kind), v);
+                }
+            }
+            for (a, b, v) in &n.partial {
+                add(label(&format!("AUCINT_{a}_{b}")), u.of(UnitKind::ConcTime), *v);
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .filter_map(|(label, unit, values)| describe(&values).map(|d| (label, unit, d)))
+        .collect()
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| ".".into(), num)
+}
+
+fn summary_csv(rows: &[SummaryRow]) -> String {
+    let mut s = String::from("parameter,unit,n,mean,sd,cv_pct,geomean,geocv_pct,median,min,max,n_geo\n");
+    for (label, unit, d) in rows {
+        let _ = writeln!(
+            s,
+            "{label},{unit},{},{},{},{},{},{},{},{},{},{}",
+            d.n,
+            num(d.mean),
+            opt(d.sd),
+            opt(d.cv_pct),
+            opt(d.geomean),
+            opt(d.geocv_pct),
+            num(d.median),
+            num(d.min),
+            num(d.max),
+            d.n_geo
+        );
+    }
+    s
+}
+
+fn summary_text(rows: &[SummaryRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let g = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.5}"));
+    let mut s = String::from("Descriptive statistics across subjects\n");
+    let _ = writeln!(
+        s,
+        "  {:<18} {:<12} {:>3} {:>12} {:>12} {:>8} {:>12} {:>8} {:>12} {:>12} {:>12}",
+        "parameter", "unit", "N", "mean", "SD", "CV%", "geo. mean", "geo. CV%", "median", "min", "max"
+    );
+    for (label, unit, d) in rows {
+        let _ = writeln!(
+            s,
+            "  {label:<18} {unit:<12} {:>3} {:>12} {:>12} {:>8} {:>12} {:>8} {:>12} {:>12} {:>12}",
+            d.n,
+            format!("{:.5}", d.mean),
+            g(d.sd),
+            d.cv_pct.map_or_else(|| "-".into(), |v| format!("{v:.2}")),
+            g(d.geomean),
+            d.geocv_pct.map_or_else(|| "-".into(), |v| format!("{v:.2}")),
+            format!("{:.5}", d.median),
+            format!("{:.5}", d.min),
+            format!("{:.5}", d.max),
+        );
+    }
+    for (label, _, d) in rows.iter().filter(|(_, _, d)| d.n_geo < d.n) {
+        let _ = writeln!(
+            s,
+            "  note: {label}: geometric mean and CV% over {} of {} values (zero or negative values have no logarithm)",
+            d.n_geo, d.n
+        );
+    }
+    s
 }

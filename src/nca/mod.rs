@@ -15,6 +15,7 @@
 //!   fluctuation, accumulation index, CLss = dose/AUCτ).
 
 pub mod data;
+pub mod summary;
 
 use std::fmt;
 
