@@ -265,3 +265,54 @@ fn cli_summary_statistics_equal_an_independent_calculation_on_winnonlin_theoph()
         "{stdout}"
     );
 }
+
+#[test]
+fn cli_plots_one_lambda_z_svg_per_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let plots = dir.path().join("plots");
+    let out = pk(&[
+        "nca",
+        "fixtures/nca_winnonlin/theoph_nonmem.csv",
+        "--conc-unit",
+        "mg/L",
+        "--rule",
+        "linear",
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("12 λz plots written to"), "{}", stderr(&out));
+    let mut names: Vec<String> = std::fs::read_dir(&plots)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 12, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("lambda_z_") && n.ends_with(".svg")));
+    let svg = std::fs::read_to_string(plots.join("lambda_z_1.svg")).unwrap();
+    // WinNonlin, subject 1: Lambda_z 0.048456997, Rsq_adjusted 0.999999459,
+    // HL_Lambda_z 14.30437757, 3 points from 9.05 to 24.37 h.
+    assert!(
+        svg.contains("Subject 1: λz = 0.04846 1/h, R²adj = 0.999999, t½ = 14.304 h (3 points, 9.05–24.37 h)"),
+        "{svg}"
+    );
+    // All 11 samples drawn; the 3 used for λz highlighted (plus the legend's mark).
+    assert_eq!(
+        svg.matches(r##"r="4" opacity="1" fill="none" stroke="#000000""##)
+            .count(),
+        11 + 1
+    );
+    assert_eq!(svg.matches(r##"fill="#D62728""##).count(), 3 + 1);
+    assert!(svg.contains("used for λz (3 points)") && svg.contains("ln C = "));
+    // The parent of the plot directory must exist: refused before any work.
+    let missing = dir.path().join("no/such/plots");
+    let out = pk(&[
+        "nca",
+        "fixtures/nca_winnonlin/theoph_nonmem.csv",
+        "--plots",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert!(!dir.path().join("no").exists());
+}

@@ -78,6 +78,11 @@ pub struct NcaArgs {
     /// printed after the per-subject results.
     #[arg(long, value_name = "FILE")]
     summary: Option<String>,
+    /// Directory for one SVG per subject (and dosing interval) of the λz
+    /// regression: log concentration against time, the points used highlighted,
+    /// the line, λz, adjusted R² and t½. Created if missing; its parent must exist.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<String>,
 }
 
 fn span(text: &str, what: &str) -> Result<(f64, f64)> {
@@ -179,6 +184,9 @@ pub fn run(args: NcaArgs) -> Result<()> {
     for p in [&args.json, &args.csv, &args.summary].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
+    if let Some(dir) = &args.plots {
+        pk::output::check_writable(dir)?;
+    }
     let data = read_dataset(
         &args.data,
         &ReadOptions {
@@ -198,6 +206,9 @@ pub fn run(args: NcaArgs) -> Result<()> {
     write_text(None, &out, &inputs)?;
     if let Some(path) = &args.summary {
         write_text(Some(path), &summary_csv(&stats), &inputs)?;
+    }
+    if let Some(dir) = &args.plots {
+        write_plots(dir, &results, &units)?;
     }
     if let Some(path) = &args.csv {
         write_text(Some(path), &csv(&results, &units), &inputs)?;
@@ -462,4 +473,98 @@ fn summary_text(rows: &[SummaryRow]) -> String {
         );
     }
     s
+}
+
+/// A file name from a subject ID: letters, digits, `-` and `_` kept, others `_`.
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One λz plot per subject and dosing interval: `lambda_z_ID.svg`, or
+/// `lambda_z_ID_doseK.svg` when the subject has several intervals (two IDs
+/// that sanitize alike get `_2`, `_3`… rather than overwrite each other).
+fn write_plots(dir: &str, results: &[(String, Result<Vec<IntervalNca>>)], u: &NcaUnits) -> Result<()> {
+    pk::output::create_output_dir(dir)?;
+    let mut taken = std::collections::HashSet::new();
+    let mut written = 0;
+    for (id, r) in results {
+        let Ok(intervals) = r else { continue };
+        for (k, iv) in intervals.iter().enumerate() {
+            let base = if intervals.len() > 1 {
+                format!("lambda_z_{}_dose{}", sanitize(id), k + 1)
+            } else {
+                format!("lambda_z_{}", sanitize(id))
+            };
+            let mut name = base.clone();
+            let mut n = 1;
+            while !taken.insert(name.clone()) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            let path = std::path::Path::new(dir).join(format!("{name}.svg"));
+            let plot = lambda_z_plot(id, iv, intervals.len() > 1, u);
+            pk::plot::lambda_z(&path.to_string_lossy(), &plot)?;
+            written += 1;
+        }
+    }
+    eprintln!("{written} λz plots written to {dir}");
+    Ok(())
+}
+
+fn lambda_z_plot(id: &str, iv: &IntervalNca, several: bool, u: &NcaUnits) -> pk::plot::LambdaZPlot {
+    let points: Vec<(f64, f64)> = iv.times.iter().copied().zip(iv.conc.iter().copied()).collect();
+    let who = if several {
+        format!("Subject {id}, dose at {} {}", fmt(iv.dose_time), u.time)
+    } else {
+        format!("Subject {id}")
+    };
+    let (title, used, line) = match &iv.result {
+        Err(e) => (format!("{who}: not analysed: {e}"), Vec::new(), None),
+        Ok(n) => match n.lambda_z {
+            None => (format!("{who}: λz not estimated"), Vec::new(), None),
+            Some(l) => {
+                let (a, b) = l.range;
+                let used: Vec<(f64, f64)> = points
+                    .iter()
+                    .copied()
+                    .filter(|&(t, c)| c > 0.0 && t >= a && t <= b)
+                    .collect();
+                let end = iv.times.last().copied().unwrap_or(b).max(b);
+                let line: Vec<(f64, f64)> = (0..=40)
+                    .map(|i| {
+                        let t = a + (end - a) * i as f64 / 40.0;
+                        (t, (l.intercept - l.lambda_z * t).exp())
+                    })
+                    .collect();
+                let title = format!(
+                    "{who}: λz = {:.5} 1/{}, R²adj = {:.6}, t½ = {:.3} {} ({} points, {a}–{b} {})",
+                    l.lambda_z,
+                    u.time,
+                    l.r2_adjusted,
+                    std::f64::consts::LN_2 / l.lambda_z,
+                    u.time,
+                    l.n,
+                    u.time
+                );
+                let label = format!("ln C = {:.4} − {:.5}·t", l.intercept, l.lambda_z);
+                (title, used, Some((line, label)))
+            }
+        },
+    };
+    pk::plot::LambdaZPlot {
+        title,
+        x: format!("Time after the dose ({})", u.time),
+        y: format!("Concentration ({}, log scale)", u.conc),
+        points,
+        used,
+        line,
+    }
 }
