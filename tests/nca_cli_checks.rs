@@ -316,3 +316,39 @@ fn cli_plots_one_lambda_z_svg_per_subject() {
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     assert!(!dir.path().join("no").exists());
 }
+
+#[test]
+fn cli_summary_and_plots_keep_dosing_intervals_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two subjects, doses at 0 and 12 h (ADDL 1, II 12). Subject 1 peaks at 8 then 10,
+    // subject 2 at 6 then 8: CMAX (dose 1) mean (8 + 6)/2 = 7, CMAX (dose 2) mean 9.
+    let data = write(
+        dir.path(),
+        "md.csv",
+        "ID,TIME,DV,AMT,EVID,ADDL,II\n1,0,.,100,1,1,12\n1,1,8,.,0,.,.\n1,4,4,.,0,.,.\n1,8,2,.,0,.,.\n\
+         1,13,10,.,0,.,.\n1,16,5,.,0,.,.\n1,20,2.5,.,0,.,.\n1,24,1.25,.,0,.,.\n\
+         2,0,.,100,1,1,12\n2,1,6,.,0,.,.\n2,4,3,.,0,.,.\n2,8,1.5,.,0,.,.\n\
+         2,13,8,.,0,.,.\n2,16,4,.,0,.,.\n2,20,2,.,0,.,.\n2,24,1,.,0,.,.\n",
+    );
+    let (summary, plots) = (dir.path().join("s.csv"), dir.path().join("p"));
+    let out = pk(&[
+        "nca",
+        &data,
+        "--summary",
+        summary.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&summary).unwrap();
+    assert!(text.contains("\nCMAX (dose 1),ng/mL,2,7,"), "{text}");
+    assert!(text.contains("\nCMAX (dose 2),ng/mL,2,9,"), "{text}");
+    for name in [
+        "lambda_z_1_dose1.svg",
+        "lambda_z_1_dose2.svg",
+        "lambda_z_2_dose1.svg",
+        "lambda_z_2_dose2.svg",
+    ] {
+        assert!(plots.join(name).exists(), "{name}");
+    }
+}
