@@ -402,3 +402,115 @@ pub fn forest(path: &str, title: &str, rows: &[ForestRow]) -> Result<()> {
     }
     crate::output::write_atomically(path, svg.as_bytes())
 }
+
+/// A λz regression plot of one NCA profile.
+#[derive(Debug, Clone)]
+pub struct LambdaZPlot {
+    /// Title (subject, λz, adjusted R², t½).
+    pub title: String,
+    /// Time axis label.
+    pub x: String,
+    /// Concentration axis label.
+    pub y: String,
+    /// Every sample of the profile (time after the dose, concentration).
+    pub points: Vec<(f64, f64)>,
+    /// The samples the regression used (drawn highlighted).
+    pub used: Vec<(f64, f64)>,
+    /// The regression line C = e^(a − λz·t) as points, and its legend label.
+    pub line: Option<(Vec<(f64, f64)>, String)>,
+}
+
+/// Writes an SVG of ln concentration against time (log axis): every sample,
+/// the λz samples highlighted, the regression line. Samples ≤ 0 have no
+/// logarithm: the legend counts them.
+pub fn lambda_z(path: &str, plot: &LambdaZPlot) -> Result<()> {
+    let err = plot_err(path);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let drawn: Vec<(f64, f64)> = plot
+            .points
+            .iter()
+            .copied()
+            .filter(|&(x, y)| x.is_finite() && y.is_finite() && y > 0.0)
+            .collect();
+        let hidden = plot.points.len() - drawn.len();
+        let line_points = plot.line.as_ref().map_or(&[][..], |l| &l.0[..]);
+        let all = drawn
+            .iter()
+            .chain(line_points.iter())
+            .filter(|p| p.1 > 0.0 && p.1.is_finite());
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, 0.0f64);
+        for &(x, y) in all {
+            x0 = x0.min(x);
+            x1 = x1.max(x);
+            y0 = y0.min(y);
+            y1 = y1.max(y);
+        }
+        if !(x1 > x0) {
+            (x0, x1) = (0.0, x1.max(0.0) + 1.0);
+        }
+        if !(y1 > 0.0) || !y0.is_finite() {
+            (y0, y1) = (0.1, 1.0);
+        }
+        if !(y1 > y0) {
+            (y0, y1) = (y0 / 2.0, y1 * 2.0);
+        }
+        let pad = 0.03 * (x1 - x0);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&plot.title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d((x0 - pad).min(0.0)..x1 + pad, (y0 / 1.5..y1 * 1.5).log_scale())
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc(&plot.x)
+            .y_desc(&plot.y)
+            .light_line_style(WHITE)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let label = if hidden > 0 {
+            format!("samples ({hidden} ≤ 0 not drawn on the log axis)")
+        } else {
+            "samples".to_string()
+        };
+        chart
+            .draw_series(drawn.iter().map(|&p| Circle::new(p, 4, BLACK.stroke_width(1))))
+            .map_err(|e| err(e.to_string()))?
+            .label(label)
+            .legend(|(x, y)| Circle::new((x + 10, y), 4, BLACK.stroke_width(1)));
+        if !plot.used.is_empty() {
+            let colour = COLOURS[1];
+            chart
+                .draw_series(
+                    plot.used
+                        .iter()
+                        .filter(|p| p.1 > 0.0)
+                        .map(|&p| Circle::new(p, 5, colour.filled())),
+                )
+                .map_err(|e| err(e.to_string()))?
+                .label(format!("used for λz ({} points)", plot.used.len()))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 5, colour.filled()));
+        }
+        if let Some((points, text)) = &plot.line {
+            let colour = COLOURS[0];
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))
+                .map_err(|e| err(e.to_string()))?
+                .label(text.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    crate::output::write_atomically(path, svg.as_bytes())
+}

@@ -30,7 +30,44 @@ impl BlqAs {
     }
 }
 
-/// How BLQ samples are found and treated.
+/// What a negative measured concentration (not BLQ) becomes. Whatever the
+/// choice, each one is reported in [`IntervalNca::warnings`]: data are never
+/// changed silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NegativeAs {
+    /// Used as measured (WinNonlin's convention): linear trapezoids through it,
+    /// never in λz, never Clast.
+    #[default]
+    Keep,
+    /// Set to zero.
+    Zero,
+    /// Left out of the profile.
+    Exclude,
+}
+
+impl NegativeAs {
+    /// Parses `keep`, `zero`, `exclude`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "keep" => Ok(NegativeAs::Keep),
+            "zero" | "0" => Ok(NegativeAs::Zero),
+            "exclude" | "drop" | "missing" => Ok(NegativeAs::Exclude),
+            _ => Err(Error::Argument(format!(
+                "--negative '{text}': expected keep, zero or exclude"
+            ))),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            NegativeAs::Keep => "used as measured (--negative keep)",
+            NegativeAs::Zero => "set to 0 (--negative zero)",
+            NegativeAs::Exclude => "left out of the profile (--negative exclude)",
+        }
+    }
+}
+
+/// How BLQ samples are found and treated, and negative concentrations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlqRules {
     /// Column with the LLOQ (a sample is BLQ when DV < LLOQ).
@@ -41,6 +78,8 @@ pub struct BlqRules {
     pub before_first: BlqAs,
     /// Treatment after it.
     pub after_first: BlqAs,
+    /// Treatment of negative measured concentrations.
+    pub negative: NegativeAs,
 }
 
 impl Default for BlqRules {
@@ -50,6 +89,7 @@ impl Default for BlqRules {
             flag_column: None,
             before_first: BlqAs::Zero,
             after_first: BlqAs::Missing,
+            negative: NegativeAs::Keep,
         }
     }
 }
@@ -70,6 +110,14 @@ pub struct IntervalNca {
     pub route: Route,
     /// Result, or why the interval could not be analysed.
     pub result: std::result::Result<Nca, NcaError>,
+    /// The profile analysed: times after the dose and concentrations (BLQ and
+    /// negative values resolved).
+    pub times: Vec<f64>,
+    /// Concentrations at [`IntervalNca::times`].
+    pub conc: Vec<f64>,
+    /// What was done to the data of this interval that the reader must know
+    /// (each negative concentration, with file, line, subject and value).
+    pub warnings: Vec<String>,
 }
 
 /// A dose of a subject.
@@ -80,9 +128,27 @@ struct DoseRecord {
     route: Route,
 }
 
-fn doses(subject: &Subject, bolus_route: Route) -> Vec<DoseRecord> {
+/// The doses of `subject`, ADDL expanded. A dose whose rate or duration the
+/// model would supply (RATE = −1 or −2) is refused: NCA has no model, and
+/// reading it as a bolus would silently analyse the wrong route.
+fn doses(file: &str, subject: &Subject, bolus_route: Route) -> Result<Vec<DoseRecord>> {
     let mut out = Vec::new();
     for r in subject.records.iter().filter(|r| r.is_dose() && r.amt > 0.0) {
+        if r.rate < 0.0 {
+            let what = if r.rate == -1.0 {
+                "RATE = -1 asks the model for the infusion rate"
+            } else {
+                "RATE = -2 asks the model for the infusion duration"
+            };
+            return Err(Error::Dosing {
+                subject: subject.id.clone(),
+                location: Location::line(file, r.line).with_column("RATE"),
+                message: format!(
+                    "{what}, but NCA has no model: give the infusion explicitly in the data \
+                     (RATE > 0 as amount/time, or a DUR column with the duration), or RATE = 0 for a bolus"
+                ),
+            });
+        }
         let route = if r.rate > 0.0 {
             Route::IvInfusion(r.amt / r.rate)
         } else if r.dur > 0.0 {
@@ -99,7 +165,7 @@ fn doses(subject: &Subject, bolus_route: Route) -> Vec<DoseRecord> {
         }
     }
     out.sort_by(|a, b| a.time.total_cmp(&b.time));
-    out
+    Ok(out)
 }
 
 /// Analyses every dosing interval of `subject`. `bolus_route` is the route of
@@ -124,15 +190,15 @@ pub fn subject_nca(
         }
     };
     let (lloq, flag) = (column(&blq.lloq_column)?, column(&blq.flag_column)?);
-    let doses = doses(subject, bolus_route);
+    let doses = doses(&data.file, subject, bolus_route)?;
     if doses.is_empty() {
         return Err(Error::Fit {
             subject: subject.id.clone(),
             message: "no dose record (EVID 1 or 4 with AMT > 0): NCA needs the dose".into(),
         });
     }
-    // (time, value or None if BLQ, LLOQ)
-    let samples: Vec<(f64, Option<f64>, f64)> = subject
+    // (time, value or None if BLQ, LLOQ, line)
+    let samples: Vec<(f64, Option<f64>, f64, usize)> = subject
         .records
         .iter()
         .filter(|r| r.evid == crate::data::Evid::Observation && !r.mdv)
@@ -140,8 +206,8 @@ pub fn subject_nca(
             let limit = lloq.map_or(f64::NAN, |c| r.covariates[c]);
             let flagged = flag.is_some_and(|c| r.covariates[c] != 0.0 && !r.covariates[c].is_nan());
             match r.dv {
-                Some(dv) if !flagged && !(dv < limit) => Some((r.time, Some(dv), limit)),
-                _ if flagged || r.dv.is_some() => Some((r.time, None, limit)),
+                Some(dv) if !flagged && !(dv < limit) => Some((r.time, Some(dv), limit, r.line)),
+                _ if flagged || r.dv.is_some() => Some((r.time, None, limit, r.line)),
                 _ => None,
             }
         })
@@ -151,15 +217,29 @@ pub fn subject_nca(
         let end = doses.get(k + 1).map(|n| n.time);
         // τ: given, or the time to the next dose.
         let tau = options.tau.or(end.map(|e| e - d.time));
-        let window: Vec<&(f64, Option<f64>, f64)> = samples
+        let window: Vec<&(f64, Option<f64>, f64, usize)> = samples
             .iter()
-            .filter(|(t, _, _)| *t >= d.time && end.is_none_or(|e| *t <= e))
+            .filter(|(t, _, _, _)| *t >= d.time && end.is_none_or(|e| *t <= e))
             .collect();
         let mut times = Vec::new();
         let mut conc = Vec::new();
+        let mut warnings = Vec::new();
         let mut seen_measurable = false;
-        for (t, v, limit) in window {
+        for (t, v, limit, line) in window {
             let value = match v {
+                Some(v) if *v < 0.0 => {
+                    warnings.push(format!(
+                        "{}, line {line}: subject {}: negative concentration DV = {v} at time {t}: {}",
+                        data.file,
+                        subject.id,
+                        blq.negative.describe()
+                    ));
+                    match blq.negative {
+                        NegativeAs::Keep => Some(*v),
+                        NegativeAs::Zero => Some(0.0),
+                        NegativeAs::Exclude => None,
+                    }
+                }
                 Some(v) => {
                     seen_measurable |= *v > 0.0;
                     Some(*v)
@@ -183,11 +263,15 @@ pub fn subject_nca(
             }
         }
         let opts = NcaOptions { tau, ..options.clone() };
+        let result = analyse(&times, &conc, d.amount * scale.0, d.route, &opts);
         out.push(IntervalNca {
             dose_time: d.time,
             dose: d.amount,
             route: d.route,
-            result: analyse(&times, &conc, d.amount * scale.0, d.route, &opts),
+            result,
+            times,
+            conc,
+            warnings,
         });
     }
     Ok(out)

@@ -11,9 +11,11 @@
 //! - extrapolation to infinity with observed and predicted Clast; CL, Vz, Vss,
 //!   MRT (infusion: minus Tinf/2), C0 back-extrapolated for IV bolus;
 //! - partial AUCs with interpolation (linear, or log where the rule is log),
-//!   and steady-state quantities over a dosing interval τ.
+//!   and steady-state quantities over a dosing interval τ (AUCτ, Cmin, Cavg,
+//!   fluctuation, accumulation index, CLss = dose/AUCτ).
 
 pub mod data;
+pub mod summary;
 
 use std::fmt;
 
@@ -177,7 +179,7 @@ pub struct Nca {
     pub c0: Option<f64>,
     /// Partial AUCs: (start, end, AUC).
     pub partial: Vec<(f64, f64, f64)>,
-    /// Over the dosing interval τ: AUCτ, Cmin, Cavg, fluctuation %, accumulation index.
+    /// Over the dosing interval τ: AUCτ, Cmin, Cavg, fluctuation %, accumulation index, CLss.
     pub interval: Option<IntervalValues>,
     /// Quality flags (poor λz fit, short span, large extrapolation).
     pub flags: Vec<String>,
@@ -198,6 +200,9 @@ pub struct IntervalValues {
     pub fluctuation: f64,
     /// 1/(1 − e^(−λz τ)).
     pub accumulation: Option<f64>,
+    /// Clearance at steady state, dose/AUCτ (WinNonlin's CLss, or CLss_F for an
+    /// extravascular dose; CDISC CLTAU, CLFTAU).
+    pub clss: f64,
 }
 
 /// Why a profile cannot be analysed.
@@ -349,8 +354,11 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
     }
     let shift = t.len() - times.len();
     let last = last_pos + shift;
+    // The AUC rules' "after Tmax" counts from the largest value of the profile integrated,
+    // a back-extrapolated C0 included; Cmax and Tmax are observed (C0 is reported apart).
     let imax = (0..t.len()).fold(0, |b, i| if c[i] > c[b] { i } else { b });
-    let (cmax, tmax) = (c[imax], t[imax]);
+    let iobs = (0..times.len()).fold(0, |b, i| if conc[i] > conc[b] { i } else { b });
+    let (cmax, tmax) = (conc[iobs], times[iobs]);
     let mut auc = vec![0.0; t.len()];
     let mut aumc = vec![0.0; t.len()];
     for i in 1..t.len() {
@@ -440,8 +448,12 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
     }
     if let Some(tau) = options.tau {
         if let Some(auctau) = area_to(tau) {
-            let within: Vec<f64> = (0..t.len()).filter(|&i| t[i] <= tau).map(|i| c[i]).collect();
-            let cmin = within.iter().copied().fold(f64::INFINITY, f64::min);
+            // Observed samples only: not a C0 or a zero put at the dose time.
+            let within: Vec<f64> = (0..times.len()).filter(|&i| times[i] <= tau).map(|i| conc[i]).collect();
+            let cmin = match within.iter().copied().fold(f64::INFINITY, f64::min) {
+                m if m.is_finite() => m,
+                _ => f64::NAN,
+            };
             let cavg = auctau / tau;
             r.interval = Some(IntervalValues {
                 tau,
@@ -450,6 +462,7 @@ pub fn analyse(times: &[f64], conc: &[f64], dose: f64, route: Route, options: &N
                 cavg,
                 fluctuation: 100.0 * (cmax - cmin) / cavg,
                 accumulation: lz.map(|l| 1.0 / (1.0 - (-l.lambda_z * tau).exp())),
+                clss: dose / auctau,
             });
         }
     }
@@ -578,6 +591,8 @@ impl Nca {
                 ("CAVG", Some(i.cavg), Conc),
                 ("FLUCP", Some(i.fluctuation), Percent),
                 ("AILAMZ", i.accumulation, Ratio),
+                // CDISC "Total CL for Dose Int" / "Total CL by F for Dose Int".
+                (if iv { "CLTAU" } else { "CLFTAU" }, Some(i.clss), Clearance),
             ]);
         }
         v
