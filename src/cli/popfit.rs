@@ -46,7 +46,7 @@ pub struct PopfitArgs {
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
-    /// CSV with one row per observation: ID, TIME, OUTPUT, DV, PRED, IPRED, CWRES, IWRES.
+    /// CSV with one row per observation: ID, TIME, OUTPUT, DV, PRED, IPRED, RES, WRES, CWRES, IWRES.
     #[arg(long)]
     table: Option<String>,
     /// Directory for the diagnostic plots (SVG).
@@ -64,6 +64,10 @@ pub struct PopfitArgs {
     /// Control stream: write the model in the model language with the final estimates as initial values.
     #[arg(long)]
     write_model: Option<String>,
+    /// Control stream: write its $TABLE files into this existing directory,
+    /// under their FILE= names (a $TABLE without FILE= as table<n>), in NONMEM's layout.
+    #[arg(long)]
+    tables: Option<String>,
 }
 
 /// Why the covariance step is not run, if it is not: `--no-covariance`; a
@@ -133,6 +137,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         ("--inits-from", args.inits_from.is_some()),
         ("--ext", args.ext.is_some()),
         ("--write-model", args.write_model.is_some()),
+        ("--tables", args.tables.is_some()),
     ] {
         if given {
             return Err(Error::Argument(format!("{flag} is for NONMEM control streams")));
@@ -431,16 +436,18 @@ impl<'a> Report<'a> {
 }
 
 fn table(rows: &[ObservationRow]) -> String {
-    let mut t = String::from("ID,TIME,OUTPUT,DV,PRED,IPRED,CWRES,IWRES\n");
+    let mut t = String::from("ID,TIME,OUTPUT,DV,PRED,IPRED,RES,WRES,CWRES,IWRES\n");
     for r in rows {
         t.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{}\n",
             r.id,
             num(r.time),
             r.output,
             num(r.dv),
             num(r.pred),
             num(r.ipred),
+            num(r.res),
+            num(r.wres),
             num(r.cwres),
             num(r.iwres)
         ));
@@ -534,6 +541,14 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     let imported = Import::read(&args.data)?;
     let lowered = &imported.lowered;
     let model = &imported.model;
+    let table_files = table_files(&imported, args.tables.as_deref())?;
+    {
+        let mut all_inputs = inputs.clone();
+        all_inputs.push(imported.records.file.as_str());
+        for (path, _) in &table_files {
+            refuse_input(path, &all_inputs)?;
+        }
+    }
     for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
         eprintln!("note: {n}");
     }
@@ -655,6 +670,18 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     if let Some(path) = &args.table {
         write_text(Some(path), &table(&rows), &inputs)?;
     }
+    for (path, tables) in &table_files {
+        let mut text = String::new();
+        for &k in tables {
+            let (t, notes) =
+                pk::nonmem::table::table_text(&imported.control.tables[k], k + 1, &imported, &pop, &fit, &rows)?;
+            for n in notes {
+                eprintln!("note: {n}");
+            }
+            text.push_str(&t);
+        }
+        write_text(Some(path), &text, &inputs)?;
+    }
     if let Some(dir) = &args.plots {
         plots(dir, model, &rows)?;
     }
@@ -665,6 +692,45 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The files the control stream's `$TABLE` records go to under `dir`, each
+/// with the indices of its tables (tables naming the same FILE= share a
+/// file, in order, as NONMEM appends them). Without `dir`, a note says the
+/// tables are not written.
+fn table_files(imported: &pk::nonmem::import::Import, dir: Option<&str>) -> Result<Vec<(String, Vec<usize>)>> {
+    let tables = &imported.control.tables;
+    let Some(dir) = dir else {
+        for t in tables {
+            eprintln!(
+                "note: $TABLE (line {}{}) is not written: add --tables DIR to write it there in NONMEM's layout",
+                t.line,
+                t.file.as_ref().map_or(String::new(), |f| format!(", FILE={f}"))
+            );
+        }
+        return Ok(Vec::new());
+    };
+    if !Path::new(dir).is_dir() {
+        return Err(Error::Argument(format!(
+            "--tables {dir}: no such directory (it is not created)"
+        )));
+    }
+    let mut files: Vec<(String, Vec<usize>)> = Vec::new();
+    for (k, t) in tables.iter().enumerate() {
+        let name = match &t.file {
+            Some(f) => Path::new(f)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .ok_or_else(|| Error::Argument(format!("$TABLE (line {}): FILE={f} names no file", t.line)))?,
+            None => format!("table{}", k + 1),
+        };
+        let path = Path::new(dir).join(name).to_string_lossy().to_string();
+        match files.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, list)) => list.push(k),
+            None => files.push((path, vec![k])),
+        }
+    }
+    Ok(files)
 }
 
 /// The method as NONMEM titles its `.ext` tables.

@@ -142,6 +142,18 @@ pub struct IndividualParameters {
 }
 
 impl SubjectData {
+    /// The data-file line of each record, in the order of
+    /// [`Model::predict_records`].
+    pub fn record_lines(&self) -> Vec<usize> {
+        self.records.iter().map(|r| r.record.line).collect()
+    }
+
+    /// The time after dose of each record (TAD), in the order of
+    /// [`Model::predict_records`].
+    pub fn record_tad(&self) -> Vec<f64> {
+        self.records.iter().map(|r| r.tad).collect()
+    }
+
     /// Number of records.
     pub fn n_records(&self) -> usize {
         self.records.len()

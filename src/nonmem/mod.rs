@@ -38,6 +38,7 @@ pub mod parameters;
 mod records;
 mod source;
 pub mod subroutines;
+pub mod table;
 pub mod tasks;
 
 pub use code::CodeBlock;

@@ -836,13 +836,32 @@ pub struct ObservationRow {
     pub pred: f64,
     /// Individual prediction (η̂).
     pub ipred: f64,
+    /// Residual DV − PRED.
+    pub res: f64,
+    /// Weighted residual as NONMEM's WRES: the FO linearisation at η = 0,
+    /// decorrelated by the Cholesky factor of G Ω Gᵀ + R at η = 0.
+    pub wres: f64,
     /// Conditional weighted residual (FOCE linearisation at η̂).
     pub cwres: f64,
     /// Individual weighted residual (y − IPRED)/√R.
     pub iwres: f64,
 }
 
-/// PRED, IPRED, CWRES and IWRES of every observation.
+/// `e` decorrelated by the Cholesky factor of G Ω Gᵀ + diag(r) (NaN where
+/// that matrix is not positive definite).
+fn decorrelated(g: &DMatrix<f64>, omega: &DMatrix<f64>, r: &[f64], e: &DVector<f64>) -> Vec<f64> {
+    let mut c = g * omega * g.transpose();
+    for (i, r) in r.iter().enumerate() {
+        c[(i, i)] += r;
+    }
+    match c.cholesky() {
+        Some(ch) => ch.l().solve_lower_triangular(e).map(|v| v.as_slice().to_vec()),
+        None => None,
+    }
+    .unwrap_or_else(|| vec![f64::NAN; e.len()])
+}
+
+/// PRED, IPRED, RES, WRES, CWRES and IWRES of every observation.
 pub fn diagnostics(model: &Model, data: &PopulationData, fit: &PopulationFit) -> Result<Vec<ObservationRow>> {
     let iov = model.code.iov.is_some();
     let n_eta = fit.values.omega.nrows();
@@ -863,16 +882,12 @@ pub fn diagnostics(model: &Model, data: &PopulationData, fit: &PopulationFit) ->
         let omega_b = stacked_omega(&fit.values, s.data.n_occasions, iov);
         let eta = DVector::from_column_slice(&est.eta);
         let lin = DVector::from_column_slice(&est.f) - &est.g * &eta;
-        let mut c = &est.g * &omega_b * est.g.transpose();
-        for (i, r) in est.r.iter().enumerate() {
-            c[(i, i)] += r;
-        }
-        let e = DVector::from_column_slice(&s.y) - lin;
-        let cwres = match c.cholesky() {
-            Some(ch) => ch.l().solve_lower_triangular(&e).map(|v| v.as_slice().to_vec()),
-            None => None,
-        }
-        .unwrap_or_else(|| vec![f64::NAN; s.y.len()]);
+        let y = DVector::from_column_slice(&s.y);
+        let cwres = decorrelated(&est.g, &omega_b, &est.r, &(&y - lin));
+        let wres = match super::map::sensitivities(&p, &zero) {
+            Some((g0, _)) => decorrelated(&g0, &omega_b, &pred.r, &(&y - DVector::from_column_slice(&pred.f))),
+            None => vec![f64::NAN; s.y.len()],
+        };
         for (i, o) in s.data.obs.iter().enumerate() {
             let back = |v: f64| if s.log[i] { v.exp() } else { v };
             rows.push(ObservationRow {
@@ -882,6 +897,8 @@ pub fn diagnostics(model: &Model, data: &PopulationData, fit: &PopulationFit) ->
                 dv: o.dv,
                 pred: back(pred.f[i]),
                 ipred: back(est.f[i]),
+                res: o.dv - back(pred.f[i]),
+                wres: wres[i],
                 cwres: cwres[i],
                 iwres: (s.y[i] - est.f[i]) / est.r[i].sqrt(),
             });
