@@ -177,6 +177,8 @@ fn bundled_example_writes_json_table_and_plots() {
 fn cli_fit_errors_are_clear() {
     let (ok, _, stderr) = pk(&[
         "fit",
+        "--model",
+        "two_cmt_iv",
         "fixtures/clofarabine/clofarabine_phase2.csv",
         "--error",
         "quadratic",
@@ -186,17 +188,33 @@ fn cli_fit_errors_are_clear() {
         stderr.contains("error model 'quadratic': expected additive, proportional, combined or wls"),
         "{stderr}"
     );
-    let (ok, _, stderr) = pk(&["fit", "fixtures/clofarabine/clofarabine_phase2.csv", "--init", "KA=1"]);
+    let (ok, _, stderr) = pk(&[
+        "fit",
+        "--model",
+        "two_cmt_iv",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--init",
+        "KA=1",
+    ]);
     assert!(!ok);
     assert!(
         stderr.contains("parameter KA: --init names a parameter that is not estimated"),
         "{stderr}"
     );
-    let (ok, _, stderr) = pk(&["fit", "fixtures/clofarabine/clofarabine_phase2.csv", "--weight", "1/y"]);
+    let (ok, _, stderr) = pk(&[
+        "fit",
+        "--model",
+        "two_cmt_iv",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--weight",
+        "1/y",
+    ]);
     assert!(!ok);
     assert!(stderr.contains("--weight 1/y applies to --error wls only"), "{stderr}");
     let (ok, _, stderr) = pk(&[
         "fit",
+        "--model",
+        "two_cmt_iv",
         "fixtures/clofarabine/clofarabine_phase2.csv",
         "--json",
         "fixtures/clofarabine/clofarabine_phase2.csv",
@@ -209,6 +227,8 @@ fn cli_fit_errors_are_clear() {
 fn fixing_a_parameter_keeps_it_and_fits_the_rest() {
     let (ok, stdout, stderr) = pk(&[
         "fit",
+        "--model",
+        "two_cmt_iv",
         "fixtures/clofarabine/clofarabine_phase2.csv",
         "--id",
         "2",
@@ -271,6 +291,8 @@ fn dosing_scenarios_fit_without_panic_under_every_error_model() {
 fn wls_with_every_parameter_fixed_reports_instead_of_panicking() {
     let (ok, stdout, stderr) = pk(&[
         "fit",
+        "--model",
+        "two_cmt_iv",
         "fixtures/clofarabine/clofarabine_phase2.csv",
         "--id",
         "1",
@@ -337,4 +359,21 @@ fn ode_model_fits_and_derives_numerically_like_its_closed_form() {
     }
     assert!(o.vss.is_none() && o.cl.is_none() && o.t_half_beta.is_none());
     assert!(ode.exposure_note.unwrap().contains("Vss, half-lives"));
+}
+
+/// `pk fit` without --model is refused with the bundled models and what the
+/// data's doses suggest (issue 14: it used to fit two_cmt_iv to any data).
+#[test]
+fn fit_without_a_model_is_refused_with_a_suggestion() {
+    let (ok, _, stderr) = pk(&["fit", "fixtures/clofarabine/clofarabine_phase2.csv"]);
+    assert!(!ok);
+    assert!(stderr.contains("give the model with --model"), "{stderr}");
+    assert!(stderr.contains("two_cmt_oral") && stderr.contains("pk models"), "{stderr}");
+    assert!(stderr.contains("has 4 infusions: an IV model"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let oral = dir.path().join("oral.csv");
+    std::fs::write(&oral, "ID,TIME,AMT,DV,CMT,MDV\n1,0,100,.,1,1\n1,1,0,5,2,0\n1,4,0,3,2,0\n").unwrap();
+    let (ok, _, stderr) = pk(&["fit", oral.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("an oral model (one_cmt_oral, two_cmt_oral"), "{stderr}");
 }

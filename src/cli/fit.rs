@@ -21,7 +21,7 @@ use std::path::Path;
 pub struct FitArgs {
     /// NONMEM-style data file (ID, TIME, DV, AMT, RATE/DUR, EVID, MDV, CMT, ADDL, II, SS, covariates).
     data: String,
-    /// Model file (`.pk`, the model language) or bundled model name [default: two_cmt_iv].
+    /// Model file (`.pk`, the model language) or bundled model name (`pk models` lists them); required.
     #[arg(long)]
     model: Option<String>,
     /// Population model (model language, `.pk`, or a bundled name) used as prior:
@@ -80,7 +80,13 @@ pub fn run(args: FitArgs) -> Result<()> {
     if let Some(prior) = &args.prior {
         return run_prior(&args, prior);
     }
-    let model_name = args.model.as_deref().unwrap_or("two_cmt_iv");
+    let Some(model_name) = args.model.as_deref() else {
+        return Err(Error::Argument(format!(
+            "give the model with --model FILE.pk or a bundled name ({}; `pk models` shows their structure){}",
+            pk::model::Model::bundled_names().join(", "),
+            route_hint(&args.data)
+        )));
+    };
     let choice = ErrorChoice::parse(args.error.as_deref(), args.weight.as_deref())?;
     let mut model = choice.apply(&super::model_args::load_language_model(model_name)?)?;
     args.units.apply(&mut model)?;
@@ -183,6 +189,30 @@ pub(super) fn outputs_text(model: &Model) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What the data's doses suggest for the model (for the message when
+/// --model is missing): infusions point to an IV model, doses into CMT 1
+/// with observations in CMT 2 to an oral one. Empty when the data cannot be read.
+fn route_hint(path: &str) -> String {
+    let Ok(data) = pk::data::read_dataset(path, &pk::data::ReadOptions::default()) else {
+        return String::new();
+    };
+    let records = || data.subjects.iter().flat_map(|s| &s.records);
+    let infusions = records()
+        .filter(|r| r.is_dose() && (r.rate != 0.0 || r.dur > 0.0))
+        .count();
+    let boluses = records()
+        .filter(|r| r.is_dose() && r.rate == 0.0 && r.dur == 0.0)
+        .count();
+    let depot_like = records().any(|r| r.is_dose() && r.cmt == 1) && records().any(|r| !r.is_dose() && r.cmt == 2);
+    if infusions > 0 && boluses == 0 {
+        format!("; {path} has {infusions} infusions: an IV model (e.g. two_cmt_iv) fits them")
+    } else if boluses > 0 && infusions == 0 && depot_like {
+        format!("; {path} doses into CMT 1 and observes CMT 2: an oral model (one_cmt_oral, two_cmt_oral: CMT 1 is the depot)")
+    } else {
+        String::new()
+    }
 }
 
 fn load_data(args: &FitArgs) -> Result<Dataset> {
