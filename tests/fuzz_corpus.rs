@@ -1,0 +1,1334 @@
+//! Issue 14: a fuzz corpus of more than 600 inputs run through the `pk`
+//! binary: malformed CSV, numeric and NONMEM edge cases, bad model files and
+//! bad flags. Every case must end without a panic, a signal or a hang, with
+//! the outcome expected for it: refused (non-zero exit, a message naming the
+//! file, line and column or the subject) or accepted (exit 0, and a check of
+//! the result). See `tests/fuzz/README.md`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------
+// Cases and expectations
+// ---------------------------------------------------------------------------
+
+type Files = Vec<(String, Vec<u8>)>;
+
+#[derive(Clone, Debug)]
+enum Expect {
+    /// Non-zero exit; standard error contains each of these.
+    Refused(Vec<String>),
+    /// Exit 0; standard output and standard error contain each of these.
+    Accepted { stdout: Vec<String>, stderr: Vec<String> },
+    /// Exit 0, and standard output identical to that of the same command on
+    /// these files (an equivalent input).
+    SameAs(Files),
+    /// Exit 0 and every file named exists after the run.
+    Writes(Vec<String>),
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    category: &'static str,
+    name: String,
+    args: Vec<String>,
+    files: Files,
+    expect: Expect,
+}
+
+fn refused(needles: &[&str]) -> Expect {
+    Expect::Refused(needles.iter().map(|s| s.to_string()).collect())
+}
+
+fn accepted(stdout: &[&str], stderr: &[&str]) -> Expect {
+    Expect::Accepted {
+        stdout: stdout.iter().map(|s| s.to_string()).collect(),
+        stderr: stderr.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn same_as(name: &str, text: impl Into<Vec<u8>>) -> Expect {
+    Expect::SameAs(vec![(name.to_string(), text.into())])
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn file(name: &str, text: impl Into<Vec<u8>>) -> Files {
+    vec![(name.to_string(), text.into())]
+}
+
+fn repo_text(path: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A deterministic generator (SplitMix64), so that the corpus is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running one case
+// ---------------------------------------------------------------------------
+
+struct Run {
+    code: Option<i32>,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn write_files(dir: &Path, files: &Files) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Runs `pk` in `dir` with a timeout; the child is killed when it runs past it.
+fn run_pk(dir: &Path, args: &[String]) -> Run {
+    let out = dir.join(".stdout");
+    let err = dir.join(".stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pk"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("pk runs");
+    let start = Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    Run {
+        code: status.code(),
+        timed_out,
+        stdout: read(&out),
+        stderr: read(&err),
+    }
+}
+
+fn describe(run: &Run) -> String {
+    let cut = |s: &str| s.chars().take(600).collect::<String>();
+    format!(
+        "exit {:?}\n  stderr: {}\n  stdout: {}",
+        run.code,
+        cut(&run.stderr),
+        cut(&run.stdout)
+    )
+}
+
+/// The failures that no input may produce: a panic, a signal, a hang.
+fn crash(run: &Run) -> Option<String> {
+    if run.timed_out {
+        return Some(format!("HANG: killed after {TIMEOUT:?}"));
+    }
+    if run.code.is_none() {
+        return Some("killed by a signal (abort or crash)".into());
+    }
+    if run.code == Some(101) || run.stderr.contains("panicked") || run.stderr.contains("RUST_BACKTRACE") {
+        return Some("PANIC".into());
+    }
+    None
+}
+
+/// Standard output without the lines that report run times.
+fn normalise(stdout: &str) -> String {
+    stdout
+        .lines()
+        .filter(|l| !l.contains("objective evaluations"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs a case; `Err` says what went wrong.
+fn check(case: &Case, dir: &Path, only_crashes: bool) -> Result<(), String> {
+    write_files(dir, &case.files);
+    let run = run_pk(dir, &case.args);
+    if let Some(c) = crash(&run) {
+        return Err(format!("{c}: {}", describe(&run)));
+    }
+    if only_crashes {
+        return Ok(());
+    }
+    let missing = |text: &str, needles: &[String]| -> Vec<String> {
+        needles.iter().filter(|n| !text.contains(n.as_str())).cloned().collect()
+    };
+    match &case.expect {
+        Expect::Refused(needles) => {
+            if run.code == Some(0) {
+                return Err(format!("expected a refusal naming {needles:?}, but it was accepted: {}", describe(&run)));
+            }
+            if !run.stderr.starts_with("error:") && !run.stderr.contains("\nerror:") {
+                return Err(format!("a refusal without an error message: {}", describe(&run)));
+            }
+            let m = missing(&run.stderr, needles);
+            if !m.is_empty() {
+                return Err(format!("the message does not name {m:?}: {}", describe(&run)));
+            }
+        }
+        Expect::Accepted { stdout, stderr } => {
+            if run.code != Some(0) {
+                return Err(format!("expected success: {}", describe(&run)));
+            }
+            let m = missing(&run.stdout, stdout);
+            if !m.is_empty() {
+                return Err(format!("standard output lacks {m:?}: {}", describe(&run)));
+            }
+            let m = missing(&run.stderr, stderr);
+            if !m.is_empty() {
+                return Err(format!("standard error lacks {m:?}: {}", describe(&run)));
+            }
+        }
+        Expect::SameAs(reference) => {
+            if run.code != Some(0) {
+                return Err(format!("expected success (as the equivalent input): {}", describe(&run)));
+            }
+            let rdir = dir.with_extension("ref");
+            write_files(&rdir, reference);
+            let r = run_pk(&rdir, &case.args);
+            if r.code != Some(0) {
+                return Err(format!("the reference input fails: {}", describe(&r)));
+            }
+            let (expected, got) = (normalise(&r.stdout), normalise(&run.stdout));
+            if expected != got {
+                let first = expected
+                    .lines()
+                    .zip(got.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(expected.lines().count().min(got.lines().count()));
+                return Err(format!(
+                    "output differs from the equivalent input's at line {}: expected {:?}, got {:?}",
+                    first + 1,
+                    expected.lines().nth(first),
+                    got.lines().nth(first)
+                ));
+            }
+        }
+        Expect::Writes(files) => {
+            if run.code != Some(0) {
+                return Err(format!("expected success: {}", describe(&run)));
+            }
+            for f in files {
+                if !dir.join(f).exists() {
+                    return Err(format!("{f} was not written: {}", describe(&run)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the cases on a few threads; returns the failures and the time taken.
+fn run_all(cases: &[Case], only_crashes: bool) -> (Vec<String>, Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(case) = cases.get(i) else { break };
+                let dir = tmp.path().join(format!("case{i:04}"));
+                if let Err(e) = check(case, &dir, only_crashes) {
+                    failures.lock().unwrap().push(format!(
+                        "[{}] {}\n  pk {}\n  {e}",
+                        case.category,
+                        case.name,
+                        case.args.join(" ")
+                    ));
+                }
+            });
+        }
+    });
+    let mut f = failures.into_inner().unwrap();
+    f.sort();
+    (f, start.elapsed())
+}
+
+// ---------------------------------------------------------------------------
+// Data: a small file with every NONMEM column
+// ---------------------------------------------------------------------------
+
+const COLUMNS: [&str; 13] = [
+    "ID", "TIME", "DV", "AMT", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS", "WT",
+];
+
+/// Subject 1: a bolus (line 2), observations (lines 3, 4); subject 2: an
+/// infusion (line 5) and an observation (line 6).
+const BASE: [[&str; 13]; 5] = [
+    ["1", "0", ".", "100", "0", "0", "1", "1", "1", "0", "0", "0", "70"],
+    ["1", "1", "1500", "0", "0", "0", "0", "0", "1", "0", "0", "0", "70"],
+    ["1", "4", "800", "0", "0", "0", "0", "0", "1", "0", "0", "0", "70"],
+    ["2", "0", ".", "100", "50", "0", "1", "1", "1", "0", "0", "0", "80"],
+    ["2", "2", "1300", "0", "0", "0", "0", "0", "1", "0", "0", "0", "80"],
+];
+
+fn table(header: &[&str], rows: &[Vec<String>], sep: &str, eol: &str) -> String {
+    let mut s = header.join(sep);
+    s.push_str(eol);
+    for r in rows {
+        s.push_str(&r.join(sep));
+        s.push_str(eol);
+    }
+    s
+}
+
+fn base_rows() -> Vec<Vec<String>> {
+    BASE.iter().map(|r| r.iter().map(|s| s.to_string()).collect()).collect()
+}
+
+fn base_csv() -> String {
+    table(&COLUMNS, &base_rows(), ",", "\n")
+}
+
+/// The base data with the cell at `line` (2..=6) and `col` replaced.
+fn base_with(line: usize, col: &str, value: &str) -> String {
+    let mut rows = base_rows();
+    let c = COLUMNS.iter().position(|h| *h == col).unwrap();
+    rows[line - 2][c] = value.to_string();
+    table(&COLUMNS, &rows, ",", "\n")
+}
+
+fn sim() -> Vec<String> {
+    args(&["simulate", "--model", "one_cmt_iv", "--data", "data.csv", "--grid", "0:1:6"])
+}
+
+/// A model that reads WT.
+const WT_MODEL: &str = "theta CL = 5 (0.01, 100)\ntheta V = 50 (1, 1000)\ncovariates WT\nsigma prop ~ 0.01\n\
+                        kernel one_cmt_iv(CL * (WT / 70)^0.75, V)\noutput CP = central / V ~ prop(prop)\n";
+
+/// Text that is not a number, in every spelling the reader might mistake for one.
+const NOT_NUMBERS: &[&str] = &[
+    "NaN", "nan", "-NaN", "inf", "-inf", "+Infinity", "1e309", "-1e309", "abc", "BLQ", "<0.1", "1.2.3", "0x10",
+    "1e", "--1", "1 2",
+];
+
+fn numeric_cells(cases: &mut Vec<Case>) {
+    // Every non-number in every numeric column, on a dose and an observation record.
+    for col in &COLUMNS[1..] {
+        for line in [2, 3] {
+            for v in NOT_NUMBERS {
+                cases.push(Case {
+                    category: "numeric: non-numbers",
+                    name: format!("{col} = '{v}' on line {line}"),
+                    args: sim(),
+                    files: file("data.csv", base_with(line, col, v)),
+                    expect: refused(&[&format!("data.csv, line {line}, column {col}: expected a number, found '{v}'")]),
+                });
+            }
+        }
+    }
+    // A quoted field with the separator in it, and a number with a comma as decimal mark.
+    for col in ["TIME", "AMT", "WT"] {
+        cases.push(Case {
+            category: "numeric: non-numbers",
+            name: format!("{col} = \"1,5\" (decimal comma, quoted)"),
+            args: sim(),
+            files: file("data.csv", base_with(2, col, "\"1,5\"")),
+            expect: refused(&[&format!("data.csv, line 2, column {col}: expected a number, found '1,5'")]),
+        });
+    }
+
+    // The edge values of each column, with what each must give.
+    let base = base_csv();
+    let same = || same_as("data.csv", base.clone());
+    let acc = || accepted(&["ID,TIME,CONC\n1,0,"], &[]);
+    let r = |needle: &str| refused(&["data.csv, line", needle]);
+    type Row<'a> = (usize, &'a str, &'a str, Expect);
+    let edge: Vec<Row> = vec![
+        // ID: text is an ID; numerically equal IDs are one subject.
+        (2, "ID", "", r("line 2, column ID: expected a subject ID")),
+        (3, "ID", ".", r("line 3, column ID: expected a subject ID")),
+        (2, "ID", "1.0", same()),
+        (2, "ID", "001", same()),
+        (2, "ID", "+1", same()),
+        (2, "ID", "1e0", same()),
+        (3, "ID", "1.000", same()),
+        (3, "ID", "abc", r("line 4, column ID: subject 1 appears again after other subjects")),
+        (3, "ID", "2", r("line 4, column ID: subject 1 appears again after other subjects")),
+        (6, "ID", "1", r("line 6, column ID: subject 1 appears again after other subjects")),
+        (2, "ID", "NaN", accepted(&["\nNaN,0,"], &[])),
+        (2, "ID", "patient A", accepted(&["\npatient A,0,"], &[])),
+        // TIME
+        (2, "TIME", "", r("line 2, column TIME: expected a time, found a missing value")),
+        (3, "TIME", ".", r("line 3, column TIME: expected a time, found a missing value")),
+        (2, "TIME", "-0", same()),
+        (2, "TIME", "+0", same()),
+        (2, "TIME", "0.000", same()),
+        (2, "TIME", "0e10", same()),
+        (3, "TIME", "1.0", same()),
+        (3, "TIME", "1E0", same()),
+        (2, "TIME", "-5", acc()),
+        (2, "TIME", "1e-310", acc()),
+        (2, "TIME", "5e-324", acc()),
+        (3, "TIME", "-1", r("line 3, column TIME: subject 1: time -1 is before the previous record's time 0")),
+        (3, "TIME", "1e300", r("line 4, column TIME: subject 1: time 4 is before the previous record's time")),
+        (4, "TIME", "0.5", r("line 4, column TIME: subject 1: time 0.5 is before the previous record's time 1")),
+        // DV: not used by a simulation, but a missing one on an observation is refused.
+        (3, "DV", "", r("line 3, column DV: MDV = 0 makes this record an observation, but DV is missing")),
+        (4, "DV", ".", r("line 4, column DV: MDV = 0 makes this record an observation, but DV is missing")),
+        (3, "DV", "-0", same()),
+        (3, "DV", "-1", same()),
+        (3, "DV", "1e300", same()),
+        (3, "DV", "5e-324", same()),
+        (2, "DV", "7", same()),
+        // AMT
+        (2, "AMT", "-1", r("line 2, column AMT: a dose amount must not be negative, found -1")),
+        (5, "AMT", "-1e-300", r("line 5, column AMT: a dose amount must not be negative")),
+        (2, "AMT", "100.0", same()),
+        (2, "AMT", "1e2", same()),
+        (2, "AMT", "-0", acc()),
+        (2, "AMT", "", acc()),
+        (2, "AMT", "5e-324", acc()),
+        (2, "AMT", "1e300", acc()),
+        (2, "AMT", "1.7976931348623157e308", refused(&["subject 1: the prediction at time 0 (line 2) is inf"])),
+        (3, "AMT", "5", r("line 3, column AMT: AMT = 5 on a record that is not a dose")),
+        (3, "AMT", "-0", same()),
+        (3, "AMT", ".", same()),
+        // RATE
+        (2, "RATE", "-1", r("line 2, column RATE: RATE = -1 asks for a modelled rate, but the model sets no RATE(state)")),
+        (2, "RATE", "-2", r("line 2, column RATE: RATE = -2 asks for a modelled duration, but the model sets no DUR(state)")),
+        (2, "RATE", "-3", r("line 2, column RATE: expected a rate >= 0, or -1 (modelled rate) or -2 (modelled duration), found -3")),
+        (2, "RATE", "-0.5", r("line 2, column RATE: expected a rate >= 0")),
+        (3, "RATE", "-3", r("line 3, column RATE: expected a rate >= 0")),
+        (2, "RATE", "-0", same()),
+        (2, "RATE", ".", same()),
+        (3, "RATE", "50", same()),
+        (2, "RATE", "50", acc()),
+        (2, "RATE", "1e-300", acc()),
+        (2, "RATE", "1e300", acc()),
+        // DUR
+        (2, "DUR", "-1", r("line 2, column DUR: a duration must not be negative, found -1")),
+        (5, "DUR", "2", r("line 5, column DUR: both RATE (50) and DUR (2) are given for one dose; give one of them")),
+        (2, "DUR", "-0", same()),
+        (2, "DUR", ".", same()),
+        (3, "DUR", "2", same()),
+        (2, "DUR", "2", acc()),
+        (2, "DUR", "1e-300", acc()),
+        // EVID
+        (2, "EVID", "0", r("line 2, column AMT: AMT = 100 on a record that is not a dose: an observation record (EVID 0)")),
+        (2, "EVID", "2", r("line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 2 records give no dose")),
+        (2, "EVID", "3", r("line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 3 resets the system")),
+        (2, "EVID", "5", r("line 2, column EVID: expected 0, 1, 2, 3 or 4, found 5")),
+        (2, "EVID", "-1", r("line 2, column EVID: expected 0, 1, 2, 3 or 4, found -1")),
+        (3, "EVID", "1.5", r("line 3, column EVID: expected 0, 1, 2, 3 or 4, found 1.5")),
+        (3, "EVID", "99", r("line 3, column EVID: expected 0, 1, 2, 3 or 4, found 99")),
+        (3, "EVID", "1e300", r("line 3, column EVID: expected 0, 1, 2, 3 or 4")),
+        (2, "EVID", "1.0", same()),
+        (2, "EVID", "4", same()),
+        (2, "EVID", ".", same()),
+        (3, "EVID", "-0", same()),
+        (3, "EVID", "2", same()),
+        (3, "EVID", "1", acc()),
+        (3, "EVID", "3", accepted(&["\n1,2,0\n"], &[])),
+        (3, "EVID", "4", accepted(&["\n1,2,0\n"], &[])),
+        // MDV
+        (3, "MDV", "2", r("line 3, column MDV: expected 0 or 1, found 2")),
+        (3, "MDV", "-1", r("line 3, column MDV: expected 0 or 1, found -1")),
+        (3, "MDV", "0.5", r("line 3, column MDV: expected 0 or 1, found 0.5")),
+        (2, "MDV", "0", same()),
+        (2, "MDV", ".", same()),
+        (3, "MDV", "1", same()),
+        (3, "MDV", ".", same()),
+        // CMT
+        (2, "CMT", "2", r("line 2, column CMT: the model has compartments 1 to 1 (central), the dose names 2")),
+        (2, "CMT", "-1", r("line 2, column CMT: expected a compartment number >= 0, found -1")),
+        (2, "CMT", "1.5", r("line 2, column CMT: expected a compartment number >= 0, found 1.5")),
+        (2, "CMT", "1e300", r("line 2, column CMT: the model has compartments 1 to 1")),
+        (3, "CMT", "2", r("line 3, column CMT: an observation in CMT 2 has no output in the model")),
+        (3, "CMT", "-3", r("line 3, column CMT: expected a compartment number >= 0, found -3")),
+        (2, "CMT", "0", same()),
+        (2, "CMT", "-0", same()),
+        (2, "CMT", ".", same()),
+        (3, "CMT", "1.0", same()),
+        // ADDL
+        (2, "ADDL", "1", r("line 2, column II: ADDL = 1 needs an interdose interval II > 0")),
+        (2, "ADDL", "-1", r("line 2, column ADDL: expected a whole number of additional doses >= 0, found -1")),
+        (2, "ADDL", "1.5", r("line 2, column ADDL: expected a whole number of additional doses >= 0, found 1.5")),
+        (2, "ADDL", "1000001", r("line 2, column ADDL: expected a whole number of additional doses >= 0")),
+        (2, "ADDL", "1e300", r("line 2, column ADDL: expected a whole number of additional doses >= 0")),
+        (3, "ADDL", "-2", r("line 3, column ADDL: expected a whole number")),
+        (2, "ADDL", "-0", same()),
+        (2, "ADDL", ".", same()),
+        (3, "ADDL", "3", same()),
+        // II
+        (2, "II", "-1", r("line 2, column II: an interdose interval must not be negative, found -1")),
+        (3, "II", "-12", r("line 3, column II: an interdose interval must not be negative")),
+        (2, "II", "12", same()),
+        (2, "II", "-0", same()),
+        (2, "II", "1e300", same()),
+        // SS
+        (2, "SS", "1", r("line 2, column II: SS = 1 needs an interdose interval II > 0")),
+        (2, "SS", "2", r("line 2, column II: SS = 2 needs an interdose interval II > 0")),
+        (2, "SS", "3", r("line 2, column SS: expected 0, 1 or 2, found 3")),
+        (2, "SS", "99", r("line 2, column SS: expected 0, 1 or 2, found 99")),
+        (2, "SS", "-1", r("line 2, column SS: expected 0, 1 or 2, found -1")),
+        (3, "SS", "0.5", r("line 3, column SS: expected 0, 1 or 2, found 0.5")),
+        (2, "SS", "-0", same()),
+        (2, "SS", ".", same()),
+        (3, "SS", "1", same()),
+        // WT: a covariate the model does not read.
+        (2, "WT", "", same()),
+        (3, "WT", ".", same()),
+        (3, "WT", "-5", same()),
+        (3, "WT", "1e300", same()),
+        (3, "WT", "-0", same()),
+    ];
+    for (line, col, value, expect) in edge {
+        cases.push(Case {
+            category: "numeric: edge values",
+            name: format!("{col} = '{value}' on line {line}"),
+            args: sim(),
+            files: file("data.csv", base_with(line, col, value)),
+            expect,
+        });
+    }
+
+    // WT read by the model: missing or unusable values are refused per record.
+    let wt_args = args(&["simulate", "--model", "wt.pk", "--data", "data.csv", "--grid", "0:1:6"]);
+    let with_model = |data: String| {
+        let mut f = file("data.csv", data);
+        f.push(("wt.pk".into(), WT_MODEL.into()));
+        f
+    };
+    let wt_cases: Vec<(usize, &str, Expect)> = vec![
+        (2, "", refused(&["subject 1, data.csv, line 2, column WT: covariate WT is missing or not a number"])),
+        (3, ".", refused(&["subject 1, data.csv, line 3, column WT: covariate WT is missing or not a number"])),
+        (6, ".", refused(&["subject 2, data.csv, line 6, column WT: covariate WT is missing or not a number"])),
+        (3, "70.0", Expect::SameAs(with_model(base_csv()))),
+        (2, "-5", refused(&["subject 1", "kernel parameter CL = NaN"])),
+        (2, "0", refused(&["subject 1", "kernel parameter CL = 0"])),
+        (2, "140", accepted(&["ID,TIME,CONC\n1,0,"], &[])),
+    ];
+    for (line, v, expect) in wt_cases {
+        cases.push(Case {
+            category: "numeric: edge values",
+            name: format!("WT = '{v}' on line {line}, read by the model"),
+            args: wt_args.clone(),
+            files: with_model(base_with(line, "WT", v)),
+            expect,
+        });
+    }
+    cases.push(Case {
+        category: "numeric: edge values",
+        name: "no WT column for a model that reads WT".into(),
+        args: wt_args.clone(),
+        files: with_model(base_csv().replace(",WT\n", ",WEIGHT\n")),
+        expect: refused(&["data.csv: model wt needs covariate WT, but the data file has no WT column"]),
+    });
+}
+
+
+fn csv_structure(cases: &mut Vec<Case>) {
+    let base = base_csv();
+    let rows = base_rows();
+    let same = || same_as("data.csv", base.clone());
+    let mut add = |name: &str, data: Vec<u8>, expect: Expect| {
+        cases.push(Case {
+            category: "csv: structure",
+            name: name.to_string(),
+            args: sim(),
+            files: file("data.csv", data),
+            expect,
+        });
+    };
+    let no_id = refused(&["data.csv, line 1: missing required column ID"]);
+    add("empty file", vec![], no_id.clone());
+    add("only newlines", b"\n\n\n".to_vec(), no_id.clone());
+    add("only spaces", b"   \n  \n".to_vec(), refused(&["data.csv, line 1: column 1 has no name"]));
+    add("header only", format!("{}\n", COLUMNS.join(",")).into(), refused(&["data.csv: no data records"]));
+    add("header only, no newline", COLUMNS.join(",").into(), refused(&["data.csv: no data records"]));
+    add("header and comment lines only", format!("{}\n# nothing\n#\n", COLUMNS.join(",")).into(), refused(&["data.csv: no data records"]));
+    add("UTF-8 byte-order mark", format!("\u{feff}{base}").into(), same());
+    add("CRLF line ends", base.replace('\n', "\r\n").into(), same());
+    add("BOM and CRLF", format!("\u{feff}{}", base.replace('\n', "\r\n")).into(), same());
+    add("CR line ends", base.replace('\n', "\r").into(), same());
+    add("no newline at the end", base.trim_end().into(), same());
+    add("mixed line ends", base.replacen('\n', "\r\n", 3).into(), same());
+    add("tab-separated", table(&COLUMNS, &rows, "\t", "\n").into(), no_id.clone());
+    add("semicolon-separated", table(&COLUMNS, &rows, ";", "\n").into(), no_id.clone());
+    add("space-separated", table(&COLUMNS, &rows, " ", "\n").into(), no_id.clone());
+    add("pipe-separated", table(&COLUMNS, &rows, "|", "\n").into(), no_id.clone());
+    add("comma and space separated", table(&COLUMNS, &rows, ", ", "\n").into(), same());
+    add("blank lines between records", base.replace('\n', "\n\n").into(), same());
+    add("comment lines before the header", format!("# a comment\n#another\n{base}").into(), same());
+    add("comment lines between records", base.replace("\n2,", "\n# subject 2\n2,").into(), same());
+    add(
+        "a commented header",
+        format!("#{base}").into(),
+        refused(&["missing required column ID (the header has: 1, 0, ., 100"]),
+    );
+    add("padded fields", table(&COLUMNS, &rows, " ,  ", " \n").into(), same());
+    add("lower-case header", base.replacen(&COLUMNS.join(","), &COLUMNS.join(",").to_lowercase(), 1).into(), same());
+    let quoted = |v: &[&str]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>();
+    let quoted_rows: Vec<Vec<String>> = BASE.iter().map(|r| quoted(r)).collect();
+    add("every field quoted", table(&quoted(&COLUMNS).iter().map(String::as_str).collect::<Vec<_>>(), &quoted_rows, ",", "\n").into(), same());
+    add("quoted header", base.replacen("ID,TIME", "\"ID\",\"TIME\"", 1).into(), same());
+    add(
+        "doubled quotes in a number",
+        base.replacen("1,1,1500", "1,1,\"15\"\"00\"", 1).into(),
+        refused(&["data.csv, line 3, column DV: expected a number, found '15\"00'"]),
+    );
+    add(
+        "a quote inside a field",
+        base.replacen("1,1,1500", "1,1,15\"00", 1).into(),
+        refused(&["data.csv, line 3, column DV: expected a number"]),
+    );
+    add(
+        "unterminated quote in a number",
+        base.replacen("1,1,1500", "1,1,\"1500", 1).into(),
+        refused(&["data.csv, line 3: malformed CSV row", "found record with 3 fields"]),
+    );
+    add(
+        "header with a trailing comma",
+        base.replacen(",WT\n", ",WT,\n", 1).into(),
+        refused(&["data.csv, line 1: column 14 has no name"]),
+    );
+    add(
+        "an empty column name",
+        base.replacen(",WT\n", ",,WT\n", 1).into(),
+        refused(&["data.csv, line 1: column 13 has no name"]),
+    );
+    add(
+        "records with a trailing comma",
+        base.replace("0,70\n", "0,70,\n").into(),
+        refused(&["data.csv, line 2: malformed CSV row", "found record with 14 fields"]),
+    );
+    add(
+        "a record with a field fewer",
+        base.replacen("1,1,1500,0,0,0,0,0,1,0,0,0,70", "1,1,1500,0,0,0,0,0,1,0,0,0", 1).into(),
+        refused(&["data.csv, line 3: malformed CSV row", "found record with 12 fields"]),
+    );
+    add(
+        "a record with a field more",
+        base.replacen("1,4,800,0,0,0,0,0,1,0,0,0,70", "1,4,800,0,0,0,0,0,1,0,0,0,70,1", 1).into(),
+        refused(&["data.csv, line 4: malformed CSV row", "found record with 14 fields"]),
+    );
+    add(
+        "a record of empty fields",
+        format!("{base}{}\n", ",".repeat(12)).into(),
+        refused(&["data.csv, line 7, column ID: expected a subject ID, found an empty field"]),
+    );
+    add(
+        "a record of dots",
+        format!("{base}{}\n", vec!["."; 13].join(",")).into(),
+        refused(&["data.csv, line 7, column ID: expected a subject ID, found an empty field"]),
+    );
+    add(
+        "a lone word after the records",
+        format!("{base}END\n").into(),
+        refused(&["data.csv, line 7: malformed CSV row", "found record with 1 fields"]),
+    );
+    add("extra numeric columns", base.replace(",70\n", ",70,1,2.5\n").replace(",80\n", ",80,1,2.5\n").replacen(",WT\n", ",WT,FOO,BAR\n", 1).into(), same());
+    add(
+        "an extra text column",
+        base.replace(",70\n", ",70,x\n").replace(",80\n", ",80,y\n").replacen(",WT\n", ",WT,NOTE\n", 1).into(),
+        refused(&["data.csv, line 2, column NOTE: expected a number, found 'x'"]),
+    );
+    add(
+        "a very long number (100 000 digits)",
+        base.replacen(",70\n", &format!(",{}\n", "7".repeat(100_000)), 1).into(),
+        refused(&["data.csv, line 2, column WT: expected a number, found '7777"]),
+    );
+    add(
+        "a very long decimal (100 000 digits)",
+        base.replacen(",70\n", &format!(",70.{}\n", "1".repeat(100_000)), 1).into(),
+        accepted(&["ID,TIME,CONC\n1,0,"], &[]),
+    );
+    let wide_header: String = (0..5000).map(|i| format!(",X{i}")).collect();
+    let wide_row: String = (0..5000).map(|i| format!(",{i}")).collect();
+    add(
+        "5000 extra columns",
+        base.lines()
+            .enumerate()
+            .map(|(i, l)| format!("{l}{}\n", if i == 0 { &wide_header } else { &wide_row }))
+            .collect::<String>()
+            .into(),
+        same(),
+    );
+    let long_id = "P".repeat(20_000);
+    add(
+        "a 20 000-character ID",
+        base.replace("\n2,", &format!("\n{long_id},")).into(),
+        accepted(&[&format!("\n{long_id},0,")], &[]),
+    );
+    add(
+        "10 000 records of one subject",
+        {
+            let mut t = base.clone();
+            for k in 0..10_000 {
+                let _ = writeln!(t, "3,{},.,10,0,0,1,1,1,0,0,0,70", k);
+            }
+            t.into_bytes()
+        },
+        accepted(&["\n3,6,"], &[]),
+    );
+    add(
+        "1000 subjects",
+        {
+            let mut t = base.clone();
+            for k in 3..1003 {
+                let _ = writeln!(t, "{k},0,.,10,0,0,1,1,1,0,0,0,70");
+            }
+            t.into_bytes()
+        },
+        accepted(&["\n1002,6,"], &[]),
+    );
+    let utf8 = |s: &str, name: &str| (name.to_string(), s.as_bytes().to_vec());
+    let (n, bytes) = utf8(&base, "x");
+    let _ = n;
+    let mut latin1 = bytes.clone();
+    let at = base.find("\n1,4").unwrap() + 1;
+    latin1.splice(at..at, b"\xe9".iter().copied());
+    add("a Latin-1 byte in a record", latin1, refused(&["data.csv", "valid UTF-8"]));
+    let mut bad_header = bytes.clone();
+    bad_header.splice(2..2, b"\xff\xfe".iter().copied());
+    add("invalid UTF-8 in the header", bad_header, refused(&["data.csv", "valid UTF-8"]));
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(base.encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
+    add("UTF-16 with its byte-order mark", utf16, refused(&["data.csv", "valid UTF-8"]));
+    add(
+        "a NUL byte in a number",
+        base.replacen("1,1,1500", "1,1,15\u{0}00", 1).into(),
+        refused(&["data.csv, line 3, column DV: expected a number"]),
+    );
+    add(
+        "a non-ASCII minus sign",
+        base.replacen("1,1,1500", "1,1,\u{2212}1500", 1).into(),
+        refused(&["data.csv, line 3, column DV: expected a number, found '\u{2212}1500'"]),
+    );
+    add(
+        "a non-breaking space in a number",
+        base.replacen("1,1,1500", "1,1,1\u{a0}500", 1).into(),
+        refused(&["data.csv, line 3, column DV: expected a number"]),
+    );
+    add("a non-ASCII ID", base.replace("\n2,", "\nÅsa,").into(), accepted(&["\nÅsa,0,"], &[]));
+    for (i, col) in COLUMNS[..12].iter().enumerate() {
+        let dup = if i % 2 == 0 { col.to_string() } else { col.to_lowercase() };
+        let text = base
+            .lines()
+            .enumerate()
+            .map(|(k, l)| {
+                let extra = if k == 0 { dup.clone() } else { l.split(',').nth(i).unwrap().to_string() };
+                format!("{l},{extra}\n")
+            })
+            .collect::<String>();
+        add(
+            &format!("column {col} twice"),
+            text.into(),
+            refused(&[&format!("data.csv, line 1, column {dup}: column {col} appears twice in the header")]),
+        );
+    }
+    for col in ["ID", "TIME"] {
+        let k = COLUMNS.iter().position(|c| *c == col).unwrap();
+        let text = base
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.remove(k);
+                format!("{}\n", f.join(","))
+            })
+            .collect::<String>();
+        add(
+            &format!("no {col} column"),
+            text.into(),
+            refused(&[&format!("data.csv, line 1: missing required column {col} (the header has: ")]),
+        );
+    }
+    let without = |cols: &[&str]| -> String {
+        let keep: Vec<usize> = (0..COLUMNS.len()).filter(|k| !cols.contains(&COLUMNS[*k])).collect();
+        base.lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                format!("{}\n", keep.iter().map(|k| f[*k]).collect::<Vec<_>>().join(","))
+            })
+            .collect()
+    };
+    add(
+        "no DV column (MDV 0 records)",
+        without(&["DV"]).into(),
+        refused(&["data.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"]),
+    );
+    add("no DV and no MDV column", without(&["DV", "MDV"]).into(), same());
+    add(
+        "no AMT column (RATE on a dose)",
+        without(&["AMT"]).into(),
+        refused(&["data.csv, line 5, column AMT: an infusion (RATE > 0) with AMT = 0 is only allowed as a steady-state infusion"]),
+    );
+    for col in ["EVID", "MDV", "CMT", "ADDL", "II", "SS", "DUR", "WT"] {
+        add(&format!("no {col} column"), without(&[col]).into(), same());
+    }
+    add("only ID, TIME, AMT", without(&["DV", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS", "WT"]).into(), accepted(&["\n2,0,2000"], &[]));
+    add("records sorted by time across subjects", {
+        let mut r = rows.clone();
+        r.sort_by(|a, b| a[1].parse::<f64>().unwrap().total_cmp(&b[1].parse::<f64>().unwrap()));
+        table(&COLUMNS, &r, ",", "\n").into_bytes()
+    }, refused(&["data.csv, line 4, column ID: subject 1 appears again after other subjects"]));
+    add("records in reverse order", {
+        let mut r = rows.clone();
+        r.reverse();
+        table(&COLUMNS, &r, ",", "\n").into_bytes()
+    }, refused(&["data.csv, line 3, column TIME: subject 2: time 0 is before the previous record's time 2"]));
+    // C marks comment records (NONMEM's IGNORE=C).
+    let with_c = |marks: [&str; 5]| -> String {
+        let mut r = rows.clone();
+        for (row, m) in r.iter_mut().zip(marks) {
+            row.push(m.to_string());
+        }
+        let mut h = COLUMNS.to_vec();
+        h.push("C");
+        table(&h, &r, ",", "\n")
+    };
+    add("a C column of dots", with_c(["."; 5]).into(), same());
+    add("a C column left empty", with_c([""; 5]).into(), same());
+    let mut r = rows.clone();
+    r.remove(2);
+    add(
+        "a C column commenting out one record",
+        with_c([".", "", "C", ".", ""]).into(),
+        same_as("data.csv", table(&COLUMNS, &r, ",", "\n")),
+    );
+    add(
+        "a C column commenting out every record",
+        with_c(["C"; 5]).into(),
+        refused(&["data.csv: no data records"]),
+    );
+    add(
+        "a #-commented record",
+        base.replace("\n1,4,", "\n#1,4,").into(),
+        same_as("data.csv", table(&COLUMNS, &r, ",", "\n")),
+    );
+    // Files that are not files.
+    cases.push(Case {
+        category: "csv: structure",
+        name: "the data file is a directory".into(),
+        args: sim(),
+        files: file("data.csv/inside", "x"),
+        expect: refused(&["error: data.csv"]),
+    });
+    cases.push(Case {
+        category: "csv: structure",
+        name: "the data file does not exist".into(),
+        args: sim(),
+        files: vec![],
+        expect: refused(&["data.csv: No such file"]),
+    });
+}
+
+/// NONMEM dosing and observation semantics on small data sets.
+fn nonmem_semantics(cases: &mut Vec<Case>) {
+    let mut add = |name: &str, args: Vec<String>, files: Files, expect: Expect| {
+        cases.push(Case {
+            category: "nonmem: semantics",
+            name: name.to_string(),
+            args,
+            files,
+            expect,
+        });
+    };
+    let h = "ID,TIME,DV,AMT,RATE,EVID,MDV,CMT,ADDL,II,SS\n";
+    let d = |rows: &str| file("data.csv", format!("{h}{rows}"));
+    let with = |rows: &str, model: &str| {
+        let mut f = d(rows);
+        f.push(("m.pk".into(), model.into()));
+        f
+    };
+    let s = sim;
+    let sm = || args(&["simulate", "--model", "m.pk", "--data", "data.csv", "--grid", "0:1:6"]);
+    let fit = || args(&["fit", "data.csv", "--model", "one_cmt_iv"]);
+    let obs = "1,1,1500,0,0,0,0,1,0,0,0\n1,2,1300,0,0,0,0,1,0,0,0\n1,4,800,0,0,0,0,1,0,0,0\n1,8,300,0,0,0,0,1,0,0,0\n";
+    let dose = "1,0,.,100,0,1,1,1,0,0,0\n";
+    add("steady state with II", s(), d("1,0,.,100,0,1,1,1,0,12,1\n"), accepted(&["\n1,0,"], &[]));
+    add("SS=2 with II", s(), d("1,0,.,100,0,1,1,1,0,12,2\n"), accepted(&["\n1,0,"], &[]));
+    add("steady-state constant infusion (AMT 0, RATE 10, SS 1)", s(), d("1,0,.,0,10,1,1,1,0,0,1\n"), accepted(&["\n1,6,"], &[]));
+    add("SS=1 without II", s(), d("1,0,.,100,0,1,1,1,0,0,1\n"), refused(&["data.csv, line 2, column II: SS = 1 needs an interdose interval II > 0"]));
+    add("SS=1 without II or RATE, AMT 0", s(), d("1,0,.,0,0,1,1,1,0,0,1\n"), refused(&["data.csv, line 2, column II: SS = 1 needs an interdose interval II > 0"]));
+    add("SS=99 (nlmixr2's code)", s(), d("1,0,.,100,0,1,1,1,0,0,99\n"), refused(&["data.csv, line 2, column SS: expected 0, 1 or 2, found 99"]));
+    add("ADDL without II", s(), d("1,0,.,100,0,1,1,1,3,0,0\n"), refused(&["data.csv, line 2, column II: ADDL = 3 needs an interdose interval II > 0"]));
+    add("ADDL with II", s(), d("1,0,.,100,0,1,1,1,3,2,0\n"), accepted(&["\n1,6,"], &[]));
+    add("ADDL at the limit (1e6) with a small II", s(), d("1,0,.,1,0,1,1,1,1000000,0.001,0\n"), accepted(&["\n1,6,"], &[]));
+    add("an infusion with AMT 0", s(), d("1,0,.,0,10,1,1,1,0,0,0\n"), refused(&["data.csv, line 2, column AMT: an infusion (RATE > 0) with AMT = 0 is only allowed as a steady-state infusion (SS = 1)"]));
+    add("a dose of 0", s(), d("1,0,.,0,0,1,1,1,0,0,0\n"), accepted(&["\n1,6,0\n"], &[]));
+    add("a huge dose (1e300)", s(), d("1,0,.,1e300,0,1,1,1,0,0,0\n"), accepted(&["\n1,0,2"], &[]));
+    add("a dose whose prediction overflows", s(), d("1,0,.,1.7e308,0,1,1,1,0,0,0\n"), refused(&["subject 1: the prediction at time 0 (line 2) is inf"]));
+    add("a dose at time 1e15", s(), d("1,1e15,.,100,0,1,1,1,0,0,0\n"), accepted(&["\n1,6,0\n"], &[]));
+    add("negative times", s(), d("1,-10,.,100,0,1,1,1,0,0,0\n1,-5,300,0,0,0,0,1,0,0,0\n"), accepted(&["\n1,0,"], &[]));
+    add("RATE=-1 with the rate in the model", sm(), with("1,0,.,100,-1,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\ntheta R = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nRATE(central) = R\noutput CP = central / V ~ prop(prop)\n"), accepted(&["\n1,6,"], &[]));
+    add("RATE=-2 with the duration in the model", sm(), with("1,0,.,100,-2,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\ntheta D = 2\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nDUR(central) = D\noutput CP = central / V ~ prop(prop)\n"), accepted(&["\n1,6,"], &[]));
+    add("RATE=-2 with a modelled duration of 0", sm(), with("1,0,.,100,-2,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nDUR(central) = 0\noutput CP = central / V ~ prop(prop)\n"), refused(&["data.csv, line 2, column RATE: the modelled duration (RATE = -2) must be > 0, got 0"]));
+    add("RATE=-1 with a negative modelled rate", sm(), with("1,0,.,100,-1,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nRATE(central) = -5\noutput CP = central / V ~ prop(prop)\n"), refused(&["data.csv, line 2", "RATE"]));
+    add("RATE=-1 without a model rate", s(), d("1,0,.,100,-1,1,1,1,0,0,0\n"), refused(&["subject 1, data.csv, line 2, column RATE: RATE = -1 asks for a modelled rate, but the model sets no RATE(state)"]));
+    add("RATE=-2 without a model duration", s(), d("1,0,.,100,-2,1,1,1,0,0,0\n"), refused(&["subject 1, data.csv, line 2, column RATE: RATE = -2 asks for a modelled duration, but the model sets no DUR(state)"]));
+    let oral = args(&["simulate", "--model", "one_cmt_oral", "--data", "data.csv", "--grid", "0:1:6"]);
+    add("an oral dose into the depot (CMT 1)", oral.clone(), d("1,0,.,100,0,1,1,1,0,0,0\n"), accepted(&["\n1,0,0\n"], &[]));
+    add("an oral dose into the central compartment (CMT 2)", oral.clone(), d("1,0,.,100,0,1,1,2,0,0,0\n"), accepted(&["\n1,0,2000"], &[]));
+    add("CMT 3 for a two-compartment oral... model with 2", oral.clone(), d("1,0,.,100,0,1,1,3,0,0,0\n"), refused(&["subject 1, data.csv, line 2, column CMT: the model has compartments 1 to 2 (depot, central), the dose names 3"]));
+    add("an observation in the depot (CMT 1) of the oral model", oral.clone(), d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n")), refused(&["data.csv, line 3, column CMT: an observation in CMT 1 has no output"]));
+    add("CMT 0 (default) on every record", s(), d("1,0,.,100,0,1,1,0,0,0,0\n1,1,5,0,0,0,0,0,0,0,0\n"), accepted(&["\n1,0,2000"], &[]));
+    add("CMT 100000", s(), d("1,0,.,100,0,1,1,100000,0,0,0\n"), refused(&["data.csv, line 2, column CMT: the model has compartments 1 to 1 (central), the dose names 100000"]));
+    add("EVID 3 resets and time restarts", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,5,.,0,0,3,1,1,0,0,0\n1,0,.,100,0,1,1,1,0,0,0\n"), refused(&["data.csv, line 4, column TIME: subject 1: time 0 is before the previous record's time 5"]));
+    add("EVID 4 resets, doses and restarts time", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,5,.,0,0,3,1,1,0,0,0\n1,0,.,100,0,4,1,1,0,0,0\n"), accepted(&["\n1,0,"], &[]));
+    add("EVID 3 reset clears the system", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,3,.,0,0,3,1,1,0,0,0\n"), accepted(&["\n1,4,0\n"], &[]));
+    add("EVID 2 with a DV and MDV 0", s(), d(&format!("{dose}1,1,5,0,0,2,0,1,0,0,0\n")), accepted(&["\n1,1,1809"], &[]));
+    add("time going backwards within a subject", s(), d(&format!("{dose}1,4,5,0,0,0,0,1,0,0,0\n1,2,5,0,0,0,0,1,0,0,0\n")), refused(&["data.csv, line 4, column TIME: subject 1: time 2 is before the previous record's time 4"]));
+    add("IDs interleaved", s(), d("1,0,.,100,0,1,1,1,0,0,0\n2,0,.,100,0,1,1,1,0,0,0\n1,1,5,0,0,0,0,1,0,0,0\n"), refused(&["data.csv, line 4, column ID: subject 1 appears again after other subjects"]));
+    add("numerically equal IDs are one subject", s(), d("1.0,0,.,100,0,1,1,1,0,0,0\n01,1,5,0,0,0,0,1,0,0,0\n"), accepted(&["ID,TIME,CONC\n1,0,2000"], &[]));
+    add("records at the same time", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,0,.,100,0,1,1,1,0,0,0\n1,0,5,0,0,0,0,1,0,0,0\n"), accepted(&["\n1,0,4000"], &[]));
+    add("a data set without a dose", s(), file("data.csv", "ID,TIME,DV\n1,0,5\n1,1,4\n"), accepted(&["\n1,6,0\n"], &[]));
+    // Fitting.
+    add("fit: a clean subject", fit(), d(&format!("{dose}{obs}")), accepted(&["Subject 1: 4 observations", "converged"], &[]));
+    add("fit: MDV=1 observations are not fitted", fit(), d(&format!("{dose}{}", obs.replacen(",0,0,1,0,0,0\n", ",0,1,1,0,0,0\n", 1))), accepted(&["Subject 1: 3 observations"], &[]));
+    add("fit: DV '.' with MDV 0", fit(), d(&format!("{dose}{}", obs.replacen("1500", ".", 1))), refused(&["data.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"]));
+    add("fit: DV 'BLQ'", fit(), d(&format!("{dose}{}", obs.replacen("1500", "BLQ", 1))), refused(&["data.csv, line 3, column DV: expected a number, found 'BLQ'"]));
+    add("fit: DV 0 with a proportional error", fit(), d(&format!("{dose}{}", obs.replacen("1500", "0", 1))), accepted(&["NOT FITTED", "line 3: DV = 0 at time 1; the proportional model needs DV > 0"], &["1 of 1 subjects not fitted"]));
+    add("fit: DV negative with a proportional error", fit(), d(&format!("{dose}{}", obs.replacen("1500", "-3", 1))), accepted(&["NOT FITTED", "line 3: DV = -3 at time 1"], &["1 of 1 subjects not fitted"]));
+    add("fit: a subject without observations", fit(), d(dose), accepted(&["NOT FITTED: subject 1: no observations to fit"], &["1 of 1 subjects not fitted"]));
+    add("fit: a subject without doses", fit(), d(obs), accepted(&["NOT FITTED: subject 1: no dose records"], &["1 of 1 subjects not fitted"]));
+    add("fit: observations before the dose only", fit(), d(&format!("1,0,5,0,0,0,0,1,0,0,0\n1,0.5,4,0,0,0,0,1,0,0,0\n1,1,.,100,0,1,1,1,0,0,0\n")), accepted(&["NOT FITTED", "at or before the first dose"], &["1 of 1 subjects not fitted"]));
+    add("fit: too few observations", fit(), d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")), accepted(&["NOT FITTED: subject 1: 1 observations for 3 estimated parameters"], &["1 of 1 subjects not fitted"]));
+    add("fit: no DV column", fit(), file("data.csv", "ID,TIME,AMT,CONC\n1,0,100,.\n1,1,0,5\n"), refused(&["data.csv, line 1: no DV column, so no record is an observation (the columns are ID, TIME, AMT, CONC)"]));
+    add("fit: a BLQ flag with an empty DV", fit(), file("data.csv", format!("ID,TIME,DV,AMT,MDV,BLQ,LLOQ\n1,0,.,100,1,0,1\n1,1,1500,0,0,0,1\n1,2,1300,0,0,0,1\n1,4,800,0,0,0,1\n1,8,300,0,0,0,1\n1,48,.,0,0,1,1\n")), accepted(&["Subject 1:"], &[]));
+    add("fit: huge DV values", fit(), d(&format!("{dose}{}", obs.replace("1500", "1e300").replace("1300", "1e300"))), accepted(&["Subject 1"], &[]));
+    add("fit: identical observations", fit(), d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n1,2,5,0,0,0,0,1,0,0,0\n1,3,5,0,0,0,0,1,0,0,0\n1,4,5,0,0,0,0,1,0,0,0\n")), accepted(&["Subject 1"], &[]));
+    add("fit: all observations at one time", fit(), d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n1,1,6,0,0,0,0,1,0,0,0\n1,1,7,0,0,0,0,1,0,0,0\n1,1,8,0,0,0,0,1,0,0,0\n")), accepted(&["Subject 1"], &[]));
+    // NCA.
+    let nca = || args(&["nca", "data.csv"]);
+    add("nca: a subject without doses", nca(), d(obs), accepted(&["not analysed: subject 1: no dose record"], &[]));
+    add("nca: a clean subject", nca(), d(&format!("{dose}{obs}")), accepted(&["CMAX", "AUCLST"], &[]));
+    add("nca: one observation", nca(), d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")), accepted(&["Subject 1"], &[]));
+    add("nca: every DV zero", nca(), d(&format!("{dose}{}", obs.replace("1500", "0").replace("1300", "0").replace("800", "0").replace("300", "0"))), accepted(&["Subject 1"], &[]));
+}
+
+/// A bundled data file, the command run on it, and what deleting each column gives.
+struct Fixture {
+    /// The name the file gets in the case's directory.
+    name: &'static str,
+    text: String,
+    args: Vec<String>,
+    extra: Files,
+    /// What standard output must hold when a mutation is accepted.
+    accepted: &'static str,
+    /// Per column: `None` when deleting it changes nothing, else the expectation.
+    delete: Vec<(&'static str, Option<Expect>)>,
+}
+
+fn csv_split(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let rows = lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
+    (header, rows)
+}
+
+fn csv_join(header: &[String], rows: &[Vec<String>]) -> String {
+    let h: Vec<&str> = header.iter().map(String::as_str).collect();
+    table(&h, rows, ",", "\n")
+}
+
+fn fixtures() -> Vec<Fixture> {
+    let clof = repo_text("fixtures/clofarabine/clofarabine_phase2.csv");
+    let theoph = repo_text("fixtures/nca_winnonlin/theoph_nonmem.csv");
+    // The first three subjects of nlmixr2's Infusion_2CPT.
+    let inf: String = repo_text("fixtures/nlmixr2/Infusion_2CPT.csv")
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.split(',').next().and_then(|id| id.parse::<u32>().ok()).is_some_and(|id| id <= 3))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    // The first ten subjects of pheno.
+    let pheno: String = repo_text("fixtures/pheno/pheno.csv")
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i == 0 || l.split(',').next().and_then(|id| id.parse::<u32>().ok()).is_some_and(|id| id <= 10))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect();
+    let r = |needles: &[&str]| Some(refused(needles));
+    let changed = |what: &str| Some(accepted(&[what], &[]));
+    vec![
+        Fixture {
+            name: "clofarabine_phase2.csv",
+            text: clof,
+            args: args(&["simulate", "--model", "clofarabine.pk", "--data", "clofarabine_phase2.csv", "--grid", "0:6:48"]),
+            extra: file("clofarabine.pk", repo_text("models/clofarabine_bonate2004.pk")),
+            accepted: "ID,TIME,CONC\n1,0,",
+            delete: vec![
+                ("ID", r(&["clofarabine_phase2.csv, line 1: missing required column ID"])),
+                ("TIME", r(&["clofarabine_phase2.csv, line 1: missing required column TIME"])),
+                ("DV", r(&["clofarabine_phase2.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"])),
+                ("AMT", r(&["clofarabine_phase2.csv, line 2, column AMT: an infusion (RATE > 0) with AMT = 0"])),
+                ("RATE", changed("ID,TIME,CONC\n1,0,")),
+                ("EVID", None),
+                ("MDV", None),
+                ("CMT", None),
+                ("ADDL", changed("ID,TIME,CONC\n1,0,")),
+                ("II", r(&["clofarabine_phase2.csv, line 2, column II: ADDL = 4 needs an interdose interval II > 0"])),
+                ("WT", r(&["clofarabine_phase2.csv: model clofarabine_bonate2004 needs covariate WT, but the data file has no WT column"])),
+                ("HT", None),
+                ("BSA", None),
+                ("WBC", r(&["clofarabine_phase2.csv: model clofarabine_bonate2004 needs covariate WBC"])),
+            ],
+        },
+        Fixture {
+            name: "theoph_nonmem.csv",
+            text: theoph,
+            args: args(&["nca", "theoph_nonmem.csv"]),
+            extra: vec![],
+            accepted: "NCA, Linear Up Log Down",
+            delete: vec![
+                ("ID", r(&["theoph_nonmem.csv, line 1: missing required column ID"])),
+                ("TIME", r(&["theoph_nonmem.csv, line 1: missing required column TIME"])),
+                ("DV", r(&["theoph_nonmem.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"])),
+                ("AMT", changed("no dose record")),
+                ("EVID", None),
+                ("MDV", None),
+                ("WT", None),
+            ],
+        },
+        Fixture {
+            name: "Infusion_2CPT.csv",
+            text: inf,
+            args: args(&["popfit", "Infusion_2CPT.csv", "--model", "two_cmt_pop", "--drop", "SS,II", "--evaluate"]),
+            extra: vec![],
+            accepted: "OFV",
+            delete: vec![
+                ("ID", r(&["Infusion_2CPT.csv, line 1: missing required column ID"])),
+                ("TIME", r(&["Infusion_2CPT.csv, line 1: missing required column TIME"])),
+                ("DV", r(&["Infusion_2CPT.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"])),
+                ("LNDV", None),
+                ("MDV", None),
+                ("AMT", r(&["Infusion_2CPT.csv, line 2, column AMT: an infusion (RATE > 0) with AMT = 0"])),
+                ("RATE", changed("OFV")),
+                ("EVID", None),
+                ("DOSE", None),
+                ("V", None),
+                ("CL", None),
+                ("Q", None),
+                ("V2", None),
+                ("SS", None),
+                ("II", None),
+                ("SD", None),
+                ("CMT", None),
+            ],
+        },
+        Fixture {
+            name: "pheno.csv",
+            text: pheno,
+            args: args(&["popfit", "pheno.csv", "--model", "pheno", "--evaluate"]),
+            extra: vec![],
+            accepted: "OFV",
+            delete: vec![
+                ("ID", r(&["pheno.csv, line 1: missing required column ID"])),
+                ("TIME", r(&["pheno.csv, line 1: missing required column TIME"])),
+                ("AMT", r(&["subject 1: the model cannot be evaluated at the typical values: a residual variance is not positive"])),
+                ("WGT", r(&["pheno.csv: model pheno needs covariate WGT"])),
+                ("APGR", r(&["pheno.csv: model pheno needs covariate APGR"])),
+                ("DV", r(&["pheno.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"])),
+                ("EVID", None),
+                ("MDV", None),
+            ],
+        },
+    ]
+}
+
+fn fixture_mutations(cases: &mut Vec<Case>) {
+    let mut rng = Rng(14);
+    for fx in fixtures() {
+        let (header, rows) = csv_split(&fx.text);
+        let original = || {
+            let mut f = file(fx.name, fx.text.clone());
+            f.extend(fx.extra.iter().cloned());
+            f
+        };
+        let with = |text: String| {
+            let mut f = file(fx.name, text);
+            f.extend(fx.extra.iter().cloned());
+            f
+        };
+        let same = || Expect::SameAs(original());
+        let mut add = |name: String, text: String, expect: Expect| {
+            cases.push(Case {
+                category: "fixtures: mutations",
+                name: format!("{}: {name}", fx.name),
+                args: fx.args.clone(),
+                files: with(text),
+                expect,
+            });
+        };
+        add("unchanged".into(), fx.text.clone(), accepted(&[fx.accepted], &[]));
+        // Delete each column.
+        for (col, expect) in &fx.delete {
+            let k = header.iter().position(|h| h == col).unwrap_or_else(|| panic!("{col} in {}", fx.name));
+            let drop = |r: &Vec<String>| r.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, v)| v.clone()).collect();
+            let h: Vec<String> = drop(&header);
+            let rs: Vec<Vec<String>> = rows.iter().map(drop).collect();
+            add(format!("without column {col}"), csv_join(&h, &rs), expect.clone().unwrap_or_else(same));
+        }
+        // Equivalent spellings of the same data.
+        add("CRLF".into(), fx.text.replace('\n', "\r\n"), same());
+        add("byte-order mark".into(), format!("\u{feff}{}", fx.text), same());
+        add("lower-case header".into(), csv_join(&header.iter().map(|h| h.to_lowercase()).collect::<Vec<_>>(), &rows), same());
+        let rev = |r: &Vec<String>| r.iter().rev().cloned().collect::<Vec<_>>();
+        add("columns in reverse order".into(), csv_join(&rev(&header), &rows.iter().map(rev).collect::<Vec<_>>()), same());
+        let q = |r: &Vec<String>| r.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>();
+        add("every field quoted".into(), csv_join(&q(&header), &rows.iter().map(q).collect::<Vec<_>>()), same());
+        let pad = |r: &Vec<String>| r.iter().map(|v| format!("  {v} ")).collect::<Vec<_>>();
+        add("padded fields".into(), csv_join(&header, &rows.iter().map(pad).collect::<Vec<_>>()), same());
+        let empty_missing = |r: &Vec<String>| r.iter().map(|v| if v == "." { String::new() } else { v.clone() }).collect::<Vec<_>>();
+        add("'.' written as empty fields".into(), csv_join(&header, &rows.iter().map(empty_missing).collect::<Vec<_>>()), same());
+        let k_time = header.iter().position(|h| h == "TIME").unwrap();
+        let decimal = |r: &Vec<String>| {
+            let mut r = r.clone();
+            r[k_time] = format!("{}e0", r[k_time]);
+            r
+        };
+        add("times with an exponent".into(), csv_join(&header, &rows.iter().map(decimal).collect::<Vec<_>>()), same());
+        let mut h2 = header.clone();
+        h2.push("EXTRA".into());
+        let extra = |r: &Vec<String>| {
+            let mut r = r.clone();
+            r.push("1.5".into());
+            r
+        };
+        add("an extra column".into(), csv_join(&h2, &rows.iter().map(extra).collect::<Vec<_>>()), same());
+        let mut hc = header.clone();
+        hc.insert(0, "C".into());
+        let dot = |r: &Vec<String>| {
+            let mut r = r.clone();
+            r.insert(0, ".".into());
+            r
+        };
+        add("a C column of dots".into(), csv_join(&hc, &rows.iter().map(dot).collect::<Vec<_>>()), same());
+        let mut lines: Vec<String> = fx.text.lines().map(str::to_string).collect();
+        for _ in 0..3 {
+            let at = 1 + rng.below(lines.len() - 1);
+            lines.insert(at, if rng.below(2) == 0 { "# a comment".into() } else { String::new() });
+        }
+        add("comment and blank lines".into(), lines.join("\n") + "\n", same());
+        // A record commented out by C is as if deleted.
+        for _ in 0..3 {
+            let i = rng.below(rows.len());
+            let marked: Vec<Vec<String>> = rows
+                .iter()
+                .enumerate()
+                .map(|(j, r)| {
+                    let mut r = r.clone();
+                    r.insert(0, if j == i { "C".into() } else { ".".into() });
+                    r
+                })
+                .collect();
+            let mut kept = rows.clone();
+            kept.remove(i);
+            add(
+                format!("record {} commented out by C", i + 2),
+                csv_join(&hc, &marked),
+                Expect::SameAs(with(csv_join(&header, &kept))),
+            );
+        }
+        // A non-number in a random cell of a numeric column.
+        let k_id = header.iter().position(|h| h == "ID").unwrap();
+        let dropped: &[&str] = if fx.args.iter().any(|a| a == "SS,II") { &["SS", "II"] } else { &[] };
+        for _ in 0..12 {
+            let (i, k) = loop {
+                let k = rng.below(header.len());
+                if k != k_id && !dropped.contains(&header[k].as_str()) {
+                    break (rng.below(rows.len()), k);
+                }
+            };
+            let v = NOT_NUMBERS[rng.below(NOT_NUMBERS.len())];
+            let mut rs = rows.clone();
+            rs[i][k] = v.into();
+            let col = &header[k];
+            add(
+                format!("'{v}' in {col} on line {}", i + 2),
+                csv_join(&header, &rs),
+                refused(&[&format!("{}, line {}, column {col}: expected a number, found '{v}'", fx.name, i + 2)]),
+            );
+        }
+        // Two records of a subject swapped so that time goes back.
+        let time = |r: &Vec<String>| r[k_time].parse::<f64>().unwrap();
+        let mut swaps = 0;
+        let mut tries = 0;
+        while swaps < 6 && tries < 1000 {
+            tries += 1;
+            let i = rng.below(rows.len() - 1);
+            if rows[i][k_id] != rows[i + 1][k_id] || time(&rows[i]) >= time(&rows[i + 1]) {
+                continue;
+            }
+            let mut rs = rows.clone();
+            rs.swap(i, i + 1);
+            let (a, b) = (time(&rows[i]), time(&rows[i + 1]));
+            add(
+                format!("records on lines {} and {} swapped", i + 2, i + 3),
+                csv_join(&header, &rs),
+                refused(&[&format!(
+                    "{}, line {}, column TIME: subject {}: time {a} is before the previous record's time {b}",
+                    fx.name,
+                    i + 3,
+                    rows[i][k_id]
+                )]),
+            );
+            swaps += 1;
+        }
+        // A record of an earlier subject moved to the end.
+        let last_id = rows.last().unwrap()[k_id].clone();
+        for _ in 0..4 {
+            let i = loop {
+                let i = rng.below(rows.len());
+                if rows[i][k_id] != last_id {
+                    break i;
+                }
+            };
+            let mut rs = rows.clone();
+            let r = rs.remove(i);
+            let id = r[k_id].clone();
+            rs.push(r);
+            add(
+                format!("record on line {} moved to the end", i + 2),
+                csv_join(&header, &rs),
+                refused(&[&format!(
+                    "{}, line {}, column ID: subject {id} appears again after other subjects",
+                    fx.name,
+                    rows.len() + 1
+                )]),
+            );
+        }
+        // Cut in the middle of a record, and at the end of a record.
+        let lines: Vec<&str> = fx.text.lines().collect();
+        for _ in 0..4 {
+            let l = 1 + rng.below(lines.len() - 1);
+            let fields = lines[l].split(',').count();
+            let keep = 1 + rng.below(fields - 1);
+            let cut = lines[l].split(',').take(keep).collect::<Vec<_>>().join(",");
+            let text = format!("{}\n{cut}", lines[..l].join("\n"));
+            add(
+                format!("cut after field {keep} of line {}", l + 1),
+                text,
+                refused(&[&format!("{}, line {}: malformed CSV row", fx.name, l + 1), &format!("found record with {keep} fields")]),
+            );
+        }
+        for _ in 0..2 {
+            let l = 2 + rng.below(lines.len() - 2);
+            add(format!("cut after line {l}"), lines[..l].join("\n") + "\n", accepted(&[fx.accepted], &[]));
+        }
+    }
+    // The raw files as they come.
+    let mut raw = |name: &str, a: Vec<String>, text: String, expect: Expect| {
+        cases.push(Case {
+            category: "fixtures: mutations",
+            name: name.to_string(),
+            args: a,
+            files: file("data.csv", text),
+            expect,
+        });
+    };
+    let inf = repo_text("fixtures/nlmixr2/Infusion_2CPT.csv");
+    let inf3: String = inf.lines().take(40).map(|l| format!("{l}\n")).collect();
+    raw(
+        "Infusion_2CPT.csv without --drop SS,II (SS=99)",
+        args(&["popfit", "data.csv", "--model", "two_cmt_pop", "--evaluate"]),
+        inf3.clone(),
+        refused(&["data.csv, line 2, column SS: expected 0, 1 or 2, found 99"]),
+    );
+    raw(
+        "Infusion_2CPT.csv fitted without --drop SS,II",
+        args(&["fit", "data.csv", "--model", "two_cmt_iv"]),
+        inf3,
+        refused(&["data.csv, line 2, column SS: expected 0, 1 or 2, found 99"]),
+    );
+    let theoph = repo_text("fixtures/nca_winnonlin/Theoph.csv");
+    raw(
+        "Theoph.csv (WinNonlin's columns)",
+        args(&["nca", "data.csv"]),
+        theoph.clone(),
+        refused(&["data.csv, line 1: missing required column ID (the header has: Subject, Wt, Dose_mg_per_kg, Time, conc)"]),
+    );
+    raw(
+        "Theoph.csv with NONMEM names but no doses",
+        args(&["nca", "data.csv"]),
+        theoph.replacen("Subject,Wt,Dose_mg_per_kg,Time,conc", "ID,WT,DOSE,TIME,DV", 1),
+        accepted(&["not analysed: subject 1: no dose record"], &[]),
+    );
+    raw(
+        "Theoph.csv with NONMEM names and a C column name",
+        args(&["nca", "data.csv"]),
+        theoph.replacen("Subject,Wt,Dose_mg_per_kg,Time,conc", "ID,C,DOSE,TIME,DV", 1),
+        refused(&["data.csv: no data records"]),
+    );
+}
+
+fn main_cases() -> Vec<Case> {
+    let mut cases = Vec::new();
+    numeric_cells(&mut cases);
+    csv_structure(&mut cases);
+    nonmem_semantics(&mut cases);
+    fixture_mutations(&mut cases);
+    cases
+}
+
+#[test]
+fn fuzz_corpus() {
+    let mut cases = main_cases();
+    // Random mutations may repeat one another: keep one of each.
+    let mut names = std::collections::HashSet::new();
+    cases.retain(|c| names.insert((c.category, c.name.clone())));
+    assert!(cases.len() >= 600, "only {} cases", cases.len());
+    let mut by_category: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in &cases {
+        *by_category.entry(c.category).or_default() += 1;
+    }
+    let (failures, elapsed) = run_all(&cases, false);
+    let mut summary = String::new();
+    for (cat, n) in &by_category {
+        let _ = writeln!(summary, "  {n:4}  {cat}");
+    }
+    eprintln!("fuzz corpus: {} cases in {:.1} s\n{summary}", cases.len(), elapsed.as_secs_f64());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+    let _ = PathBuf::new();
+}
