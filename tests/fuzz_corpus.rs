@@ -33,6 +33,9 @@ enum Expect {
     SameAs(Files),
     /// Exit 0 and every file named exists after the run.
     Writes(Vec<String>),
+    /// Refused, or accepted with a warning: either way standard error
+    /// contains each of these (data must not be dropped silently).
+    Warns(Vec<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +101,8 @@ struct Run {
     stderr: String,
 }
 
+/// Writes the files of a case; a file whose content is `@hardlink NAME` is
+/// made a hard link to the file NAME written before it.
 fn write_files(dir: &Path, files: &Files) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, bytes) in files {
@@ -105,7 +110,12 @@ fn write_files(dir: &Path, files: &Files) {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).unwrap();
         }
-        std::fs::write(path, bytes).unwrap();
+        if let Some(target) = bytes.strip_prefix(b"@hardlink ") {
+            let target = dir.join(String::from_utf8_lossy(target).as_ref());
+            std::fs::hard_link(target, path).unwrap();
+        } else {
+            std::fs::write(path, bytes).unwrap();
+        }
     }
 }
 
@@ -242,6 +252,12 @@ fn check(case: &Case, dir: &Path, only_crashes: bool) -> Result<(), String> {
                 ));
             }
         }
+        Expect::Warns(needles) => {
+            let m = missing(&run.stderr, needles);
+            if !m.is_empty() {
+                return Err(format!("no message on standard error names {m:?}: {}", describe(&run)));
+            }
+        }
         Expect::Writes(files) => {
             if run.code != Some(0) {
                 return Err(format!("expected success: {}", describe(&run)));
@@ -261,6 +277,7 @@ fn run_all(cases: &[Case], only_crashes: bool) -> (Vec<String>, Duration) {
     let tmp = tempfile::tempdir().unwrap();
     let next = AtomicUsize::new(0);
     let failures = Mutex::new(Vec::new());
+    let times = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 4);
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -269,7 +286,10 @@ fn run_all(cases: &[Case], only_crashes: bool) -> (Vec<String>, Duration) {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(i) else { break };
                 let dir = tmp.path().join(format!("case{i:04}"));
-                if let Err(e) = check(case, &dir, only_crashes) {
+                let t = Instant::now();
+                let result = check(case, &dir, only_crashes);
+                times.lock().unwrap().push((t.elapsed(), i));
+                if let Err(e) = result {
                     failures.lock().unwrap().push(format!(
                         "[{}] {}\n  pk {}\n  {e}",
                         case.category,
@@ -280,6 +300,11 @@ fn run_all(cases: &[Case], only_crashes: bool) -> (Vec<String>, Duration) {
             });
         }
     });
+    let mut times = times.into_inner().unwrap();
+    times.sort();
+    for (t, i) in times.iter().rev().take(5) {
+        eprintln!("  slowest: {:.2} s  [{}] {}", t.as_secs_f64(), cases[*i].category, cases[*i].name);
+    }
     let mut f = failures.into_inner().unwrap();
     f.sort();
     (f, start.elapsed())
@@ -1297,12 +1322,474 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
     );
 }
 
+/// The bundled models, with the covariates a simulation of each needs.
+const MODELS: &[(&str, &[&str])] = &[
+    ("models/one_cmt_iv.pk", &[]),
+    ("models/two_cmt_iv.pk", &[]),
+    ("models/three_cmt_iv.pk", &[]),
+    ("models/one_cmt_oral.pk", &[]),
+    ("models/two_cmt_oral.pk", &[]),
+    ("models/one_cmt_mm_iv.pk", &[]),
+    ("models/pheno.pk", &["WGT=1.4", "APGR=7"]),
+    ("models/two_cmt_pop.pk", &[]),
+    ("models/two_cmt_pop_ode.pk", &[]),
+    ("models/clofarabine_bonate2004.pk", &["WT=40", "WBC=10"]),
+    ("fixtures/nonmem_dosing/model_1001.pk", &["LAGT=0.5", "BIOAV=1", "RAT2=0", "DUR2=0"]),
+];
+
+fn model_args(covariates: &[&str]) -> Vec<String> {
+    let mut a = args(&["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:6:12"]);
+    for c in covariates {
+        a.push("--covariate".into());
+        a.push(c.to_string());
+    }
+    a
+}
+
+/// Byte offsets, lines and columns (1-based, in characters) where the tokens
+/// of a model file start: comments and white space are not tokens.
+fn token_starts(text: &str) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for (li, line) in text.split_inclusive('\n').enumerate() {
+        let chars: Vec<(usize, char)> = line.char_indices().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            let (b, c) = chars[i];
+            if c == '#' {
+                break;
+            }
+            if c.is_whitespace() {
+                i += 1;
+                continue;
+            }
+            out.push((offset + b, li + 1, i + 1));
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || chars[i].1 == '_' || chars[i].1 == '.') {
+                    i += 1;
+                }
+            } else if c == '"' {
+                i += 1;
+                while i < chars.len() && chars[i].1 != '"' {
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                let two: String = chars[i..chars.len().min(i + 2)].iter().map(|x| x.1).collect();
+                i += if ["**", "==", "!=", "<=", ">=", "&&", "||"].contains(&two.as_str()) { 2 } else { 1 };
+            }
+        }
+        offset += line.len();
+    }
+    out
+}
+
+fn model_cases(cases: &mut Vec<Case>) {
+    let pk_file = |text: String| file("m.pk", text);
+    for (path, covs) in MODELS {
+        let text = repo_text(path);
+        let a = model_args(covs);
+        cases.push(Case {
+            category: "models: bundled",
+            name: format!("{path} as it is"),
+            args: a.clone(),
+            files: pk_file(text.clone()),
+            expect: accepted(&["TIME,CONC\n0,"], &[]),
+        });
+        // Cut before every token (every other one in the longer files).
+        let starts = token_starts(&text);
+        let step = if starts.len() > 80 { 2 } else { 1 };
+        for (k, (b, line, col)) in starts.iter().enumerate().step_by(step) {
+            cases.push(Case {
+                category: "models: truncated at a token",
+                name: format!("{path} cut before token {k} (line {line}, column {col})"),
+                args: a.clone(),
+                files: pk_file(text[..*b].to_string()),
+                expect: refused(&["error: m.pk: line ", ", column "]),
+            });
+        }
+        // A character the language does not have, before every third token.
+        for (k, (b, line, col)) in starts.iter().enumerate().skip(k_offset(path)).step_by(3) {
+            let mut t = text.clone();
+            t.insert(*b, '$');
+            cases.push(Case {
+                category: "models: stray character at a token",
+                name: format!("{path}: '$' before token {k}"),
+                args: a.clone(),
+                files: pk_file(t),
+                expect: refused(&[&format!("m.pk: line {line}, column {col}: an unexpected character '$'")]),
+            });
+        }
+    }
+    // An unbalanced parenthesis before each token of a short model.
+    let text = repo_text("models/one_cmt_oral.pk");
+    let units_line = |text: &str| text.lines().position(|l| l.starts_with("units")).map_or(0, |i| i + 1);
+    for (k, (b, line, _)) in token_starts(&text).iter().enumerate() {
+        for p in ["(", ")"] {
+            let mut t = text.clone();
+            t.insert_str(*b, p);
+            // The units line is read as text: its errors name the unit, not the line (KNOWN_DEFECTS).
+            let expect = if *line == units_line(&text) && p == ")" {
+                refused(&["unit"])
+            } else {
+                refused(&["error: m.pk: line ", ", column "])
+            };
+            cases.push(Case {
+                category: "models: unbalanced parenthesis",
+                name: format!("one_cmt_oral.pk: '{p}' before token {k}"),
+                args: model_args(&[]),
+                files: pk_file(t),
+                expect,
+            });
+        }
+    }
+    // Each name replaced by one that is nowhere declared.
+    for (path, covs) in [MODELS[3], MODELS[6], MODELS[8]] {
+        let text = repo_text(path);
+        for (k, (b, line, _)) in token_starts(&text).iter().enumerate() {
+            let c = text[*b..].chars().next().unwrap();
+            if !(c.is_ascii_alphabetic() || c == '_') {
+                continue;
+            }
+            let mut t = text.clone();
+            t.insert_str(*b, "zz");
+            let line_text = text.lines().nth(line - 1).unwrap_or("");
+            let expect = if *line == units_line(&text) {
+                // Unit errors name the unit but not the line (KNOWN_DEFECTS).
+                refused(&["unit"])
+            } else if line_text.starts_with("output CP") && text[*b..].starts_with("CP") {
+                // The output's name is free.
+                accepted(&["TIME,CONC\n0,"], &[])
+            } else if line_text.starts_with("    TVV = ") && text[*b..].starts_with("TVV =") {
+                // pheno: an assignment to a new, unused variable (the model is then another one).
+                accepted(&["TIME,CONC\n0,"], &[])
+            } else {
+                refused(&["error: m.pk: line ", ", column "])
+            };
+            cases.push(Case {
+                category: "models: unknown names",
+                name: format!("{path}: name at token {k} (line {line}) prefixed with zz"),
+                args: model_args(covs),
+                files: pk_file(t),
+                expect,
+            });
+        }
+    }
+    // Hand-written errors.
+    let head = "theta CL = 5 (0.01, 100)\ntheta V = 50 (1, 1000)\nsigma prop ~ 0.01\n";
+    let tail = "kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop(prop)\n";
+    let m = |body: &str| format!("{head}{body}{tail}");
+    let hand: Vec<(&str, String, Expect)> = vec![
+        ("an empty file", String::new(), refused(&["m.pk: line 1, column 1: the model has no structure"])),
+        ("only comments", "# nothing\n# at all\n".into(), refused(&["m.pk: line 1, column 1: the model has no structure"])),
+        ("no structure", format!("{head}output CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line "])),
+        ("no output", format!("{head}kernel one_cmt_iv(CL, V)\n"), refused(&["m.pk: line 1, column 1: the model has no output"])),
+        ("a θ declared twice", m("theta CL = 3\n"), refused(&["m.pk: line 4, column 7: CL is declared twice (as a θ here, first at line 1)"])),
+        ("an η with a θ's name", m("omega CL ~ 0.1\n"), refused(&["m.pk: line 4, column ", "CL is declared twice"])),
+        ("a σ declared twice", m("sigma prop ~ 0.04\n"), refused(&["m.pk: line 4, column ", "prop is declared twice"])),
+        ("an η declared twice", m("omega a ~ 0.1, a ~ 0.2\n"), refused(&["m.pk: line 4, column ", "declared twice"])),
+        ("a covariate declared twice", m("covariates WT, WT\n"), refused(&["m.pk: line 4, column ", "declared twice"])),
+        ("bounds inverted", "theta CL = 5 (10, 1)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper with a finite init, got 10 <= 5 <= 1"])),
+        ("init below the lower bound", "theta CL = 0.001 (0.01, 100)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper"])),
+        ("init above the upper bound", "theta CL = 5000 (0.01, 100)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper"])),
+        ("an infinite init", "theta CL = 1e999\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper with a finite init"])),
+        ("a fixed θ", "theta CL = 5 fix\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, accepted(&["TIME,CONC\n0,"], &[])),
+        ("a lower bound only", "theta CL = 5 (0, )\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, accepted(&["TIME,CONC\n0,"], &[])),
+        ("bounds without a comma", "theta CL = 5 (0 10)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column "])),
+        ("a negative η variance", m("omega a ~ -0.1\n"), refused(&["m.pk: line 4, column 7: the variance matrix of a is not positive definite"])),
+        ("a zero η variance", m("omega a ~ 0\n"), refused(&["m.pk: line 4, column ", "not positive definite"])),
+        ("a negative σ variance", m("sigma add ~ -1\n"), refused(&["m.pk: line 4, column "])),
+        ("Ω block not positive definite", m("omega block(2) a, b ~ {0.1, 0.5, 0.1}\n"), refused(&["m.pk: line 4, column 1: the variance matrix of a, b is not positive definite"])),
+        ("Ω block with a correlation of 1", m("omega block(2) a, b ~ {0.1, 0.1, 0.1}\n"), refused(&["m.pk: line 4, column 1: the variance matrix of a, b is not positive definite"])),
+        ("Ω block with too few values", m("omega block(2) a, b ~ {0.1, 0.01}\n"), refused(&["m.pk: line 4, column "])),
+        ("Ω block with too many values", m("omega block(2) a, b ~ {0.1, 0.01, 0.1, 0.2}\n"), refused(&["m.pk: line 4, column "])),
+        ("Ω block(3) with two names", m("omega block(3) a, b ~ {0.1, 0.01, 0.1}\n"), refused(&["m.pk: line 4, column "])),
+        ("Ω block(0)", m("omega block(0) ~ {}\n"), refused(&["m.pk: line 4, column "])),
+        ("an unknown name", format!("{head}kernel one_cmt_iv(CLX, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line 4, column 19: unknown name CLX in kernel parameter CL"])),
+        ("a name read before it is assigned", m("A = B * 2\nB = 3\n"), refused(&["m.pk: line 4, column "])),
+        ("an unknown function", m("A = foo(CL)\n"), refused(&["m.pk: line 4, column "])),
+        ("an unknown kernel", format!("{head}kernel five_cmt(CL, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line 4, column 1: unknown kernel five_cmt"])),
+        ("a kernel with too many parameters", format!("{head}kernel one_cmt_iv(CL, V, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line 4, column 1: kernel one_cmt_iv takes 2 parameters (CL, V), got 3"])),
+        ("two kernels", m("kernel one_cmt_iv(CL, V)\n"), refused(&["m.pk: line "])),
+        ("a kernel and ODEs", m("d/dt(central) = -CL / V * central\n"), refused(&["m.pk: line "])),
+        ("an ODE of an undeclared state", format!("{head}states a\nd/dt(b) = -a\noutput CP = a / V ~ prop(prop)\n"), refused(&["m.pk: line "])),
+        ("an unknown error model", format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ gauss(prop)\n"), refused(&["m.pk: line 5, column "])),
+        ("an error model without its SD", format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop()\n"), refused(&["m.pk: line 5, column "])),
+        ("an output of an unknown state", format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = depot / V ~ prop(prop)\n"), refused(&["m.pk: line 5, column ", "depot"])),
+        ("two outputs with one name", m("output CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line "])),
+        ("an unclosed string", format!("name \"abc\n{}", m("")), refused(&["m.pk: line 1, column 6: a string without its closing quote"])),
+        ("a malformed number", m("A = 1.5e3x\n"), refused(&["m.pk: line 4, column 5: a malformed number"])),
+        ("a unicode θ", m("θ = 3\n"), refused(&["m.pk: line 4, column 1: an unexpected character 'θ'"])),
+        ("an unknown unit", format!("units amount=furlong\n{}", m("")), refused(&["unknown amount unit 'furlong'"])),
+        ("an unknown unit kind", format!("units mass=mg\n{}", m("")), refused(&["model m.pk: unknown unit kind mass"])),
+        ("an unknown statement", m("print CL\n"), refused(&["m.pk: line 4, column "])),
+        ("an if without its brace", m("if CL > 1 \n  A = 1\n}\n"), refused(&["m.pk: line 4, column "])),
+        ("an unclosed if block", m("if CL > 1 {\n  A = 1\n"), refused(&["m.pk: line "])),
+        ("an extra closing brace", m("}\n"), refused(&["m.pk: line 4, column 1"])),
+        ("an else without an if", m("else {\n}\n"), refused(&["m.pk: line 4, column 6: expected '=' after else"])),
+        ("an assignment to a θ", m("CL = 3\n"), refused(&["m.pk: line 4, column "])),
+        ("an expression of only operators", m("A = * / +\n"), refused(&["m.pk: line 4, column "])),
+        ("deep parentheses (500)", m(&format!("A = {}1{}\n", "(".repeat(500), ")".repeat(500))), accepted(&["TIME,CONC\n0,"], &[])),
+        ("a long sum (5000 terms)", m(&format!("A = {}\n", vec!["1"; 5000].join(" + "))), accepted(&["TIME,CONC\n0,"], &[])),
+        ("a long power chain (2000)", m(&format!("A = {}\n", vec!["1"; 2000].join(" ^ "))), accepted(&["TIME,CONC\n0,"], &[])),
+        ("a long if chain (300)", m(&format!("A = 0\n{}", (0..300).map(|i| format!("if CL > {i} {{\n A = {i}\n}}\n")).collect::<String>())), accepted(&["TIME,CONC\n0,"], &[])),
+        ("non-UTF-8 bytes", String::from_utf8_lossy(b"theta CL = 5\n").into_owned() + "\u{fffd}", refused(&["m.pk: line 2, column 1: an unexpected character"])),
+        ("division by zero in the code", format!("{head}kernel one_cmt_iv(CL / 0, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["kernel parameter CL = inf"])),
+        ("log of a negative number", format!("{head}kernel one_cmt_iv(CL * log(-1), V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["kernel parameter CL = NaN"])),
+    ];
+    for (name, text, expect) in hand {
+        cases.push(Case {
+            category: "models: hand-written",
+            name: name.to_string(),
+            args: model_args(&[]),
+            files: pk_file(text),
+            expect,
+        });
+    }
+    // A file that is not UTF-8.
+    cases.push(Case {
+        category: "models: hand-written",
+        name: "a model file in Latin-1".into(),
+        args: model_args(&[]),
+        files: vec![("m.pk".into(), b"# caf\xe9\ntheta CL = 5\n".to_vec())],
+        expect: refused(&["m.pk", "valid UTF-8"]),
+    });
+    cases.push(Case {
+        category: "models: hand-written",
+        name: "a TOML model file".into(),
+        args: args(&["simulate", "--model", "m.toml", "--regimen", "100 mg"]),
+        files: file("m.toml", repo_text("models/one_cmt_iv.toml")),
+        expect: refused(&["model m.toml: a TOML model file; every subcommand reads models in the model language"]),
+    });
+}
+
+/// Where the '$' insertions start for a model (spread over the files).
+fn k_offset(path: &str) -> usize {
+    path.len() % 3
+}
+
+/// One subject that a one-compartment model fits.
+const GOOD: &str = "ID,TIME,DV,AMT\n1,0,.,100\n1,1,1500,0\n1,2,1300,0\n1,4,800,0\n1,8,300,0\n";
+
+fn flag_cases(cases: &mut Vec<Case>) {
+    let data = base_csv();
+    let pop = repo_text("models/two_cmt_pop.pk");
+    let fitjson_dir = "fit.json";
+    let files = || {
+        let mut f = file("data.csv", data.clone());
+        f.push(("pop.pk".into(), pop.clone().into_bytes()));
+        f.push(("m.pk".into(), repo_text("models/one_cmt_iv.pk").into_bytes()));
+        f.push(("control.ctl".into(), repo_text("fixtures/pheno/pheno_real.mod").into_bytes()));
+        f.push(("good.csv".into(), GOOD.into()));
+        f.push(("pheno.dta".into(), repo_text("fixtures/pheno/pheno.dta").into_bytes()));
+        f
+    };
+    let _ = fitjson_dir;
+    let mut add = |name: &str, a: &[&str], expect: Expect| {
+        cases.push(Case {
+            category: "flags",
+            name: name.to_string(),
+            args: args(a),
+            files: files(),
+            expect,
+        });
+    };
+    let clap = |what: &str| refused(&[what]);
+    // Every subcommand: unknown flags, missing arguments.
+    for sub in ["simulate", "fit", "nca", "popfit", "compare", "translate", "models"] {
+        add(&format!("{sub} --no-such-flag"), &[sub, "--no-such-flag"], clap("unexpected argument '--no-such-flag'"));
+        add(&format!("{sub} -Z"), &[sub, "-Z"], clap("unexpected argument '-Z'"));
+        add(&format!("{sub} --help"), &[sub, "--help"], accepted(&["Usage: pk"], &[]));
+    }
+    add("no subcommand", &[], Expect::Warns(vec!["Usage: pk <COMMAND>".into()]));
+    add("unknown subcommand", &["estimate"], clap("unrecognized subcommand 'estimate'"));
+    add("--version", &["--version"], accepted(&["pk "], &[]));
+    add("fit without data", &["fit"], clap("required arguments were not provided"));
+    add("nca without data", &["nca"], clap("required arguments were not provided"));
+    add("popfit without data", &["popfit"], clap("required arguments were not provided"));
+    add("compare without --population", &["compare", "fit.json"], clap("--population"));
+    add("translate without a control stream", &["translate"], clap("required arguments were not provided"));
+    add("simulate without a model", &["simulate", "--regimen", "100 mg"], clap("--model"));
+    add("models with an argument", &["models", "extra"], clap("unexpected argument 'extra'"));
+    // Missing files.
+    add("fit: missing data file", &["fit", "nope.csv", "--model", "m.pk"], refused(&["nope.csv: No such file"]));
+    add("nca: missing data file", &["nca", "nope.csv"], refused(&["nope.csv: No such file"]));
+    add("popfit: missing data file", &["popfit", "nope.csv", "--model", "pop.pk"], refused(&["nope.csv: No such file"]));
+    add("simulate: missing data file", &["simulate", "--model", "m.pk", "--data", "nope.csv"], refused(&["nope.csv: No such file"]));
+    add("fit: missing model file", &["fit", "data.csv", "--model", "nope.pk"], refused(&["model nope.pk: no such file, and not a bundled model name"]));
+    add("simulate: missing model", &["simulate", "--model", "nope", "--regimen", "100 mg"], refused(&["model nope: no such file, and not a bundled model name (bundled: one_cmt_iv"]));
+    add("simulate: a population model that does not exist", &["simulate", "--population", "nope.pk", "--regimen", "100 mg"], refused(&["nope.pk"]));
+    add("compare: missing fit JSON", &["compare", "nope.json", "--population", "pop.pk"], refused(&["nope.json"]));
+    add("compare: a fit JSON that is CSV", &["compare", "data.csv", "--population", "pop.pk"], refused(&["data.csv"]));
+    add("compare: missing published file", &["compare", "nope.json", "--population", "pop.pk", "--published", "nope.toml"], refused(&["nope"]));
+    add("translate: missing control stream", &["translate", "nope.ctl"], refused(&["nope.ctl"]));
+    add("translate: a CSV as control stream", &["translate", "data.csv"], refused(&["data.csv"]));
+    add("popfit: --inits-from a missing .ext", &["popfit", "control.ctl", "--inits-from", "nope.ext", "--evaluate"], refused(&["nope.ext"]));
+    add("fit: data file is the model", &["fit", "m.pk", "--model", "m.pk"], refused(&["m.pk, line 1"]));
+    add("fit: model file is the data", &["fit", "data.csv", "--model", "data.csv"], refused(&["data.csv: line 2, column 5: an unexpected character '.'"]));
+    add("fit: a directory as data", &["fit", ".", "--model", "m.pk"], refused(&["error: ."]));
+    add("fit: an empty path as data", &["fit", "", "--model", "m.pk"], refused(&["error: "]));
+    // Bad numbers.
+    add("simulate --n abc", &["simulate", "--population", "pop.pk", "--n", "abc", "--regimen", "100 ug"], clap("invalid value 'abc' for '--n <N>'"));
+    add("simulate --n -3", &["simulate", "--population", "pop.pk", "--n", "-3", "--regimen", "100 ug"], clap("unexpected argument '-3'"));
+    add("simulate --n=-3", &["simulate", "--population", "pop.pk", "--n=-3", "--regimen", "100 ug"], clap("invalid value '-3' for '--n <N>'"));
+    add("simulate --n 0", &["simulate", "--population", "pop.pk", "--n", "0", "--regimen", "100 ug"], refused(&["the number of virtual patients must be at least 1, got 0"]));
+    add("simulate --n 1e3", &["simulate", "--population", "pop.pk", "--n", "1e3", "--regimen", "100 ug"], clap("invalid value '1e3' for '--n <N>'"));
+    add("simulate --n 99999999999999999999", &["simulate", "--population", "pop.pk", "--n", "99999999999999999999", "--regimen", "100 ug"], clap("invalid value"));
+    add("simulate --seed=-1", &["simulate", "--population", "pop.pk", "--n", "3", "--seed=-1", "--regimen", "100 ug"], clap("invalid value '-1' for '--seed <SEED>'"));
+    add("simulate --population and --model", &["simulate", "--model", "m.pk", "--population", "pop.pk", "--regimen", "100 mg"], clap("cannot be used with"));
+    add("simulate --bsa abc", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa", "abc"], clap("invalid value 'abc' for '--bsa <BSA>'"));
+    add("simulate --bsa=-1", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa=-1"], refused(&["-1"]));
+    add("simulate --bsa=0", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa=0"], refused(&["0"]));
+    add("simulate --bsa NaN", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa", "NaN"], refused(&["NaN"]));
+    add("simulate --weight inf", &["simulate", "--model", "m.pk", "--regimen", "5 mg/kg", "--weight", "inf"], refused(&["inf"]));
+    add("simulate --weight=-70", &["simulate", "--model", "m.pk", "--regimen", "5 mg/kg", "--weight=-70"], refused(&["-70"]));
+    add("simulate --bsa-formula bogus", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--weight", "70", "--height", "170", "--bsa-formula", "bogus"], refused(&["bogus"]));
+    add("simulate --percentile 150", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--percentile", "150"], refused(&["150"]));
+    add("simulate --percentile=-5", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--percentile=-5"], refused(&["-5"]));
+    add("simulate --percentile NaN", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--percentile", "NaN"], refused(&["NaN"]));
+    add("simulate --target bogus", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--target", "bogus"], refused(&["bogus"]));
+    add("simulate --target CMAX<abc", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--target", "CMAX<abc"], refused(&["CMAX<abc"]));
+    add("simulate --covariate WT (no value)", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--covariate", "WT"], refused(&["WT"]));
+    add("simulate --covariate WT=5..1", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--covariate", "WT=5..1"], refused(&["WT=5..1"]));
+    add("simulate --covariate WT=abc", &["simulate", "--model", "pheno", "--regimen", "100 mg", "--covariate", "WGT=abc", "--covariate", "APGR=7"], refused(&["abc"]));
+    add("simulate: a model covariate not given", &["simulate", "--model", "pheno", "--regimen", "100 mg", "--covariate", "APGR=7"], refused(&["WGT"]));
+    add("simulate --param CL=abc", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=abc"], refused(&["--param 'CL=abc': value 'abc' is not a number"]));
+    add("simulate --param CL", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL"], refused(&["--param 'CL'"]));
+    add("simulate --param =3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "=3"], refused(&["--param"]));
+    add("simulate --param CLX=3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CLX=3"], refused(&["CLX"]));
+    add("simulate --param CL=-3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=-3"], refused(&["CL"]));
+    add("simulate --param CL=inf", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=inf"], refused(&["CL"]));
+    add("simulate --grid 0:0:10", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:0:10"], refused(&["grid '0:0:10'"]));
+    add("simulate --grid 10:1:0", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "10:1:0"], refused(&["grid '10:1:0'"]));
+    add("simulate --grid 0:1", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1"], refused(&["grid '0:1'"]));
+    add("simulate --grid a:b:c", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "a:b:c"], refused(&["grid 'a:b:c'"]));
+    add("simulate --grid 0:NaN:10", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:NaN:10"], refused(&["grid '0:NaN:10'"]));
+    add("simulate --grid 0:1:inf", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1:inf"], refused(&["grid '0:1:inf'"]));
+    add("simulate --grid 0:1e-9:1e6 (too many points)", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1e-9:1e6"], refused(&["has more than 10 million points"]));
+    add("simulate --grid -5:1:5", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid=-5:1:5"], accepted(&["TIME,CONC\n-5,0\n"], &[]));
+    add("simulate --grid 3:1:3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "3:1:3"], accepted(&["TIME,CONC\n3,"], &[]));
+    add("simulate --regimen empty", &["simulate", "--model", "m.pk", "--regimen", ""], refused(&["regimen ''"]));
+    add("simulate --regimen garbage", &["simulate", "--model", "m.pk", "--regimen", "lots of drug"], refused(&["regimen 'lots of drug'"]));
+    add("simulate --regimen negative dose", &["simulate", "--model", "m.pk", "--regimen", "-100 mg"], clap("unexpected argument '-1'"));
+    add("simulate --regimen=negative dose", &["simulate", "--model", "m.pk", "--regimen=-100 mg"], refused(&["regimen '-100 mg'"]));
+    add("simulate --regimen 0 mg", &["simulate", "--model", "m.pk", "--regimen", "0 mg", "--grid", "0:1:2"], accepted(&["TIME,CONC\n0,0\n"], &[]));
+    add("simulate --regimen NaN mg", &["simulate", "--model", "m.pk", "--regimen", "NaN mg"], refused(&["regimen 'NaN mg'"]));
+    add("simulate --regimen inf mg", &["simulate", "--model", "m.pk", "--regimen", "inf mg"], refused(&["regimen 'inf mg'"]));
+    add("simulate --regimen x 0", &["simulate", "--model", "m.pk", "--regimen", "100 mg every 24 h x 0"], refused(&["regimen"]));
+    add("simulate --regimen every 0 h", &["simulate", "--model", "m.pk", "--regimen", "100 mg every 0 h x 3"], refused(&["regimen"]));
+    add("simulate --regimen over 0 h", &["simulate", "--model", "m.pk", "--regimen", "100 mg over 0 h"], refused(&["regimen"]));
+    add("simulate --regimen mg/m2 without BSA", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2 over 2 h"], refused(&["a dose per m² needs a body-surface area"]));
+    add("simulate --regimen fortnights", &["simulate", "--model", "m.pk", "--regimen", "52 mg over 2 fortnights"], refused(&["unknown time unit 'fortnights'"]));
+    add("simulate --conc-unit ng/furlong", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--conc-unit", "ng/furlong"], refused(&["unknown concentration unit 'ng/furlong'"]));
+    add("simulate --time-unit parsec", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--time-unit", "parsec"], refused(&["unknown time unit 'parsec'"]));
+    add("simulate --amount-unit stone", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--amount-unit", "stone"], refused(&["unknown amount unit 'stone'"]));
+    add("simulate: --data and --regimen", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--data", "data.csv"], refused(&["error:"]));
+    // fit.
+    add("fit --starts abc", &["fit", "data.csv", "--model", "m.pk", "--starts", "abc"], clap("invalid value 'abc' for '--starts <STARTS>'"));
+    add("fit --starts=-1", &["fit", "data.csv", "--model", "m.pk", "--starts=-1"], clap("invalid value '-1' for '--starts <STARTS>'"));
+    add("fit --tau 0", &["fit", "data.csv", "--model", "m.pk", "--tau", "0"], refused(&["--tau must be a positive interval, got 0"]));
+    add("fit --tau NaN", &["fit", "data.csv", "--model", "m.pk", "--tau", "NaN"], refused(&["--tau must be a positive interval, got NaN"]));
+    add("fit --tau=-5", &["fit", "data.csv", "--model", "m.pk", "--tau=-5"], refused(&["--tau must be a positive interval, got -5"]));
+    add("fit --error bogus", &["fit", "data.csv", "--model", "m.pk", "--error", "bogus"], refused(&["bogus"]));
+    add("fit --weight without wls", &["fit", "data.csv", "--model", "m.pk", "--weight", "1/y"], refused(&["--weight"]));
+    add("fit --error wls --weight bogus", &["fit", "data.csv", "--model", "m.pk", "--error", "wls", "--weight", "1/z"], refused(&["1/z"]));
+    add("fit --init CL=-1", &["fit", "data.csv", "--model", "m.pk", "--init", "CL=-1"], refused(&["parameter CL: initial value -1 is outside the bounds [0.001, 1000]"]));
+    add("fit --init XX=1", &["fit", "data.csv", "--model", "m.pk", "--init", "XX=1"], refused(&["XX"]));
+    add("fit --fix CL=NaN", &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=NaN"], refused(&["parameter CL: value NaN is not a finite number"]));
+    add("fit --fix CL=inf", &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=inf"], refused(&["parameter CL: value inf is not a finite number"]));
+    add("fit --fix CL=1 --init CL=2", &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=1", "--init", "CL=2"], refused(&["CL"]));
+    add("fit --id 7 (no such subject)", &["fit", "data.csv", "--model", "m.pk", "--id", "7"], refused(&["--id 7: no such subject in data.csv"]));
+    add("fit --id 1", &["fit", "good.csv", "--model", "m.pk", "--id", "1"], accepted(&["Subject 1: 4 observations"], &[]));
+    add("fit --accept FOO=1", &["fit", "data.csv", "--model", "m.pk", "--accept", "FOO=1"], refused(&["data.csv: no column FOO to select records by (columns other than the NONMEM items: WT)"]));
+    add("fit --accept WT", &["fit", "data.csv", "--model", "m.pk", "--accept", "WT"], refused(&["WT"]));
+    add("fit --accept WT=abc", &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=abc"], refused(&["abc"]));
+    add("fit --accept WT=70", &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=70"], accepted(&["Subject 1: NOT FITTED: subject 1: 2 observations"], &["1 of 1 subjects not fitted"]));
+    add("fit --drop ID", &["fit", "data.csv", "--model", "m.pk", "--drop", "ID"], refused(&["data.csv, line 1: missing required column ID"]));
+    add("fit --drop DV", &["fit", "data.csv", "--model", "m.pk", "--drop", "DV,MDV"], refused(&["no DV column"]));
+    add("fit --prior with --model", &["fit", "data.csv", "--prior", "pop.pk", "--model", "m.pk"], clap("cannot be used with"));
+    add("fit --forest without --population", &["fit", "data.csv", "--model", "m.pk", "--forest", "f.svg"], clap("--population"));
+    add("fit --conc-unit bogus", &["fit", "data.csv", "--model", "m.pk", "--conc-unit", "bogus"], refused(&["unknown concentration unit 'bogus'"]));
+    add("fit --bsa-column NOPE", &["fit", "data.csv", "--model", "m.pk", "--bsa-column", "NOPE"], accepted(&["Subject 1"], &[]));
+    add("fit --json into a missing directory", &["fit", "data.csv", "--model", "m.pk", "--json", "nodir/fit.json"], refused(&["cannot write nodir/fit.json: the directory nodir does not exist"]));
+    add("fit --table into a missing directory", &["fit", "data.csv", "--model", "m.pk", "--table", "nodir/t.csv"], refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]));
+    add("fit --plots into a missing directory", &["fit", "data.csv", "--model", "m.pk", "--plots", "nodir/deeper/plots"], refused(&["nodir"]));
+    add("fit --json over the data", &["fit", "data.csv", "--model", "m.pk", "--json", "data.csv"], refused(&["refusing to write data.csv: it is an input file"]));
+    add("fit --json over the data (./)", &["fit", "data.csv", "--model", "m.pk", "--json", "./data.csv"], refused(&["refusing to write ./data.csv: it is an input file"]));
+    add("fit --table over the model", &["fit", "data.csv", "--model", "m.pk", "--table", "m.pk"], refused(&["refusing to write m.pk: it is an input file"]));
+    add("fit --json and --table to one file", &["fit", "data.csv", "--model", "m.pk", "--json", "o.json", "--table", "o.json"], refused(&["two outputs name the same file (o.json and o.json)"]));
+    add("fit --plots over a file", &["fit", "data.csv", "--model", "m.pk", "--plots", "data.csv"], refused(&["data.csv"]));
+    add("fit --json, --table and --plots", &["fit", "good.csv", "--model", "m.pk", "--json", "o.json", "--table", "t.csv", "--plots", "plots"], Expect::Writes(vec!["o.json".into(), "t.csv".into(), "plots".into()]));
+    // nca.
+    add("nca --rule bogus", &["nca", "data.csv", "--rule", "bogus"], refused(&["bogus"]));
+    add("nca --route bogus", &["nca", "data.csv", "--route", "bogus"], refused(&["bogus"]));
+    add("nca --lambda-z-points abc", &["nca", "data.csv", "--lambda-z-points", "abc"], clap("invalid value 'abc'"));
+    add("nca --lambda-z-points=-1", &["nca", "data.csv", "--lambda-z-points=-1"], clap("invalid value '-1'"));
+    add("nca --lambda-z-points 0", &["nca", "data.csv", "--lambda-z-points", "0"], refused(&["0"]));
+    add("nca --lambda-z-points 1", &["nca", "data.csv", "--lambda-z-points", "1"], refused(&["1"]));
+    add("nca --lambda-z-points 1000", &["nca", "data.csv", "--lambda-z-points", "1000"], accepted(&["Subject 1"], &[]));
+    add("nca --lambda-z-range 5:1", &["nca", "data.csv", "--lambda-z-range", "5:1"], refused(&["'5:1': expected START:END with END > START"]));
+    add("nca --lambda-z-range x", &["nca", "data.csv", "--lambda-z-range", "x"], refused(&["'x': expected START:END"]));
+    add("nca --lambda-z-range and --lambda-z-points", &["nca", "data.csv", "--lambda-z-range", "0:5", "--lambda-z-points", "3"], clap("cannot be used with"));
+    add("nca --partial 2:2", &["nca", "data.csv", "--partial", "2:2"], refused(&["'2:2': expected START:END with END > START"]));
+    add("nca --partial NaN:5", &["nca", "data.csv", "--partial", "NaN:5"], refused(&["NaN:5"]));
+    add("nca --partial 0:inf", &["nca", "good.csv", "--partial", "0:inf"], accepted(&["AUC 0-inf h: 7473.36"], &[]));
+    add("nca --tau 0", &["nca", "data.csv", "--tau", "0"], refused(&["0"]));
+    add("nca --tau=-1", &["nca", "data.csv", "--tau=-1"], refused(&["-1"]));
+    add("nca --tau NaN", &["nca", "data.csv", "--tau", "NaN"], refused(&["NaN"]));
+    add("nca --blq-before bogus", &["nca", "data.csv", "--blq-before", "bogus"], refused(&["bogus"]));
+    add("nca --blq-after bogus", &["nca", "data.csv", "--blq-after", "bogus"], refused(&["bogus"]));
+    add("nca --conc-unit bogus", &["nca", "data.csv", "--conc-unit", "bogus"], refused(&["unknown concentration unit 'bogus'"]));
+    add("nca --amount-unit bogus", &["nca", "data.csv", "--amount-unit", "bogus"], refused(&["unknown amount unit 'bogus'"]));
+    add("nca --time-unit bogus", &["nca", "data.csv", "--time-unit", "bogus"], refused(&["unknown time unit 'bogus'"]));
+    add("nca --drop ID", &["nca", "data.csv", "--drop", "ID"], refused(&["missing required column ID"]));
+    add("nca --json over the data", &["nca", "data.csv", "--json", "data.csv"], refused(&["refusing to write data.csv: it is an input file"]));
+    add("nca --csv into a missing directory", &["nca", "data.csv", "--csv", "nodir/x.csv"], refused(&["cannot write nodir/x.csv: the directory nodir does not exist"]));
+    add("nca --json and --csv to one file", &["nca", "data.csv", "--json", "o", "--csv", "o"], refused(&["two outputs name the same file"]));
+    add("nca --json and --csv", &["nca", "data.csv", "--json", "o.json", "--csv", "o.csv"], Expect::Writes(vec!["o.json".into(), "o.csv".into()]));
+    // popfit.
+    add("popfit --method bogus", &["popfit", "data.csv", "--model", "pop.pk", "--method", "bogus", "--evaluate"], refused(&["bogus"]));
+    add("popfit --max-iterations abc", &["popfit", "data.csv", "--model", "pop.pk", "--max-iterations", "abc"], clap("invalid value 'abc'"));
+    add("popfit --max-iterations=-5", &["popfit", "data.csv", "--model", "pop.pk", "--max-iterations=-5"], clap("invalid value '-5'"));
+    add("popfit --covariance with --no-covariance", &["popfit", "data.csv", "--model", "pop.pk", "--covariance", "--no-covariance"], clap("cannot be used with"));
+    add("popfit without a model for CSV data", &["popfit", "data.csv", "--evaluate"], refused(&["--model"]));
+    add("popfit: a model without η", &["popfit", "data.csv", "--model", "m.pk", "--evaluate"], accepted(&["OFV"], &[]));
+    add("popfit --evaluate", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate"], accepted(&["OFV"], &[]));
+    add("popfit --json over the model", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--json", "pop.pk"], refused(&["refusing to write pop.pk: it is an input file"]));
+    add("popfit --table into a missing directory", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--table", "nodir/t.csv"], refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]));
+    add("popfit --ext for CSV data", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--ext", "x.ext"], refused(&["--ext"]));
+    add("popfit --accept WT=abc", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--accept", "WT=abc"], refused(&["abc"]));
+    add("popfit: control stream --evaluate", &["popfit", "control.ctl", "--evaluate"], accepted(&["OFV"], &[]));
+    add("popfit: control stream --write-model over itself", &["popfit", "control.ctl", "--evaluate", "--write-model", "control.ctl"], refused(&["refusing to write control.ctl: it is an input file"]));
+    // translate and compare.
+    add("translate -o over the control stream", &["translate", "control.ctl", "-o", "control.ctl"], refused(&["refusing to write control.ctl: it is an input file"]));
+    add("translate -o into a missing directory", &["translate", "control.ctl", "-o", "nodir/m.pk"], refused(&["nodir/m.pk"]));
+    add("translate a control stream", &["translate", "control.ctl"], accepted(&["theta "], &[]));
+    add("translate --no-data", &["translate", "control.ctl", "--no-data"], accepted(&["theta "], &[]));
+    add("translate a model file", &["translate", "m.pk"], refused(&["m.pk"]));
+    add("compare --population missing", &["compare", "data.csv", "--population", "nope.pk"], refused(&["nope.pk"]));
+    // Output over an input through a hard link.
+    cases.push(Case {
+        category: "flags",
+        name: "simulate --out over a symbolic path to the data".into(),
+        args: args(&["simulate", "--model", "m.pk", "--data", "sub/../data.csv", "--out", "data.csv"]),
+        files: {
+            let mut f = files();
+            f.push(("sub/.keep".into(), vec![]));
+            f
+        },
+        expect: refused(&["refusing to write data.csv: it is an input file"]),
+    });
+}
+
 fn main_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     numeric_cells(&mut cases);
     csv_structure(&mut cases);
     nonmem_semantics(&mut cases);
     fixture_mutations(&mut cases);
+    model_cases(&mut cases);
+    flag_cases(&mut cases);
     cases
 }
 
