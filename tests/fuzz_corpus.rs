@@ -204,7 +204,10 @@ fn check(case: &Case, dir: &Path, only_crashes: bool) -> Result<(), String> {
     match &case.expect {
         Expect::Refused(needles) => {
             if run.code == Some(0) {
-                return Err(format!("expected a refusal naming {needles:?}, but it was accepted: {}", describe(&run)));
+                return Err(format!(
+                    "expected a refusal naming {needles:?}, but it was accepted: {}",
+                    describe(&run)
+                ));
             }
             if !run.stderr.starts_with("error:") && !run.stderr.contains("\nerror:") {
                 return Err(format!("a refusal without an error message: {}", describe(&run)));
@@ -229,7 +232,10 @@ fn check(case: &Case, dir: &Path, only_crashes: bool) -> Result<(), String> {
         }
         Expect::SameAs(reference) => {
             if run.code != Some(0) {
-                return Err(format!("expected success (as the equivalent input): {}", describe(&run)));
+                return Err(format!(
+                    "expected success (as the equivalent input): {}",
+                    describe(&run)
+                ));
             }
             let rdir = dir.with_extension("ref");
             write_files(&rdir, reference);
@@ -303,7 +309,12 @@ fn run_all(cases: &[Case], only_crashes: bool) -> (Vec<String>, Duration) {
     let mut times = times.into_inner().unwrap();
     times.sort();
     for (t, i) in times.iter().rev().take(5) {
-        eprintln!("  slowest: {:.2} s  [{}] {}", t.as_secs_f64(), cases[*i].category, cases[*i].name);
+        eprintln!(
+            "  slowest: {:.2} s  [{}] {}",
+            t.as_secs_f64(),
+            cases[*i].category,
+            cases[*i].name
+        );
     }
     let mut f = failures.into_inner().unwrap();
     f.sort();
@@ -355,7 +366,15 @@ fn base_with(line: usize, col: &str, value: &str) -> String {
 }
 
 fn sim() -> Vec<String> {
-    args(&["simulate", "--model", "one_cmt_iv", "--data", "data.csv", "--grid", "0:1:6"])
+    args(&[
+        "simulate",
+        "--model",
+        "one_cmt_iv",
+        "--data",
+        "data.csv",
+        "--grid",
+        "0:1:6",
+    ])
 }
 
 /// A model that reads WT.
@@ -364,8 +383,22 @@ const WT_MODEL: &str = "theta CL = 5 (0.01, 100)\ntheta V = 50 (1, 1000)\ncovari
 
 /// Text that is not a number, in every spelling the reader might mistake for one.
 const NOT_NUMBERS: &[&str] = &[
-    "NaN", "nan", "-NaN", "inf", "-inf", "+Infinity", "1e309", "-1e309", "abc", "BLQ", "<0.1", "1.2.3", "0x10",
-    "1e", "--1", "1 2",
+    "NaN",
+    "nan",
+    "-NaN",
+    "inf",
+    "-inf",
+    "+Infinity",
+    "1e309",
+    "-1e309",
+    "abc",
+    "BLQ",
+    "<0.1",
+    "1.2.3",
+    "0x10",
+    "1e",
+    "--1",
+    "1 2",
 ];
 
 fn numeric_cells(cases: &mut Vec<Case>) {
@@ -378,7 +411,9 @@ fn numeric_cells(cases: &mut Vec<Case>) {
                     name: format!("{col} = '{v}' on line {line}"),
                     args: sim(),
                     files: file("data.csv", base_with(line, col, v)),
-                    expect: refused(&[&format!("data.csv, line {line}, column {col}: expected a number, found '{v}'")]),
+                    expect: refused(&[&format!(
+                        "data.csv, line {line}, column {col}: expected a number, found '{v}'"
+                    )]),
                 });
             }
         }
@@ -390,7 +425,9 @@ fn numeric_cells(cases: &mut Vec<Case>) {
             name: format!("{col} = \"1,5\" (decimal comma, quoted)"),
             args: sim(),
             files: file("data.csv", base_with(2, col, "\"1,5\"")),
-            expect: refused(&[&format!("data.csv, line 2, column {col}: expected a number, found '1,5'")]),
+            expect: refused(&[&format!(
+                "data.csv, line 2, column {col}: expected a number, found '1,5'"
+            )]),
         });
     }
 
@@ -409,14 +446,39 @@ fn numeric_cells(cases: &mut Vec<Case>) {
         (2, "ID", "+1", same()),
         (2, "ID", "1e0", same()),
         (3, "ID", "1.000", same()),
-        (3, "ID", "abc", r("line 4, column ID: subject 1 appears again after other subjects")),
-        (3, "ID", "2", r("line 4, column ID: subject 1 appears again after other subjects")),
-        (6, "ID", "1", r("line 6, column ID: subject 1 appears again after other subjects")),
+        (
+            3,
+            "ID",
+            "abc",
+            r("line 4, column ID: subject 1 appears again after other subjects"),
+        ),
+        (
+            3,
+            "ID",
+            "2",
+            r("line 4, column ID: subject 1 appears again after other subjects"),
+        ),
+        (
+            6,
+            "ID",
+            "1",
+            r("line 6, column ID: subject 1 appears again after other subjects"),
+        ),
         (2, "ID", "NaN", accepted(&["\nNaN,0,"], &[])),
         (2, "ID", "patient A", accepted(&["\npatient A,0,"], &[])),
         // TIME
-        (2, "TIME", "", r("line 2, column TIME: expected a time, found a missing value")),
-        (3, "TIME", ".", r("line 3, column TIME: expected a time, found a missing value")),
+        (
+            2,
+            "TIME",
+            "",
+            r("line 2, column TIME: expected a time, found a missing value"),
+        ),
+        (
+            3,
+            "TIME",
+            ".",
+            r("line 3, column TIME: expected a time, found a missing value"),
+        ),
         (2, "TIME", "-0", same()),
         (2, "TIME", "+0", same()),
         (2, "TIME", "0.000", same()),
@@ -426,34 +488,94 @@ fn numeric_cells(cases: &mut Vec<Case>) {
         (2, "TIME", "-5", acc()),
         (2, "TIME", "1e-310", acc()),
         (2, "TIME", "5e-324", acc()),
-        (3, "TIME", "-1", r("line 3, column TIME: subject 1: time -1 is before the previous record's time 0")),
-        (3, "TIME", "1e300", r("line 4, column TIME: subject 1: time 4 is before the previous record's time")),
-        (4, "TIME", "0.5", r("line 4, column TIME: subject 1: time 0.5 is before the previous record's time 1")),
+        (
+            3,
+            "TIME",
+            "-1",
+            r("line 3, column TIME: subject 1: time -1 is before the previous record's time 0"),
+        ),
+        (
+            3,
+            "TIME",
+            "1e300",
+            r("line 4, column TIME: subject 1: time 4 is before the previous record's time"),
+        ),
+        (
+            4,
+            "TIME",
+            "0.5",
+            r("line 4, column TIME: subject 1: time 0.5 is before the previous record's time 1"),
+        ),
         // DV: not used by a simulation, but a missing one on an observation is refused.
-        (3, "DV", "", r("line 3, column DV: MDV = 0 makes this record an observation, but DV is missing")),
-        (4, "DV", ".", r("line 4, column DV: MDV = 0 makes this record an observation, but DV is missing")),
+        (
+            3,
+            "DV",
+            "",
+            r("line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"),
+        ),
+        (
+            4,
+            "DV",
+            ".",
+            r("line 4, column DV: MDV = 0 makes this record an observation, but DV is missing"),
+        ),
         (3, "DV", "-0", same()),
         (3, "DV", "-1", same()),
         (3, "DV", "1e300", same()),
         (3, "DV", "5e-324", same()),
         (2, "DV", "7", same()),
         // AMT
-        (2, "AMT", "-1", r("line 2, column AMT: a dose amount must not be negative, found -1")),
-        (5, "AMT", "-1e-300", r("line 5, column AMT: a dose amount must not be negative")),
+        (
+            2,
+            "AMT",
+            "-1",
+            r("line 2, column AMT: a dose amount must not be negative, found -1"),
+        ),
+        (
+            5,
+            "AMT",
+            "-1e-300",
+            r("line 5, column AMT: a dose amount must not be negative"),
+        ),
         (2, "AMT", "100.0", same()),
         (2, "AMT", "1e2", same()),
         (2, "AMT", "-0", acc()),
         (2, "AMT", "", acc()),
         (2, "AMT", "5e-324", acc()),
         (2, "AMT", "1e300", acc()),
-        (2, "AMT", "1.7976931348623157e308", refused(&["subject 1: the prediction at time 0 (line 2) is inf"])),
-        (3, "AMT", "5", r("line 3, column AMT: AMT = 5 on a record that is not a dose")),
+        (
+            2,
+            "AMT",
+            "1.7976931348623157e308",
+            refused(&["subject 1: the prediction at time 0 (line 2) is inf"]),
+        ),
+        (
+            3,
+            "AMT",
+            "5",
+            r("line 3, column AMT: AMT = 5 on a record that is not a dose"),
+        ),
         (3, "AMT", "-0", same()),
         (3, "AMT", ".", same()),
         // RATE
-        (2, "RATE", "-1", r("line 2, column RATE: RATE = -1 asks for a modelled rate, but the model sets no RATE(state)")),
-        (2, "RATE", "-2", r("line 2, column RATE: RATE = -2 asks for a modelled duration, but the model sets no DUR(state)")),
-        (2, "RATE", "-3", r("line 2, column RATE: expected a rate >= 0, or -1 (modelled rate) or -2 (modelled duration), found -3")),
+        (
+            2,
+            "RATE",
+            "-1",
+            r("line 2, column RATE: RATE = -1 asks for a modelled rate, but the model sets no RATE(state)"),
+        ),
+        (
+            2,
+            "RATE",
+            "-2",
+            r("line 2, column RATE: RATE = -2 asks for a modelled duration, but the model sets no DUR(state)"),
+        ),
+        (
+            2,
+            "RATE",
+            "-3",
+            r("line 2, column RATE: expected a rate >= 0, or -1 (modelled rate) or -2 (modelled duration), found -3"),
+        ),
         (2, "RATE", "-0.5", r("line 2, column RATE: expected a rate >= 0")),
         (3, "RATE", "-3", r("line 3, column RATE: expected a rate >= 0")),
         (2, "RATE", "-0", same()),
@@ -463,21 +585,66 @@ fn numeric_cells(cases: &mut Vec<Case>) {
         (2, "RATE", "1e-300", acc()),
         (2, "RATE", "1e300", acc()),
         // DUR
-        (2, "DUR", "-1", r("line 2, column DUR: a duration must not be negative, found -1")),
-        (5, "DUR", "2", r("line 5, column DUR: both RATE (50) and DUR (2) are given for one dose; give one of them")),
+        (
+            2,
+            "DUR",
+            "-1",
+            r("line 2, column DUR: a duration must not be negative, found -1"),
+        ),
+        (
+            5,
+            "DUR",
+            "2",
+            r("line 5, column DUR: both RATE (50) and DUR (2) are given for one dose; give one of them"),
+        ),
         (2, "DUR", "-0", same()),
         (2, "DUR", ".", same()),
         (3, "DUR", "2", same()),
         (2, "DUR", "2", acc()),
         (2, "DUR", "1e-300", acc()),
         // EVID
-        (2, "EVID", "0", r("line 2, column AMT: AMT = 100 on a record that is not a dose: an observation record (EVID 0)")),
-        (2, "EVID", "2", r("line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 2 records give no dose")),
-        (2, "EVID", "3", r("line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 3 resets the system")),
-        (2, "EVID", "5", r("line 2, column EVID: expected 0, 1, 2, 3 or 4, found 5")),
-        (2, "EVID", "-1", r("line 2, column EVID: expected 0, 1, 2, 3 or 4, found -1")),
-        (3, "EVID", "1.5", r("line 3, column EVID: expected 0, 1, 2, 3 or 4, found 1.5")),
-        (3, "EVID", "99", r("line 3, column EVID: expected 0, 1, 2, 3 or 4, found 99")),
+        (
+            2,
+            "EVID",
+            "0",
+            r("line 2, column AMT: AMT = 100 on a record that is not a dose: an observation record (EVID 0)"),
+        ),
+        (
+            2,
+            "EVID",
+            "2",
+            r("line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 2 records give no dose"),
+        ),
+        (
+            2,
+            "EVID",
+            "3",
+            r("line 2, column AMT: AMT = 100 on a record that is not a dose: EVID 3 resets the system"),
+        ),
+        (
+            2,
+            "EVID",
+            "5",
+            r("line 2, column EVID: expected 0, 1, 2, 3 or 4, found 5"),
+        ),
+        (
+            2,
+            "EVID",
+            "-1",
+            r("line 2, column EVID: expected 0, 1, 2, 3 or 4, found -1"),
+        ),
+        (
+            3,
+            "EVID",
+            "1.5",
+            r("line 3, column EVID: expected 0, 1, 2, 3 or 4, found 1.5"),
+        ),
+        (
+            3,
+            "EVID",
+            "99",
+            r("line 3, column EVID: expected 0, 1, 2, 3 or 4, found 99"),
+        ),
         (3, "EVID", "1e300", r("line 3, column EVID: expected 0, 1, 2, 3 or 4")),
         (2, "EVID", "1.0", same()),
         (2, "EVID", "4", same()),
@@ -496,35 +663,110 @@ fn numeric_cells(cases: &mut Vec<Case>) {
         (3, "MDV", "1", same()),
         (3, "MDV", ".", same()),
         // CMT
-        (2, "CMT", "2", r("line 2, column CMT: the model has compartments 1 to 1 (central), the dose names 2")),
-        (2, "CMT", "-1", r("line 2, column CMT: expected a compartment number >= 0, found -1")),
-        (2, "CMT", "1.5", r("line 2, column CMT: expected a compartment number >= 0, found 1.5")),
-        (2, "CMT", "1e300", r("line 2, column CMT: the model has compartments 1 to 1")),
-        (3, "CMT", "2", r("line 3, column CMT: an observation in CMT 2 has no output in the model")),
-        (3, "CMT", "-3", r("line 3, column CMT: expected a compartment number >= 0, found -3")),
+        (
+            2,
+            "CMT",
+            "2",
+            r("line 2, column CMT: the model has compartments 1 to 1 (central), the dose names 2"),
+        ),
+        (
+            2,
+            "CMT",
+            "-1",
+            r("line 2, column CMT: expected a compartment number >= 0, found -1"),
+        ),
+        (
+            2,
+            "CMT",
+            "1.5",
+            r("line 2, column CMT: expected a compartment number >= 0, found 1.5"),
+        ),
+        (
+            2,
+            "CMT",
+            "1e300",
+            r("line 2, column CMT: the model has compartments 1 to 1"),
+        ),
+        (
+            3,
+            "CMT",
+            "2",
+            r("line 3, column CMT: an observation in CMT 2 has no output in the model"),
+        ),
+        (
+            3,
+            "CMT",
+            "-3",
+            r("line 3, column CMT: expected a compartment number >= 0, found -3"),
+        ),
         (2, "CMT", "0", same()),
         (2, "CMT", "-0", same()),
         (2, "CMT", ".", same()),
         (3, "CMT", "1.0", same()),
         // ADDL
-        (2, "ADDL", "1", r("line 2, column II: ADDL = 1 needs an interdose interval II > 0")),
-        (2, "ADDL", "-1", r("line 2, column ADDL: expected a whole number of additional doses >= 0, found -1")),
-        (2, "ADDL", "1.5", r("line 2, column ADDL: expected a whole number of additional doses >= 0, found 1.5")),
-        (2, "ADDL", "1000001", r("line 2, column ADDL: expected a whole number of additional doses >= 0")),
-        (2, "ADDL", "1e300", r("line 2, column ADDL: expected a whole number of additional doses >= 0")),
+        (
+            2,
+            "ADDL",
+            "1",
+            r("line 2, column II: ADDL = 1 needs an interdose interval II > 0"),
+        ),
+        (
+            2,
+            "ADDL",
+            "-1",
+            r("line 2, column ADDL: expected a whole number of additional doses >= 0, found -1"),
+        ),
+        (
+            2,
+            "ADDL",
+            "1.5",
+            r("line 2, column ADDL: expected a whole number of additional doses >= 0, found 1.5"),
+        ),
+        (
+            2,
+            "ADDL",
+            "1000001",
+            r("line 2, column ADDL: expected a whole number of additional doses >= 0"),
+        ),
+        (
+            2,
+            "ADDL",
+            "1e300",
+            r("line 2, column ADDL: expected a whole number of additional doses >= 0"),
+        ),
         (3, "ADDL", "-2", r("line 3, column ADDL: expected a whole number")),
         (2, "ADDL", "-0", same()),
         (2, "ADDL", ".", same()),
         (3, "ADDL", "3", same()),
         // II
-        (2, "II", "-1", r("line 2, column II: an interdose interval must not be negative, found -1")),
-        (3, "II", "-12", r("line 3, column II: an interdose interval must not be negative")),
+        (
+            2,
+            "II",
+            "-1",
+            r("line 2, column II: an interdose interval must not be negative, found -1"),
+        ),
+        (
+            3,
+            "II",
+            "-12",
+            r("line 3, column II: an interdose interval must not be negative"),
+        ),
         (2, "II", "12", same()),
         (2, "II", "-0", same()),
         (2, "II", "1e300", same()),
         // SS
-        (2, "SS", "1", r("line 2, column II: SS = 1 needs an interdose interval II > 0")),
-        (2, "SS", "2", r("line 2, column II: SS = 2 needs an interdose interval II > 0")),
+        (
+            2,
+            "SS",
+            "1",
+            r("line 2, column II: SS = 1 needs an interdose interval II > 0"),
+        ),
+        (
+            2,
+            "SS",
+            "2",
+            r("line 2, column II: SS = 2 needs an interdose interval II > 0"),
+        ),
         (2, "SS", "3", r("line 2, column SS: expected 0, 1 or 2, found 3")),
         (2, "SS", "99", r("line 2, column SS: expected 0, 1 or 2, found 99")),
         (2, "SS", "-1", r("line 2, column SS: expected 0, 1 or 2, found -1")),
@@ -557,9 +799,21 @@ fn numeric_cells(cases: &mut Vec<Case>) {
         f
     };
     let wt_cases: Vec<(usize, &str, Expect)> = vec![
-        (2, "", refused(&["subject 1, data.csv, line 2, column WT: covariate WT is missing or not a number"])),
-        (3, ".", refused(&["subject 1, data.csv, line 3, column WT: covariate WT is missing or not a number"])),
-        (6, ".", refused(&["subject 2, data.csv, line 6, column WT: covariate WT is missing or not a number"])),
+        (
+            2,
+            "",
+            refused(&["subject 1, data.csv, line 2, column WT: covariate WT is missing or not a number"]),
+        ),
+        (
+            3,
+            ".",
+            refused(&["subject 1, data.csv, line 3, column WT: covariate WT is missing or not a number"]),
+        ),
+        (
+            6,
+            ".",
+            refused(&["subject 2, data.csv, line 6, column WT: covariate WT is missing or not a number"]),
+        ),
         (3, "70.0", Expect::SameAs(with_model(base_csv()))),
         (2, "-5", refused(&["subject 1", "kernel parameter CL = NaN"])),
         (2, "0", refused(&["subject 1", "kernel parameter CL = 0"])),
@@ -583,7 +837,6 @@ fn numeric_cells(cases: &mut Vec<Case>) {
     });
 }
 
-
 fn csv_structure(cases: &mut Vec<Case>) {
     let base = base_csv();
     let rows = base_rows();
@@ -600,35 +853,102 @@ fn csv_structure(cases: &mut Vec<Case>) {
     let no_id = refused(&["data.csv, line 1: missing required column ID"]);
     add("empty file", vec![], no_id.clone());
     add("only newlines", b"\n\n\n".to_vec(), no_id.clone());
-    add("only spaces", b"   \n  \n".to_vec(), refused(&["data.csv, line 1: column 1 has no name"]));
-    add("header only", format!("{}\n", COLUMNS.join(",")).into(), refused(&["data.csv: no data records"]));
-    add("header only, no newline", COLUMNS.join(",").into(), refused(&["data.csv: no data records"]));
-    add("header and comment lines only", format!("{}\n# nothing\n#\n", COLUMNS.join(",")).into(), refused(&["data.csv: no data records"]));
+    add(
+        "only spaces",
+        b"   \n  \n".to_vec(),
+        refused(&["data.csv, line 1: column 1 has no name"]),
+    );
+    add(
+        "header only",
+        format!("{}\n", COLUMNS.join(",")).into(),
+        refused(&["data.csv: no data records"]),
+    );
+    add(
+        "header only, no newline",
+        COLUMNS.join(",").into(),
+        refused(&["data.csv: no data records"]),
+    );
+    add(
+        "header and comment lines only",
+        format!("{}\n# nothing\n#\n", COLUMNS.join(",")).into(),
+        refused(&["data.csv: no data records"]),
+    );
     add("UTF-8 byte-order mark", format!("\u{feff}{base}").into(), same());
     add("CRLF line ends", base.replace('\n', "\r\n").into(), same());
-    add("BOM and CRLF", format!("\u{feff}{}", base.replace('\n', "\r\n")).into(), same());
+    add(
+        "BOM and CRLF",
+        format!("\u{feff}{}", base.replace('\n', "\r\n")).into(),
+        same(),
+    );
     add("CR line ends", base.replace('\n', "\r").into(), same());
     add("no newline at the end", base.trim_end().into(), same());
     add("mixed line ends", base.replacen('\n', "\r\n", 3).into(), same());
-    add("tab-separated", table(&COLUMNS, &rows, "\t", "\n").into(), no_id.clone());
-    add("semicolon-separated", table(&COLUMNS, &rows, ";", "\n").into(), no_id.clone());
-    add("space-separated", table(&COLUMNS, &rows, " ", "\n").into(), no_id.clone());
-    add("pipe-separated", table(&COLUMNS, &rows, "|", "\n").into(), no_id.clone());
-    add("comma and space separated", table(&COLUMNS, &rows, ", ", "\n").into(), same());
+    add(
+        "tab-separated",
+        table(&COLUMNS, &rows, "\t", "\n").into(),
+        no_id.clone(),
+    );
+    add(
+        "semicolon-separated",
+        table(&COLUMNS, &rows, ";", "\n").into(),
+        no_id.clone(),
+    );
+    add(
+        "space-separated",
+        table(&COLUMNS, &rows, " ", "\n").into(),
+        no_id.clone(),
+    );
+    add(
+        "pipe-separated",
+        table(&COLUMNS, &rows, "|", "\n").into(),
+        no_id.clone(),
+    );
+    add(
+        "comma and space separated",
+        table(&COLUMNS, &rows, ", ", "\n").into(),
+        same(),
+    );
     add("blank lines between records", base.replace('\n', "\n\n").into(), same());
-    add("comment lines before the header", format!("# a comment\n#another\n{base}").into(), same());
-    add("comment lines between records", base.replace("\n2,", "\n# subject 2\n2,").into(), same());
+    add(
+        "comment lines before the header",
+        format!("# a comment\n#another\n{base}").into(),
+        same(),
+    );
+    add(
+        "comment lines between records",
+        base.replace("\n2,", "\n# subject 2\n2,").into(),
+        same(),
+    );
     add(
         "a commented header",
         format!("#{base}").into(),
         refused(&["missing required column ID (the header has: 1, 0, ., 100"]),
     );
     add("padded fields", table(&COLUMNS, &rows, " ,  ", " \n").into(), same());
-    add("lower-case header", base.replacen(&COLUMNS.join(","), &COLUMNS.join(",").to_lowercase(), 1).into(), same());
+    add(
+        "lower-case header",
+        base.replacen(&COLUMNS.join(","), &COLUMNS.join(",").to_lowercase(), 1)
+            .into(),
+        same(),
+    );
     let quoted = |v: &[&str]| v.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>();
     let quoted_rows: Vec<Vec<String>> = BASE.iter().map(|r| quoted(r)).collect();
-    add("every field quoted", table(&quoted(&COLUMNS).iter().map(String::as_str).collect::<Vec<_>>(), &quoted_rows, ",", "\n").into(), same());
-    add("quoted header", base.replacen("ID,TIME", "\"ID\",\"TIME\"", 1).into(), same());
+    add(
+        "every field quoted",
+        table(
+            &quoted(&COLUMNS).iter().map(String::as_str).collect::<Vec<_>>(),
+            &quoted_rows,
+            ",",
+            "\n",
+        )
+        .into(),
+        same(),
+    );
+    add(
+        "quoted header",
+        base.replacen("ID,TIME", "\"ID\",\"TIME\"", 1).into(),
+        same(),
+    );
     add(
         "doubled quotes in a number",
         base.replacen("1,1,1500", "1,1,\"15\"\"00\"", 1).into(),
@@ -661,12 +981,14 @@ fn csv_structure(cases: &mut Vec<Case>) {
     );
     add(
         "a record with a field fewer",
-        base.replacen("1,1,1500,0,0,0,0,0,1,0,0,0,70", "1,1,1500,0,0,0,0,0,1,0,0,0", 1).into(),
+        base.replacen("1,1,1500,0,0,0,0,0,1,0,0,0,70", "1,1,1500,0,0,0,0,0,1,0,0,0", 1)
+            .into(),
         refused(&["data.csv, line 3: malformed CSV row", "found record with 12 fields"]),
     );
     add(
         "a record with a field more",
-        base.replacen("1,4,800,0,0,0,0,0,1,0,0,0,70", "1,4,800,0,0,0,0,0,1,0,0,0,70,1", 1).into(),
+        base.replacen("1,4,800,0,0,0,0,0,1,0,0,0,70", "1,4,800,0,0,0,0,0,1,0,0,0,70,1", 1)
+            .into(),
         refused(&["data.csv, line 4: malformed CSV row", "found record with 14 fields"]),
     );
     add(
@@ -684,10 +1006,20 @@ fn csv_structure(cases: &mut Vec<Case>) {
         format!("{base}END\n").into(),
         refused(&["data.csv, line 7: malformed CSV row", "found record with 1 fields"]),
     );
-    add("extra numeric columns", base.replace(",70\n", ",70,1,2.5\n").replace(",80\n", ",80,1,2.5\n").replacen(",WT\n", ",WT,FOO,BAR\n", 1).into(), same());
+    add(
+        "extra numeric columns",
+        base.replace(",70\n", ",70,1,2.5\n")
+            .replace(",80\n", ",80,1,2.5\n")
+            .replacen(",WT\n", ",WT,FOO,BAR\n", 1)
+            .into(),
+        same(),
+    );
     add(
         "an extra text column",
-        base.replace(",70\n", ",70,x\n").replace(",80\n", ",80,y\n").replacen(",WT\n", ",WT,NOTE\n", 1).into(),
+        base.replace(",70\n", ",70,x\n")
+            .replace(",80\n", ",80,y\n")
+            .replacen(",WT\n", ",WT,NOTE\n", 1)
+            .into(),
         refused(&["data.csv, line 2, column NOTE: expected a number, found 'x'"]),
     );
     add(
@@ -697,7 +1029,8 @@ fn csv_structure(cases: &mut Vec<Case>) {
     );
     add(
         "a very long decimal (100 000 digits)",
-        base.replacen(",70\n", &format!(",70.{}\n", "1".repeat(100_000)), 1).into(),
+        base.replacen(",70\n", &format!(",70.{}\n", "1".repeat(100_000)), 1)
+            .into(),
         accepted(&["ID,TIME,CONC\n1,0,"], &[]),
     );
     let wide_header: String = (0..5000).map(|i| format!(",X{i}")).collect();
@@ -745,15 +1078,27 @@ fn csv_structure(cases: &mut Vec<Case>) {
     let mut latin1 = bytes.clone();
     let at = base.find("\n1,4").unwrap() + 1;
     latin1.splice(at..at, b"\xe9".iter().copied());
-    add("a Latin-1 byte in a record", latin1, refused(&["data.csv", "valid UTF-8"]));
+    add(
+        "a Latin-1 byte in a record",
+        latin1,
+        refused(&["data.csv", "valid UTF-8"]),
+    );
     let mut bad_header = bytes.clone();
     bad_header.splice(2..2, b"\xff\xfe".iter().copied());
-    add("invalid UTF-8 in the header", bad_header, refused(&["data.csv", "valid UTF-8"]));
+    add(
+        "invalid UTF-8 in the header",
+        bad_header,
+        refused(&["data.csv", "valid UTF-8"]),
+    );
     let utf16: Vec<u8> = [0xFF, 0xFE]
         .into_iter()
         .chain(base.encode_utf16().flat_map(|u| u.to_le_bytes()))
         .collect();
-    add("UTF-16 with its byte-order mark", utf16, refused(&["data.csv", "valid UTF-8"]));
+    add(
+        "UTF-16 with its byte-order mark",
+        utf16,
+        refused(&["data.csv", "valid UTF-8"]),
+    );
     add(
         "a NUL byte in a number",
         base.replacen("1,1,1500", "1,1,15\u{0}00", 1).into(),
@@ -769,21 +1114,35 @@ fn csv_structure(cases: &mut Vec<Case>) {
         base.replacen("1,1,1500", "1,1,1\u{a0}500", 1).into(),
         refused(&["data.csv, line 3, column DV: expected a number"]),
     );
-    add("a non-ASCII ID", base.replace("\n2,", "\nÅsa,").into(), accepted(&["\nÅsa,0,"], &[]));
+    add(
+        "a non-ASCII ID",
+        base.replace("\n2,", "\nÅsa,").into(),
+        accepted(&["\nÅsa,0,"], &[]),
+    );
     for (i, col) in COLUMNS[..12].iter().enumerate() {
-        let dup = if i % 2 == 0 { col.to_string() } else { col.to_lowercase() };
+        let dup = if i % 2 == 0 {
+            col.to_string()
+        } else {
+            col.to_lowercase()
+        };
         let text = base
             .lines()
             .enumerate()
             .map(|(k, l)| {
-                let extra = if k == 0 { dup.clone() } else { l.split(',').nth(i).unwrap().to_string() };
+                let extra = if k == 0 {
+                    dup.clone()
+                } else {
+                    l.split(',').nth(i).unwrap().to_string()
+                };
                 format!("{l},{extra}\n")
             })
             .collect::<String>();
         add(
             &format!("column {col} twice"),
             text.into(),
-            refused(&[&format!("data.csv, line 1, column {dup}: column {col} appears twice in the header")]),
+            refused(&[&format!(
+                "data.csv, line 1, column {dup}: column {col} appears twice in the header"
+            )]),
         );
     }
     for col in ["ID", "TIME"] {
@@ -799,7 +1158,9 @@ fn csv_structure(cases: &mut Vec<Case>) {
         add(
             &format!("no {col} column"),
             text.into(),
-            refused(&[&format!("data.csv, line 1: missing required column {col} (the header has: ")]),
+            refused(&[&format!(
+                "data.csv, line 1: missing required column {col} (the header has: "
+            )]),
         );
     }
     let without = |cols: &[&str]| -> String {
@@ -825,17 +1186,29 @@ fn csv_structure(cases: &mut Vec<Case>) {
     for col in ["EVID", "MDV", "CMT", "ADDL", "II", "SS", "DUR", "WT"] {
         add(&format!("no {col} column"), without(&[col]).into(), same());
     }
-    add("only ID, TIME, AMT", without(&["DV", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS", "WT"]).into(), accepted(&["\n2,0,2000"], &[]));
-    add("records sorted by time across subjects", {
-        let mut r = rows.clone();
-        r.sort_by(|a, b| a[1].parse::<f64>().unwrap().total_cmp(&b[1].parse::<f64>().unwrap()));
-        table(&COLUMNS, &r, ",", "\n").into_bytes()
-    }, refused(&["data.csv, line 4, column ID: subject 1 appears again after other subjects"]));
-    add("records in reverse order", {
-        let mut r = rows.clone();
-        r.reverse();
-        table(&COLUMNS, &r, ",", "\n").into_bytes()
-    }, refused(&["data.csv, line 3, column TIME: subject 2: time 0 is before the previous record's time 2"]));
+    add(
+        "only ID, TIME, AMT",
+        without(&["DV", "RATE", "DUR", "EVID", "MDV", "CMT", "ADDL", "II", "SS", "WT"]).into(),
+        accepted(&["\n2,0,2000"], &[]),
+    );
+    add(
+        "records sorted by time across subjects",
+        {
+            let mut r = rows.clone();
+            r.sort_by(|a, b| a[1].parse::<f64>().unwrap().total_cmp(&b[1].parse::<f64>().unwrap()));
+            table(&COLUMNS, &r, ",", "\n").into_bytes()
+        },
+        refused(&["data.csv, line 4, column ID: subject 1 appears again after other subjects"]),
+    );
+    add(
+        "records in reverse order",
+        {
+            let mut r = rows.clone();
+            r.reverse();
+            table(&COLUMNS, &r, ",", "\n").into_bytes()
+        },
+        refused(&["data.csv, line 3, column TIME: subject 2: time 0 is before the previous record's time 2"]),
+    );
     // C marks comment records (NONMEM's IGNORE=C).
     let with_c = |marks: [&str; 5]| -> String {
         let mut r = rows.clone();
@@ -905,65 +1278,342 @@ fn nonmem_semantics(cases: &mut Vec<Case>) {
     let fit = || args(&["fit", "data.csv", "--model", "one_cmt_iv"]);
     let obs = "1,1,1500,0,0,0,0,1,0,0,0\n1,2,1300,0,0,0,0,1,0,0,0\n1,4,800,0,0,0,0,1,0,0,0\n1,8,300,0,0,0,0,1,0,0,0\n";
     let dose = "1,0,.,100,0,1,1,1,0,0,0\n";
-    add("steady state with II", s(), d("1,0,.,100,0,1,1,1,0,12,1\n"), accepted(&["\n1,0,"], &[]));
-    add("SS=2 with II", s(), d("1,0,.,100,0,1,1,1,0,12,2\n"), accepted(&["\n1,0,"], &[]));
-    add("steady-state constant infusion (AMT 0, RATE 10, SS 1)", s(), d("1,0,.,0,10,1,1,1,0,0,1\n"), accepted(&["\n1,6,"], &[]));
-    add("SS=1 without II", s(), d("1,0,.,100,0,1,1,1,0,0,1\n"), refused(&["data.csv, line 2, column II: SS = 1 needs an interdose interval II > 0"]));
-    add("SS=1 without II or RATE, AMT 0", s(), d("1,0,.,0,0,1,1,1,0,0,1\n"), refused(&["data.csv, line 2, column II: SS = 1 needs an interdose interval II > 0"]));
-    add("SS=99 (nlmixr2's code)", s(), d("1,0,.,100,0,1,1,1,0,0,99\n"), refused(&["data.csv, line 2, column SS: expected 0, 1 or 2, found 99"]));
-    add("ADDL without II", s(), d("1,0,.,100,0,1,1,1,3,0,0\n"), refused(&["data.csv, line 2, column II: ADDL = 3 needs an interdose interval II > 0"]));
-    add("ADDL with II", s(), d("1,0,.,100,0,1,1,1,3,2,0\n"), accepted(&["\n1,6,"], &[]));
-    add("ADDL at the limit (1e6) with a small II", s(), d("1,0,.,1,0,1,1,1,1000000,0.001,0\n"), accepted(&["\n1,6,"], &[]));
+    add(
+        "steady state with II",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,12,1\n"),
+        accepted(&["\n1,0,"], &[]),
+    );
+    add(
+        "SS=2 with II",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,12,2\n"),
+        accepted(&["\n1,0,"], &[]),
+    );
+    add(
+        "steady-state constant infusion (AMT 0, RATE 10, SS 1)",
+        s(),
+        d("1,0,.,0,10,1,1,1,0,0,1\n"),
+        accepted(&["\n1,6,"], &[]),
+    );
+    add(
+        "SS=1 without II",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,1\n"),
+        refused(&["data.csv, line 2, column II: SS = 1 needs an interdose interval II > 0"]),
+    );
+    add(
+        "SS=1 without II or RATE, AMT 0",
+        s(),
+        d("1,0,.,0,0,1,1,1,0,0,1\n"),
+        refused(&["data.csv, line 2, column II: SS = 1 needs an interdose interval II > 0"]),
+    );
+    add(
+        "SS=99 (nlmixr2's code)",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,99\n"),
+        refused(&["data.csv, line 2, column SS: expected 0, 1 or 2, found 99"]),
+    );
+    add(
+        "ADDL without II",
+        s(),
+        d("1,0,.,100,0,1,1,1,3,0,0\n"),
+        refused(&["data.csv, line 2, column II: ADDL = 3 needs an interdose interval II > 0"]),
+    );
+    add(
+        "ADDL with II",
+        s(),
+        d("1,0,.,100,0,1,1,1,3,2,0\n"),
+        accepted(&["\n1,6,"], &[]),
+    );
+    add(
+        "ADDL at the limit (1e6) with a small II",
+        s(),
+        d("1,0,.,1,0,1,1,1,1000000,0.001,0\n"),
+        accepted(&["\n1,6,"], &[]),
+    );
     add("an infusion with AMT 0", s(), d("1,0,.,0,10,1,1,1,0,0,0\n"), refused(&["data.csv, line 2, column AMT: an infusion (RATE > 0) with AMT = 0 is only allowed as a steady-state infusion (SS = 1)"]));
-    add("a dose of 0", s(), d("1,0,.,0,0,1,1,1,0,0,0\n"), accepted(&["\n1,6,0\n"], &[]));
-    add("a huge dose (1e300)", s(), d("1,0,.,1e300,0,1,1,1,0,0,0\n"), accepted(&["\n1,0,2"], &[]));
-    add("a dose whose prediction overflows", s(), d("1,0,.,1.7e308,0,1,1,1,0,0,0\n"), refused(&["subject 1: the prediction at time 0 (line 2) is inf"]));
-    add("a dose at time 1e15", s(), d("1,1e15,.,100,0,1,1,1,0,0,0\n"), accepted(&["\n1,6,0\n"], &[]));
-    add("negative times", s(), d("1,-10,.,100,0,1,1,1,0,0,0\n1,-5,300,0,0,0,0,1,0,0,0\n"), accepted(&["\n1,0,"], &[]));
+    add(
+        "a dose of 0",
+        s(),
+        d("1,0,.,0,0,1,1,1,0,0,0\n"),
+        accepted(&["\n1,6,0\n"], &[]),
+    );
+    add(
+        "a huge dose (1e300)",
+        s(),
+        d("1,0,.,1e300,0,1,1,1,0,0,0\n"),
+        accepted(&["\n1,0,2"], &[]),
+    );
+    add(
+        "a dose whose prediction overflows",
+        s(),
+        d("1,0,.,1.7e308,0,1,1,1,0,0,0\n"),
+        refused(&["subject 1: the prediction at time 0 (line 2) is inf"]),
+    );
+    add(
+        "a dose at time 1e15",
+        s(),
+        d("1,1e15,.,100,0,1,1,1,0,0,0\n"),
+        accepted(&["\n1,6,0\n"], &[]),
+    );
+    add(
+        "negative times",
+        s(),
+        d("1,-10,.,100,0,1,1,1,0,0,0\n1,-5,300,0,0,0,0,1,0,0,0\n"),
+        accepted(&["\n1,0,"], &[]),
+    );
     add("RATE=-1 with the rate in the model", sm(), with("1,0,.,100,-1,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\ntheta R = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nRATE(central) = R\noutput CP = central / V ~ prop(prop)\n"), accepted(&["\n1,6,"], &[]));
     add("RATE=-2 with the duration in the model", sm(), with("1,0,.,100,-2,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\ntheta D = 2\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nDUR(central) = D\noutput CP = central / V ~ prop(prop)\n"), accepted(&["\n1,6,"], &[]));
     add("RATE=-2 with a modelled duration of 0", sm(), with("1,0,.,100,-2,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nDUR(central) = 0\noutput CP = central / V ~ prop(prop)\n"), refused(&["data.csv, line 2, column RATE: the modelled duration (RATE = -2) must be > 0, got 0"]));
     add("RATE=-1 with a negative modelled rate", sm(), with("1,0,.,100,-1,1,1,1,0,0,0\n", "theta CL = 5\ntheta V = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\nRATE(central) = -5\noutput CP = central / V ~ prop(prop)\n"), refused(&["data.csv, line 2", "RATE"]));
     add("RATE=-1 without a model rate", s(), d("1,0,.,100,-1,1,1,1,0,0,0\n"), refused(&["subject 1, data.csv, line 2, column RATE: RATE = -1 asks for a modelled rate, but the model sets no RATE(state)"]));
     add("RATE=-2 without a model duration", s(), d("1,0,.,100,-2,1,1,1,0,0,0\n"), refused(&["subject 1, data.csv, line 2, column RATE: RATE = -2 asks for a modelled duration, but the model sets no DUR(state)"]));
-    let oral = args(&["simulate", "--model", "one_cmt_oral", "--data", "data.csv", "--grid", "0:1:6"]);
-    add("an oral dose into the depot (CMT 1)", oral.clone(), d("1,0,.,100,0,1,1,1,0,0,0\n"), accepted(&["\n1,0,0\n"], &[]));
-    add("an oral dose into the central compartment (CMT 2)", oral.clone(), d("1,0,.,100,0,1,1,2,0,0,0\n"), accepted(&["\n1,0,2000"], &[]));
+    let oral = args(&[
+        "simulate",
+        "--model",
+        "one_cmt_oral",
+        "--data",
+        "data.csv",
+        "--grid",
+        "0:1:6",
+    ]);
+    add(
+        "an oral dose into the depot (CMT 1)",
+        oral.clone(),
+        d("1,0,.,100,0,1,1,1,0,0,0\n"),
+        accepted(&["\n1,0,0\n"], &[]),
+    );
+    add(
+        "an oral dose into the central compartment (CMT 2)",
+        oral.clone(),
+        d("1,0,.,100,0,1,1,2,0,0,0\n"),
+        accepted(&["\n1,0,2000"], &[]),
+    );
     add("CMT 3 for a two-compartment oral... model with 2", oral.clone(), d("1,0,.,100,0,1,1,3,0,0,0\n"), refused(&["subject 1, data.csv, line 2, column CMT: the model has compartments 1 to 2 (depot, central), the dose names 3"]));
-    add("an observation in the depot (CMT 1) of the oral model", oral.clone(), d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n")), refused(&["data.csv, line 3, column CMT: an observation in CMT 1 has no output"]));
-    add("CMT 0 (default) on every record", s(), d("1,0,.,100,0,1,1,0,0,0,0\n1,1,5,0,0,0,0,0,0,0,0\n"), accepted(&["\n1,0,2000"], &[]));
-    add("CMT 100000", s(), d("1,0,.,100,0,1,1,100000,0,0,0\n"), refused(&["data.csv, line 2, column CMT: the model has compartments 1 to 1 (central), the dose names 100000"]));
-    add("EVID 3 resets and time restarts", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,5,.,0,0,3,1,1,0,0,0\n1,0,.,100,0,1,1,1,0,0,0\n"), refused(&["data.csv, line 4, column TIME: subject 1: time 0 is before the previous record's time 5"]));
-    add("EVID 4 resets, doses and restarts time", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,5,.,0,0,3,1,1,0,0,0\n1,0,.,100,0,4,1,1,0,0,0\n"), accepted(&["\n1,0,"], &[]));
-    add("EVID 3 reset clears the system", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,3,.,0,0,3,1,1,0,0,0\n"), accepted(&["\n1,4,0\n"], &[]));
-    add("EVID 2 with a DV and MDV 0", s(), d(&format!("{dose}1,1,5,0,0,2,0,1,0,0,0\n")), accepted(&["\n1,1,1809"], &[]));
-    add("time going backwards within a subject", s(), d(&format!("{dose}1,4,5,0,0,0,0,1,0,0,0\n1,2,5,0,0,0,0,1,0,0,0\n")), refused(&["data.csv, line 4, column TIME: subject 1: time 2 is before the previous record's time 4"]));
-    add("IDs interleaved", s(), d("1,0,.,100,0,1,1,1,0,0,0\n2,0,.,100,0,1,1,1,0,0,0\n1,1,5,0,0,0,0,1,0,0,0\n"), refused(&["data.csv, line 4, column ID: subject 1 appears again after other subjects"]));
-    add("numerically equal IDs are one subject", s(), d("1.0,0,.,100,0,1,1,1,0,0,0\n01,1,5,0,0,0,0,1,0,0,0\n"), accepted(&["ID,TIME,CONC\n1,0,2000"], &[]));
-    add("records at the same time", s(), d("1,0,.,100,0,1,1,1,0,0,0\n1,0,.,100,0,1,1,1,0,0,0\n1,0,5,0,0,0,0,1,0,0,0\n"), accepted(&["\n1,0,4000"], &[]));
-    add("a data set without a dose", s(), file("data.csv", "ID,TIME,DV\n1,0,5\n1,1,4\n"), accepted(&["\n1,6,0\n"], &[]));
+    add(
+        "an observation in the depot (CMT 1) of the oral model",
+        oral.clone(),
+        d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n")),
+        refused(&["data.csv, line 3, column CMT: an observation in CMT 1 has no output"]),
+    );
+    add(
+        "CMT 0 (default) on every record",
+        s(),
+        d("1,0,.,100,0,1,1,0,0,0,0\n1,1,5,0,0,0,0,0,0,0,0\n"),
+        accepted(&["\n1,0,2000"], &[]),
+    );
+    add(
+        "CMT 100000",
+        s(),
+        d("1,0,.,100,0,1,1,100000,0,0,0\n"),
+        refused(&["data.csv, line 2, column CMT: the model has compartments 1 to 1 (central), the dose names 100000"]),
+    );
+    add(
+        "EVID 3 resets and time restarts",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,0\n1,5,.,0,0,3,1,1,0,0,0\n1,0,.,100,0,1,1,1,0,0,0\n"),
+        refused(&["data.csv, line 4, column TIME: subject 1: time 0 is before the previous record's time 5"]),
+    );
+    add(
+        "EVID 4 resets, doses and restarts time",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,0\n1,5,.,0,0,3,1,1,0,0,0\n1,0,.,100,0,4,1,1,0,0,0\n"),
+        accepted(&["\n1,0,"], &[]),
+    );
+    add(
+        "EVID 3 reset clears the system",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,0\n1,3,.,0,0,3,1,1,0,0,0\n"),
+        accepted(&["\n1,4,0\n"], &[]),
+    );
+    add(
+        "EVID 2 with a DV and MDV 0",
+        s(),
+        d(&format!("{dose}1,1,5,0,0,2,0,1,0,0,0\n")),
+        accepted(&["\n1,1,1809"], &[]),
+    );
+    add(
+        "time going backwards within a subject",
+        s(),
+        d(&format!("{dose}1,4,5,0,0,0,0,1,0,0,0\n1,2,5,0,0,0,0,1,0,0,0\n")),
+        refused(&["data.csv, line 4, column TIME: subject 1: time 2 is before the previous record's time 4"]),
+    );
+    add(
+        "IDs interleaved",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,0\n2,0,.,100,0,1,1,1,0,0,0\n1,1,5,0,0,0,0,1,0,0,0\n"),
+        refused(&["data.csv, line 4, column ID: subject 1 appears again after other subjects"]),
+    );
+    add(
+        "numerically equal IDs are one subject",
+        s(),
+        d("1.0,0,.,100,0,1,1,1,0,0,0\n01,1,5,0,0,0,0,1,0,0,0\n"),
+        accepted(&["ID,TIME,CONC\n1,0,2000"], &[]),
+    );
+    add(
+        "records at the same time",
+        s(),
+        d("1,0,.,100,0,1,1,1,0,0,0\n1,0,.,100,0,1,1,1,0,0,0\n1,0,5,0,0,0,0,1,0,0,0\n"),
+        accepted(&["\n1,0,4000"], &[]),
+    );
+    add(
+        "a data set without a dose",
+        s(),
+        file("data.csv", "ID,TIME,DV\n1,0,5\n1,1,4\n"),
+        accepted(&["\n1,6,0\n"], &[]),
+    );
     // Fitting.
-    add("fit: a clean subject", fit(), d(&format!("{dose}{obs}")), accepted(&["Subject 1: 4 observations", "converged"], &[]));
-    add("fit: MDV=1 observations are not fitted", fit(), d(&format!("{dose}{}", obs.replacen(",0,0,1,0,0,0\n", ",0,1,1,0,0,0\n", 1))), accepted(&["Subject 1: 3 observations"], &[]));
-    add("fit: DV '.' with MDV 0", fit(), d(&format!("{dose}{}", obs.replacen("1500", ".", 1))), refused(&["data.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"]));
-    add("fit: DV 'BLQ'", fit(), d(&format!("{dose}{}", obs.replacen("1500", "BLQ", 1))), refused(&["data.csv, line 3, column DV: expected a number, found 'BLQ'"]));
-    add("fit: DV 0 with a proportional error", fit(), d(&format!("{dose}{}", obs.replacen("1500", "0", 1))), accepted(&["NOT FITTED", "line 3: DV = 0 at time 1; the proportional model needs DV > 0"], &["1 of 1 subjects not fitted"]));
-    add("fit: DV negative with a proportional error", fit(), d(&format!("{dose}{}", obs.replacen("1500", "-3", 1))), accepted(&["NOT FITTED", "line 3: DV = -3 at time 1"], &["1 of 1 subjects not fitted"]));
-    add("fit: a subject without observations", fit(), d(dose), accepted(&["NOT FITTED: subject 1: no observations to fit"], &["1 of 1 subjects not fitted"]));
-    add("fit: a subject without doses", fit(), d(obs), accepted(&["NOT FITTED: subject 1: no dose records"], &["1 of 1 subjects not fitted"]));
-    add("fit: observations before the dose only", fit(), d(&format!("1,0,5,0,0,0,0,1,0,0,0\n1,0.5,4,0,0,0,0,1,0,0,0\n1,1,.,100,0,1,1,1,0,0,0\n")), accepted(&["NOT FITTED", "at or before the first dose"], &["1 of 1 subjects not fitted"]));
-    add("fit: too few observations", fit(), d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")), accepted(&["NOT FITTED: subject 1: 1 observations for 3 estimated parameters"], &["1 of 1 subjects not fitted"]));
-    add("fit: no DV column", fit(), file("data.csv", "ID,TIME,AMT,CONC\n1,0,100,.\n1,1,0,5\n"), refused(&["data.csv, line 1: no DV column, so no record is an observation (the columns are ID, TIME, AMT, CONC)"]));
-    add("fit: a BLQ flag with an empty DV", fit(), file("data.csv", format!("ID,TIME,DV,AMT,MDV,BLQ,LLOQ\n1,0,.,100,1,0,1\n1,1,1500,0,0,0,1\n1,2,1300,0,0,0,1\n1,4,800,0,0,0,1\n1,8,300,0,0,0,1\n1,48,.,0,0,1,1\n")), accepted(&["Subject 1:"], &[]));
-    add("fit: huge DV values", fit(), d(&format!("{dose}{}", obs.replace("1500", "1e300").replace("1300", "1e300"))), accepted(&["Subject 1"], &[]));
-    add("fit: identical observations", fit(), d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n1,2,5,0,0,0,0,1,0,0,0\n1,3,5,0,0,0,0,1,0,0,0\n1,4,5,0,0,0,0,1,0,0,0\n")), accepted(&["Subject 1"], &[]));
-    add("fit: all observations at one time", fit(), d(&format!("{dose}1,1,5,0,0,0,0,1,0,0,0\n1,1,6,0,0,0,0,1,0,0,0\n1,1,7,0,0,0,0,1,0,0,0\n1,1,8,0,0,0,0,1,0,0,0\n")), accepted(&["Subject 1"], &[]));
+    add(
+        "fit: a clean subject",
+        fit(),
+        d(&format!("{dose}{obs}")),
+        accepted(&["Subject 1: 4 observations", "converged"], &[]),
+    );
+    add(
+        "fit: MDV=1 observations are not fitted",
+        fit(),
+        d(&format!(
+            "{dose}{}",
+            obs.replacen(",0,0,1,0,0,0\n", ",0,1,1,0,0,0\n", 1)
+        )),
+        accepted(&["Subject 1: 3 observations"], &[]),
+    );
+    add(
+        "fit: DV '.' with MDV 0",
+        fit(),
+        d(&format!("{dose}{}", obs.replacen("1500", ".", 1))),
+        refused(&["data.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"]),
+    );
+    add(
+        "fit: DV 'BLQ'",
+        fit(),
+        d(&format!("{dose}{}", obs.replacen("1500", "BLQ", 1))),
+        refused(&["data.csv, line 3, column DV: expected a number, found 'BLQ'"]),
+    );
+    add(
+        "fit: DV 0 with a proportional error",
+        fit(),
+        d(&format!("{dose}{}", obs.replacen("1500", "0", 1))),
+        accepted(
+            &[
+                "NOT FITTED",
+                "line 3: DV = 0 at time 1; the proportional model needs DV > 0",
+            ],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit: DV negative with a proportional error",
+        fit(),
+        d(&format!("{dose}{}", obs.replacen("1500", "-3", 1))),
+        accepted(
+            &["NOT FITTED", "line 3: DV = -3 at time 1"],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit: a subject without observations",
+        fit(),
+        d(dose),
+        accepted(
+            &["NOT FITTED: subject 1: no observations to fit"],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit: a subject without doses",
+        fit(),
+        d(obs),
+        accepted(
+            &["NOT FITTED: subject 1: no dose records"],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit: observations before the dose only",
+        fit(),
+        d("1,0,5,0,0,0,0,1,0,0,0\n1,0.5,4,0,0,0,0,1,0,0,0\n1,1,.,100,0,1,1,1,0,0,0\n"),
+        accepted(
+            &["NOT FITTED", "at or before the first dose"],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit: too few observations",
+        fit(),
+        d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")),
+        accepted(
+            &["NOT FITTED: subject 1: 1 observations for 3 estimated parameters"],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit: no DV column",
+        fit(),
+        file("data.csv", "ID,TIME,AMT,CONC\n1,0,100,.\n1,1,0,5\n"),
+        refused(&[
+            "data.csv, line 1: no DV column, so no record is an observation (the columns are ID, TIME, AMT, CONC)",
+        ]),
+    );
+    add("fit: a BLQ flag with an empty DV", fit(), file("data.csv", "ID,TIME,DV,AMT,MDV,BLQ,LLOQ\n1,0,.,100,1,0,1\n1,1,1500,0,0,0,1\n1,2,1300,0,0,0,1\n1,4,800,0,0,0,1\n1,8,300,0,0,0,1\n1,48,.,0,0,1,1\n"), accepted(&["Subject 1:"], &[]));
+    add(
+        "fit: huge DV values",
+        fit(),
+        d(&format!(
+            "{dose}{}",
+            obs.replace("1500", "1e300").replace("1300", "1e300")
+        )),
+        accepted(&["Subject 1"], &[]),
+    );
+    add(
+        "fit: identical observations",
+        fit(),
+        d(&format!(
+            "{dose}1,1,5,0,0,0,0,1,0,0,0\n1,2,5,0,0,0,0,1,0,0,0\n1,3,5,0,0,0,0,1,0,0,0\n1,4,5,0,0,0,0,1,0,0,0\n"
+        )),
+        accepted(&["Subject 1"], &[]),
+    );
+    add(
+        "fit: all observations at one time",
+        fit(),
+        d(&format!(
+            "{dose}1,1,5,0,0,0,0,1,0,0,0\n1,1,6,0,0,0,0,1,0,0,0\n1,1,7,0,0,0,0,1,0,0,0\n1,1,8,0,0,0,0,1,0,0,0\n"
+        )),
+        accepted(&["Subject 1"], &[]),
+    );
     // NCA.
     let nca = || args(&["nca", "data.csv"]);
-    add("nca: a subject without doses", nca(), d(obs), accepted(&["not analysed: subject 1: no dose record"], &[]));
-    add("nca: a clean subject", nca(), d(&format!("{dose}{obs}")), accepted(&["CMAX", "AUCLST"], &[]));
-    add("nca: one observation", nca(), d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")), accepted(&["Subject 1"], &[]));
-    add("nca: every DV zero", nca(), d(&format!("{dose}{}", obs.replace("1500", "0").replace("1300", "0").replace("800", "0").replace("300", "0"))), accepted(&["Subject 1"], &[]));
+    add(
+        "nca: a subject without doses",
+        nca(),
+        d(obs),
+        accepted(&["not analysed: subject 1: no dose record"], &[]),
+    );
+    add(
+        "nca: a clean subject",
+        nca(),
+        d(&format!("{dose}{obs}")),
+        accepted(&["CMAX", "AUCLST"], &[]),
+    );
+    add(
+        "nca: one observation",
+        nca(),
+        d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")),
+        accepted(&["Subject 1"], &[]),
+    );
+    add(
+        "nca: every DV zero",
+        nca(),
+        d(&format!(
+            "{dose}{}",
+            obs.replace("1500", "0")
+                .replace("1300", "0")
+                .replace("800", "0")
+                .replace("300", "0")
+        )),
+        accepted(&["Subject 1"], &[]),
+    );
 }
 
 /// A bundled data file, the command run on it, and what deleting each column gives.
@@ -998,14 +1648,26 @@ fn fixtures() -> Vec<Fixture> {
     let inf: String = repo_text("fixtures/nlmixr2/Infusion_2CPT.csv")
         .lines()
         .enumerate()
-        .filter(|(i, l)| *i == 0 || l.split(',').next().and_then(|id| id.parse::<u32>().ok()).is_some_and(|id| id <= 3))
+        .filter(|(i, l)| {
+            *i == 0
+                || l.split(',')
+                    .next()
+                    .and_then(|id| id.parse::<u32>().ok())
+                    .is_some_and(|id| id <= 3)
+        })
         .map(|(_, l)| format!("{l}\n"))
         .collect();
     // The first ten subjects of pheno.
     let pheno: String = repo_text("fixtures/pheno/pheno.csv")
         .lines()
         .enumerate()
-        .filter(|(i, l)| *i == 0 || l.split(',').next().and_then(|id| id.parse::<u32>().ok()).is_some_and(|id| id <= 10))
+        .filter(|(i, l)| {
+            *i == 0
+                || l.split(',')
+                    .next()
+                    .and_then(|id| id.parse::<u32>().ok())
+                    .is_some_and(|id| id <= 10)
+        })
         .map(|(_, l)| format!("{l}\n"))
         .collect();
     let r = |needles: &[&str]| Some(refused(needles));
@@ -1123,31 +1785,72 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
         add("unchanged".into(), fx.text.clone(), accepted(&[fx.accepted], &[]));
         // Delete each column.
         for (col, expect) in &fx.delete {
-            let k = header.iter().position(|h| h == col).unwrap_or_else(|| panic!("{col} in {}", fx.name));
-            let drop = |r: &Vec<String>| r.iter().enumerate().filter(|(i, _)| *i != k).map(|(_, v)| v.clone()).collect();
+            let k = header
+                .iter()
+                .position(|h| h == col)
+                .unwrap_or_else(|| panic!("{col} in {}", fx.name));
+            let drop = |r: &Vec<String>| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != k)
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            };
             let h: Vec<String> = drop(&header);
             let rs: Vec<Vec<String>> = rows.iter().map(drop).collect();
-            add(format!("without column {col}"), csv_join(&h, &rs), expect.clone().unwrap_or_else(same));
+            add(
+                format!("without column {col}"),
+                csv_join(&h, &rs),
+                expect.clone().unwrap_or_else(same),
+            );
         }
         // Equivalent spellings of the same data.
         add("CRLF".into(), fx.text.replace('\n', "\r\n"), same());
         add("byte-order mark".into(), format!("\u{feff}{}", fx.text), same());
-        add("lower-case header".into(), csv_join(&header.iter().map(|h| h.to_lowercase()).collect::<Vec<_>>(), &rows), same());
+        add(
+            "lower-case header".into(),
+            csv_join(&header.iter().map(|h| h.to_lowercase()).collect::<Vec<_>>(), &rows),
+            same(),
+        );
         let rev = |r: &Vec<String>| r.iter().rev().cloned().collect::<Vec<_>>();
-        add("columns in reverse order".into(), csv_join(&rev(&header), &rows.iter().map(rev).collect::<Vec<_>>()), same());
+        add(
+            "columns in reverse order".into(),
+            csv_join(&rev(&header), &rows.iter().map(rev).collect::<Vec<_>>()),
+            same(),
+        );
         let q = |r: &Vec<String>| r.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>();
-        add("every field quoted".into(), csv_join(&q(&header), &rows.iter().map(q).collect::<Vec<_>>()), same());
+        add(
+            "every field quoted".into(),
+            csv_join(&q(&header), &rows.iter().map(q).collect::<Vec<_>>()),
+            same(),
+        );
         let pad = |r: &Vec<String>| r.iter().map(|v| format!("  {v} ")).collect::<Vec<_>>();
-        add("padded fields".into(), csv_join(&header, &rows.iter().map(pad).collect::<Vec<_>>()), same());
-        let empty_missing = |r: &Vec<String>| r.iter().map(|v| if v == "." { String::new() } else { v.clone() }).collect::<Vec<_>>();
-        add("'.' written as empty fields".into(), csv_join(&header, &rows.iter().map(empty_missing).collect::<Vec<_>>()), same());
+        add(
+            "padded fields".into(),
+            csv_join(&header, &rows.iter().map(pad).collect::<Vec<_>>()),
+            same(),
+        );
+        let empty_missing = |r: &Vec<String>| {
+            r.iter()
+                .map(|v| if v == "." { String::new() } else { v.clone() })
+                .collect::<Vec<_>>()
+        };
+        add(
+            "'.' written as empty fields".into(),
+            csv_join(&header, &rows.iter().map(empty_missing).collect::<Vec<_>>()),
+            same(),
+        );
         let k_time = header.iter().position(|h| h == "TIME").unwrap();
         let decimal = |r: &Vec<String>| {
             let mut r = r.clone();
             r[k_time] = format!("{}e0", r[k_time]);
             r
         };
-        add("times with an exponent".into(), csv_join(&header, &rows.iter().map(decimal).collect::<Vec<_>>()), same());
+        add(
+            "times with an exponent".into(),
+            csv_join(&header, &rows.iter().map(decimal).collect::<Vec<_>>()),
+            same(),
+        );
         let mut h2 = header.clone();
         h2.push("EXTRA".into());
         let extra = |r: &Vec<String>| {
@@ -1155,7 +1858,11 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
             r.push("1.5".into());
             r
         };
-        add("an extra column".into(), csv_join(&h2, &rows.iter().map(extra).collect::<Vec<_>>()), same());
+        add(
+            "an extra column".into(),
+            csv_join(&h2, &rows.iter().map(extra).collect::<Vec<_>>()),
+            same(),
+        );
         let mut hc = header.clone();
         hc.insert(0, "C".into());
         let dot = |r: &Vec<String>| {
@@ -1163,11 +1870,22 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
             r.insert(0, ".".into());
             r
         };
-        add("a C column of dots".into(), csv_join(&hc, &rows.iter().map(dot).collect::<Vec<_>>()), same());
+        add(
+            "a C column of dots".into(),
+            csv_join(&hc, &rows.iter().map(dot).collect::<Vec<_>>()),
+            same(),
+        );
         let mut lines: Vec<String> = fx.text.lines().map(str::to_string).collect();
         for _ in 0..3 {
             let at = 1 + rng.below(lines.len() - 1);
-            lines.insert(at, if rng.below(2) == 0 { "# a comment".into() } else { String::new() });
+            lines.insert(
+                at,
+                if rng.below(2) == 0 {
+                    "# a comment".into()
+                } else {
+                    String::new()
+                },
+            );
         }
         add("comment and blank lines".into(), lines.join("\n") + "\n", same());
         // A record commented out by C is as if deleted.
@@ -1192,7 +1910,11 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
         }
         // A non-number in a random cell of a numeric column.
         let k_id = header.iter().position(|h| h == "ID").unwrap();
-        let dropped: &[&str] = if fx.args.iter().any(|a| a == "SS,II") { &["SS", "II"] } else { &[] };
+        let dropped: &[&str] = if fx.args.iter().any(|a| a == "SS,II") {
+            &["SS", "II"]
+        } else {
+            &[]
+        };
         for _ in 0..12 {
             let (i, k) = loop {
                 let k = rng.below(header.len());
@@ -1207,7 +1929,11 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
             add(
                 format!("'{v}' in {col} on line {}", i + 2),
                 csv_join(&header, &rs),
-                refused(&[&format!("{}, line {}, column {col}: expected a number, found '{v}'", fx.name, i + 2)]),
+                refused(&[&format!(
+                    "{}, line {}, column {col}: expected a number, found '{v}'",
+                    fx.name,
+                    i + 2
+                )]),
             );
         }
         // Two records of a subject swapped so that time goes back.
@@ -1269,12 +1995,19 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
             add(
                 format!("cut after field {keep} of line {}", l + 1),
                 text,
-                refused(&[&format!("{}, line {}: malformed CSV row", fx.name, l + 1), &format!("found record with {keep} fields")]),
+                refused(&[
+                    &format!("{}, line {}: malformed CSV row", fx.name, l + 1),
+                    &format!("found record with {keep} fields"),
+                ]),
             );
         }
         for _ in 0..2 {
             let l = 2 + rng.below(lines.len() - 2);
-            add(format!("cut after line {l}"), lines[..l].join("\n") + "\n", accepted(&[fx.accepted], &[]));
+            add(
+                format!("cut after line {l}"),
+                lines[..l].join("\n") + "\n",
+                accepted(&[fx.accepted], &[]),
+            );
         }
     }
     // The raw files as they come.
@@ -1306,7 +2039,9 @@ fn fixture_mutations(cases: &mut Vec<Case>) {
         "Theoph.csv (WinNonlin's columns)",
         args(&["nca", "data.csv"]),
         theoph.clone(),
-        refused(&["data.csv, line 1: missing required column ID (the header has: Subject, Wt, Dose_mg_per_kg, Time, conc)"]),
+        refused(&[
+            "data.csv, line 1: missing required column ID (the header has: Subject, Wt, Dose_mg_per_kg, Time, conc)",
+        ]),
     );
     raw(
         "Theoph.csv with NONMEM names but no doses",
@@ -1334,7 +2069,10 @@ const MODELS: &[(&str, &[&str])] = &[
     ("models/two_cmt_pop.pk", &[]),
     ("models/two_cmt_pop_ode.pk", &[]),
     ("models/clofarabine_bonate2004.pk", &["WT=40", "WBC=10"]),
-    ("fixtures/nonmem_dosing/model_1001.pk", &["LAGT=0.5", "BIOAV=1", "RAT2=0", "DUR2=0"]),
+    (
+        "fixtures/nonmem_dosing/model_1001.pk",
+        &["LAGT=0.5", "BIOAV=1", "RAT2=0", "DUR2=0"],
+    ),
 ];
 
 fn model_args(covariates: &[&str]) -> Vec<String> {
@@ -1365,7 +2103,8 @@ fn token_starts(text: &str) -> Vec<(usize, usize, usize)> {
             }
             out.push((offset + b, li + 1, i + 1));
             if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || chars[i].1 == '_' || chars[i].1 == '.') {
+                while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || chars[i].1 == '_' || chars[i].1 == '.')
+                {
                     i += 1;
                 }
             } else if c == '"' {
@@ -1376,7 +2115,11 @@ fn token_starts(text: &str) -> Vec<(usize, usize, usize)> {
                 i += 1;
             } else {
                 let two: String = chars[i..chars.len().min(i + 2)].iter().map(|x| x.1).collect();
-                i += if ["**", "==", "!=", "<=", ">=", "&&", "||"].contains(&two.as_str()) { 2 } else { 1 };
+                i += if ["**", "==", "!=", "<=", ">=", "&&", "||"].contains(&two.as_str()) {
+                    2
+                } else {
+                    1
+                };
             }
         }
         offset += line.len();
@@ -1480,62 +2223,289 @@ fn model_cases(cases: &mut Vec<Case>) {
     let tail = "kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop(prop)\n";
     let m = |body: &str| format!("{head}{body}{tail}");
     let hand: Vec<(&str, String, Expect)> = vec![
-        ("an empty file", String::new(), refused(&["m.pk: line 1, column 1: the model has no structure"])),
-        ("only comments", "# nothing\n# at all\n".into(), refused(&["m.pk: line 1, column 1: the model has no structure"])),
-        ("no structure", format!("{head}output CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line "])),
-        ("no output", format!("{head}kernel one_cmt_iv(CL, V)\n"), refused(&["m.pk: line 1, column 1: the model has no output"])),
-        ("a θ declared twice", m("theta CL = 3\n"), refused(&["m.pk: line 4, column 7: CL is declared twice (as a θ here, first at line 1)"])),
-        ("an η with a θ's name", m("omega CL ~ 0.1\n"), refused(&["m.pk: line 4, column ", "CL is declared twice"])),
-        ("a σ declared twice", m("sigma prop ~ 0.04\n"), refused(&["m.pk: line 4, column ", "prop is declared twice"])),
-        ("an η declared twice", m("omega a ~ 0.1, a ~ 0.2\n"), refused(&["m.pk: line 4, column ", "declared twice"])),
-        ("a covariate declared twice", m("covariates WT, WT\n"), refused(&["m.pk: line 4, column ", "declared twice"])),
-        ("bounds inverted", "theta CL = 5 (10, 1)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper with a finite init, got 10 <= 5 <= 1"])),
-        ("init below the lower bound", "theta CL = 0.001 (0.01, 100)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper"])),
-        ("init above the upper bound", "theta CL = 5000 (0.01, 100)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper"])),
-        ("an infinite init", "theta CL = 1e999\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper with a finite init"])),
-        ("a fixed θ", "theta CL = 5 fix\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, accepted(&["TIME,CONC\n0,"], &[])),
-        ("a lower bound only", "theta CL = 5 (0, )\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, accepted(&["TIME,CONC\n0,"], &[])),
-        ("bounds without a comma", "theta CL = 5 (0 10)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail, refused(&["m.pk: line 1, column "])),
-        ("a negative η variance", m("omega a ~ -0.1\n"), refused(&["m.pk: line 4, column 7: the variance matrix of a is not positive definite"])),
-        ("a zero η variance", m("omega a ~ 0\n"), refused(&["m.pk: line 4, column ", "not positive definite"])),
-        ("a negative σ variance", m("sigma add ~ -1\n"), refused(&["m.pk: line 4, column "])),
-        ("Ω block not positive definite", m("omega block(2) a, b ~ {0.1, 0.5, 0.1}\n"), refused(&["m.pk: line 4, column 1: the variance matrix of a, b is not positive definite"])),
-        ("Ω block with a correlation of 1", m("omega block(2) a, b ~ {0.1, 0.1, 0.1}\n"), refused(&["m.pk: line 4, column 1: the variance matrix of a, b is not positive definite"])),
-        ("Ω block with too few values", m("omega block(2) a, b ~ {0.1, 0.01}\n"), refused(&["m.pk: line 4, column "])),
-        ("Ω block with too many values", m("omega block(2) a, b ~ {0.1, 0.01, 0.1, 0.2}\n"), refused(&["m.pk: line 4, column "])),
-        ("Ω block(3) with two names", m("omega block(3) a, b ~ {0.1, 0.01, 0.1}\n"), refused(&["m.pk: line 4, column "])),
-        ("Ω block(0)", m("omega block(0) ~ {}\n"), refused(&["m.pk: line 4, column "])),
-        ("an unknown name", format!("{head}kernel one_cmt_iv(CLX, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line 4, column 19: unknown name CLX in kernel parameter CL"])),
-        ("a name read before it is assigned", m("A = B * 2\nB = 3\n"), refused(&["m.pk: line 4, column "])),
-        ("an unknown function", m("A = foo(CL)\n"), refused(&["m.pk: line 4, column "])),
-        ("an unknown kernel", format!("{head}kernel five_cmt(CL, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line 4, column 1: unknown kernel five_cmt"])),
-        ("a kernel with too many parameters", format!("{head}kernel one_cmt_iv(CL, V, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line 4, column 1: kernel one_cmt_iv takes 2 parameters (CL, V), got 3"])),
-        ("two kernels", m("kernel one_cmt_iv(CL, V)\n"), refused(&["m.pk: line "])),
-        ("a kernel and ODEs", m("d/dt(central) = -CL / V * central\n"), refused(&["m.pk: line "])),
-        ("an ODE of an undeclared state", format!("{head}states a\nd/dt(b) = -a\noutput CP = a / V ~ prop(prop)\n"), refused(&["m.pk: line "])),
-        ("an unknown error model", format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ gauss(prop)\n"), refused(&["m.pk: line 5, column "])),
-        ("an error model without its SD", format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop()\n"), refused(&["m.pk: line 5, column "])),
-        ("an output of an unknown state", format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = depot / V ~ prop(prop)\n"), refused(&["m.pk: line 5, column ", "depot"])),
-        ("two outputs with one name", m("output CP = central / V ~ prop(prop)\n"), refused(&["m.pk: line "])),
-        ("an unclosed string", format!("name \"abc\n{}", m("")), refused(&["m.pk: line 1, column 6: a string without its closing quote"])),
-        ("a malformed number", m("A = 1.5e3x\n"), refused(&["m.pk: line 4, column 5: a malformed number"])),
-        ("a unicode θ", m("θ = 3\n"), refused(&["m.pk: line 4, column 1: an unexpected character 'θ'"])),
-        ("an unknown unit", format!("units amount=furlong\n{}", m("")), refused(&["unknown amount unit 'furlong'"])),
-        ("an unknown unit kind", format!("units mass=mg\n{}", m("")), refused(&["model m.pk: unknown unit kind mass"])),
-        ("an unknown statement", m("print CL\n"), refused(&["m.pk: line 4, column "])),
-        ("an if without its brace", m("if CL > 1 \n  A = 1\n}\n"), refused(&["m.pk: line 4, column "])),
-        ("an unclosed if block", m("if CL > 1 {\n  A = 1\n"), refused(&["m.pk: line "])),
+        (
+            "an empty file",
+            String::new(),
+            refused(&["m.pk: line 1, column 1: the model has no structure"]),
+        ),
+        (
+            "only comments",
+            "# nothing\n# at all\n".into(),
+            refused(&["m.pk: line 1, column 1: the model has no structure"]),
+        ),
+        (
+            "no structure",
+            format!("{head}output CP = central / V ~ prop(prop)\n"),
+            refused(&["m.pk: line "]),
+        ),
+        (
+            "no output",
+            format!("{head}kernel one_cmt_iv(CL, V)\n"),
+            refused(&["m.pk: line 1, column 1: the model has no output"]),
+        ),
+        (
+            "a θ declared twice",
+            m("theta CL = 3\n"),
+            refused(&["m.pk: line 4, column 7: CL is declared twice (as a θ here, first at line 1)"]),
+        ),
+        (
+            "an η with a θ's name",
+            m("omega CL ~ 0.1\n"),
+            refused(&["m.pk: line 4, column ", "CL is declared twice"]),
+        ),
+        (
+            "a σ declared twice",
+            m("sigma prop ~ 0.04\n"),
+            refused(&["m.pk: line 4, column ", "prop is declared twice"]),
+        ),
+        (
+            "an η declared twice",
+            m("omega a ~ 0.1, a ~ 0.2\n"),
+            refused(&["m.pk: line 4, column ", "declared twice"]),
+        ),
+        (
+            "a covariate declared twice",
+            m("covariates WT, WT\n"),
+            refused(&["m.pk: line 4, column ", "declared twice"]),
+        ),
+        (
+            "bounds inverted",
+            "theta CL = 5 (10, 1)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            refused(&[
+                "m.pk: line 1, column 7: θ CL: need lower <= init <= upper with a finite init, got 10 <= 5 <= 1",
+            ]),
+        ),
+        (
+            "init below the lower bound",
+            "theta CL = 0.001 (0.01, 100)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper"]),
+        ),
+        (
+            "init above the upper bound",
+            "theta CL = 5000 (0.01, 100)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper"]),
+        ),
+        (
+            "an infinite init",
+            "theta CL = 1e999\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            refused(&["m.pk: line 1, column 7: θ CL: need lower <= init <= upper with a finite init"]),
+        ),
+        (
+            "a fixed θ",
+            "theta CL = 5 fix\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            accepted(&["TIME,CONC\n0,"], &[]),
+        ),
+        (
+            "a lower bound only",
+            "theta CL = 5 (0, )\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            accepted(&["TIME,CONC\n0,"], &[]),
+        ),
+        (
+            "bounds without a comma",
+            "theta CL = 5 (0 10)\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
+            refused(&["m.pk: line 1, column "]),
+        ),
+        (
+            "a negative η variance",
+            m("omega a ~ -0.1\n"),
+            refused(&["m.pk: line 4, column 7: the variance matrix of a is not positive definite"]),
+        ),
+        (
+            "a zero η variance",
+            m("omega a ~ 0\n"),
+            refused(&["m.pk: line 4, column ", "not positive definite"]),
+        ),
+        (
+            "a negative σ variance",
+            m("sigma add ~ -1\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "Ω block not positive definite",
+            m("omega block(2) a, b ~ {0.1, 0.5, 0.1}\n"),
+            refused(&["m.pk: line 4, column 1: the variance matrix of a, b is not positive definite"]),
+        ),
+        (
+            "Ω block with a correlation of 1",
+            m("omega block(2) a, b ~ {0.1, 0.1, 0.1}\n"),
+            refused(&["m.pk: line 4, column 1: the variance matrix of a, b is not positive definite"]),
+        ),
+        (
+            "Ω block with too few values",
+            m("omega block(2) a, b ~ {0.1, 0.01}\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "Ω block with too many values",
+            m("omega block(2) a, b ~ {0.1, 0.01, 0.1, 0.2}\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "Ω block(3) with two names",
+            m("omega block(3) a, b ~ {0.1, 0.01, 0.1}\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "Ω block(0)",
+            m("omega block(0) ~ {}\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "an unknown name",
+            format!("{head}kernel one_cmt_iv(CLX, V)\noutput CP = central / V ~ prop(prop)\n"),
+            refused(&["m.pk: line 4, column 19: unknown name CLX in kernel parameter CL"]),
+        ),
+        (
+            "a name read before it is assigned",
+            m("A = B * 2\nB = 3\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "an unknown function",
+            m("A = foo(CL)\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "an unknown kernel",
+            format!("{head}kernel five_cmt(CL, V)\noutput CP = central / V ~ prop(prop)\n"),
+            refused(&["m.pk: line 4, column 1: unknown kernel five_cmt"]),
+        ),
+        (
+            "a kernel with too many parameters",
+            format!("{head}kernel one_cmt_iv(CL, V, V)\noutput CP = central / V ~ prop(prop)\n"),
+            refused(&["m.pk: line 4, column 1: kernel one_cmt_iv takes 2 parameters (CL, V), got 3"]),
+        ),
+        (
+            "two kernels",
+            m("kernel one_cmt_iv(CL, V)\n"),
+            refused(&["m.pk: line "]),
+        ),
+        (
+            "a kernel and ODEs",
+            m("d/dt(central) = -CL / V * central\n"),
+            refused(&["m.pk: line "]),
+        ),
+        (
+            "an ODE of an undeclared state",
+            format!("{head}states a\nd/dt(b) = -a\noutput CP = a / V ~ prop(prop)\n"),
+            refused(&["m.pk: line "]),
+        ),
+        (
+            "an unknown error model",
+            format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ gauss(prop)\n"),
+            refused(&["m.pk: line 5, column "]),
+        ),
+        (
+            "an error model without its SD",
+            format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop()\n"),
+            refused(&["m.pk: line 5, column "]),
+        ),
+        (
+            "an output of an unknown state",
+            format!("{head}kernel one_cmt_iv(CL, V)\noutput CP = depot / V ~ prop(prop)\n"),
+            refused(&["m.pk: line 5, column ", "depot"]),
+        ),
+        (
+            "two outputs with one name",
+            m("output CP = central / V ~ prop(prop)\n"),
+            refused(&["m.pk: line "]),
+        ),
+        (
+            "an unclosed string",
+            format!("name \"abc\n{}", m("")),
+            refused(&["m.pk: line 1, column 6: a string without its closing quote"]),
+        ),
+        (
+            "a malformed number",
+            m("A = 1.5e3x\n"),
+            refused(&["m.pk: line 4, column 5: a malformed number"]),
+        ),
+        (
+            "a unicode θ",
+            m("θ = 3\n"),
+            refused(&["m.pk: line 4, column 1: an unexpected character 'θ'"]),
+        ),
+        (
+            "an unknown unit",
+            format!("units amount=furlong\n{}", m("")),
+            refused(&["unknown amount unit 'furlong'"]),
+        ),
+        (
+            "an unknown unit kind",
+            format!("units mass=mg\n{}", m("")),
+            refused(&["model m.pk: unknown unit kind mass"]),
+        ),
+        (
+            "an unknown statement",
+            m("print CL\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "an if without its brace",
+            m("if CL > 1 \n  A = 1\n}\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "an unclosed if block",
+            m("if CL > 1 {\n  A = 1\n"),
+            refused(&["m.pk: line "]),
+        ),
         ("an extra closing brace", m("}\n"), refused(&["m.pk: line 4, column 1"])),
-        ("an else without an if", m("else {\n}\n"), refused(&["m.pk: line 4, column 6: expected '=' after else"])),
-        ("an assignment to a θ", m("CL = 3\n"), refused(&["m.pk: line 4, column "])),
-        ("an expression of only operators", m("A = * / +\n"), refused(&["m.pk: line 4, column "])),
-        ("deep parentheses (500)", m(&format!("A = {}1{}\n", "(".repeat(500), ")".repeat(500))), accepted(&["TIME,CONC\n0,"], &[])),
-        ("a long sum (5000 terms)", m(&format!("A = {}\n", vec!["1"; 5000].join(" + "))), accepted(&["TIME,CONC\n0,"], &[])),
-        ("a long power chain (2000)", m(&format!("A = {}\n", vec!["1"; 2000].join(" ^ "))), accepted(&["TIME,CONC\n0,"], &[])),
-        ("a long if chain (300)", m(&format!("A = 0\n{}", (0..300).map(|i| format!("if CL > {i} {{\n A = {i}\n}}\n")).collect::<String>())), accepted(&["TIME,CONC\n0,"], &[])),
-        ("non-UTF-8 bytes", String::from_utf8_lossy(b"theta CL = 5\n").into_owned() + "\u{fffd}", refused(&["m.pk: line 2, column 1: an unexpected character"])),
-        ("division by zero in the code", format!("{head}kernel one_cmt_iv(CL / 0, V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["kernel parameter CL = inf"])),
-        ("log of a negative number", format!("{head}kernel one_cmt_iv(CL * log(-1), V)\noutput CP = central / V ~ prop(prop)\n"), refused(&["kernel parameter CL = NaN"])),
+        (
+            "an else without an if",
+            m("else {\n}\n"),
+            refused(&["m.pk: line 4, column 6: expected '=' after else"]),
+        ),
+        (
+            "an assignment to a θ",
+            m("CL = 3\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "an expression of only operators",
+            m("A = * / +\n"),
+            refused(&["m.pk: line 4, column "]),
+        ),
+        (
+            "deep parentheses (500)",
+            m(&format!("A = {}1{}\n", "(".repeat(500), ")".repeat(500))),
+            accepted(&["TIME,CONC\n0,"], &[]),
+        ),
+        (
+            "a long sum (5000 terms)",
+            m(&format!("A = {}\n", vec!["1"; 5000].join(" + "))),
+            accepted(&["TIME,CONC\n0,"], &[]),
+        ),
+        (
+            "a long power chain (2000)",
+            m(&format!("A = {}\n", vec!["1"; 2000].join(" ^ "))),
+            accepted(&["TIME,CONC\n0,"], &[]),
+        ),
+        (
+            "a long if chain (300)",
+            m(&format!(
+                "A = 0\n{}",
+                (0..300)
+                    .map(|i| format!("if CL > {i} {{\n A = {i}\n}}\n"))
+                    .collect::<String>()
+            )),
+            accepted(&["TIME,CONC\n0,"], &[]),
+        ),
+        (
+            "non-UTF-8 bytes",
+            String::from_utf8_lossy(b"theta CL = 5\n").into_owned() + "\u{fffd}",
+            refused(&["m.pk: line 2, column 1: an unexpected character"]),
+        ),
+        (
+            "division by zero in the code",
+            format!("{head}kernel one_cmt_iv(CL / 0, V)\noutput CP = central / V ~ prop(prop)\n"),
+            refused(&["kernel parameter CL = inf"]),
+        ),
+        (
+            "log of a negative number",
+            format!("{head}kernel one_cmt_iv(CL * log(-1), V)\noutput CP = central / V ~ prop(prop)\n"),
+            refused(&["kernel parameter CL = NaN"]),
+        ),
     ];
     for (name, text, expect) in hand {
         cases.push(Case {
@@ -1579,7 +2549,10 @@ fn flag_cases(cases: &mut Vec<Case>) {
         let mut f = file("data.csv", data.clone());
         f.push(("pop.pk".into(), pop.clone().into_bytes()));
         f.push(("m.pk".into(), repo_text("models/one_cmt_iv.pk").into_bytes()));
-        f.push(("control.ctl".into(), repo_text("fixtures/pheno/pheno_real.mod").into_bytes()));
+        f.push((
+            "control.ctl".into(),
+            repo_text("fixtures/pheno/pheno_real.mod").into_bytes(),
+        ));
         f.push(("good.csv".into(), GOOD.into()));
         f.push(("pheno.dta".into(), repo_text("fixtures/pheno/pheno.dta").into_bytes()));
         f
@@ -1597,182 +2570,1093 @@ fn flag_cases(cases: &mut Vec<Case>) {
     let clap = |what: &str| refused(&[what]);
     // Every subcommand: unknown flags, missing arguments.
     for sub in ["simulate", "fit", "nca", "popfit", "compare", "translate", "models"] {
-        add(&format!("{sub} --no-such-flag"), &[sub, "--no-such-flag"], clap("unexpected argument '--no-such-flag'"));
+        add(
+            &format!("{sub} --no-such-flag"),
+            &[sub, "--no-such-flag"],
+            clap("unexpected argument '--no-such-flag'"),
+        );
         add(&format!("{sub} -Z"), &[sub, "-Z"], clap("unexpected argument '-Z'"));
-        add(&format!("{sub} --help"), &[sub, "--help"], accepted(&["Usage: pk"], &[]));
+        add(
+            &format!("{sub} --help"),
+            &[sub, "--help"],
+            accepted(&["Usage: pk"], &[]),
+        );
     }
     add("no subcommand", &[], Expect::Warns(vec!["Usage: pk <COMMAND>".into()]));
-    add("unknown subcommand", &["estimate"], clap("unrecognized subcommand 'estimate'"));
+    add(
+        "unknown subcommand",
+        &["estimate"],
+        clap("unrecognized subcommand 'estimate'"),
+    );
     add("--version", &["--version"], accepted(&["pk "], &[]));
-    add("fit without data", &["fit"], clap("required arguments were not provided"));
-    add("nca without data", &["nca"], clap("required arguments were not provided"));
-    add("popfit without data", &["popfit"], clap("required arguments were not provided"));
-    add("compare without --population", &["compare", "fit.json"], clap("--population"));
-    add("translate without a control stream", &["translate"], clap("required arguments were not provided"));
-    add("simulate without a model", &["simulate", "--regimen", "100 mg"], clap("--model"));
-    add("models with an argument", &["models", "extra"], clap("unexpected argument 'extra'"));
+    add(
+        "fit without data",
+        &["fit"],
+        clap("required arguments were not provided"),
+    );
+    add(
+        "nca without data",
+        &["nca"],
+        clap("required arguments were not provided"),
+    );
+    add(
+        "popfit without data",
+        &["popfit"],
+        clap("required arguments were not provided"),
+    );
+    add(
+        "compare without --population",
+        &["compare", "fit.json"],
+        clap("--population"),
+    );
+    add(
+        "translate without a control stream",
+        &["translate"],
+        clap("required arguments were not provided"),
+    );
+    add(
+        "simulate without a model",
+        &["simulate", "--regimen", "100 mg"],
+        clap("--model"),
+    );
+    add(
+        "models with an argument",
+        &["models", "extra"],
+        clap("unexpected argument 'extra'"),
+    );
     // Missing files.
-    add("fit: missing data file", &["fit", "nope.csv", "--model", "m.pk"], refused(&["nope.csv: No such file"]));
-    add("nca: missing data file", &["nca", "nope.csv"], refused(&["nope.csv: No such file"]));
-    add("popfit: missing data file", &["popfit", "nope.csv", "--model", "pop.pk"], refused(&["nope.csv: No such file"]));
-    add("simulate: missing data file", &["simulate", "--model", "m.pk", "--data", "nope.csv"], refused(&["nope.csv: No such file"]));
-    add("fit: missing model file", &["fit", "data.csv", "--model", "nope.pk"], refused(&["model nope.pk: no such file, and not a bundled model name"]));
-    add("simulate: missing model", &["simulate", "--model", "nope", "--regimen", "100 mg"], refused(&["model nope: no such file, and not a bundled model name (bundled: one_cmt_iv"]));
-    add("simulate: a population model that does not exist", &["simulate", "--population", "nope.pk", "--regimen", "100 mg"], refused(&["nope.pk"]));
-    add("compare: missing fit JSON", &["compare", "nope.json", "--population", "pop.pk"], refused(&["nope.json"]));
-    add("compare: a fit JSON that is CSV", &["compare", "data.csv", "--population", "pop.pk"], refused(&["data.csv"]));
-    add("compare: missing published file", &["compare", "nope.json", "--population", "pop.pk", "--published", "nope.toml"], refused(&["nope"]));
-    add("translate: missing control stream", &["translate", "nope.ctl"], refused(&["nope.ctl"]));
-    add("translate: a CSV as control stream", &["translate", "data.csv"], refused(&["data.csv"]));
-    add("popfit: --inits-from a missing .ext", &["popfit", "control.ctl", "--inits-from", "nope.ext", "--evaluate"], refused(&["nope.ext"]));
-    add("fit: data file is the model", &["fit", "m.pk", "--model", "m.pk"], refused(&["m.pk, line 1"]));
-    add("fit: model file is the data", &["fit", "data.csv", "--model", "data.csv"], refused(&["data.csv: line 2, column 5: an unexpected character '.'"]));
-    add("fit: a directory as data", &["fit", ".", "--model", "m.pk"], refused(&["error: ."]));
-    add("fit: an empty path as data", &["fit", "", "--model", "m.pk"], refused(&["error: "]));
+    add(
+        "fit: missing data file",
+        &["fit", "nope.csv", "--model", "m.pk"],
+        refused(&["nope.csv: No such file"]),
+    );
+    add(
+        "nca: missing data file",
+        &["nca", "nope.csv"],
+        refused(&["nope.csv: No such file"]),
+    );
+    add(
+        "popfit: missing data file",
+        &["popfit", "nope.csv", "--model", "pop.pk"],
+        refused(&["nope.csv: No such file"]),
+    );
+    add(
+        "simulate: missing data file",
+        &["simulate", "--model", "m.pk", "--data", "nope.csv"],
+        refused(&["nope.csv: No such file"]),
+    );
+    add(
+        "fit: missing model file",
+        &["fit", "data.csv", "--model", "nope.pk"],
+        refused(&["model nope.pk: no such file, and not a bundled model name"]),
+    );
+    add(
+        "simulate: missing model",
+        &["simulate", "--model", "nope", "--regimen", "100 mg"],
+        refused(&["model nope: no such file, and not a bundled model name (bundled: one_cmt_iv"]),
+    );
+    add(
+        "simulate: a population model that does not exist",
+        &["simulate", "--population", "nope.pk", "--regimen", "100 mg"],
+        refused(&["nope.pk"]),
+    );
+    add(
+        "compare: missing fit JSON",
+        &["compare", "nope.json", "--population", "pop.pk"],
+        refused(&["nope.json"]),
+    );
+    add(
+        "compare: a fit JSON that is CSV",
+        &["compare", "data.csv", "--population", "pop.pk"],
+        refused(&["data.csv"]),
+    );
+    add(
+        "compare: missing published file",
+        &[
+            "compare",
+            "nope.json",
+            "--population",
+            "pop.pk",
+            "--published",
+            "nope.toml",
+        ],
+        refused(&["nope"]),
+    );
+    add(
+        "translate: missing control stream",
+        &["translate", "nope.ctl"],
+        refused(&["nope.ctl"]),
+    );
+    add(
+        "translate: a CSV as control stream",
+        &["translate", "data.csv"],
+        refused(&["data.csv"]),
+    );
+    add(
+        "popfit: --inits-from a missing .ext",
+        &["popfit", "control.ctl", "--inits-from", "nope.ext", "--evaluate"],
+        refused(&["nope.ext"]),
+    );
+    add(
+        "fit: data file is the model",
+        &["fit", "m.pk", "--model", "m.pk"],
+        refused(&["m.pk, line 1"]),
+    );
+    add(
+        "fit: model file is the data",
+        &["fit", "data.csv", "--model", "data.csv"],
+        refused(&["data.csv: line 2, column 5: an unexpected character '.'"]),
+    );
+    add(
+        "fit: a directory as data",
+        &["fit", ".", "--model", "m.pk"],
+        refused(&["error: ."]),
+    );
+    add(
+        "fit: an empty path as data",
+        &["fit", "", "--model", "m.pk"],
+        refused(&["error: "]),
+    );
     // Bad numbers.
-    add("simulate --n abc", &["simulate", "--population", "pop.pk", "--n", "abc", "--regimen", "100 ug"], clap("invalid value 'abc' for '--n <N>'"));
-    add("simulate --n -3", &["simulate", "--population", "pop.pk", "--n", "-3", "--regimen", "100 ug"], clap("unexpected argument '-3'"));
-    add("simulate --n=-3", &["simulate", "--population", "pop.pk", "--n=-3", "--regimen", "100 ug"], clap("invalid value '-3' for '--n <N>'"));
-    add("simulate --n 0", &["simulate", "--population", "pop.pk", "--n", "0", "--regimen", "100 ug"], refused(&["the number of virtual patients must be at least 1, got 0"]));
-    add("simulate --n 1e3", &["simulate", "--population", "pop.pk", "--n", "1e3", "--regimen", "100 ug"], clap("invalid value '1e3' for '--n <N>'"));
-    add("simulate --n 99999999999999999999", &["simulate", "--population", "pop.pk", "--n", "99999999999999999999", "--regimen", "100 ug"], clap("invalid value"));
-    add("simulate --seed=-1", &["simulate", "--population", "pop.pk", "--n", "3", "--seed=-1", "--regimen", "100 ug"], clap("invalid value '-1' for '--seed <SEED>'"));
-    add("simulate --population and --model", &["simulate", "--model", "m.pk", "--population", "pop.pk", "--regimen", "100 mg"], clap("cannot be used with"));
-    add("simulate --bsa abc", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa", "abc"], clap("invalid value 'abc' for '--bsa <BSA>'"));
-    add("simulate --bsa=-1", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa=-1"], refused(&["-1"]));
-    add("simulate --bsa=0", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa=0"], refused(&["0"]));
-    add("simulate --bsa NaN", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa", "NaN"], refused(&["NaN"]));
-    add("simulate --weight inf", &["simulate", "--model", "m.pk", "--regimen", "5 mg/kg", "--weight", "inf"], refused(&["inf"]));
-    add("simulate --weight=-70", &["simulate", "--model", "m.pk", "--regimen", "5 mg/kg", "--weight=-70"], refused(&["-70"]));
-    add("simulate --bsa-formula bogus", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--weight", "70", "--height", "170", "--bsa-formula", "bogus"], refused(&["bogus"]));
-    add("simulate --percentile 150", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--percentile", "150"], refused(&["150"]));
-    add("simulate --percentile=-5", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--percentile=-5"], refused(&["-5"]));
-    add("simulate --percentile NaN", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--percentile", "NaN"], refused(&["NaN"]));
-    add("simulate --target bogus", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--target", "bogus"], refused(&["bogus"]));
-    add("simulate --target CMAX<abc", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--target", "CMAX<abc"], refused(&["CMAX<abc"]));
-    add("simulate --covariate WT (no value)", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--covariate", "WT"], refused(&["WT"]));
-    add("simulate --covariate WT=5..1", &["simulate", "--population", "pop.pk", "--n", "5", "--regimen", "100 ug", "--covariate", "WT=5..1"], refused(&["WT=5..1"]));
-    add("simulate --covariate WT=abc", &["simulate", "--model", "pheno", "--regimen", "100 mg", "--covariate", "WGT=abc", "--covariate", "APGR=7"], refused(&["abc"]));
-    add("simulate: a model covariate not given", &["simulate", "--model", "pheno", "--regimen", "100 mg", "--covariate", "APGR=7"], refused(&["WGT"]));
-    add("simulate --param CL=abc", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=abc"], refused(&["--param 'CL=abc': value 'abc' is not a number"]));
-    add("simulate --param CL", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL"], refused(&["--param 'CL'"]));
-    add("simulate --param =3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "=3"], refused(&["--param"]));
-    add("simulate --param CLX=3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CLX=3"], refused(&["CLX"]));
-    add("simulate --param CL=-3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=-3"], refused(&["CL"]));
-    add("simulate --param CL=inf", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=inf"], refused(&["CL"]));
-    add("simulate --grid 0:0:10", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:0:10"], refused(&["grid '0:0:10'"]));
-    add("simulate --grid 10:1:0", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "10:1:0"], refused(&["grid '10:1:0'"]));
-    add("simulate --grid 0:1", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1"], refused(&["grid '0:1'"]));
-    add("simulate --grid a:b:c", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "a:b:c"], refused(&["grid 'a:b:c'"]));
-    add("simulate --grid 0:NaN:10", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:NaN:10"], refused(&["grid '0:NaN:10'"]));
-    add("simulate --grid 0:1:inf", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1:inf"], refused(&["grid '0:1:inf'"]));
-    add("simulate --grid 0:1e-9:1e6 (too many points)", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1e-9:1e6"], refused(&["has more than 10 million points"]));
-    add("simulate --grid -5:1:5", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid=-5:1:5"], accepted(&["TIME,CONC\n-5,0\n"], &[]));
-    add("simulate --grid 3:1:3", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "3:1:3"], accepted(&["TIME,CONC\n3,"], &[]));
-    add("simulate --regimen empty", &["simulate", "--model", "m.pk", "--regimen", ""], refused(&["regimen ''"]));
-    add("simulate --regimen garbage", &["simulate", "--model", "m.pk", "--regimen", "lots of drug"], refused(&["regimen 'lots of drug'"]));
-    add("simulate --regimen negative dose", &["simulate", "--model", "m.pk", "--regimen", "-100 mg"], clap("unexpected argument '-1'"));
-    add("simulate --regimen=negative dose", &["simulate", "--model", "m.pk", "--regimen=-100 mg"], refused(&["regimen '-100 mg'"]));
-    add("simulate --regimen 0 mg", &["simulate", "--model", "m.pk", "--regimen", "0 mg", "--grid", "0:1:2"], accepted(&["TIME,CONC\n0,0\n"], &[]));
-    add("simulate --regimen NaN mg", &["simulate", "--model", "m.pk", "--regimen", "NaN mg"], refused(&["regimen 'NaN mg'"]));
-    add("simulate --regimen inf mg", &["simulate", "--model", "m.pk", "--regimen", "inf mg"], refused(&["regimen 'inf mg'"]));
-    add("simulate --regimen x 0", &["simulate", "--model", "m.pk", "--regimen", "100 mg every 24 h x 0"], refused(&["regimen"]));
-    add("simulate --regimen every 0 h", &["simulate", "--model", "m.pk", "--regimen", "100 mg every 0 h x 3"], refused(&["regimen"]));
-    add("simulate --regimen over 0 h", &["simulate", "--model", "m.pk", "--regimen", "100 mg over 0 h"], refused(&["regimen"]));
-    add("simulate --regimen mg/m2 without BSA", &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2 over 2 h"], refused(&["a dose per m² needs a body-surface area"]));
-    add("simulate --regimen fortnights", &["simulate", "--model", "m.pk", "--regimen", "52 mg over 2 fortnights"], refused(&["unknown time unit 'fortnights'"]));
-    add("simulate --conc-unit ng/furlong", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--conc-unit", "ng/furlong"], refused(&["unknown concentration unit 'ng/furlong'"]));
-    add("simulate --time-unit parsec", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--time-unit", "parsec"], refused(&["unknown time unit 'parsec'"]));
-    add("simulate --amount-unit stone", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--amount-unit", "stone"], refused(&["unknown amount unit 'stone'"]));
-    add("simulate: --data and --regimen", &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--data", "data.csv"], refused(&["error:"]));
+    add(
+        "simulate --n abc",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "abc",
+            "--regimen",
+            "100 ug",
+        ],
+        clap("invalid value 'abc' for '--n <N>'"),
+    );
+    add(
+        "simulate --n -3",
+        &["simulate", "--population", "pop.pk", "--n", "-3", "--regimen", "100 ug"],
+        clap("unexpected argument '-3'"),
+    );
+    add(
+        "simulate --n=-3",
+        &["simulate", "--population", "pop.pk", "--n=-3", "--regimen", "100 ug"],
+        clap("invalid value '-3' for '--n <N>'"),
+    );
+    add(
+        "simulate --n 0",
+        &["simulate", "--population", "pop.pk", "--n", "0", "--regimen", "100 ug"],
+        refused(&["the number of virtual patients must be at least 1, got 0"]),
+    );
+    add(
+        "simulate --n 1e3",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "1e3",
+            "--regimen",
+            "100 ug",
+        ],
+        clap("invalid value '1e3' for '--n <N>'"),
+    );
+    add(
+        "simulate --n 99999999999999999999",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "99999999999999999999",
+            "--regimen",
+            "100 ug",
+        ],
+        clap("invalid value"),
+    );
+    add(
+        "simulate --seed=-1",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "3",
+            "--seed=-1",
+            "--regimen",
+            "100 ug",
+        ],
+        clap("invalid value '-1' for '--seed <SEED>'"),
+    );
+    add(
+        "simulate --population and --model",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--population",
+            "pop.pk",
+            "--regimen",
+            "100 mg",
+        ],
+        clap("cannot be used with"),
+    );
+    add(
+        "simulate --bsa abc",
+        &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa", "abc"],
+        clap("invalid value 'abc' for '--bsa <BSA>'"),
+    );
+    add(
+        "simulate --bsa=-1",
+        &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa=-1"],
+        refused(&["-1"]),
+    );
+    add(
+        "simulate --bsa=0",
+        &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa=0"],
+        refused(&["0"]),
+    );
+    add(
+        "simulate --bsa NaN",
+        &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2", "--bsa", "NaN"],
+        refused(&["NaN"]),
+    );
+    add(
+        "simulate --weight inf",
+        &["simulate", "--model", "m.pk", "--regimen", "5 mg/kg", "--weight", "inf"],
+        refused(&["inf"]),
+    );
+    add(
+        "simulate --weight=-70",
+        &["simulate", "--model", "m.pk", "--regimen", "5 mg/kg", "--weight=-70"],
+        refused(&["-70"]),
+    );
+    add(
+        "simulate --bsa-formula bogus",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "52 mg/m2",
+            "--weight",
+            "70",
+            "--height",
+            "170",
+            "--bsa-formula",
+            "bogus",
+        ],
+        refused(&["bogus"]),
+    );
+    add(
+        "simulate --percentile 150",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--percentile",
+            "150",
+        ],
+        refused(&["150"]),
+    );
+    add(
+        "simulate --percentile=-5",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--percentile=-5",
+        ],
+        refused(&["-5"]),
+    );
+    add(
+        "simulate --percentile NaN",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--percentile",
+            "NaN",
+        ],
+        refused(&["NaN"]),
+    );
+    add(
+        "simulate --target bogus",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--target",
+            "bogus",
+        ],
+        refused(&["bogus"]),
+    );
+    add(
+        "simulate --target CMAX<abc",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--target",
+            "CMAX<abc",
+        ],
+        refused(&["CMAX<abc"]),
+    );
+    add(
+        "simulate --covariate WT (no value)",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--covariate",
+            "WT",
+        ],
+        refused(&["WT"]),
+    );
+    add(
+        "simulate --covariate WT=5..1",
+        &[
+            "simulate",
+            "--population",
+            "pop.pk",
+            "--n",
+            "5",
+            "--regimen",
+            "100 ug",
+            "--covariate",
+            "WT=5..1",
+        ],
+        refused(&["WT=5..1"]),
+    );
+    add(
+        "simulate --covariate WT=abc",
+        &[
+            "simulate",
+            "--model",
+            "pheno",
+            "--regimen",
+            "100 mg",
+            "--covariate",
+            "WGT=abc",
+            "--covariate",
+            "APGR=7",
+        ],
+        refused(&["abc"]),
+    );
+    add(
+        "simulate: a model covariate not given",
+        &[
+            "simulate",
+            "--model",
+            "pheno",
+            "--regimen",
+            "100 mg",
+            "--covariate",
+            "APGR=7",
+        ],
+        refused(&["WGT"]),
+    );
+    add(
+        "simulate --param CL=abc",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--param",
+            "CL=abc",
+        ],
+        refused(&["--param 'CL=abc': value 'abc' is not a number"]),
+    );
+    add(
+        "simulate --param CL",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL"],
+        refused(&["--param 'CL'"]),
+    );
+    add(
+        "simulate --param =3",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "=3"],
+        refused(&["--param"]),
+    );
+    add(
+        "simulate --param CLX=3",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CLX=3"],
+        refused(&["CLX"]),
+    );
+    add(
+        "simulate --param CL=-3",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--param", "CL=-3"],
+        refused(&["CL"]),
+    );
+    add(
+        "simulate --param CL=inf",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--param",
+            "CL=inf",
+        ],
+        refused(&["CL"]),
+    );
+    add(
+        "simulate --grid 0:0:10",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:0:10"],
+        refused(&["grid '0:0:10'"]),
+    );
+    add(
+        "simulate --grid 10:1:0",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "10:1:0"],
+        refused(&["grid '10:1:0'"]),
+    );
+    add(
+        "simulate --grid 0:1",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1"],
+        refused(&["grid '0:1'"]),
+    );
+    add(
+        "simulate --grid a:b:c",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "a:b:c"],
+        refused(&["grid 'a:b:c'"]),
+    );
+    add(
+        "simulate --grid 0:NaN:10",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--grid",
+            "0:NaN:10",
+        ],
+        refused(&["grid '0:NaN:10'"]),
+    );
+    add(
+        "simulate --grid 0:1:inf",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--grid",
+            "0:1:inf",
+        ],
+        refused(&["grid '0:1:inf'"]),
+    );
+    add(
+        "simulate --grid 0:1e-9:1e6 (too many points)",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--grid",
+            "0:1e-9:1e6",
+        ],
+        refused(&["has more than 10 million points"]),
+    );
+    add(
+        "simulate --grid -5:1:5",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid=-5:1:5"],
+        accepted(&["TIME,CONC\n-5,0\n"], &[]),
+    );
+    add(
+        "simulate --grid 3:1:3",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "3:1:3"],
+        accepted(&["TIME,CONC\n3,"], &[]),
+    );
+    add(
+        "simulate --regimen empty",
+        &["simulate", "--model", "m.pk", "--regimen", ""],
+        refused(&["regimen ''"]),
+    );
+    add(
+        "simulate --regimen garbage",
+        &["simulate", "--model", "m.pk", "--regimen", "lots of drug"],
+        refused(&["regimen 'lots of drug'"]),
+    );
+    add(
+        "simulate --regimen negative dose",
+        &["simulate", "--model", "m.pk", "--regimen", "-100 mg"],
+        clap("unexpected argument '-1'"),
+    );
+    add(
+        "simulate --regimen=negative dose",
+        &["simulate", "--model", "m.pk", "--regimen=-100 mg"],
+        refused(&["regimen '-100 mg'"]),
+    );
+    add(
+        "simulate --regimen 0 mg",
+        &["simulate", "--model", "m.pk", "--regimen", "0 mg", "--grid", "0:1:2"],
+        accepted(&["TIME,CONC\n0,0\n"], &[]),
+    );
+    add(
+        "simulate --regimen NaN mg",
+        &["simulate", "--model", "m.pk", "--regimen", "NaN mg"],
+        refused(&["regimen 'NaN mg'"]),
+    );
+    add(
+        "simulate --regimen inf mg",
+        &["simulate", "--model", "m.pk", "--regimen", "inf mg"],
+        refused(&["regimen 'inf mg'"]),
+    );
+    add(
+        "simulate --regimen x 0",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg every 24 h x 0"],
+        refused(&["regimen"]),
+    );
+    add(
+        "simulate --regimen every 0 h",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg every 0 h x 3"],
+        refused(&["regimen"]),
+    );
+    add(
+        "simulate --regimen over 0 h",
+        &["simulate", "--model", "m.pk", "--regimen", "100 mg over 0 h"],
+        refused(&["regimen"]),
+    );
+    add(
+        "simulate --regimen mg/m2 without BSA",
+        &["simulate", "--model", "m.pk", "--regimen", "52 mg/m2 over 2 h"],
+        refused(&["a dose per m² needs a body-surface area"]),
+    );
+    add(
+        "simulate --regimen fortnights",
+        &["simulate", "--model", "m.pk", "--regimen", "52 mg over 2 fortnights"],
+        refused(&["unknown time unit 'fortnights'"]),
+    );
+    add(
+        "simulate --conc-unit ng/furlong",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--conc-unit",
+            "ng/furlong",
+        ],
+        refused(&["unknown concentration unit 'ng/furlong'"]),
+    );
+    add(
+        "simulate --time-unit parsec",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--time-unit",
+            "parsec",
+        ],
+        refused(&["unknown time unit 'parsec'"]),
+    );
+    add(
+        "simulate --amount-unit stone",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--amount-unit",
+            "stone",
+        ],
+        refused(&["unknown amount unit 'stone'"]),
+    );
+    add(
+        "simulate: --data and --regimen",
+        &[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--regimen",
+            "100 mg",
+            "--data",
+            "data.csv",
+        ],
+        refused(&["error:"]),
+    );
     // fit.
-    add("fit --starts abc", &["fit", "data.csv", "--model", "m.pk", "--starts", "abc"], clap("invalid value 'abc' for '--starts <STARTS>'"));
-    add("fit --starts=-1", &["fit", "data.csv", "--model", "m.pk", "--starts=-1"], clap("invalid value '-1' for '--starts <STARTS>'"));
-    add("fit --tau 0", &["fit", "data.csv", "--model", "m.pk", "--tau", "0"], refused(&["--tau must be a positive interval, got 0"]));
-    add("fit --tau NaN", &["fit", "data.csv", "--model", "m.pk", "--tau", "NaN"], refused(&["--tau must be a positive interval, got NaN"]));
-    add("fit --tau=-5", &["fit", "data.csv", "--model", "m.pk", "--tau=-5"], refused(&["--tau must be a positive interval, got -5"]));
-    add("fit --error bogus", &["fit", "data.csv", "--model", "m.pk", "--error", "bogus"], refused(&["bogus"]));
-    add("fit --weight without wls", &["fit", "data.csv", "--model", "m.pk", "--weight", "1/y"], refused(&["--weight"]));
-    add("fit --error wls --weight bogus", &["fit", "data.csv", "--model", "m.pk", "--error", "wls", "--weight", "1/z"], refused(&["1/z"]));
-    add("fit --init CL=-1", &["fit", "data.csv", "--model", "m.pk", "--init", "CL=-1"], refused(&["parameter CL: initial value -1 is outside the bounds [0.001, 1000]"]));
-    add("fit --init XX=1", &["fit", "data.csv", "--model", "m.pk", "--init", "XX=1"], refused(&["XX"]));
-    add("fit --fix CL=NaN", &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=NaN"], refused(&["parameter CL: value NaN is not a finite number"]));
-    add("fit --fix CL=inf", &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=inf"], refused(&["parameter CL: value inf is not a finite number"]));
-    add("fit --fix CL=1 --init CL=2", &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=1", "--init", "CL=2"], refused(&["CL"]));
-    add("fit --id 7 (no such subject)", &["fit", "data.csv", "--model", "m.pk", "--id", "7"], refused(&["--id 7: no such subject in data.csv"]));
-    add("fit --id 1", &["fit", "good.csv", "--model", "m.pk", "--id", "1"], accepted(&["Subject 1: 4 observations"], &[]));
-    add("fit --accept FOO=1", &["fit", "data.csv", "--model", "m.pk", "--accept", "FOO=1"], refused(&["data.csv: no column FOO to select records by (columns other than the NONMEM items: WT)"]));
-    add("fit --accept WT", &["fit", "data.csv", "--model", "m.pk", "--accept", "WT"], refused(&["WT"]));
-    add("fit --accept WT=abc", &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=abc"], refused(&["abc"]));
-    add("fit --accept WT=70", &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=70"], accepted(&["Subject 1: NOT FITTED: subject 1: 2 observations"], &["1 of 1 subjects not fitted"]));
-    add("fit --drop ID", &["fit", "data.csv", "--model", "m.pk", "--drop", "ID"], refused(&["data.csv, line 1: missing required column ID"]));
-    add("fit --drop DV", &["fit", "data.csv", "--model", "m.pk", "--drop", "DV,MDV"], refused(&["no DV column"]));
-    add("fit --prior with --model", &["fit", "data.csv", "--prior", "pop.pk", "--model", "m.pk"], clap("cannot be used with"));
-    add("fit --forest without --population", &["fit", "data.csv", "--model", "m.pk", "--forest", "f.svg"], clap("--population"));
-    add("fit --conc-unit bogus", &["fit", "data.csv", "--model", "m.pk", "--conc-unit", "bogus"], refused(&["unknown concentration unit 'bogus'"]));
-    add("fit --bsa-column NOPE", &["fit", "data.csv", "--model", "m.pk", "--bsa-column", "NOPE"], accepted(&["Subject 1"], &[]));
-    add("fit --json into a missing directory", &["fit", "data.csv", "--model", "m.pk", "--json", "nodir/fit.json"], refused(&["cannot write nodir/fit.json: the directory nodir does not exist"]));
-    add("fit --table into a missing directory", &["fit", "data.csv", "--model", "m.pk", "--table", "nodir/t.csv"], refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]));
-    add("fit --plots into a missing directory", &["fit", "data.csv", "--model", "m.pk", "--plots", "nodir/deeper/plots"], refused(&["nodir"]));
-    add("fit --json over the data", &["fit", "data.csv", "--model", "m.pk", "--json", "data.csv"], refused(&["refusing to write data.csv: it is an input file"]));
-    add("fit --json over the data (./)", &["fit", "data.csv", "--model", "m.pk", "--json", "./data.csv"], refused(&["refusing to write ./data.csv: it is an input file"]));
-    add("fit --table over the model", &["fit", "data.csv", "--model", "m.pk", "--table", "m.pk"], refused(&["refusing to write m.pk: it is an input file"]));
-    add("fit --json and --table to one file", &["fit", "data.csv", "--model", "m.pk", "--json", "o.json", "--table", "o.json"], refused(&["two outputs name the same file (o.json and o.json)"]));
-    add("fit --plots over a file", &["fit", "data.csv", "--model", "m.pk", "--plots", "data.csv"], refused(&["data.csv"]));
-    add("fit --json, --table and --plots", &["fit", "good.csv", "--model", "m.pk", "--json", "o.json", "--table", "t.csv", "--plots", "plots"], Expect::Writes(vec!["o.json".into(), "t.csv".into(), "plots".into()]));
+    add(
+        "fit --starts abc",
+        &["fit", "data.csv", "--model", "m.pk", "--starts", "abc"],
+        clap("invalid value 'abc' for '--starts <STARTS>'"),
+    );
+    add(
+        "fit --starts=-1",
+        &["fit", "data.csv", "--model", "m.pk", "--starts=-1"],
+        clap("invalid value '-1' for '--starts <STARTS>'"),
+    );
+    add(
+        "fit --tau 0",
+        &["fit", "data.csv", "--model", "m.pk", "--tau", "0"],
+        refused(&["--tau must be a positive interval, got 0"]),
+    );
+    add(
+        "fit --tau NaN",
+        &["fit", "data.csv", "--model", "m.pk", "--tau", "NaN"],
+        refused(&["--tau must be a positive interval, got NaN"]),
+    );
+    add(
+        "fit --tau=-5",
+        &["fit", "data.csv", "--model", "m.pk", "--tau=-5"],
+        refused(&["--tau must be a positive interval, got -5"]),
+    );
+    add(
+        "fit --error bogus",
+        &["fit", "data.csv", "--model", "m.pk", "--error", "bogus"],
+        refused(&["bogus"]),
+    );
+    add(
+        "fit --weight without wls",
+        &["fit", "data.csv", "--model", "m.pk", "--weight", "1/y"],
+        refused(&["--weight"]),
+    );
+    add(
+        "fit --error wls --weight bogus",
+        &[
+            "fit", "data.csv", "--model", "m.pk", "--error", "wls", "--weight", "1/z",
+        ],
+        refused(&["1/z"]),
+    );
+    add(
+        "fit --init CL=-1",
+        &["fit", "data.csv", "--model", "m.pk", "--init", "CL=-1"],
+        refused(&["parameter CL: initial value -1 is outside the bounds [0.001, 1000]"]),
+    );
+    add(
+        "fit --init XX=1",
+        &["fit", "data.csv", "--model", "m.pk", "--init", "XX=1"],
+        refused(&["XX"]),
+    );
+    add(
+        "fit --fix CL=NaN",
+        &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=NaN"],
+        refused(&["parameter CL: value NaN is not a finite number"]),
+    );
+    add(
+        "fit --fix CL=inf",
+        &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=inf"],
+        refused(&["parameter CL: value inf is not a finite number"]),
+    );
+    add(
+        "fit --fix CL=1 --init CL=2",
+        &["fit", "data.csv", "--model", "m.pk", "--fix", "CL=1", "--init", "CL=2"],
+        refused(&["CL"]),
+    );
+    add(
+        "fit --id 7 (no such subject)",
+        &["fit", "data.csv", "--model", "m.pk", "--id", "7"],
+        refused(&["--id 7: no such subject in data.csv"]),
+    );
+    add(
+        "fit --id 1",
+        &["fit", "good.csv", "--model", "m.pk", "--id", "1"],
+        accepted(&["Subject 1: 4 observations"], &[]),
+    );
+    add(
+        "fit --accept FOO=1",
+        &["fit", "data.csv", "--model", "m.pk", "--accept", "FOO=1"],
+        refused(&["data.csv: no column FOO to select records by (columns other than the NONMEM items: WT)"]),
+    );
+    add(
+        "fit --accept WT",
+        &["fit", "data.csv", "--model", "m.pk", "--accept", "WT"],
+        refused(&["WT"]),
+    );
+    add(
+        "fit --accept WT=abc",
+        &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=abc"],
+        refused(&["abc"]),
+    );
+    add(
+        "fit --accept WT=70",
+        &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=70"],
+        accepted(
+            &["Subject 1: NOT FITTED: subject 1: 2 observations"],
+            &["1 of 1 subjects not fitted"],
+        ),
+    );
+    add(
+        "fit --drop ID",
+        &["fit", "data.csv", "--model", "m.pk", "--drop", "ID"],
+        refused(&["data.csv, line 1: missing required column ID"]),
+    );
+    add(
+        "fit --drop DV",
+        &["fit", "data.csv", "--model", "m.pk", "--drop", "DV,MDV"],
+        refused(&["no DV column"]),
+    );
+    add(
+        "fit --prior with --model",
+        &["fit", "data.csv", "--prior", "pop.pk", "--model", "m.pk"],
+        clap("cannot be used with"),
+    );
+    add(
+        "fit --forest without --population",
+        &["fit", "data.csv", "--model", "m.pk", "--forest", "f.svg"],
+        clap("--population"),
+    );
+    add(
+        "fit --conc-unit bogus",
+        &["fit", "data.csv", "--model", "m.pk", "--conc-unit", "bogus"],
+        refused(&["unknown concentration unit 'bogus'"]),
+    );
+    add(
+        "fit --bsa-column NOPE",
+        &["fit", "data.csv", "--model", "m.pk", "--bsa-column", "NOPE"],
+        accepted(&["Subject 1"], &[]),
+    );
+    add(
+        "fit --json into a missing directory",
+        &["fit", "data.csv", "--model", "m.pk", "--json", "nodir/fit.json"],
+        refused(&["cannot write nodir/fit.json: the directory nodir does not exist"]),
+    );
+    add(
+        "fit --table into a missing directory",
+        &["fit", "data.csv", "--model", "m.pk", "--table", "nodir/t.csv"],
+        refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]),
+    );
+    add(
+        "fit --plots into a missing directory",
+        &["fit", "data.csv", "--model", "m.pk", "--plots", "nodir/deeper/plots"],
+        refused(&["nodir"]),
+    );
+    add(
+        "fit --json over the data",
+        &["fit", "data.csv", "--model", "m.pk", "--json", "data.csv"],
+        refused(&["refusing to write data.csv: it is an input file"]),
+    );
+    add(
+        "fit --json over the data (./)",
+        &["fit", "data.csv", "--model", "m.pk", "--json", "./data.csv"],
+        refused(&["refusing to write ./data.csv: it is an input file"]),
+    );
+    add(
+        "fit --table over the model",
+        &["fit", "data.csv", "--model", "m.pk", "--table", "m.pk"],
+        refused(&["refusing to write m.pk: it is an input file"]),
+    );
+    add(
+        "fit --json and --table to one file",
+        &[
+            "fit", "data.csv", "--model", "m.pk", "--json", "o.json", "--table", "o.json",
+        ],
+        refused(&["two outputs name the same file (o.json and o.json)"]),
+    );
+    add(
+        "fit --plots over a file",
+        &["fit", "data.csv", "--model", "m.pk", "--plots", "data.csv"],
+        refused(&["data.csv"]),
+    );
+    add(
+        "fit --json, --table and --plots",
+        &[
+            "fit", "good.csv", "--model", "m.pk", "--json", "o.json", "--table", "t.csv", "--plots", "plots",
+        ],
+        Expect::Writes(vec!["o.json".into(), "t.csv".into(), "plots".into()]),
+    );
     // nca.
-    add("nca --rule bogus", &["nca", "data.csv", "--rule", "bogus"], refused(&["bogus"]));
-    add("nca --route bogus", &["nca", "data.csv", "--route", "bogus"], refused(&["bogus"]));
-    add("nca --lambda-z-points abc", &["nca", "data.csv", "--lambda-z-points", "abc"], clap("invalid value 'abc'"));
-    add("nca --lambda-z-points=-1", &["nca", "data.csv", "--lambda-z-points=-1"], clap("invalid value '-1'"));
-    add("nca --lambda-z-points 0", &["nca", "data.csv", "--lambda-z-points", "0"], refused(&["0"]));
-    add("nca --lambda-z-points 1", &["nca", "data.csv", "--lambda-z-points", "1"], refused(&["1"]));
-    add("nca --lambda-z-points 1000", &["nca", "data.csv", "--lambda-z-points", "1000"], accepted(&["Subject 1"], &[]));
-    add("nca --lambda-z-range 5:1", &["nca", "data.csv", "--lambda-z-range", "5:1"], refused(&["'5:1': expected START:END with END > START"]));
-    add("nca --lambda-z-range x", &["nca", "data.csv", "--lambda-z-range", "x"], refused(&["'x': expected START:END"]));
-    add("nca --lambda-z-range and --lambda-z-points", &["nca", "data.csv", "--lambda-z-range", "0:5", "--lambda-z-points", "3"], clap("cannot be used with"));
-    add("nca --partial 2:2", &["nca", "data.csv", "--partial", "2:2"], refused(&["'2:2': expected START:END with END > START"]));
-    add("nca --partial NaN:5", &["nca", "data.csv", "--partial", "NaN:5"], refused(&["NaN:5"]));
-    add("nca --partial 0:inf", &["nca", "good.csv", "--partial", "0:inf"], accepted(&["AUC 0-inf h: 7473.36"], &[]));
+    add(
+        "nca --rule bogus",
+        &["nca", "data.csv", "--rule", "bogus"],
+        refused(&["bogus"]),
+    );
+    add(
+        "nca --route bogus",
+        &["nca", "data.csv", "--route", "bogus"],
+        refused(&["bogus"]),
+    );
+    add(
+        "nca --lambda-z-points abc",
+        &["nca", "data.csv", "--lambda-z-points", "abc"],
+        clap("invalid value 'abc'"),
+    );
+    add(
+        "nca --lambda-z-points=-1",
+        &["nca", "data.csv", "--lambda-z-points=-1"],
+        clap("invalid value '-1'"),
+    );
+    add(
+        "nca --lambda-z-points 0",
+        &["nca", "data.csv", "--lambda-z-points", "0"],
+        refused(&["0"]),
+    );
+    add(
+        "nca --lambda-z-points 1",
+        &["nca", "data.csv", "--lambda-z-points", "1"],
+        refused(&["1"]),
+    );
+    add(
+        "nca --lambda-z-points 1000",
+        &["nca", "data.csv", "--lambda-z-points", "1000"],
+        accepted(&["Subject 1"], &[]),
+    );
+    add(
+        "nca --lambda-z-range 5:1",
+        &["nca", "data.csv", "--lambda-z-range", "5:1"],
+        refused(&["'5:1': expected START:END with END > START"]),
+    );
+    add(
+        "nca --lambda-z-range x",
+        &["nca", "data.csv", "--lambda-z-range", "x"],
+        refused(&["'x': expected START:END"]),
+    );
+    add(
+        "nca --lambda-z-range and --lambda-z-points",
+        &["nca", "data.csv", "--lambda-z-range", "0:5", "--lambda-z-points", "3"],
+        clap("cannot be used with"),
+    );
+    add(
+        "nca --partial 2:2",
+        &["nca", "data.csv", "--partial", "2:2"],
+        refused(&["'2:2': expected START:END with END > START"]),
+    );
+    add(
+        "nca --partial NaN:5",
+        &["nca", "data.csv", "--partial", "NaN:5"],
+        refused(&["NaN:5"]),
+    );
+    add(
+        "nca --partial 0:inf",
+        &["nca", "good.csv", "--partial", "0:inf"],
+        accepted(&["AUC 0-inf h: 7473.36"], &[]),
+    );
     add("nca --tau 0", &["nca", "data.csv", "--tau", "0"], refused(&["0"]));
     add("nca --tau=-1", &["nca", "data.csv", "--tau=-1"], refused(&["-1"]));
     add("nca --tau NaN", &["nca", "data.csv", "--tau", "NaN"], refused(&["NaN"]));
-    add("nca --blq-before bogus", &["nca", "data.csv", "--blq-before", "bogus"], refused(&["bogus"]));
-    add("nca --blq-after bogus", &["nca", "data.csv", "--blq-after", "bogus"], refused(&["bogus"]));
-    add("nca --conc-unit bogus", &["nca", "data.csv", "--conc-unit", "bogus"], refused(&["unknown concentration unit 'bogus'"]));
-    add("nca --amount-unit bogus", &["nca", "data.csv", "--amount-unit", "bogus"], refused(&["unknown amount unit 'bogus'"]));
-    add("nca --time-unit bogus", &["nca", "data.csv", "--time-unit", "bogus"], refused(&["unknown time unit 'bogus'"]));
-    add("nca --drop ID", &["nca", "data.csv", "--drop", "ID"], refused(&["missing required column ID"]));
-    add("nca --json over the data", &["nca", "data.csv", "--json", "data.csv"], refused(&["refusing to write data.csv: it is an input file"]));
-    add("nca --csv into a missing directory", &["nca", "data.csv", "--csv", "nodir/x.csv"], refused(&["cannot write nodir/x.csv: the directory nodir does not exist"]));
-    add("nca --json and --csv to one file", &["nca", "data.csv", "--json", "o", "--csv", "o"], refused(&["two outputs name the same file"]));
-    add("nca --json and --csv", &["nca", "data.csv", "--json", "o.json", "--csv", "o.csv"], Expect::Writes(vec!["o.json".into(), "o.csv".into()]));
+    add(
+        "nca --blq-before bogus",
+        &["nca", "data.csv", "--blq-before", "bogus"],
+        refused(&["bogus"]),
+    );
+    add(
+        "nca --blq-after bogus",
+        &["nca", "data.csv", "--blq-after", "bogus"],
+        refused(&["bogus"]),
+    );
+    add(
+        "nca --conc-unit bogus",
+        &["nca", "data.csv", "--conc-unit", "bogus"],
+        refused(&["unknown concentration unit 'bogus'"]),
+    );
+    add(
+        "nca --amount-unit bogus",
+        &["nca", "data.csv", "--amount-unit", "bogus"],
+        refused(&["unknown amount unit 'bogus'"]),
+    );
+    add(
+        "nca --time-unit bogus",
+        &["nca", "data.csv", "--time-unit", "bogus"],
+        refused(&["unknown time unit 'bogus'"]),
+    );
+    add(
+        "nca --drop ID",
+        &["nca", "data.csv", "--drop", "ID"],
+        refused(&["missing required column ID"]),
+    );
+    add(
+        "nca --json over the data",
+        &["nca", "data.csv", "--json", "data.csv"],
+        refused(&["refusing to write data.csv: it is an input file"]),
+    );
+    add(
+        "nca --csv into a missing directory",
+        &["nca", "data.csv", "--csv", "nodir/x.csv"],
+        refused(&["cannot write nodir/x.csv: the directory nodir does not exist"]),
+    );
+    add(
+        "nca --json and --csv to one file",
+        &["nca", "data.csv", "--json", "o", "--csv", "o"],
+        refused(&["two outputs name the same file"]),
+    );
+    add(
+        "nca --json and --csv",
+        &["nca", "data.csv", "--json", "o.json", "--csv", "o.csv"],
+        Expect::Writes(vec!["o.json".into(), "o.csv".into()]),
+    );
     // popfit.
-    add("popfit --method bogus", &["popfit", "data.csv", "--model", "pop.pk", "--method", "bogus", "--evaluate"], refused(&["bogus"]));
-    add("popfit --max-iterations abc", &["popfit", "data.csv", "--model", "pop.pk", "--max-iterations", "abc"], clap("invalid value 'abc'"));
-    add("popfit --max-iterations=-5", &["popfit", "data.csv", "--model", "pop.pk", "--max-iterations=-5"], clap("invalid value '-5'"));
-    add("popfit --covariance with --no-covariance", &["popfit", "data.csv", "--model", "pop.pk", "--covariance", "--no-covariance"], clap("cannot be used with"));
-    add("popfit without a model for CSV data", &["popfit", "data.csv", "--evaluate"], refused(&["--model"]));
-    add("popfit: a model without η", &["popfit", "data.csv", "--model", "m.pk", "--evaluate"], accepted(&["OFV"], &[]));
-    add("popfit --evaluate", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate"], accepted(&["OFV"], &[]));
-    add("popfit --json over the model", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--json", "pop.pk"], refused(&["refusing to write pop.pk: it is an input file"]));
-    add("popfit --table into a missing directory", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--table", "nodir/t.csv"], refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]));
-    add("popfit --ext for CSV data", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--ext", "x.ext"], refused(&["--ext"]));
-    add("popfit --accept WT=abc", &["popfit", "data.csv", "--model", "pop.pk", "--evaluate", "--accept", "WT=abc"], refused(&["abc"]));
-    add("popfit: control stream --evaluate", &["popfit", "control.ctl", "--evaluate"], accepted(&["OFV"], &[]));
-    add("popfit: control stream --write-model over itself", &["popfit", "control.ctl", "--evaluate", "--write-model", "control.ctl"], refused(&["refusing to write control.ctl: it is an input file"]));
+    add(
+        "popfit --method bogus",
+        &[
+            "popfit",
+            "data.csv",
+            "--model",
+            "pop.pk",
+            "--method",
+            "bogus",
+            "--evaluate",
+        ],
+        refused(&["bogus"]),
+    );
+    add(
+        "popfit --max-iterations abc",
+        &["popfit", "data.csv", "--model", "pop.pk", "--max-iterations", "abc"],
+        clap("invalid value 'abc'"),
+    );
+    add(
+        "popfit --max-iterations=-5",
+        &["popfit", "data.csv", "--model", "pop.pk", "--max-iterations=-5"],
+        clap("invalid value '-5'"),
+    );
+    add(
+        "popfit --covariance with --no-covariance",
+        &[
+            "popfit",
+            "data.csv",
+            "--model",
+            "pop.pk",
+            "--covariance",
+            "--no-covariance",
+        ],
+        clap("cannot be used with"),
+    );
+    add(
+        "popfit without a model for CSV data",
+        &["popfit", "data.csv", "--evaluate"],
+        refused(&["--model"]),
+    );
+    add(
+        "popfit: a model without η",
+        &["popfit", "data.csv", "--model", "m.pk", "--evaluate"],
+        accepted(&["OFV"], &[]),
+    );
+    add(
+        "popfit --evaluate",
+        &["popfit", "data.csv", "--model", "pop.pk", "--evaluate"],
+        accepted(&["OFV"], &[]),
+    );
+    add(
+        "popfit --json over the model",
+        &[
+            "popfit",
+            "data.csv",
+            "--model",
+            "pop.pk",
+            "--evaluate",
+            "--json",
+            "pop.pk",
+        ],
+        refused(&["refusing to write pop.pk: it is an input file"]),
+    );
+    add(
+        "popfit --table into a missing directory",
+        &[
+            "popfit",
+            "data.csv",
+            "--model",
+            "pop.pk",
+            "--evaluate",
+            "--table",
+            "nodir/t.csv",
+        ],
+        refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]),
+    );
+    add(
+        "popfit --ext for CSV data",
+        &[
+            "popfit",
+            "data.csv",
+            "--model",
+            "pop.pk",
+            "--evaluate",
+            "--ext",
+            "x.ext",
+        ],
+        refused(&["--ext"]),
+    );
+    add(
+        "popfit --accept WT=abc",
+        &[
+            "popfit",
+            "data.csv",
+            "--model",
+            "pop.pk",
+            "--evaluate",
+            "--accept",
+            "WT=abc",
+        ],
+        refused(&["abc"]),
+    );
+    add(
+        "popfit: control stream --evaluate",
+        &["popfit", "control.ctl", "--evaluate"],
+        accepted(&["OFV"], &[]),
+    );
+    add(
+        "popfit: control stream --write-model over itself",
+        &["popfit", "control.ctl", "--evaluate", "--write-model", "control.ctl"],
+        refused(&["refusing to write control.ctl: it is an input file"]),
+    );
     // translate and compare.
-    add("translate -o over the control stream", &["translate", "control.ctl", "-o", "control.ctl"], refused(&["refusing to write control.ctl: it is an input file"]));
-    add("translate -o into a missing directory", &["translate", "control.ctl", "-o", "nodir/m.pk"], refused(&["nodir/m.pk"]));
-    add("translate a control stream", &["translate", "control.ctl"], accepted(&["theta "], &[]));
-    add("translate --no-data", &["translate", "control.ctl", "--no-data"], accepted(&["theta "], &[]));
+    add(
+        "translate -o over the control stream",
+        &["translate", "control.ctl", "-o", "control.ctl"],
+        refused(&["refusing to write control.ctl: it is an input file"]),
+    );
+    add(
+        "translate -o into a missing directory",
+        &["translate", "control.ctl", "-o", "nodir/m.pk"],
+        refused(&["nodir/m.pk"]),
+    );
+    add(
+        "translate a control stream",
+        &["translate", "control.ctl"],
+        accepted(&["theta "], &[]),
+    );
+    add(
+        "translate --no-data",
+        &["translate", "control.ctl", "--no-data"],
+        accepted(&["theta "], &[]),
+    );
     add("translate a model file", &["translate", "m.pk"], refused(&["m.pk"]));
-    add("compare --population missing", &["compare", "data.csv", "--population", "nope.pk"], refused(&["nope.pk"]));
+    add(
+        "compare --population missing",
+        &["compare", "data.csv", "--population", "nope.pk"],
+        refused(&["nope.pk"]),
+    );
     // Output over an input through a hard link.
     cases.push(Case {
         category: "flags",
         name: "simulate --out over a symbolic path to the data".into(),
-        args: args(&["simulate", "--model", "m.pk", "--data", "sub/../data.csv", "--out", "data.csv"]),
+        args: args(&[
+            "simulate",
+            "--model",
+            "m.pk",
+            "--data",
+            "sub/../data.csv",
+            "--out",
+            "data.csv",
+        ]),
         files: {
             let mut f = files();
             f.push(("sub/.keep".into(), vec![]));
@@ -1926,10 +3810,49 @@ fn known_defects() -> Vec<Case> {
     ]
 }
 
+/// Inputs that crash the engine today (an abort, not an error): run only by
+/// the ignored test `known_engine_defects`, since they fail any run.
+fn known_crashes() -> Vec<Case> {
+    let head = "theta CL = 5\ntheta V = 50\nsigma prop ~ 0.01\n";
+    let tail = "kernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop(prop)\n";
+    let deep: Vec<(&str, String)> = vec![
+        (
+            "100 000 nested parentheses",
+            format!("{head}A = {}1{}\n{tail}", "(".repeat(100_000), ")".repeat(100_000)),
+        ),
+        (
+            "100 000 unary minus signs",
+            format!("{head}A = {}1\n{tail}", "-".repeat(100_000)),
+        ),
+        (
+            "100 000 nested if blocks",
+            format!(
+                "{head}{}A = 1\n{}{tail}",
+                "if CL > 1 {\n".repeat(100_000),
+                "}\n".repeat(100_000)
+            ),
+        ),
+        (
+            "100 000 nested function calls",
+            format!("{head}A = {}1{}\n{tail}", "exp(".repeat(100_000), ")".repeat(100_000)),
+        ),
+    ];
+    deep.into_iter()
+        .map(|(name, text)| Case {
+            category: "KNOWN DEFECT (stack overflow)",
+            name: format!("a model with {name}"),
+            args: args(&["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1:1"]),
+            files: file("m.pk", text),
+            expect: refused(&["m.pk: line 4"]),
+        })
+        .collect()
+}
+
 #[test]
-#[ignore = "engine defects found by the fuzz corpus (issue 14); see known_defects()"]
+#[ignore = "engine defects found by the fuzz corpus (issue 14); see known_defects() and known_crashes()"]
 fn known_engine_defects() {
-    let cases = known_defects();
+    let mut cases = known_defects();
+    cases.extend(known_crashes());
     let (failures, _) = run_all(&cases, false);
     assert!(
         failures.is_empty(),
