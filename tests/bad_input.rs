@@ -23,7 +23,10 @@ fn missing_required_column() {
 #[test]
 fn duplicated_column() {
     let e = data_error("ID,TIME,time\n1,0,0\n");
-    assert!(e.contains("line 1, column time: column TIME appears twice"), "{e}");
+    assert!(e.contains("line 1, column time: column time appears twice"), "{e}");
+    // Covariates too (WT was read from the first of the two).
+    let e = data_error("ID,TIME,WT,wt\n1,0,70,140\n");
+    assert!(e.contains("line 1, column wt: column wt appears twice"), "{e}");
 }
 
 #[test]
@@ -341,4 +344,43 @@ fn a_missing_dv_column_is_named() {
         d.require_dv().unwrap_err().to_string(),
         "conc.csv, line 1: no DV column, so no record is an observation (the columns are ID, TIME, AMT, CONC); name the column of observed values DV"
     );
+}
+
+/// Issue 14, messages that point to the fix: SS = 99 suggests --drop SS.
+#[test]
+fn ss_99_suggests_dropping_the_column() {
+    let e = data_error("ID,TIME,DV,AMT,SS,II\n1,0,.,100,99,12\n");
+    assert!(
+        e.starts_with("bad.csv, line 2, column SS: expected 0, 1 or 2, found 99"),
+        "{e}"
+    );
+    assert!(e.contains("--drop SS"), "{e}");
+}
+
+/// A `#`-commented header: the header read is line 2, and the message says
+/// that line 1 is the header commented out.
+#[test]
+fn a_commented_header_is_named() {
+    let e = data_error("#ID,TIME,DV,AMT\n1,0,.,100\n1,1,5,0\n");
+    assert!(e.starts_with("bad.csv, line 2: missing required column ID"), "{e}");
+    assert!(e.contains("line 1 looks like the header but starts with '#'"), "{e}");
+}
+
+/// DV = "BLQ" points to the ways of giving a sample below the limit.
+#[test]
+fn dv_blq_points_to_the_censoring_columns() {
+    let e = data_error("ID,TIME,DV,AMT\n1,0,.,100\n1,1,BLQ,0\n");
+    assert!(
+        e.starts_with("bad.csv, line 3, column DV: expected a number, found 'BLQ'"),
+        "{e}"
+    );
+    assert!(e.contains("BLQ column") && e.contains("CENS = 1"), "{e}");
+}
+
+/// Line numbers count blank and comment lines (the csv reader places a record
+/// at the first line it skipped).
+#[test]
+fn line_numbers_count_blank_and_comment_lines() {
+    let e = data_error("ID,TIME,DV,AMT\n1,0,.,100\n# a comment\n\n1,1,x,0\n");
+    assert!(e.starts_with("bad.csv, line 5, column DV"), "{e}");
 }

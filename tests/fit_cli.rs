@@ -368,12 +368,72 @@ fn fit_without_a_model_is_refused_with_a_suggestion() {
     let (ok, _, stderr) = pk(&["fit", "fixtures/clofarabine/clofarabine_phase2.csv"]);
     assert!(!ok);
     assert!(stderr.contains("give the model with --model"), "{stderr}");
-    assert!(stderr.contains("two_cmt_oral") && stderr.contains("pk models"), "{stderr}");
+    assert!(
+        stderr.contains("two_cmt_oral") && stderr.contains("pk models"),
+        "{stderr}"
+    );
     assert!(stderr.contains("has 4 infusions: an IV model"), "{stderr}");
     let dir = tempfile::tempdir().unwrap();
     let oral = dir.path().join("oral.csv");
-    std::fs::write(&oral, "ID,TIME,AMT,DV,CMT,MDV\n1,0,100,.,1,1\n1,1,0,5,2,0\n1,4,0,3,2,0\n").unwrap();
+    std::fs::write(
+        &oral,
+        "ID,TIME,AMT,DV,CMT,MDV\n1,0,100,.,1,1\n1,1,0,5,2,0\n1,4,0,3,2,0\n",
+    )
+    .unwrap();
     let (ok, _, stderr) = pk(&["fit", oral.to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("an oral model (one_cmt_oral, two_cmt_oral"), "{stderr}");
+}
+
+/// `--fix` outside the model's bounds is refused before fitting (issue 14:
+/// `--fix CL=1e308` ended in "no start could be fitted: gradient zero").
+#[test]
+fn fix_outside_the_bounds_is_refused() {
+    let (ok, _, stderr) = pk(&[
+        "fit",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--model",
+        "two_cmt_iv",
+        "--fix",
+        "CL=1e308",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--fix CL=1e308 is outside the bounds (0.001, 1000) that model two_cmt_iv gives CL"),
+        "{stderr}"
+    );
+}
+
+/// Data in mg/L fitted with a model that reports ng/mL: the estimates end at
+/// their bounds, and the warning names the unit mismatch (issue 14).
+#[test]
+fn data_in_another_unit_get_a_unit_warning() {
+    let text = std::fs::read_to_string("fixtures/clofarabine/clofarabine_phase2.csv").unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let dv = header.split(',').position(|c| c == "DV").unwrap();
+    let mut out = format!("{header}\n");
+    for l in lines {
+        let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
+        if f[dv] != "." {
+            f[dv] = (f[dv].parse::<f64>().unwrap() / 1000.0).to_string();
+        }
+        out.push_str(&(f.join(",") + "\n"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mg_per_l.csv");
+    std::fs::write(&data, out).unwrap();
+    let data = data.to_str().unwrap();
+    let (_, stdout, _) = pk(&["fit", data, "--model", "two_cmt_iv", "--id", "1"]);
+    assert!(stdout.contains("(at bound)"), "{stdout}");
+    assert!(
+        stdout.contains("the data are probably not in the model's concentration unit (ng/mL)")
+            && stdout.contains("--conc-unit"),
+        "{stdout}"
+    );
+    // With the data's unit given, no such warning.
+    let (ok, stdout, _) = pk(&["fit", data, "--model", "two_cmt_iv", "--id", "1", "--conc-unit", "mg/L"]);
+    assert!(ok);
+    assert!(!stdout.contains("concentration unit"), "{stdout}");
+    assert!(!stdout.contains("(at bound)"), "{stdout}");
 }

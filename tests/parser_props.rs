@@ -415,11 +415,10 @@ fn moderate_nesting_compiles() {
     }
 }
 
-/// The parser and compiler recurse without a depth limit: 100 000 nested
-/// parentheses (about 800 in a debug build) overflow the stack and abort the
-/// process. They should be refused with an error naming the line.
+/// 100 000 nested parentheses, calls, signs or blocks (about 800 overflowed
+/// the stack of a debug build before the parser limited nesting) are refused
+/// with an error naming the line.
 #[test]
-#[ignore = "engine defect (issue 14 fuzzing): the model parser overflows its stack on deep nesting"]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
     for text in nested(100_000) {
         check_on_main_sized_stack(text);

@@ -76,6 +76,7 @@ impl DataSelection {
     }
 
     /// Reads `path` without the dropped columns, keeping the accepted records.
+    /// A dropped column that the file lacks is warned about.
     pub fn read(&self, path: &str) -> Result<Dataset> {
         let mut data = read_dataset(
             path,
@@ -83,9 +84,31 @@ impl DataSelection {
                 drop: self.drop.clone(),
             },
         )?;
+        for d in &self.drop {
+            if !header_has(path, d) {
+                eprintln!("warning: --drop {d}: {path} has no column {d}; nothing is dropped for it");
+            }
+        }
         for rule in super::simulate::parse_params(&self.accept)? {
             data = data.accept(&rule.0, rule.1)?;
         }
         Ok(data)
     }
+}
+
+/// Whether the header of `path` (its first line that is neither blank nor
+/// a `#` comment) names `column`.
+fn header_has(path: &str, column: &str) -> bool {
+    use std::io::BufRead;
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    std::io::BufReader::new(file)
+        .lines()
+        .map_while(|l| l.ok())
+        .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .is_some_and(|h| {
+            h.split([',', ';', '\t', ' '])
+                .any(|c| c.trim().trim_matches('"').eq_ignore_ascii_case(column))
+        })
 }

@@ -156,8 +156,8 @@ pub fn run(args: NcaArgs) -> Result<()> {
         .iter()
         .map(|p| span(p, "--partial"))
         .collect::<Result<Vec<_>>>()?;
-    if let Some(t) = args.tau.filter(|t| !(*t > 0.0)) {
-        return Err(Error::Argument(format!("--tau must be positive, got {t}")));
+    if let Some(t) = args.tau.filter(|t| !(*t > 0.0 && t.is_finite())) {
+        return Err(Error::Argument(format!("--tau must be a positive interval, got {t}")));
     }
     let options = NcaOptions {
         rule,
@@ -194,6 +194,17 @@ pub fn run(args: NcaArgs) -> Result<()> {
         },
     )?;
     data.require_dv()?;
+    for (flag, column) in [("--blq-column", &args.blq_column), ("--lloq-column", &args.lloq_column)] {
+        if let Some(c) = column {
+            if data.covariate_index(c).is_none() {
+                return Err(Error::Argument(format!(
+                    "{flag} {c}: {} has no column {c} (its other columns: {})",
+                    args.data,
+                    data.covariate_names.join(", ")
+                )));
+            }
+        }
+    }
     let results: Vec<(String, Result<Vec<IntervalNca>>)> = data
         .subjects
         .iter()
@@ -217,6 +228,15 @@ pub fn run(args: NcaArgs) -> Result<()> {
         let doc = json_doc(&results, &units, rule);
         let s = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(s + "\n"), &inputs)?;
+    }
+    let analysed = results
+        .iter()
+        .any(|(_, r)| r.as_ref().is_ok_and(|ivs| ivs.iter().any(|iv| iv.result.is_ok())));
+    if !analysed {
+        return Err(Error::Argument(format!(
+            "no subject of {} could be analysed (the reasons are above)",
+            args.data
+        )));
     }
     Ok(())
 }

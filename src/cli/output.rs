@@ -30,12 +30,12 @@ pub fn refuse_input(path: &str, inputs: &[&str]) -> Result<()> {
     not_an_input(path, inputs)
 }
 
-/// Refuses to write over an input file.
+/// Refuses to write over an input file (by path, symbolic link or hard link).
 fn not_an_input(path: &str, inputs: &[&str]) -> Result<()> {
     let target = std::fs::canonicalize(path).ok();
     for input in inputs {
         let same = match (&target, std::fs::canonicalize(input).ok()) {
-            (Some(a), Some(b)) => *a == b,
+            (Some(a), Some(b)) => *a == b || same_file(a, &b),
             _ => path == *input,
         };
         if same {
@@ -45,6 +45,22 @@ fn not_an_input(path: &str, inputs: &[&str]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether two existing paths are one file (hard links).
+#[cfg(unix)]
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Whether two existing paths are one file (hard links are not detected here).
+#[cfg(not(unix))]
+fn same_file(_: &std::path::Path, _: &std::path::Path) -> bool {
+    false
 }
 
 /// The output paths of this run, so that two options naming one file (`--json

@@ -525,29 +525,24 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
                 .into(),
         ));
     }
-    let mut inputs = vec![args.data.as_str()];
+    let imported = Import::read(&args.data)?;
+    let lowered = &imported.lowered;
+    let model = &imported.model;
+    // Inputs: the control stream, its data file and the .ext read.
+    let mut inputs = vec![args.data.as_str(), imported.records.file.as_str()];
     if let Some(p) = &args.inits_from {
         inputs.push(p.as_str());
     }
+    let table_files = table_files(&imported, args.tables.as_deref())?;
     for p in [&args.json, &args.table, &args.ext, &args.write_model]
         .into_iter()
         .flatten()
+        .chain(table_files.iter().map(|(p, _)| p))
     {
         refuse_input(p, &inputs)?;
     }
     if let Some(dir) = &args.plots {
         pk::output::check_writable(dir)?;
-    }
-    let imported = Import::read(&args.data)?;
-    let lowered = &imported.lowered;
-    let model = &imported.model;
-    let table_files = table_files(&imported, args.tables.as_deref())?;
-    {
-        let mut all_inputs = inputs.clone();
-        all_inputs.push(imported.records.file.as_str());
-        for (path, _) in &table_files {
-            refuse_input(path, &all_inputs)?;
-        }
     }
     for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
         eprintln!("note: {n}");

@@ -26,12 +26,12 @@ pub struct SimulateArgs {
     /// Population model (.pk file or bundled name): simulate virtual patients drawn from its Ω.
     #[arg(long)]
     population: Option<String>,
-    /// Number of virtual patients (with --population).
-    #[arg(long, default_value_t = 1000, requires = "population")]
-    n: usize,
-    /// Seed of the random draws (with --population).
-    #[arg(long, default_value_t = 1, requires = "population")]
-    seed: u64,
+    /// Number of virtual patients (with --population) [default: 1000].
+    #[arg(long, requires = "population")]
+    n: Option<usize>,
+    /// Seed of the random draws (with --population) [default: 1].
+    #[arg(long, requires = "population")]
+    seed: Option<u64>,
     /// Covariate NAME=VALUE (repeatable), or with --population NAME=LOW..HIGH drawn uniformly.
     #[arg(long = "covariate", value_name = "NAME=VALUE")]
     covariates: Vec<String>,
@@ -206,6 +206,22 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let Some(model_file) = args.model.as_deref() else {
         return Err(Error::Argument("give --model FILE or --population FILE".into()));
     };
+    // clap's `requires` is not enforced on these (a model is given instead): checked here.
+    for (flag, given) in [
+        ("--n", args.n.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--omega-zero", args.omega_zero),
+        ("--residual-error", args.residual_error),
+        ("--percentile", !args.percentiles.is_empty()),
+        ("--target", !args.targets.is_empty()),
+        ("--exposures", args.exposures.is_some()),
+    ] {
+        if given {
+            return Err(Error::Argument(format!(
+                "{flag} applies to virtual patients drawn with --population FILE; with --model one profile is simulated"
+            )));
+        }
+    }
     let model = args.units.load_lang_model(model_file)?;
     let (theta, eta) = parameter_values(&model, &args.params)?;
     let sigma_sd = model.sigma_sd_init();
@@ -290,8 +306,8 @@ fn run_population(args: &SimulateArgs, population: &str) -> Result<()> {
         regimens: &args.regimen,
         data: args.data.as_deref(),
         covariates: &args.covariates,
-        n: args.n,
-        seed: args.seed,
+        n: args.n.unwrap_or(1000),
+        seed: args.seed.unwrap_or(1),
         omega_zero: args.omega_zero,
         residual_error: args.residual_error,
         percentiles: &args.percentiles,
@@ -355,7 +371,14 @@ fn data_profiles(
     }
     let data = read_dataset(file, &ReadOptions::default())?;
     let mut out = Vec::new();
+    let initial_amounts = model.code.initial_set.iter().any(|&set| set);
     for subject in &data.subjects {
+        if !initial_amounts && !subject.records.iter().any(|r| r.is_dose()) {
+            eprintln!(
+                "warning: subject {} of {file} has no dose record (EVID 1 or 4 with AMT): its profile is zero",
+                subject.id
+            );
+        }
         let s = match &grid {
             None => grid_scenario(&data, subject, &[], true),
             Some(g) => grid_scenario(&data, subject, g, args.at_records),

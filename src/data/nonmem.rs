@@ -145,6 +145,12 @@ impl Dataset {
             s.records.retain(|r| r.covariates[c] == value);
         }
         self.subjects.retain(|s| !s.records.is_empty());
+        if self.subjects.is_empty() {
+            return Err(Error::data(
+                Location::file(&self.file),
+                format!("--accept {name}={value} keeps no record (no record has {name} = {value})"),
+            ));
+        }
         Ok(self)
     }
 }
@@ -177,12 +183,29 @@ impl Columns {
 pub fn read_dataset(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Dataset> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(&name, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(&name, e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..good].iter().filter(|&&b| b == b'\n').count();
+        Error::data(
+            Location::line(&name, line),
+            "the text is not valid UTF-8 (save the file as UTF-8 or ASCII)",
+        )
+    })?;
     parse_dataset(&text, &name, options)
 }
 
 /// Parses a NONMEM-style CSV dataset from text; `file` names it in errors.
 pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Dataset> {
+    // The csv reader places a record at the start of the blank or comment
+    // lines it skipped before it: the line is found from the byte offset.
+    let newlines: Vec<usize> = text
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| *b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
+    let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| record_line(text, &newlines, p.byte() as usize));
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
@@ -192,15 +215,22 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
         .headers()
         .map_err(|e| Error::data(Location::line(file, 1), format!("cannot read the header: {e}")))?
         .clone();
-    let columns = map_columns(&headers, file, options)?;
+    let header_line = line_of(headers.position()).max(1);
+    let columns = map_columns(&headers, header_line, file, options).map_err(|e| commented_header(e, text))?;
     let covariate_names: Vec<String> = columns.covariates.iter().map(|(n, _)| n.clone()).collect();
     let mut subjects: Vec<Subject> = Vec::new();
     for row in reader.records() {
         let row = row.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
+            let line = line_of(e.position());
             Error::data(Location::line(file, line), format!("malformed CSV row: {e}"))
         })?;
-        let line = row.position().map_or(0, |p| p.line() as usize);
+        let line = line_of(row.position());
+        if row.iter().any(|f| f.contains(['\n', '\r'])) {
+            return Err(Error::data(
+                Location::line(file, line),
+                "a quoted field runs over several lines: is a closing quote (\") missing?",
+            ));
+        }
         if let Some(c) = columns.comment {
             let v = row.get(c).unwrap_or("");
             if !v.is_empty() && v != "." {
@@ -208,6 +238,12 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
             }
         }
         let (id, record) = parse_record(&row, line, file, &columns)?;
+        if record.is_dose() && columns.get("AMT").is_none() && !(record.ss == 1 && record.rate > 0.0) {
+            return Err(Error::data(
+                Location::line(file, line).with_column("EVID"),
+                "the record is a dose (EVID 1 or 4), but the data have no AMT column to say how much",
+            ));
+        }
         check_observed_value(&record, &covariate_names, file)?;
         add_record(&mut subjects, id, record, file)?;
     }
@@ -226,7 +262,48 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
     })
 }
 
-fn map_columns(headers: &csv::StringRecord, file: &str, options: &ReadOptions) -> Result<Columns> {
+/// The 1-based line of the record that the csv reader reports at byte
+/// `start`: the first line from there that is neither blank nor a `#` comment.
+fn record_line(text: &str, newlines: &[usize], start: usize) -> usize {
+    let first = newlines.partition_point(|&n| n < start);
+    let mut k = first;
+    let mut begin = start.min(text.len());
+    while let Some(&end) = newlines.get(k) {
+        let content = text.get(begin..end).unwrap_or("").trim_start_matches('\u{feff}');
+        if !(content.trim_end_matches('\r').is_empty() || content.starts_with('#')) {
+            return k + 1;
+        }
+        begin = end + 1;
+        k += 1;
+    }
+    // The last line, unless only blank lines and comments remain.
+    if text.get(begin..).is_some_and(|rest| !rest.trim().is_empty()) {
+        k + 1
+    } else {
+        first + 1
+    }
+}
+
+/// An error about the header, with a pointer to the fix when the file's
+/// first line is a `#` comment that looks like the header.
+fn commented_header(e: Error, text: &str) -> Error {
+    let first = text.lines().next().unwrap_or("").trim_start_matches('\u{feff}');
+    let looks_like_header = first.starts_with('#')
+        && first[1..]
+            .split([',', ' ', '\t', ';'])
+            .any(|f| f.trim().eq_ignore_ascii_case("ID") || f.trim().eq_ignore_ascii_case("TIME"));
+    match e {
+        Error::Data { location, message } if looks_like_header => Error::Data {
+            location,
+            message: format!(
+                "{message}; line 1 looks like the header but starts with '#', which marks a comment: remove the '#'"
+            ),
+        },
+        other => other,
+    }
+}
+
+fn map_columns(headers: &csv::StringRecord, line: usize, file: &str, options: &ReadOptions) -> Result<Columns> {
     let mut index = [None; 12];
     let mut comment = None;
     let mut covariates = Vec::new();
@@ -238,16 +315,10 @@ fn map_columns(headers: &csv::StringRecord, file: &str, options: &ReadOptions) -
         if upper == "C" {
             comment = Some(i);
         } else if let Some(k) = STANDARD.iter().position(|s| *s == upper) {
-            if index[k].is_some() {
-                return Err(Error::data(
-                    Location::line(file, 1).with_column(h),
-                    format!("column {upper} appears twice in the header"),
-                ));
-            }
             index[k] = Some(i);
         } else if h.is_empty() {
             return Err(Error::data(
-                Location::line(file, 1),
+                Location::line(file, line),
                 format!("column {} has no name", i + 1),
             ));
         } else {
@@ -257,11 +328,21 @@ fn map_columns(headers: &csv::StringRecord, file: &str, options: &ReadOptions) -
     for required in ["ID", "TIME"] {
         if index[STANDARD.iter().position(|s| *s == required).unwrap_or(0)].is_none() {
             return Err(Error::data(
-                Location::line(file, 1),
+                Location::line(file, line),
                 format!(
                     "missing required column {required} (the header has: {})",
                     headers.iter().collect::<Vec<_>>().join(", ")
                 ),
+            ));
+        }
+    }
+    for (i, h) in headers.iter().enumerate() {
+        if headers.iter().take(i).any(|earlier| earlier.eq_ignore_ascii_case(h))
+            && !options.drop.iter().any(|d| d.eq_ignore_ascii_case(h))
+        {
+            return Err(Error::data(
+                Location::line(file, line).with_column(h),
+                format!("column {h} appears twice in the header (names are matched without regard to case)"),
             ));
         }
     }
@@ -283,8 +364,22 @@ fn number(row: &csv::StringRecord, col: Option<usize>, name: &str, line: usize, 
         Ok(v) if v.is_finite() => Ok(Some(v)),
         _ => Err(Error::data(
             Location::line(file, line).with_column(name),
-            format!("expected a number, found '{text}'"),
+            format!("expected a number, found '{text}'{}", below_limit_hint(name, text)),
         )),
+    }
+}
+
+/// For a DV written as "BLQ", "<LLOQ", "<0.1", …: how to give such a
+/// sample instead.
+fn below_limit_hint(column: &str, text: &str) -> &'static str {
+    let t = text.to_ascii_uppercase();
+    let below = t.starts_with('<') || ["BLQ", "BQL", "BLOQ", "LLOQ", "ND", "NQ", "BQ"].contains(&t.as_str());
+    if column == "DV" && below {
+        ": a sample below the quantification limit is given as a number with a flag: a BLQ column (1) with \
+         the limit in an LLOQ column (or in DV), or nlmixr2's CENS = 1 with DV = the limit; `pk nca` takes \
+         --blq-column/--lloq-column, the model language's censoring enters such samples as P(y < LLOQ) (M3)"
+    } else {
+        ""
     }
 }
 
@@ -416,7 +511,19 @@ fn record_of(
         0.0 => 0,
         1.0 => 1,
         2.0 => 2,
-        v => return Err(Error::data(loc("SS"), format!("expected 0, 1 or 2, found {v}"))),
+        v => {
+            return Err(Error::data(
+                loc("SS"),
+                format!(
+                    "expected 0, 1 or 2, found {v}{}",
+                    if v == 99.0 {
+                        " (SS = 99 is not a NONMEM steady-state code; if the column is not used, leave it out with --drop SS)"
+                    } else {
+                        ""
+                    }
+                ),
+            ))
+        }
     };
     let ii = get("II")?.unwrap_or(0.0);
     if ii < 0.0 {

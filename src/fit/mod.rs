@@ -121,7 +121,7 @@ impl FitOptions {
                 ));
             }
         }
-        if let Some(tau) = self.tau.filter(|t| !(*t > 0.0)) {
+        if let Some(tau) = self.tau.filter(|t| !(*t > 0.0 && t.is_finite())) {
             return Err(Error::Argument(format!("--tau must be a positive interval, got {tau}")));
         }
         Ok(())
@@ -331,6 +331,40 @@ fn best_of(fits: &[LocalFit]) -> Option<&LocalFit> {
     converged.or_else(|| finite.min_by(|a, b| a.objective.total_cmp(&b.objective)))
 }
 
+/// When estimates sit at their bounds: whether the observations are about
+/// 1000 times the predictions at the model's initial values, or a thousandth
+/// of them (factor 100 to 10⁵), and the predictions at the bounds still miss
+/// them; then the units of the data and of the model probably differ.
+fn unit_mismatch_hint(problem: &SubjectProblem, at_estimate: &[f64]) -> Option<String> {
+    let median_ratio = |f: &[f64]| -> Option<f64> {
+        let mut r: Vec<f64> = problem
+            .obs
+            .iter()
+            .zip(f)
+            .filter(|(o, p)| o.dv > 0.0 && **p > 0.0)
+            .map(|(o, p)| o.dv / p)
+            .collect();
+        r.sort_by(f64::total_cmp);
+        r.get(r.len() / 2).copied()
+    };
+    let mut at_start = vec![0.0; problem.obs.len()];
+    problem.predict(&problem.space.initial_x(), &mut at_start).ok()?;
+    let start = median_ratio(&at_start)?;
+    let end = median_ratio(at_estimate)?;
+    let far = |r: f64| !(1e-2..=1e2).contains(&r) && (1e-5..=1e5).contains(&r);
+    let missed = !(0.5..=2.0).contains(&end);
+    (far(start) && missed).then(|| {
+        format!(
+            "the observations are about {start:.2e} times the predictions at the model's initial values, and \
+             the estimates at their bounds still predict {:.2e} times the observations: the data are probably \
+             not in the model's concentration unit ({}); a factor near 1000 is mg/L against ng/mL (or µg \
+             against mg): give the data's units with --conc-unit (and --amount-unit for the doses)",
+            1.0 / end,
+            problem.model().units.concentration
+        )
+    })
+}
+
 fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fits: &[LocalFit]) -> Result<SubjectFit> {
     let em = problem.criterion();
     let fail = |message: String| Error::Fit {
@@ -450,6 +484,11 @@ fn summarize(problem: &SubjectProblem, options: &FitOptions, best: &LocalFit, fi
     }
     let mut f = vec![0.0; problem.obs.len()];
     problem.predict(&best.x, &mut f).map_err(fail)?;
+    if parameters.iter().any(|p| p.at_bound) {
+        if let Some(hint) = unit_mismatch_hint(problem, &f) {
+            warnings.push(hint);
+        }
+    }
     let y = problem.dv();
     let (objective, residuals) = objective_and_residuals(problem, em, best, &y, &f);
     let observed: Vec<(f64, f64)> = problem.obs.iter().map(|o| (o.time, o.dv)).collect();

@@ -75,6 +75,26 @@ pub struct Parameterization {
     theta: Vec<f64>,
 }
 
+/// A number for a message: plain, or in scientific notation when very large or small.
+fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e7).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// When `value` lies outside (lower, upper) by a factor near 1000: the hint
+/// that a unit is off by a factor of 1000 (mg and µg, L and mL).
+fn unit_factor_hint(value: f64, lower: f64, upper: f64) -> &'static str {
+    let off = if value > upper { value / upper } else { lower / value };
+    if (100.0..=1e5).contains(&off) {
+        " (off by a factor near 1000: are the units of the data and of the model the same, e.g. mg and µg, ng/mL and mg/L?)"
+    } else {
+        ""
+    }
+}
+
 impl Parameterization {
     /// Every θ of `model` is free except those fixed in the file and those in
     /// `fixed` (name, natural value).
@@ -94,6 +114,20 @@ impl Parameterization {
             })?;
             if !value.is_finite() {
                 return Err(Error::parameter(name, format!("value {value} is not a finite number")));
+            }
+            let t = &thetas[k];
+            if *value < t.lower || *value > t.upper {
+                return Err(Error::parameter(
+                    name,
+                    format!(
+                        "--fix {name}={} is outside the bounds ({}, {}) that model {} gives {name}{}",
+                        short(*value),
+                        t.lower,
+                        t.upper,
+                        model.name(),
+                        unit_factor_hint(*value, t.lower, t.upper)
+                    ),
+                ));
             }
             theta[k] = *value;
         }

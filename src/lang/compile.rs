@@ -471,7 +471,7 @@ fn collect(stmts: Vec<Stmt>, err: &dyn Fn(Pos, String) -> LangError) -> Result<D
                 pos,
             } => {
                 declare(&mut d, &name, pos, "a θ")?;
-                if !(init.is_finite() && lower <= init && init <= upper) || (lower == upper && !fixed) {
+                if !(init.is_finite() && lower <= init && init <= upper) {
                     return Err(err(
                         pos,
                         format!("θ {name}: need lower <= init <= upper with a finite init, got {lower} <= {init} <= {upper}"),
@@ -483,7 +483,8 @@ fn collect(stmts: Vec<Stmt>, err: &dyn Fn(Pos, String) -> LangError) -> Result<D
                         init,
                         lower,
                         upper,
-                        fixed,
+                        // Equal bounds leave nothing to estimate: fixed, as in NONMEM.
+                        fixed: fixed || lower == upper,
                     },
                     pos,
                 ));

@@ -13,6 +13,7 @@ pub fn parse(text: &str) -> Result<Vec<Stmt>, LangError> {
         tokens,
         i: 0,
         lines: &lines,
+        depth: 0,
     };
     let mut out = Vec::new();
     loop {
@@ -33,16 +34,23 @@ pub fn parse_expr(text: &str) -> Result<Expr, LangError> {
         tokens,
         i: 0,
         lines: &lines,
+        depth: 0,
     };
     let e = p.expr()?;
     p.end_of_statement()?;
     Ok(e)
 }
 
+/// How deeply expressions and blocks may nest (parentheses, calls, `if`,
+/// signs): deeper text is refused rather than exhausting the stack.
+const MAX_NESTING: usize = 100;
+
 struct Parser<'a> {
     tokens: Vec<Token>,
     i: usize,
     lines: &'a [&'a str],
+    /// Current nesting of expressions and blocks.
+    depth: usize,
 }
 
 fn describe(t: &Tok) -> String {
@@ -77,6 +85,24 @@ impl Parser<'_> {
         }
         t
     }
+    /// Runs `inner` one nesting level deeper, refusing beyond [`MAX_NESTING`].
+    fn nested<T>(&mut self, inner: fn(&mut Self) -> Result<T, LangError>) -> Result<T, LangError> {
+        if self.depth >= MAX_NESTING {
+            let t = &self.tokens[self.i];
+            let line = self.lines.get(t.line.wrapping_sub(1)).copied().unwrap_or("");
+            return Err(LangError::at(
+                t.line,
+                t.col,
+                line,
+                format!("nested more than {MAX_NESTING} levels deep (parentheses, calls, if blocks or signs)"),
+            ));
+        }
+        self.depth += 1;
+        let r = inner(self);
+        self.depth -= 1;
+        r
+    }
+
     fn error(&self, expected: &str) -> LangError {
         let t = &self.tokens[self.i];
         let line = self.lines.get(t.line.wrapping_sub(1)).copied().unwrap_or("");
@@ -420,6 +446,10 @@ impl Parser<'_> {
     }
 
     fn block(&mut self) -> Result<Vec<Stmt>, LangError> {
+        self.nested(Self::block_body)
+    }
+
+    fn block_body(&mut self) -> Result<Vec<Stmt>, LangError> {
         self.expect_sym("{")?;
         let mut body = Vec::new();
         loop {
@@ -613,6 +643,10 @@ impl Parser<'_> {
 
     /// Lowest precedence: `if c then a else b`, then `||`.
     fn expr(&mut self) -> Result<Expr, LangError> {
+        self.nested(Self::expr_body)
+    }
+
+    fn expr_body(&mut self) -> Result<Expr, LangError> {
         if self.is_word("if") {
             self.bump();
             let c = self.expr()?;
@@ -649,7 +683,7 @@ impl Parser<'_> {
 
     fn not_expr(&mut self) -> Result<Expr, LangError> {
         if self.eat_sym("!") || self.eat_word("not") {
-            return Ok(Expr::Not(Box::new(self.not_expr()?)));
+            return Ok(Expr::Not(Box::new(self.nested(Self::not_expr)?)));
         }
         self.comparison()
     }
@@ -703,10 +737,10 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, LangError> {
         if self.eat_sym("-") {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            return Ok(Expr::Neg(Box::new(self.nested(Self::unary)?)));
         }
         if self.eat_sym("+") {
-            return self.unary();
+            return self.nested(Self::unary);
         }
         self.power()
     }
@@ -764,6 +798,21 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_an_error_naming_its_place() {
+        for text in [
+            format!("A = {}1{}\n", "(".repeat(10_000), ")".repeat(10_000)),
+            format!("A = {}1\n", "-".repeat(10_000)),
+            format!("A = {}1{}\n", "exp(".repeat(10_000), ")".repeat(10_000)),
+            format!("{}A = 1\n{}", "if B > 1 {\n".repeat(10_000), "}\n".repeat(10_000)),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert!(e.message.contains("nested more than 100 levels"), "{}", e.message);
+        }
+        // 100 levels are fine.
+        assert!(parse(&format!("A = {}1{}\n", "(".repeat(90), ")".repeat(90))).is_ok());
+    }
 
     #[test]
     fn precedence() {
