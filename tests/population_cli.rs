@@ -527,3 +527,29 @@ fn grid_records_added_to_a_data_file_change_nothing() {
     // 86 grid points (0, 0.7, …, 59.5: parse_grid stops at or before 60) for each of the 29 subjects.
     assert_eq!(rows(&on_grid).len(), 29 * 86);
 }
+
+/// `pk compare` refuses an NCA JSON and a non-positive estimate instead of
+/// printing NaN (issue 14).
+#[test]
+fn compare_refuses_nca_output_and_non_positive_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let nca = dir.path().join("nca.json");
+    ok(&[
+        "nca",
+        "fixtures/nca_winnonlin/theoph_nonmem.csv",
+        "--json",
+        nca.to_str().unwrap(),
+    ]);
+    let e = fails(&["compare", nca.to_str().unwrap(), "--population", BONATE]);
+    assert!(e.contains("this is the output of `pk nca --json`"), "{e}");
+    let fit = dir.path().join("fit.json");
+    ok(&["fit", DATA, "--model", "two_cmt_iv", "--json", fit.to_str().unwrap()]);
+    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&fit).unwrap()).unwrap();
+    doc["subjects"][0]["parameters"]["CL"]["estimate"] = serde_json::json!(-3.0);
+    std::fs::write(&fit, doc.to_string()).unwrap();
+    let e = fails(&["compare", fit.to_str().unwrap(), "--population", BONATE]);
+    assert!(
+        e.contains("subject 1: the fitted CL is -3: only a positive value compares"),
+        "{e}"
+    );
+}

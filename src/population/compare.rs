@@ -46,10 +46,18 @@ pub fn individuals_from_value(root: &Value, file: &str) -> Result<Vec<Individual
         location: crate::error::Location::file(file),
         message,
     };
+    if root.get("rule").is_some() && root.get("model").is_none() && root.get("prior").is_none() {
+        return Err(bad(
+            "this is the output of `pk nca --json`: pk compare takes the estimates of `pk fit --json` \
+             (or `pk fit --prior … --json`)"
+                .into(),
+        ));
+    }
     let subjects = root
         .get("subjects")
         .and_then(Value::as_array)
-        .ok_or_else(|| bad("expected the output of `pk fit --json` (an object with a \"subjects\" list)".into()))?;
+        .filter(|_| root.get("model").is_some() || root.get("prior").is_some())
+        .ok_or_else(|| bad("expected the output of `pk fit --json` (an object with \"model\" or \"prior\" and a \"subjects\" list)".into()))?;
     let mut out = Vec::new();
     for s in subjects {
         let id = match s.get("id") {
@@ -154,19 +162,26 @@ fn compare_one(model: &Model, ind: &Individual) -> Result<SubjectComparison> {
         subject: ind.id.clone(),
         message,
     })?;
-    let parameters = typical
-        .values
-        .iter()
-        .filter_map(|(name, tv)| {
-            let value = ind.parameters.iter().find(|(k, _)| k == name)?.1;
-            let omega = carried
-                .iter()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, k)| *k)
-                .map(|k| model.code.omega.matrix[(k, k)].sqrt());
-            Some(parameter_comparison(name, value, *tv, omega))
-        })
-        .collect();
+    let mut parameters = Vec::new();
+    for (name, tv) in &typical.values {
+        let Some(&(_, value)) = ind.parameters.iter().find(|(k, _)| k == name) else {
+            continue;
+        };
+        if !(value > 0.0 && value.is_finite()) {
+            return Err(Error::Fit {
+                subject: ind.id.clone(),
+                message: format!(
+                    "the fitted {name} is {value}: only a positive value compares with the population as typical·exp(η)"
+                ),
+            });
+        }
+        let omega = carried
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, k)| *k)
+            .map(|k| model.code.omega.matrix[(k, k)].sqrt());
+        parameters.push(parameter_comparison(name, value, *tv, omega));
+    }
     Ok(SubjectComparison {
         id: ind.id.clone(),
         converged: ind.converged,
