@@ -26,16 +26,44 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate concentrations for a regimen or a dataset's dosing records.
+    #[command(after_help = "Examples (from the repository root):
+  pk simulate --model two_cmt_iv --regimen \"52 mg/m2 over 2 h every 24 h x 5\" --bsa 1.1 --out profile.csv
+  pk simulate --model models/two_cmt_iv.pk --data fixtures/clofarabine/clofarabine_phase2.csv --grid 0:0.5:120
+  pk simulate --population models/clofarabine_bonate2004.pk --covariate WT=15 --covariate WBC=10 --bsa 0.65 \\
+      --regimen \"52 mg/m2 over 2 h every 24 h x 5\" --n 1000 --seed 7 --target \"CMAX<500\" --out sim.csv")]
     Simulate(simulate::SimulateArgs),
     /// Fit a compartment model to each subject of a NONMEM-style data file.
+    #[command(after_help = "Examples (from the repository root):
+  pk fit fixtures/clofarabine/clofarabine_phase2.csv --model two_cmt_iv --error proportional --json fit.json --plots plots/
+  pk fit fixtures/clofarabine/clofarabine_phase2.csv --model two_cmt_iv --error combined --fix V2=70 --starts 8
+  pk fit fixtures/clofarabine/clofarabine_phase2.csv --prior models/clofarabine_bonate2004.pk --json map.json
+
+Exit status: 0 when at least one subject was fitted (failures are reported per subject), 1 otherwise
+or on bad input, 2 on a bad command line.")]
     Fit(fit::FitArgs),
     /// Non-compartmental analysis (WinNonlin rules) of each subject and dosing interval.
+    #[command(after_help = "Examples (from the repository root):
+  pk nca fixtures/nca_winnonlin/theoph_nonmem.csv --rule linear-up-log-down --csv nca.csv --summary summary.csv
+  pk nca fixtures/clofarabine/clofarabine_phase2.csv --tau 24 --plots lambda_z/
+
+Exit status: 0 when at least one subject was analysed, 1 otherwise or on bad input.")]
     Nca(nca::NcaArgs),
     /// Compare fitted individuals with a population model (ratios, z-scores, forest plot).
+    #[command(after_help = "Examples (from the repository root):
+  pk fit fixtures/clofarabine/clofarabine_phase2.csv --model two_cmt_iv --json fit.json
+  pk compare fit.json --population models/clofarabine_bonate2004.pk --published fixtures/clofarabine/published.toml --plot forest.svg")]
     Compare(compare::CompareArgs),
-    /// Population estimation (FOCE-I or FO) with a population model file.
+    /// Population estimation (FOCE-I, FOCE, FO, Laplacian) with a model file or a NONMEM control stream.
+    #[command(after_help = "Examples (from the repository root):
+  pk popfit fixtures/nlmixr2/Infusion_2CPT.csv --model two_cmt_pop --drop SS,II --json popfit.json --table sdtab.csv
+  pk popfit fixtures/pheno/pheno_real.mod --json pheno.json --ext pheno.ext
+  pk popfit fixtures/pheno/pheno_real.mod --inits-from fixtures/pheno/pheno_real.ext --evaluate --tables .
+
+Exit status: 0 when the estimation converged, 1 when it did not (the estimates reached are printed) or on bad input.")]
     Popfit(popfit::PopfitArgs),
     /// Print a NONMEM control stream in the model language.
+    #[command(after_help = "Example (from the repository root):
+  pk translate fixtures/pheno/pheno_real.mod > pheno.pk")]
     Translate(translate::TranslateArgs),
     /// List the bundled models (usable by name wherever a model is taken).
     Models(models::ModelsArgs),

@@ -7,7 +7,9 @@ use pk::Result;
 
 /// Arguments of `pk models` (none).
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  pk models\n  pk fit data.csv --model two_cmt_iv")]
+#[command(
+    after_help = "Examples (from the repository root):\n  pk models\n  pk fit fixtures/clofarabine/clofarabine_phase2.csv --model two_cmt_iv"
+)]
 pub struct ModelsArgs {}
 
 /// Prints one line per bundled model: name, structure, parameters, outputs.
