@@ -1495,58 +1495,55 @@ fn nonmem_semantics(cases: &mut Vec<Case>) {
         "fit: DV 0 with a proportional error",
         fit(),
         d(&format!("{dose}{}", obs.replacen("1500", "0", 1))),
-        accepted(
-            &[
-                "NOT FITTED",
-                "line 3: DV = 0 at time 1; the proportional model needs DV > 0",
-            ],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: DV negative with a proportional error",
         fit(),
         d(&format!("{dose}{}", obs.replacen("1500", "-3", 1))),
-        accepted(
-            &["NOT FITTED", "line 3: DV = -3 at time 1"],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: a subject without observations",
         fit(),
         d(dose),
-        accepted(
-            &["NOT FITTED: subject 1: no observations to fit"],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: a subject without doses",
         fit(),
         d(obs),
-        accepted(
-            &["NOT FITTED: subject 1: no dose records"],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: observations before the dose only",
         fit(),
         d("1,0,5,0,0,0,0,1,0,0,0\n1,0.5,4,0,0,0,0,1,0,0,0\n1,1,.,100,0,1,1,1,0,0,0\n"),
-        accepted(
-            &["NOT FITTED", "at or before the first dose"],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: too few observations",
         fit(),
         d(&format!("{dose}1,1,1500,0,0,0,0,1,0,0,0\n")),
-        accepted(
-            &["NOT FITTED: subject 1: 1 observations for 3 estimated parameters"],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: no DV column",
@@ -1564,7 +1561,10 @@ fn nonmem_semantics(cases: &mut Vec<Case>) {
             "{dose}{}",
             obs.replace("1500", "1e300").replace("1300", "1e300")
         )),
-        accepted(&["Subject 1"], &[]),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit: identical observations",
@@ -3307,10 +3307,10 @@ fn flag_cases(cases: &mut Vec<Case>) {
     add(
         "fit --accept WT=70",
         &["fit", "data.csv", "--model", "m.pk", "--accept", "WT=70"],
-        accepted(
-            &["Subject 1: NOT FITTED: subject 1: 2 observations"],
-            &["1 of 1 subjects not fitted"],
-        ),
+        refused(&[
+            "1 of 1 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit --drop ID",
@@ -3340,7 +3340,10 @@ fn flag_cases(cases: &mut Vec<Case>) {
     add(
         "fit --bsa-column NOPE",
         &["fit", "data.csv", "--model", "m.pk", "--bsa-column", "NOPE"],
-        accepted(&["Subject 1"], &[]),
+        refused(&[
+            "2 of 2 subjects not fitted",
+            "no subject of data.csv was fitted to convergence",
+        ]),
     );
     add(
         "fit --json into a missing directory",

@@ -151,6 +151,12 @@ pub fn run(args: FitArgs) -> Result<()> {
             failed.join(", ")
         );
     }
+    if failed.len() == outcomes.len() {
+        return Err(Error::Argument(format!(
+            "no subject of {} was fitted to convergence (the reasons are above)",
+            args.data
+        )));
+    }
     Ok(())
 }
 
