@@ -7,6 +7,9 @@ mod cli;
 
 use clap::Parser;
 
+#[global_allocator]
+static ALLOCATOR: cli::memory::ReportingAllocator = cli::memory::ReportingAllocator;
+
 fn main() {
     let args = cli::Cli::parse();
     match cli::run(args) {

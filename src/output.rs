@@ -25,6 +25,70 @@ pub fn write_atomically(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// An output file written piece by piece and put in place whole: the pieces
+/// go to a temporary file beside the target, which [`AtomicFile::commit`]
+/// flushes and renames over the target. Dropped without `commit` (an error
+/// on the way), the temporary file is removed and the target is untouched.
+pub struct AtomicFile {
+    target: std::path::PathBuf,
+    temporary: std::path::PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    /// Starts writing `path`.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let target = path.as_ref().to_path_buf();
+        let temporary = temporary_path(&target);
+        let file = std::fs::File::create(&temporary).map_err(|e| Error::io(target.display().to_string(), e))?;
+        Ok(AtomicFile {
+            target,
+            temporary,
+            file: Some(std::io::BufWriter::with_capacity(1 << 16, file)),
+        })
+    }
+
+    /// Flushes the content to disk and renames it over the target.
+    pub fn commit(mut self) -> Result<()> {
+        let shown = self.target.display().to_string();
+        let Some(buffered) = self.file.take() else {
+            return Ok(());
+        };
+        let done = (|| -> std::io::Result<()> {
+            let file = buffered.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            std::fs::rename(&self.temporary, &self.target)
+        })();
+        done.map_err(|e| {
+            let _ = std::fs::remove_file(&self.temporary);
+            Error::io(&shown, e)
+        })
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => Err(std::io::Error::other("the output was already committed")),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
 /// `dir/.name.pk-PID-N.tmp`, beside `path`.
 fn temporary_path(path: &Path) -> std::path::PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -93,3 +93,36 @@ fn a_killed_run_never_leaves_a_partial_output() {
     }
     eprintln!("whole run {whole:?}; the output was replaced (whole) in {replaced} of 13 killed runs");
 }
+
+/// An allocation that cannot be satisfied (address space limited to 1 GB, a
+/// 9.9 million-point grid) ends with a clear message and exit status 1, not
+/// an abort, and writes no output (issue 14).
+#[test]
+fn out_of_memory_is_a_clear_error_not_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("g.csv");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1000000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_pk"))
+        .args([
+            "simulate",
+            "--model",
+            "two_cmt_iv",
+            "--regimen",
+            "100 mg",
+            "--grid",
+            "0:0.00001:99",
+            "--out",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: out of memory: an allocation of "),
+        "{stderr}"
+    );
+    assert!(!out_file.exists());
+}

@@ -3,7 +3,7 @@
 //! derived parameters and plots.
 
 use super::model_args::{DataSelection, UnitArgs};
-use super::output::{refuse_input, write_text};
+use super::output::{refuse_input, write_text, StreamedOutput};
 use super::simulate::parse_params;
 use clap::Args;
 use pk::data::{Dataset, Subject};
@@ -122,14 +122,24 @@ pub fn run(args: FitArgs) -> Result<()> {
         model.origin
     );
     write_text(None, &(header + &report::text(&model, &outcomes)), &inputs)?;
-    let mut doc = report::json(&model, &criterion.to_string(), &outcomes);
-    doc["error_model_source"] = serde_json::Value::from(source);
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
-        write_text(Some(path), &(text + "\n"), &inputs)?;
+        // Written subject by subject: the document is never held whole.
+        let mut out = StreamedOutput::open(Some(path), &inputs)?;
+        report::write_json(
+            &model,
+            &criterion.to_string(),
+            &[("error_model_source", serde_json::Value::from(source))],
+            &outcomes,
+            &mut |text| out.write(text),
+        )?;
+        out.finish()?;
     }
     if let Some(pop) = &population {
-        let individuals = individuals_from_value(&doc, &args.data)?;
+        let mut individuals = Vec::with_capacity(outcomes.len());
+        for o in &outcomes {
+            let one = serde_json::json!({"model": model.name(), "subjects": [report::outcome_json(o)]});
+            individuals.extend(individuals_from_value(&one, &args.data)?);
+        }
         super::compare::report(pop, &individuals, args.forest.as_deref(), None, &inputs)?;
     }
     if let Some(path) = &args.table {

@@ -3,6 +3,7 @@
 mod compare;
 mod fit;
 mod fit_prior;
+pub mod memory;
 mod model_args;
 mod models;
 mod nca;

@@ -208,7 +208,17 @@ pub fn run(args: NcaArgs) -> Result<()> {
     let results: Vec<(String, Result<Vec<IntervalNca>>)> = data
         .subjects
         .iter()
-        .map(|s| (s.id.clone(), subject_nca(&data, s, bolus_route, &blq, &options, scale)))
+        .map(|s| {
+            let mut r = subject_nca(&data, s, bolus_route, &blq, &options, scale);
+            if args.plots.is_none() {
+                // The samples are kept for the λz plots only.
+                for iv in r.iter_mut().flatten() {
+                    iv.times = Vec::new();
+                    iv.conc = Vec::new();
+                }
+            }
+            (s.id.clone(), r)
+        })
         .collect();
     report_problems(&results);
     let stats = summary(&results, &units);

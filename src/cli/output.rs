@@ -21,6 +21,63 @@ pub fn write_text(path: Option<&str>, text: &str, inputs: &[&str]) -> Result<()>
     }
 }
 
+/// A table written as it is computed: to standard output, or to a file put
+/// in place whole by [`StreamedOutput::finish`] (see [`pk::output::AtomicFile`]).
+pub enum StreamedOutput {
+    /// Standard output; a reader that stopped early ends the writing quietly.
+    Stdout {
+        /// The buffered stream.
+        out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+        /// Whether the reader went away.
+        closed: bool,
+    },
+    /// A file.
+    File(pk::output::AtomicFile),
+}
+
+impl StreamedOutput {
+    /// Opens `path`, or standard output when `path` is `None` or `-`.
+    pub fn open(path: Option<&str>, inputs: &[&str]) -> Result<Self> {
+        match path {
+            None | Some("-") => Ok(StreamedOutput::Stdout {
+                out: std::io::BufWriter::new(std::io::stdout().lock()),
+                closed: false,
+            }),
+            Some(p) => {
+                not_an_input(p, inputs)?;
+                Ok(StreamedOutput::File(pk::output::AtomicFile::create(p)?))
+            }
+        }
+    }
+
+    /// Appends `text`.
+    pub fn write(&mut self, text: &str) -> Result<()> {
+        match self {
+            StreamedOutput::Stdout { closed: true, .. } => Ok(()),
+            StreamedOutput::Stdout { out, closed } => match out.write_all(text.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    *closed = true;
+                    Ok(())
+                }
+                other => other.map_err(|e| Error::io("<stdout>", e)),
+            },
+            StreamedOutput::File(f) => f.write_all(text.as_bytes()).map_err(|e| Error::io("output", e)),
+        }
+    }
+
+    /// Ends the output: flushes standard output, or puts the file in place.
+    pub fn finish(self) -> Result<()> {
+        match self {
+            StreamedOutput::Stdout { closed: true, .. } => Ok(()),
+            StreamedOutput::Stdout { mut out, .. } => match out.flush() {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| Error::io("<stdout>", e)),
+            },
+            StreamedOutput::File(f) => f.commit(),
+        }
+    }
+}
+
 /// Checks an output path before the computation starts: not an input file,
 /// its directory exists, and no other output of the run names the same file
 /// (every output path of a run passes here first).

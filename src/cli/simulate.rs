@@ -2,7 +2,7 @@
 //! data file, as a CSV table and an SVG plot.
 
 use super::model_args::UnitArgs;
-use super::output::{num, refuse_input, write_text};
+use super::output::{num, refuse_input, StreamedOutput};
 use super::population_sim::parse_covariates;
 use super::population_sim::PopulationRun;
 use clap::Args;
@@ -249,19 +249,31 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             "give either --regimen or --data with --model, not both".into(),
         ));
     }
-    let profiles = if let Some(text) = args.regimen.first() {
-        vec![(None, regimen_profile(&args, &model, &values, text, grid)?)]
-    } else if let Some(file) = &args.data {
-        data_profiles(&args, &model, &values, file, grid)?
-    } else {
+    if args.regimen.is_empty() && args.data.is_none() {
         return Err(Error::Argument(
             "give a dosing history: --regimen TEXT or --data FILE".into(),
         ));
+    }
+    // Rows are written as each profile is computed (a data file's subjects one
+    // by one); profiles are kept only for the plot.
+    let mut out = StreamedOutput::open(args.out.as_deref(), &inputs)?;
+    out.write(&csv_header(&model, args.data.is_some(), args.amounts))?;
+    let mut kept = Vec::new();
+    let mut emit = |id: Option<String>, p: Profile| -> Result<()> {
+        out.write(&csv_rows(id.as_deref(), &p, args.amounts))?;
+        if args.plot.is_some() {
+            kept.push((id, p));
+        }
+        Ok(())
     };
-    let table = csv_table(&model, &profiles, args.amounts);
-    write_text(args.out.as_deref(), &table, &inputs)?;
+    if let Some(text) = args.regimen.first() {
+        emit(None, regimen_profile(&args, &model, &values, text, grid)?)?;
+    } else if let Some(file) = &args.data {
+        data_profiles(&args, &model, &values, file, grid, &mut emit)?;
+    }
+    out.finish()?;
     if let Some(path) = &args.plot {
-        plot(path, &args, &model, &profiles)?;
+        plot(path, &args, &model, &kept)?;
     }
     Ok(())
 }
@@ -357,20 +369,21 @@ fn regimen_profile(
     scenario_profile(model, values, &s, args.amounts)
 }
 
+/// The profile of each subject of the data file, given to `emit` in turn.
 fn data_profiles(
     args: &SimulateArgs,
     model: &Model,
     values: &Values<'_>,
     file: &str,
     grid: Option<Vec<f64>>,
-) -> Result<Vec<(Option<String>, Profile)>> {
+    emit: &mut dyn FnMut(Option<String>, Profile) -> Result<()>,
+) -> Result<()> {
     if !args.covariates.is_empty() {
         return Err(Error::Argument(
             "with --data the covariates come from the data file; leave out --covariate".into(),
         ));
     }
     let data = read_dataset(file, &ReadOptions::default())?;
-    let mut out = Vec::new();
     let initial_amounts = model.code.initial_set.iter().any(|&set| set);
     for subject in &data.subjects {
         if !initial_amounts && !subject.records.iter().any(|r| r.is_dose()) {
@@ -383,42 +396,45 @@ fn data_profiles(
             None => grid_scenario(&data, subject, &[], true),
             Some(g) => grid_scenario(&data, subject, g, args.at_records),
         };
-        out.push((
+        emit(
             Some(subject.id.clone()),
             scenario_profile(model, values, &s, args.amounts)?,
-        ));
+        )?;
     }
-    Ok(out)
+    Ok(())
 }
 
-fn csv_table(model: &Model, profiles: &[(Option<String>, Profile)], amounts: bool) -> String {
-    let n_states = model.code.states.len();
-    let with_id = profiles.iter().any(|(id, _)| id.is_some());
+/// The CSV header: `ID,` with a data file, `TIME,CONC`, and `A1,A2,…` with amounts.
+fn csv_header(model: &Model, with_id: bool, amounts: bool) -> String {
     let mut text = String::new();
     if with_id {
         text.push_str("ID,");
     }
     text.push_str("TIME,CONC");
     if amounts {
-        for cmt in 1..=n_states {
+        for cmt in 1..=model.code.states.len() {
             text.push_str(&format!(",A{cmt}"));
         }
     }
     text.push('\n');
-    for (id, p) in profiles {
-        for i in 0..p.times.len() {
-            if let Some(id) = id {
-                text.push_str(id);
-                text.push(',');
-            }
-            text.push_str(&format!("{},{}", num(p.times[i]), num(p.conc[i])));
-            if let Some(a) = p.amounts.as_ref().filter(|_| amounts) {
-                for x in &a[i] {
-                    text.push_str(&format!(",{}", num(*x)));
-                }
-            }
-            text.push('\n');
+    text
+}
+
+/// The CSV rows of one profile.
+fn csv_rows(id: Option<&str>, p: &Profile, amounts: bool) -> String {
+    let mut text = String::new();
+    for i in 0..p.times.len() {
+        if let Some(id) = id {
+            text.push_str(id);
+            text.push(',');
         }
+        text.push_str(&format!("{},{}", num(p.times[i]), num(p.conc[i])));
+        if let Some(a) = p.amounts.as_ref().filter(|_| amounts) {
+            for x in &a[i] {
+                text.push_str(&format!(",{}", num(*x)));
+            }
+        }
+        text.push('\n');
     }
     text
 }

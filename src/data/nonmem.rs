@@ -250,6 +250,9 @@ pub fn parse_dataset(text: &str, file: &str, options: &ReadOptions) -> Result<Da
     if subjects.is_empty() {
         return Err(Error::data(Location::file(file), "no data records"));
     }
+    for s in &mut subjects {
+        s.records.shrink_to_fit();
+    }
     Ok(Dataset {
         file: file.to_string(),
         columns: headers
@@ -424,6 +427,9 @@ pub fn dataset_from_values(file: &str, covariate_names: Vec<String>, records: Ve
     }
     if subjects.is_empty() {
         return Err(Error::data(Location::file(file), "no data records"));
+    }
+    for s in &mut subjects {
+        s.records.shrink_to_fit();
     }
     let mut columns: Vec<String> = ITEMS.iter().map(|s| s.to_string()).collect();
     columns.extend(covariate_names.iter().cloned());

@@ -27,13 +27,13 @@ fn parameter_json(p: &ParameterEstimate) -> Value {
 
 /// The JSON document of a fit run (schema in the README).
 pub fn json(model: &Model, error_model: &str, outcomes: &[Outcome]) -> Value {
-    let subjects: Vec<Value> = outcomes
-        .iter()
-        .map(|(id, outcome)| match outcome {
-            Ok(fit) => subject_json(fit),
-            Err(e) => json!({"id": id, "converged": false, "message": e.to_string()}),
-        })
-        .collect();
+    let mut doc = json_head(model, error_model);
+    doc["subjects"] = Value::Array(outcomes.iter().map(outcome_json).collect());
+    doc
+}
+
+/// The document's fields other than the subjects.
+fn json_head(model: &Model, error_model: &str) -> Value {
     json!({
         "model": model.name(),
         "error_model": error_model,
@@ -43,8 +43,47 @@ pub fn json(model: &Model, error_model: &str, outcomes: &[Outcome]) -> Value {
             "volume": model.units.volume.to_string(),
             "time": model.units.time.to_string(),
         },
-        "subjects": subjects,
     })
+}
+
+/// One subject's entry of the document (a failed fit: its id and message).
+pub fn outcome_json((id, outcome): &Outcome) -> Value {
+    match outcome {
+        Ok(fit) => subject_json(fit),
+        Err(e) => json!({"id": id, "converged": false, "message": e.to_string()}),
+    }
+}
+
+/// The document of [`json`] with the fields `extra` added, pretty-printed and
+/// handed to `write` piece by piece: one subject's values exist at a time, so
+/// memory does not grow with the number of subjects.
+pub fn write_json(
+    model: &Model,
+    error_model: &str,
+    extra: &[(&str, Value)],
+    outcomes: &[Outcome],
+    write: &mut dyn FnMut(&str) -> crate::Result<()>,
+) -> crate::Result<()> {
+    let pretty = |v: &Value, indent: &str| -> crate::Result<String> {
+        let text = serde_json::to_string_pretty(v).map_err(|e| Error::Argument(e.to_string()))?;
+        Ok(text.replace('\n', &format!("\n{indent}")))
+    };
+    let mut head = json_head(model, error_model);
+    for (k, v) in extra {
+        head[*k] = v.clone();
+    }
+    write("{\n")?;
+    if let Value::Object(fields) = &head {
+        for (k, v) in fields {
+            write(&format!("  {}: {},\n", Value::from(k.as_str()), pretty(v, "  ")?))?;
+        }
+    }
+    write("  \"subjects\": [")?;
+    for (i, o) in outcomes.iter().enumerate() {
+        write(if i == 0 { "\n    " } else { ",\n    " })?;
+        write(&pretty(&outcome_json(o), "    ")?)?;
+    }
+    write(if outcomes.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" })
 }
 
 fn subject_json(fit: &SubjectFit) -> Value {
