@@ -150,27 +150,44 @@ pub fn num(v: f64) -> String {
     }
 }
 
-/// A progress bar on standard error for long runs (only when standard error
-/// is a terminal, so logs and pipes stay clean). Safe to update from threads.
+/// Progress of a long run on standard error, with `indicatif`: on a terminal
+/// a bar with the time elapsed and an estimate of the time left; otherwise
+/// (logs, pipes) one line per tenth of the work. Safe to update from threads.
 #[derive(Debug)]
 pub struct Progress {
     label: &'static str,
     total: usize,
+    bar: Option<indicatif::ProgressBar>,
     done: std::sync::atomic::AtomicUsize,
-    shown: std::sync::atomic::AtomicUsize,
+    tenths: std::sync::atomic::AtomicUsize,
+    started: std::time::Instant,
     enabled: bool,
 }
 
 impl Progress {
-    /// A bar for `total` units of work, shown if `long` and standard error is a terminal.
+    /// Progress over `total` units of work, shown if `long`.
     pub fn new(label: &'static str, total: usize, long: bool) -> Self {
         use std::io::IsTerminal;
+        let total = total.max(1);
+        let bar = (long && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            let style = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {percent:>3}% ({pos}/{len}), {elapsed} elapsed, ~{eta} left",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("#>-");
+            bar.set_style(style);
+            bar.set_message(label);
+            bar
+        });
         Progress {
             label,
-            total: total.max(1),
+            total,
+            bar,
             done: 0.into(),
-            shown: 0.into(),
-            enabled: long && std::io::stderr().is_terminal(),
+            tenths: 0.into(),
+            started: std::time::Instant::now(),
+            enabled: long,
         }
     }
 
@@ -180,18 +197,65 @@ impl Progress {
         if !self.enabled {
             return;
         }
+        if let Some(bar) = &self.bar {
+            bar.inc(k as u64);
+            return;
+        }
         let done = self.done.fetch_add(k, Ordering::Relaxed) + k;
-        let percent = (100 * done / self.total).min(100);
-        if self.shown.fetch_max(percent, Ordering::Relaxed) < percent {
-            let bar = "#".repeat(percent / 4) + &" ".repeat(25 - percent / 4);
-            eprint!("\r{} [{bar}] {percent:3}%", self.label);
+        let tenth = (10 * done / self.total).min(10);
+        if self.tenths.fetch_max(tenth, Ordering::Relaxed) < tenth {
+            eprintln!(
+                "{}: {}% ({done} of {}), {:.1} s",
+                self.label,
+                10 * tenth,
+                self.total,
+                self.started.elapsed().as_secs_f64()
+            );
         }
     }
 
-    /// Ends the bar's line.
+    /// Ends the bar.
     pub fn finish(&self) {
-        if self.enabled && self.shown.load(std::sync::atomic::Ordering::Relaxed) > 0 {
-            eprintln!();
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Progress of an estimation whose length is not known in advance (the
+/// outer iterations of `popfit`): a spinner with the latest iteration on a
+/// terminal, else one line per iteration.
+pub struct IterationProgress {
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl IterationProgress {
+    /// Starts; shown as a spinner when standard error is a terminal.
+    pub fn new() -> Self {
+        use std::io::IsTerminal;
+        let spinner = std::io::stderr().is_terminal().then(|| {
+            let s = indicatif::ProgressBar::new_spinner();
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+                s.set_style(style);
+            }
+            s.enable_steady_tick(std::time::Duration::from_millis(200));
+            s
+        });
+        IterationProgress { spinner }
+    }
+
+    /// Shows one step.
+    pub fn step(&self, line: &str) {
+        match &self.spinner {
+            Some(s) => s.set_message(line.to_string()),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    /// Ends the spinner, leaving the last step on the screen.
+    pub fn finish(&self) {
+        if let Some(s) = &self.spinner {
+            s.finish();
         }
     }
 }

@@ -11,7 +11,7 @@ use nalgebra::DMatrix;
 use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::estimation::{
-    covariance, diagnostics, estimate, objective, reported, standard_errors, EstimationOptions, Method, ObservationRow,
+    covariance, diagnostics, objective, reported, standard_errors, EstimationOptions, Method, ObservationRow,
     Parameters, PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
@@ -176,7 +176,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     let fit = if args.evaluate {
         evaluation_only(&model, &pop, &start, method)?
     } else {
-        estimate(&model, &pop, &start, &options)?
+        estimate_with_progress(&model, &pop, &start, &options)?
     };
     let elapsed = started.elapsed().as_secs_f64();
     let se = covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true))?;
@@ -572,7 +572,7 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
             max_iterations: args.max_iterations,
             progress: true,
         };
-        estimate(model, &pop, &start, &options)?
+        estimate_with_progress(model, &pop, &start, &options)?
     };
     let elapsed = started.elapsed().as_secs_f64();
     let se = covariance_step(
@@ -726,6 +726,21 @@ fn table_files(imported: &pk::nonmem::import::Import, dir: Option<&str>) -> Resu
         }
     }
     Ok(files)
+}
+
+/// The estimation with its outer iterations shown (a spinner on a terminal,
+/// a line each otherwise).
+fn estimate_with_progress(
+    model: &Model,
+    pop: &PopulationData,
+    start: &PopValues,
+    options: &EstimationOptions,
+) -> Result<pk::population::estimation::PopulationFit> {
+    let progress = super::output::IterationProgress::new();
+    let fit =
+        pk::population::estimation::estimate_with(model, pop, start, options, &|step| progress.step(&step.to_string()));
+    progress.finish();
+    fit
 }
 
 /// The method as NONMEM titles its `.ext` tables.

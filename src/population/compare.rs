@@ -56,8 +56,7 @@ pub fn individuals_from_value(root: &Value, file: &str) -> Result<Vec<Individual
     let subjects = root
         .get("subjects")
         .and_then(Value::as_array)
-        .filter(|_| root.get("model").is_some() || root.get("prior").is_some())
-        .ok_or_else(|| bad("expected the output of `pk fit --json` (an object with \"model\" or \"prior\" and a \"subjects\" list)".into()))?;
+        .ok_or_else(|| bad("expected the output of `pk fit --json` (an object with a \"subjects\" list)".into()))?;
     let mut out = Vec::new();
     for s in subjects {
         let id = match s.get("id") {

@@ -610,8 +610,39 @@ pub struct EstimationOptions {
     pub method: Method,
     /// Largest number of BFGS iterations.
     pub max_iterations: u64,
-    /// Print a progress line per outer iteration on standard error.
+    /// Print a progress line per outer iteration on standard error (see
+    /// [`estimate_with`] to receive the steps instead).
     pub progress: bool,
+}
+
+/// One outer iteration of an estimation, for progress reports.
+#[derive(Debug, Clone, Copy)]
+pub struct OuterStep {
+    /// The method.
+    pub method: Method,
+    /// Iteration of the quasi-Newton loop (0 at the start).
+    pub iteration: u64,
+    /// OFV reached.
+    pub ofv: f64,
+    /// The OFV decrease the quadratic model still predicts (NaN for the
+    /// objective at the start, before any gradient).
+    pub predicted: f64,
+    /// Objective evaluations so far.
+    pub evaluations: usize,
+}
+
+impl std::fmt::Display for OuterStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.predicted.is_nan() {
+            write!(f, "{} start: OFV {:.4}", self.method, self.ofv)
+        } else {
+            write!(
+                f,
+                "{} iteration {}: OFV {:.4}, predicted decrease {:.2e}, evaluations {}",
+                self.method, self.iteration, self.ofv, self.predicted, self.evaluations
+            )
+        }
+    }
 }
 
 impl Default for EstimationOptions {
@@ -671,19 +702,40 @@ impl Outer<'_> {
     }
 }
 
-/// Estimates the population parameters of `model` from `data`, starting at `start`.
+/// Estimates the population parameters of `model` from `data`, starting at
+/// `start`; with `options.progress`, a line per outer iteration on standard error.
 pub fn estimate(
     model: &Model,
     data: &PopulationData,
     start: &PopValues,
     options: &EstimationOptions,
 ) -> Result<PopulationFit> {
+    let print = |step: OuterStep| {
+        if options.progress {
+            eprintln!("{step}");
+        }
+    };
+    estimate_with(model, data, start, options, &print)
+}
+
+/// [`estimate`], telling `observe` each outer step (the start, then every iteration).
+pub fn estimate_with(
+    model: &Model,
+    data: &PopulationData,
+    start: &PopValues,
+    options: &EstimationOptions,
+    observe: &dyn Fn(OuterStep),
+) -> Result<PopulationFit> {
     let params = Parameters::of(model);
     let phi0 = params.phi(model, start)?;
     let first = objective(model, data, start, options.method, &[])?;
-    if options.progress {
-        eprintln!("{} start: OFV {:.4}", options.method, first.ofv);
-    }
+    observe(OuterStep {
+        method: options.method,
+        iteration: 0,
+        ofv: first.ofv,
+        predicted: f64::NAN,
+        evaluations: 1,
+    });
     let outer = Outer {
         model,
         data,
@@ -695,13 +747,13 @@ pub fn estimate(
     };
     let ofv = |phi: &[f64]| outer.ofv(phi);
     let progress = |it: u64, f: f64, predicted: f64| {
-        if options.progress {
-            eprintln!(
-                "{} iteration {it}: OFV {f:.4}, predicted decrease {predicted:.2e}, evaluations {}",
-                options.method,
-                outer.evaluations.load(Ordering::Relaxed)
-            );
-        }
+        observe(OuterStep {
+            method: options.method,
+            iteration: it,
+            ofv: f,
+            predicted,
+            evaluations: outer.evaluations.load(Ordering::Relaxed),
+        });
     };
     let result = super::outer::minimise(&ofv, phi0, first.ofv, options.max_iterations, &progress)?;
     let values = params.values(model, start, &result.phi)?;
