@@ -160,7 +160,7 @@ fn bundled_example_writes_json_table_and_plots() {
         assert!((d["cl"].as_f64().unwrap() / cl - 1.0).abs() < 1e-15);
     }
     let rows = std::fs::read_to_string(&table).unwrap();
-    assert!(rows.starts_with("ID,TIME,DV,PRED,RES,WRES"));
+    assert!(rows.starts_with("ID,TIME (h),DV (ng/mL),PRED (ng/mL),RES (ng/mL),WRES"));
     assert_eq!(rows.lines().count(), 1 + 4 * 20);
     for f in [
         "subject_1.svg",

@@ -434,7 +434,7 @@ fn numeric_cells(cases: &mut Vec<Case>) {
     // The edge values of each column, with what each must give.
     let base = base_csv();
     let same = || same_as("data.csv", base.clone());
-    let acc = || accepted(&["ID,TIME,CONC\n1,0,"], &[]);
+    let acc = || accepted(&["ID,TIME (h),CONC (ng/mL)\n1,0,"], &[]);
     let r = |needle: &str| refused(&["data.csv, line", needle]);
     type Row<'a> = (usize, &'a str, &'a str, Expect);
     let edge: Vec<Row> = vec![
@@ -817,7 +817,7 @@ fn numeric_cells(cases: &mut Vec<Case>) {
         (3, "70.0", Expect::SameAs(with_model(base_csv()))),
         (2, "-5", refused(&["subject 1", "kernel parameter CL = NaN"])),
         (2, "0", refused(&["subject 1", "kernel parameter CL = 0"])),
-        (2, "140", accepted(&["ID,TIME,CONC\n1,0,"], &[])),
+        (2, "140", accepted(&["ID,TIME (h),CONC (ng/mL)\n1,0,"], &[])),
     ];
     for (line, v, expect) in wt_cases {
         cases.push(Case {
@@ -1031,7 +1031,7 @@ fn csv_structure(cases: &mut Vec<Case>) {
         "a very long decimal (100 000 digits)",
         base.replacen(",70\n", &format!(",70.{}\n", "1".repeat(100_000)), 1)
             .into(),
-        accepted(&["ID,TIME,CONC\n1,0,"], &[]),
+        accepted(&["ID,TIME (h),CONC (ng/mL)\n1,0,"], &[]),
     );
     let wide_header: String = (0..5000).map(|i| format!(",X{i}")).collect();
     let wide_row: String = (0..5000).map(|i| format!(",{i}")).collect();
@@ -1449,7 +1449,7 @@ fn nonmem_semantics(cases: &mut Vec<Case>) {
         "numerically equal IDs are one subject",
         s(),
         d("1.0,0,.,100,0,1,1,1,0,0,0\n01,1,5,0,0,0,0,1,0,0,0\n"),
-        accepted(&["ID,TIME,CONC\n1,0,2000"], &[]),
+        accepted(&["ID,TIME (h),CONC (ng/mL)\n1,0,2000"], &[]),
     );
     add(
         "records at the same time",
@@ -1684,17 +1684,17 @@ fn fixtures() -> Vec<Fixture> {
             text: clof,
             args: args(&["simulate", "--model", "clofarabine.pk", "--data", "clofarabine_phase2.csv", "--grid", "0:6:48"]),
             extra: file("clofarabine.pk", repo_text("models/clofarabine_bonate2004.pk")),
-            accepted: "ID,TIME,CONC\n1,0,",
+            accepted: "ID,TIME (h),CONC (ng/mL)\n1,0,",
             delete: vec![
                 ("ID", r(&["clofarabine_phase2.csv, line 1: missing required column ID"])),
                 ("TIME", r(&["clofarabine_phase2.csv, line 1: missing required column TIME"])),
                 ("DV", r(&["clofarabine_phase2.csv, line 3, column DV: MDV = 0 makes this record an observation, but DV is missing"])),
                 ("AMT", r(&["clofarabine_phase2.csv, line 2, column AMT: an infusion (RATE > 0) with AMT = 0"])),
-                ("RATE", changed("ID,TIME,CONC\n1,0,")),
+                ("RATE", changed("ID,TIME (h),CONC (ng/mL)\n1,0,")),
                 ("EVID", None),
                 ("MDV", None),
                 ("CMT", None),
-                ("ADDL", changed("ID,TIME,CONC\n1,0,")),
+                ("ADDL", changed("ID,TIME (h),CONC (ng/mL)\n1,0,")),
                 ("II", r(&["clofarabine_phase2.csv, line 2, column II: ADDL = 4 needs an interdose interval II > 0"])),
                 ("WT", r(&["clofarabine_phase2.csv: model clofarabine_bonate2004 needs covariate WT, but the data file has no WT column"])),
                 ("HT", None),
@@ -2146,7 +2146,7 @@ fn model_cases(cases: &mut Vec<Case>) {
             name: format!("{path} as it is"),
             args: a.clone(),
             files: pk_file(text.clone()),
-            expect: accepted(&["TIME,CONC\n0,"], &[]),
+            expect: accepted(&["TIME (h),CONC (", "\n0,"], &[]),
         });
         // Cut before every token (every other one in the longer files).
         let starts = token_starts(&text);
@@ -2202,10 +2202,10 @@ fn model_cases(cases: &mut Vec<Case>) {
             let line_text = text.lines().nth(line - 1).unwrap_or("");
             let expect = if line_text.starts_with("output CP") && text[*b..].starts_with("CP") {
                 // The output's name is free.
-                accepted(&["TIME,CONC\n0,"], &[])
+                accepted(&["TIME (h),CONC (", "\n0,"], &[])
             } else if line_text.starts_with("    TVV = ") && text[*b..].starts_with("TVV =") {
                 // pheno: an assignment to a new, unused variable (the model is then another one).
-                accepted(&["TIME,CONC\n0,"], &[])
+                accepted(&["TIME (h),CONC (", "\n0,"], &[])
             } else {
                 refused(&["error: m.pk: line ", ", column "])
             };
@@ -2293,12 +2293,12 @@ fn model_cases(cases: &mut Vec<Case>) {
         (
             "a fixed θ",
             "theta CL = 5 fix\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         (
             "a lower bound only",
             "theta CL = 5 (0, )\ntheta V = 50\nsigma prop ~ 0.01\n".to_string() + tail,
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         (
             "bounds without a comma",
@@ -2469,7 +2469,7 @@ fn model_cases(cases: &mut Vec<Case>) {
         (
             "deep parentheses (90)",
             m(&format!("A = {}1{}\n", "(".repeat(90), ")".repeat(90))),
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         (
             "deep parentheses (500)",
@@ -2479,12 +2479,12 @@ fn model_cases(cases: &mut Vec<Case>) {
         (
             "a long sum (5000 terms)",
             m(&format!("A = {}\n", vec!["1"; 5000].join(" + "))),
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         (
             "a long power chain (2000)",
             m(&format!("A = {}\n", vec!["1"; 2000].join(" ^ "))),
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         (
             "a long if chain (300)",
@@ -2494,7 +2494,7 @@ fn model_cases(cases: &mut Vec<Case>) {
                     .map(|i| format!("if CL > {i} {{\n A = {i}\n}}\n"))
                     .collect::<String>()
             )),
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         (
             "non-UTF-8 bytes",
@@ -3092,12 +3092,12 @@ fn flag_cases(cases: &mut Vec<Case>) {
     add(
         "simulate --grid -5:1:5",
         &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid=-5:1:5"],
-        accepted(&["TIME,CONC\n-5,0\n"], &[]),
+        accepted(&["TIME (h),CONC (ng/mL)\n-5,0\n"], &[]),
     );
     add(
         "simulate --grid 3:1:3",
         &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "3:1:3"],
-        accepted(&["TIME,CONC\n3,"], &[]),
+        accepted(&["TIME (h),CONC (ng/mL)\n3,"], &[]),
     );
     add(
         "simulate --regimen empty",
@@ -3122,7 +3122,7 @@ fn flag_cases(cases: &mut Vec<Case>) {
     add(
         "simulate --regimen 0 mg",
         &["simulate", "--model", "m.pk", "--regimen", "0 mg", "--grid", "0:1:2"],
-        accepted(&["TIME,CONC\n0,0\n"], &[]),
+        accepted(&["TIME (h),CONC (ng/mL)\n0,0\n"], &[]),
     );
     add(
         "simulate --regimen NaN mg",
@@ -3802,7 +3802,7 @@ fn known_defects() -> Vec<Case> {
             "equal bounds: the message contradicts itself (5 <= 5 <= 5)",
             &["simulate", "--model", "m.pk", "--regimen", "100 mg", "--grid", "0:1:2"],
             file("m.pk", "theta CL = 5 (5, 5)\ntheta V = 50\nsigma prop ~ 0.01\nkernel one_cmt_iv(CL, V)\noutput CP = central / V ~ prop(prop)\n"),
-            accepted(&["TIME,CONC\n0,"], &[]),
+            accepted(&["TIME (h),CONC (ng/mL)\n0,"], &[]),
         ),
         d(
             "a #-commented header: the message says line 1 for the header read on line 2",

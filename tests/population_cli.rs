@@ -61,7 +61,7 @@ fn typical_patient_csv_has_time_and_conc() {
     let (_, summary) = ok(&args);
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "TIME,CONC");
+    assert_eq!(lines[0], "TIME (h),CONC (ng/mL)");
     assert_eq!(lines.len(), 242);
     let at = |t: &str| -> f64 {
         let row = lines.iter().find(|l| l.split(',').next() == Some(t)).unwrap();
@@ -106,7 +106,10 @@ fn regimens_side_by_side_with_percentiles_and_targets() {
     let (_, summary) = ok(&args);
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("REGIMEN,TIME,P05,P25,P50,P95"));
+    assert_eq!(
+        lines.next(),
+        Some("REGIMEN,TIME (h),P05 (ng/mL),P25 (ng/mL),P50 (ng/mL),P95 (ng/mL)")
+    );
     assert_eq!(text.lines().count(), 1 + 2 * 121);
     // The 4 h infusion lowers the peak: its median at 2 h is below the 2 h infusion's.
     let value = |regimen: &str, t: &str, col: usize| -> f64 {
@@ -170,7 +173,7 @@ fn visual_predictive_check_over_a_data_file() {
         plot.to_str().unwrap(),
     ]);
     let text = std::fs::read_to_string(&out).unwrap();
-    assert!(text.starts_with("TIME,P05,P50,P95\n"));
+    assert!(text.starts_with("TIME (h),P05 (ng/mL),P50 (ng/mL),P95 (ng/mL)\n"));
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("with observed data (VPC)"));
     assert_eq!(before, std::fs::read(DATA).unwrap(), "the input is unchanged");
@@ -366,7 +369,7 @@ fn single_subject_simulate_on_the_model_language() {
         .split(',')
         .map(|x| x.parse().unwrap())
         .collect();
-    assert_eq!(csv.lines().next(), Some("TIME,CONC,A1,A2"));
+    assert_eq!(csv.lines().next(), Some("TIME (h),CONC (ng/mL),A1 (mg),A2 (mg)"));
     // Exact to rounding: the modal solution's amounts carry ~1e-14 of the dose.
     for (x, expected) in first.iter().zip([0.0, 2000.0, 100.0, 0.0]) {
         assert!((x - expected).abs() < 1e-9, "{first:?}");

@@ -143,7 +143,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         super::compare::report(pop, &individuals, args.forest.as_deref(), None, &inputs)?;
     }
     if let Some(path) = &args.table {
-        write_text(Some(path), &report::residual_table(&outcomes), &inputs)?;
+        write_text(Some(path), &report::residual_table(&model, &outcomes), &inputs)?;
     }
     if let Some(dir) = &args.plots {
         write_plots(dir, &model, &data, &outcomes)?;

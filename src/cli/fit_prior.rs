@@ -58,7 +58,7 @@ pub fn run(model: &Model, data: &Dataset, out: Outputs<'_>, inputs: &[&str]) -> 
         write_text(Some(path), &(t + "\n"), inputs)?;
     }
     if let Some(path) = out.table {
-        write_text(Some(path), &table(&fits), inputs)?;
+        write_text(Some(path), &table(prior.model, &fits), inputs)?;
     }
     if let Some(dir) = out.plots {
         plots(dir, &prior, data, &fits)?;
@@ -250,8 +250,11 @@ fn json_doc(prior: &Prior<'_>, data: &Dataset, fits: &Fits, shrink: &[f64], bsa_
     })
 }
 
-fn table(fits: &Fits) -> String {
-    let mut t = String::from("ID,TIME,DV,IPRED,IWRES,LINE\n");
+/// One row per observation, the header with the model's units.
+fn table(model: &Model, fits: &Fits) -> String {
+    let u = &model.units;
+    let c = &u.concentration;
+    let mut t = format!("ID,TIME ({}),DV ({c}),IPRED ({c}),IWRES,LINE\n", u.time);
     for (id, fit) in fits {
         let Ok(f) = fit else { continue };
         for (i, (line, time, dv)) in f.observations.iter().enumerate() {

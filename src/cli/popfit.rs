@@ -188,7 +188,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
     if let Some(path) = &args.table {
-        write_text(Some(path), &table(&rows), &inputs)?;
+        write_text(Some(path), &table(&model, &rows), &inputs)?;
     }
     if let Some(dir) = &args.plots {
         plots(dir, &model, &rows)?;
@@ -435,8 +435,14 @@ impl<'a> Report<'a> {
     }
 }
 
-fn table(rows: &[ObservationRow]) -> String {
-    let mut t = String::from("ID,TIME,OUTPUT,DV,PRED,IPRED,RES,WRES,CWRES,IWRES\n");
+/// One row per observation, the header with the model's units.
+fn table(model: &Model, rows: &[ObservationRow]) -> String {
+    let u = &model.units;
+    let c = &u.concentration;
+    let mut t = format!(
+        "ID,TIME ({}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES\n",
+        u.time
+    );
     for r in rows {
         t.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{}\n",
@@ -663,7 +669,7 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &lowered.text_with(&nm, &header), &inputs)?;
     }
     if let Some(path) = &args.table {
-        write_text(Some(path), &table(&rows), &inputs)?;
+        write_text(Some(path), &table(model, &rows), &inputs)?;
     }
     for (path, tables) in &table_files {
         let mut text = String::new();

@@ -161,13 +161,13 @@ pub fn run(o: &PopulationRun<'_>, inputs: &[&str]) -> Result<()> {
     progress.finish();
 
     let csv = if o.n == 1 {
-        single_patient_csv(&times, &tables)
+        single_patient_csv(&times, &tables, &model.units)
     } else {
-        percentile_csv(&times, &probs, &tables)
+        percentile_csv(&times, &probs, &tables, &model.units)
     };
     write_text(o.out, &csv, inputs)?;
     if let Some(path) = o.exposures {
-        write_text(Some(path), &exposure_csv(&exposures), inputs)?;
+        write_text(Some(path), &exposure_csv(&exposures, &model.units), inputs)?;
     }
     eprint!("{}", summary(&model, &mc, &exposures, &targets, &probs));
     if let Some(path) = o.plot {
@@ -210,9 +210,10 @@ fn default_grid(model: &Model, regimens: &[Regimen], data: Option<&Dataset>) -> 
     parse_grid(&format!("0:{}:{}", end / 200.0, end))
 }
 
-fn single_patient_csv(times: &[f64], tables: &[(String, ndarray::Array2<f64>)]) -> String {
+fn single_patient_csv(times: &[f64], tables: &[(String, ndarray::Array2<f64>)], u: &pk::units::Units) -> String {
     let several = tables.len() > 1;
-    let mut t = String::from(if several { "REGIMEN,TIME,CONC\n" } else { "TIME,CONC\n" });
+    let mut t = String::from(if several { "REGIMEN," } else { "" });
+    t.push_str(&format!("TIME ({}),CONC ({})\n", u.time, u.concentration));
     for (label, table) in tables {
         for (i, time) in times.iter().enumerate() {
             if several {
@@ -225,16 +226,20 @@ fn single_patient_csv(times: &[f64], tables: &[(String, ndarray::Array2<f64>)]) 
     t
 }
 
-fn percentile_csv(times: &[f64], probs: &[f64], tables: &[(String, ndarray::Array2<f64>)]) -> String {
+fn percentile_csv(
+    times: &[f64],
+    probs: &[f64],
+    tables: &[(String, ndarray::Array2<f64>)],
+    u: &pk::units::Units,
+) -> String {
     let several = tables.len() > 1;
     let mut t = String::new();
     if several {
         t.push_str("REGIMEN,");
     }
-    t.push_str("TIME");
+    t.push_str(&format!("TIME ({})", u.time));
     for p in probs {
-        t.push(',');
-        t.push_str(&percentile_name(*p));
+        t.push_str(&format!(",{} ({})", percentile_name(*p), u.concentration));
     }
     t.push('\n');
     for (label, table) in tables {
@@ -253,11 +258,19 @@ fn percentile_csv(times: &[f64], probs: &[f64], tables: &[(String, ndarray::Arra
     t
 }
 
-fn exposure_csv(exposures: &[(String, Vec<Exposure>)]) -> String {
+/// The unit of an exposure metric: concentration, or concentration × time for AUCs.
+fn metric_unit(m: Metric, u: &pk::units::Units) -> String {
+    if m.is_auc() {
+        format!("{}*{}", u.concentration, u.time)
+    } else {
+        u.concentration.to_string()
+    }
+}
+
+fn exposure_csv(exposures: &[(String, Vec<Exposure>)], units: &pk::units::Units) -> String {
     let mut t = String::from("PATIENT,REGIMEN");
     for m in Metric::ALL {
-        t.push(',');
-        t.push_str(m.name());
+        t.push_str(&format!(",{} ({})", m.name(), metric_unit(m, units)));
     }
     t.push('\n');
     for (label, list) in exposures {
@@ -300,12 +313,7 @@ fn summary(
             if values.len() != list.len() || values.is_empty() {
                 continue;
             }
-            let unit = if m.is_auc() {
-                format!("{}*{}", u.concentration, u.time)
-            } else {
-                u.concentration.to_string()
-            };
-            t.push_str(&format!("{:<10} {:>12}", m.name(), unit));
+            t.push_str(&format!("{:<10} {:>12}", m.name(), metric_unit(m, u)));
             for p in probs {
                 t.push_str(&format!(" {:>11.4}", quantile(&mut values, p / 100.0)));
             }

@@ -404,16 +404,18 @@ fn data_profiles(
     Ok(())
 }
 
-/// The CSV header: `ID,` with a data file, `TIME,CONC`, and `A1,A2,…` with amounts.
+/// The CSV header with the model's units: `ID,` with a data file, `TIME (h),CONC (ng/mL)`,
+/// and `A1 (mg),A2 (mg),…` with amounts.
 fn csv_header(model: &Model, with_id: bool, amounts: bool) -> String {
     let mut text = String::new();
     if with_id {
         text.push_str("ID,");
     }
-    text.push_str("TIME,CONC");
+    let u = &model.units;
+    text.push_str(&format!("TIME ({}),CONC ({})", u.time, u.concentration));
     if amounts {
         for cmt in 1..=model.code.states.len() {
-            text.push_str(&format!(",A{cmt}"));
+            text.push_str(&format!(",A{cmt} ({})", u.amount));
         }
     }
     text.push('\n');

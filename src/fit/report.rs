@@ -152,9 +152,12 @@ fn nca_json(fit: &SubjectFit) -> Value {
     }
 }
 
-/// One row per observation: ID, TIME, DV, PRED, RES, WRES (and the data line).
-pub fn residual_table(outcomes: &[Outcome]) -> String {
-    let mut s = String::from("ID,TIME,DV,PRED,RES,WRES,LINE\n");
+/// One row per observation: ID, TIME, DV, PRED, RES, WRES (and the data
+/// line), the header with the model's units.
+pub fn residual_table(model: &Model, outcomes: &[Outcome]) -> String {
+    let u = &model.units;
+    let c = &u.concentration;
+    let mut s = format!("ID,TIME ({}),DV ({c}),PRED ({c}),RES ({c}),WRES,LINE\n", u.time);
     for (_, outcome) in outcomes {
         if let Ok(fit) = outcome {
             for r in &fit.residuals {
