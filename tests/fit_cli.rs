@@ -437,3 +437,27 @@ fn data_in_another_unit_get_a_unit_warning() {
     assert!(!stdout.contains("concentration unit"), "{stdout}");
     assert!(!stdout.contains("(at bound)"), "{stdout}");
 }
+
+/// The parameter table names each kernel parameter's unit in the model's
+/// units (issue 14: units in every table).
+#[test]
+fn the_parameter_table_names_units() {
+    let (ok, stdout, _) = pk(&[
+        "fit",
+        "fixtures/clofarabine/clofarabine_phase2.csv",
+        "--model",
+        "two_cmt_iv",
+        "--id",
+        "1",
+    ]);
+    assert!(ok);
+    for (name, unit) in [("CL", "L/h"), ("V1", "L"), ("Q", "L/h"), ("V2", "L"), ("prop", "-")] {
+        assert!(
+            stdout.lines().any(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.len() > 2 && w[0] == name && w[1] == unit
+            }),
+            "{name} {unit}:\n{stdout}"
+        );
+    }
+}

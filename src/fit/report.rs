@@ -195,6 +195,32 @@ fn og(v: Option<f64>) -> String {
     v.map_or("-".into(), g)
 }
 
+/// The unit of a θ named as a closed-form kernel's parameter (CL, Q…:
+/// volume/time; V…: volume; KA: 1/time) in the model's units; `-` otherwise
+/// (the model language gives θ no unit of their own).
+pub fn parameter_unit(model: &Model, name: &str) -> String {
+    let crate::lang::Dynamics::Kernel(kernel) = model.code.dynamics else {
+        return "-".into();
+    };
+    let u = &model.units;
+    let named = kernel.parameters().iter().any(|p| p.eq_ignore_ascii_case(name))
+        || (name.eq_ignore_ascii_case("V") && kernel.compartments() == 1)
+        || (name.eq_ignore_ascii_case("Q") && kernel.compartments() == 2);
+    if !named {
+        return "-".into();
+    }
+    let upper = name.to_ascii_uppercase();
+    if upper == "KA" {
+        format!("1/{}", u.time)
+    } else if upper.starts_with("CL") || upper.starts_with('Q') {
+        format!("{}/{}", u.volume, u.time)
+    } else if upper.starts_with('V') {
+        u.volume.to_string()
+    } else {
+        "-".into()
+    }
+}
+
 /// The terminal report: one block per subject and a summary table.
 pub fn text(model: &Model, outcomes: &[Outcome]) -> String {
     let u = &model.units;
@@ -224,8 +250,8 @@ pub fn text(model: &Model, outcomes: &[Outcome]) -> String {
         }
         let _ = writeln!(
             s,
-            "  {:<12} {:>12} {:>11} {:>7}   {:<26}",
-            "parameter", "estimate", "SE", "RSE%", "95% CI"
+            "  {:<12} {:<8} {:>12} {:>11} {:>7}   {:<26}",
+            "parameter", "unit", "estimate", "SE", "RSE%", "95% CI"
         );
         for p in &fit.parameters {
             let ci = p
@@ -240,8 +266,9 @@ pub fn text(model: &Model, outcomes: &[Outcome]) -> String {
             };
             let _ = writeln!(
                 s,
-                "  {:<12} {:>12} {:>11} {:>7}   {ci}{note}",
+                "  {:<12} {:<8} {:>12} {:>11} {:>7}   {ci}{note}",
                 p.name,
+                parameter_unit(model, &p.name),
                 g(p.estimate),
                 og(p.se),
                 p.rse_percent.map_or("-".into(), |r| format!("{r:.1}"))
