@@ -14,6 +14,7 @@ use crate::dosing::{Dose, Input, SteadyState};
 use crate::error::{Error, Result};
 use crate::lang::Dynamics;
 use crate::model::{kernel_params as kernel_of, Disposition, IndividualParameters, Model, PkParams, Values};
+use crate::population::exposures::ExposurePlan;
 use crate::simulate::simulate;
 use crate::units::{TimeUnit, Units};
 use serde::Serialize;
@@ -121,14 +122,11 @@ pub fn has_depot(model: &Model) -> bool {
     }
 }
 
-/// Points of the numerical profiles of ODE models over a dosing interval or 24 h.
-const PROFILE_POINTS: usize = 2000;
-
-/// Derived values of an ODE model, computed numerically from its predictions:
-/// Cmax, Tmax and AUC0–24/AUC0–τ after the first dose alone, and the steady
-/// state of the regimen (a dose with SS = 1), AUCs by the trapezoidal rule on
-/// [`PROFILE_POINTS`] intervals. CL, volumes, Vss, half-lives, MRT and AUC0–∞
-/// need linear kinetics and are not derived.
+/// Derived values of an ODE model, computed numerically from its predictions
+/// by the quadrature of the population exposures
+/// ([`crate::population::exposures`]): Cmax, Tmax and AUC0–24/AUC0–τ after
+/// the first dose alone, and the steady state of the regimen. CL, volumes,
+/// Vss, half-lives, MRT and AUC0–∞ need linear kinetics and are not derived.
 fn numerical(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], tau: Option<f64>) -> Derived {
     let not_derived = "the model is written as ODEs: CL, volumes, Vss, half-lives, MRT and AUC0-inf are not derived";
     match numerical_exposure(problem, theta, observed, tau) {
@@ -137,7 +135,7 @@ fn numerical(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], t
             exposure: e,
             note: Some(format!(
                 "{not_derived}; Cmax, AUC and the steady state are computed numerically \
-                 (trapezoids on {PROFILE_POINTS} intervals, covariates of the first dose record)"
+                 (8-point Gauss-Legendre quadrature of the predictions, covariates of the first dose record)"
             )),
         },
         Err(e) => Derived {
@@ -155,31 +153,29 @@ fn numerical_exposure(
     tau: Option<f64>,
 ) -> Result<Option<Exposure>> {
     let model = problem.model();
-    let (_, subject) = problem.source();
-    let doses: Vec<&crate::data::Record> = subject.records.iter().filter(|r| r.is_dose()).collect();
-    let Some(first) = doses.iter().min_by(|a, b| a.time.total_cmp(&b.time)).copied() else {
+    let (data, subject) = problem.source();
+    let records: Vec<&crate::data::Record> = subject.records.iter().filter(|r| r.is_dose()).collect();
+    let Some(first) = records.iter().min_by(|a, b| a.time.total_cmp(&b.time)).copied() else {
         return Ok(None);
     };
-    let day = TimeUnit::hour().to(&model.units.time) * 24.0;
-    let repeated = first.ii > 0.0 && (first.addl > 0 || first.ss != 0);
-    let next = doses
+    let doses = records
         .iter()
-        .map(|r| r.time - first.time)
-        .filter(|&dt| dt > 0.0)
-        .fold(None, |m: Option<f64>, dt| Some(m.map_or(dt, |m| m.min(dt))));
-    let tau = tau.or(if repeated { Some(first.ii) } else { next });
-    let horizon = day.max(tau.unwrap_or(0.0));
-    let single = crate::data::Record {
-        addl: 0,
-        ss: 0,
-        ..first.clone()
+        .map(|r| dose_of_record(model, r))
+        .collect::<Result<Vec<_>>>()?;
+    let sigma = model.sigma_sd_init();
+    let values = Values {
+        theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd: &sigma,
     };
-    let curve = profile(problem, theta, &single, horizon)?;
-    let (tmax, cmax) = curve
-        .iter()
-        .fold((0.0, f64::NEG_INFINITY), |b, &(t, c)| if c > b.1 { (t, c) } else { b });
-    let auc_to = |t_end: f64| trapezoid(&curve, t_end);
-    let window = tau.unwrap_or(day);
+    let plan = ExposurePlan::with_interval(model, &data.covariate_names, &first.covariates, &doses, tau)?;
+    let Some(plan) = plan else {
+        return Ok(None);
+    };
+    let mut e = plan.exposure(&values)?;
+    let day = TimeUnit::hour().to(&model.units.time) * 24.0;
+    let window = e.tau.unwrap_or(day);
     let (cmax_obs, tmax_obs) = observed
         .iter()
         .filter(|(t, _)| *t >= first.time && *t <= first.time + window)
@@ -188,84 +184,55 @@ fn numerical_exposure(
             _ => Some((y, t - first.time)),
         })
         .map_or((None, None), |(y, t)| (Some(y), Some(t)));
-    let mut e = Exposure::first_dose(cmax, tmax, auc_to(day), tau, tau.map(auc_to));
     e.cmax_obs = cmax_obs;
     e.tmax_obs = tmax_obs;
-    if let Some(tau) = tau {
-        let ss = crate::data::Record {
-            ss: 1,
-            ii: tau,
-            ..single.clone()
-        };
-        let curve = profile(problem, theta, &ss, tau)?;
-        let auc = trapezoid(&curve, tau);
-        e.cmax_ss = curve.iter().map(|p| p.1).reduce(f64::max);
-        e.cmin_ss = curve.iter().map(|p| p.1).reduce(f64::min);
-        e.auc_tau_ss = Some(auc);
-        e.cavg_ss = Some(auc / tau);
-        e.accumulation_ratio = e.auc_0_tau.map(|a| auc / a);
-    }
     Ok(Some(e))
 }
 
-/// The model's predictions (η = 0) after the dose record `dose` alone, at
-/// [`PROFILE_POINTS`] + 1 times over `horizon` after it: (time after dose, value).
-fn profile(
-    problem: &SubjectProblem,
-    theta: &[f64],
-    dose: &crate::data::Record,
-    horizon: f64,
-) -> Result<Vec<(f64, f64)>> {
-    let model = problem.model();
-    let (data, subject) = problem.source();
-    let mut records = vec![dose.clone()];
-    let mut times: Vec<f64> = (0..=PROFILE_POINTS)
-        .map(|i| horizon * i as f64 / PROFILE_POINTS as f64)
-        .collect();
-    // The end of an infusion given by RATE or DUR, where a peak usually is.
-    let infusion = if dose.rate > 0.0 {
-        dose.amt / dose.rate
+/// A dose record as a regimen of the model: its raw amount (the model's F
+/// applies when it is simulated), its model state, RATE or DUR, SS, II, ADDL.
+fn dose_of_record(model: &Model, r: &crate::data::Record) -> Result<Dose> {
+    let c = &model.code;
+    let target = if r.cmt == 0 {
+        c.default_dose
     } else {
-        dose.dur
+        usize::try_from(r.cmt - 1)
+            .ok()
+            .filter(|&k| k < c.states.len())
+            .ok_or_else(|| Error::Argument(format!("the dose at line {} names CMT {}", r.line, r.cmt)))?
     };
-    if infusion > 0.0 && infusion < horizon {
-        times.push(infusion);
-        times.sort_by(f64::total_cmp);
-    }
-    for t in times {
-        records.push(crate::data::Record::prediction(
-            dose.line,
-            dose.time + t,
-            dose.covariates.clone(),
-        ));
-    }
-    let alone = crate::data::Subject {
-        id: subject.id.clone(),
-        records,
+    let input = if r.rate > 0.0 {
+        Input::Infusion {
+            rate: r.rate,
+            duration: r.amt / r.rate,
+        }
+    } else if r.rate < 0.0 {
+        return Err(Error::Argument(format!(
+            "the dose at line {} has RATE = {} (a modelled rate or duration): the numerical exposure takes rates from the data",
+            r.line, r.rate
+        )));
+    } else if r.dur > 0.0 {
+        Input::Infusion {
+            rate: r.amt / r.dur,
+            duration: r.dur,
+        }
+    } else {
+        Input::Bolus
     };
-    let prepared = model.subject(data, &alone)?;
-    let sigma = model.sigma_sd_init();
-    let values = Values {
-        theta,
-        eta: &[],
-        kappa: &[],
-        sigma_sd: &sigma,
-    };
-    let f = model.predict_records(&prepared, &values)?.f;
-    Ok(alone.records[1..]
-        .iter()
-        .zip(&f[1..])
-        .map(|(r, c)| (r.time - dose.time, *c))
-        .collect())
-}
-
-/// ∫ of a sampled curve from its start to `end` by the trapezoidal rule.
-fn trapezoid(curve: &[(f64, f64)], end: f64) -> f64 {
-    curve
-        .windows(2)
-        .filter(|w| w[1].0 <= end + 1e-12 * end.abs().max(1.0))
-        .map(|w| 0.5 * (w[0].1 + w[1].1) * (w[1].0 - w[0].0))
-        .sum()
+    Ok(Dose {
+        time: r.time,
+        target,
+        amount: r.amt,
+        input,
+        lag: 0.0,
+        steady_state: match r.ss {
+            1 => SteadyState::Reset,
+            2 => SteadyState::Add,
+            _ => SteadyState::No,
+        },
+        interval: r.ii,
+        additional: r.addl,
+    })
 }
 
 /// The closed-form kernel's parameters in one parameter set (an error for ODE

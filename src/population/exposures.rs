@@ -60,6 +60,18 @@ impl<'a> ExposurePlan<'a> {
     /// The plan for `doses` (the first one is "the dose") and covariates
     /// `names` = `covariates`; None without doses.
     pub fn new(model: &'a Model, names: &'a [String], covariates: &'a [f64], doses: &[Dose]) -> Result<Option<Self>> {
+        Self::with_interval(model, names, covariates, doses, None)
+    }
+
+    /// [`ExposurePlan::new`] with the dosing interval τ given (else II of a
+    /// repeated dose, or the time to the second dose).
+    pub fn with_interval(
+        model: &'a Model,
+        names: &'a [String],
+        covariates: &'a [f64],
+        doses: &[Dose],
+        tau: Option<f64>,
+    ) -> Result<Option<Self>> {
         let Some(first) = doses.iter().min_by(|a, b| a.time.total_cmp(&b.time)).copied() else {
             return Ok(None);
         };
@@ -75,7 +87,7 @@ impl<'a> ExposurePlan<'a> {
             ..first
         };
         let day = TimeUnit::hour().to(&model.units.time) * 24.0;
-        let tau = interval(&first, doses);
+        let tau = tau.or_else(|| interval(&first, doses));
         let horizon = day.max(tau.unwrap_or(0.0));
         let marks: Vec<f64> = [Some(day), tau].into_iter().flatten().collect();
         let curve = Curve::new(&patient, &[single], horizon, &marks)?;
