@@ -3,7 +3,7 @@
 //! derived parameters and plots.
 
 use super::model_args::{DataSelection, UnitArgs};
-use super::output::{refuse_input, write_text, StreamedOutput};
+use super::output::{refuse_input, sanitize, write_text, StreamedOutput};
 use super::simulate::parse_params;
 use clap::Args;
 use pk::data::{Dataset, Subject};
@@ -366,16 +366,4 @@ pub(super) fn model_curve(
     let f = model.predict_records(&prepared, values)?.f;
     let records = &scenario.subject().records;
     Ok(scenario.slots.iter().map(|&k| (records[k].time, f[k])).collect())
-}
-
-fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }

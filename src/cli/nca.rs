@@ -1,7 +1,7 @@
 //! `pk nca`: non-compartmental analysis of every subject and dosing interval of
 //! a NONMEM-style data file, with WinNonlin's rules.
 
-use super::output::{num, refuse_input, write_text};
+use super::output::{num, refuse_input, sanitize, write_text};
 use clap::Args;
 use pk::data::{read_dataset, ReadOptions};
 use pk::nca::data::{subject_nca, BlqAs, BlqRules, DoseScale, IntervalNca, NegativeAs};
@@ -503,19 +503,6 @@ fn summary_text(rows: &[SummaryRow]) -> String {
         );
     }
     s
-}
-
-/// A file name from a subject ID: letters, digits, `-` and `_` kept, others `_`.
-fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// One λz plot per subject and dosing interval: `lambda_z_ID.svg`, or

@@ -139,6 +139,19 @@ fn claim_output(path: &str) -> Result<()> {
     }
 }
 
+/// A file name from a subject ID: letters, digits, `-` and `_` kept, others `_`.
+pub fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Formats a number for CSV output with full precision but no noise.
 pub fn num(v: f64) -> String {
     if v == 0.0 {

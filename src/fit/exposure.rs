@@ -190,7 +190,8 @@ fn numerical_exposure(
 }
 
 /// A dose record as a regimen of the model: its raw amount (the model's F
-/// applies when it is simulated), its model state, RATE or DUR, SS, II, ADDL.
+/// and ALAG apply when it is simulated), its model state, RATE or DUR, SS,
+/// II, ADDL.
 fn dose_of_record(model: &Model, r: &crate::data::Record) -> Result<Dose> {
     let c = &model.code;
     let target = if r.cmt == 0 {
@@ -201,38 +202,14 @@ fn dose_of_record(model: &Model, r: &crate::data::Record) -> Result<Dose> {
             .filter(|&k| k < c.states.len())
             .ok_or_else(|| Error::Argument(format!("the dose at line {} names CMT {}", r.line, r.cmt)))?
     };
-    let input = if r.rate > 0.0 {
-        Input::Infusion {
-            rate: r.rate,
-            duration: r.amt / r.rate,
-        }
-    } else if r.rate < 0.0 {
+    if r.rate < 0.0 {
         return Err(Error::Argument(format!(
             "the dose at line {} has RATE = {} (a modelled rate or duration): the numerical exposure takes rates from the data",
             r.line, r.rate
         )));
-    } else if r.dur > 0.0 {
-        Input::Infusion {
-            rate: r.amt / r.dur,
-            duration: r.dur,
-        }
-    } else {
-        Input::Bolus
-    };
-    Ok(Dose {
-        time: r.time,
-        target,
-        amount: r.amt,
-        input,
-        lag: 0.0,
-        steady_state: match r.ss {
-            1 => SteadyState::Reset,
-            2 => SteadyState::Add,
-            _ => SteadyState::No,
-        },
-        interval: r.ii,
-        additional: r.addl,
-    })
+    }
+    crate::model::runtime::resolve(r, target, (1.0, 0.0, f64::NAN, f64::NAN))
+        .map_err(|(column, m)| Error::Argument(format!("the dose at line {}, column {column}: {m}", r.line)))
 }
 
 /// The closed-form kernel's parameters in one parameter set (an error for ODE

@@ -795,8 +795,10 @@ impl ParameterSets {
     }
 }
 
-/// A dose with its record's attributes: (F, ALAG, RATE, DUR).
-fn resolve(
+/// A dose with its record's attributes: (F, ALAG, RATE, DUR); NaN for a
+/// modelled rate or duration the model does not set. An error names the
+/// column and what is wrong.
+pub(crate) fn resolve(
     r: &Record,
     target: usize,
     (f, lag, rate_m, dur_m): (f64, f64, f64, f64),
