@@ -3340,10 +3340,7 @@ fn flag_cases(cases: &mut Vec<Case>) {
     add(
         "fit --bsa-column NOPE",
         &["fit", "data.csv", "--model", "m.pk", "--bsa-column", "NOPE"],
-        refused(&[
-            "2 of 2 subjects not fitted",
-            "no subject of data.csv was fitted to convergence",
-        ]),
+        refused(&["--bsa-column NOPE: data.csv has no column NOPE"]),
     );
     add(
         "fit --json into a missing directory",

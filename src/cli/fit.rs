@@ -54,9 +54,9 @@ pub struct FitArgs {
     /// Dosing interval for the steady-state values, when the data do not imply one.
     #[arg(long)]
     tau: Option<f64>,
-    /// Column with body-surface area (m²) for per-m² values.
-    #[arg(long, default_value = "BSA")]
-    bsa_column: String,
+    /// Column with body-surface area (m²) for per-m² values [default: BSA, when the data have it].
+    #[arg(long)]
+    bsa_column: Option<String>,
     #[command(flatten)]
     selection: DataSelection,
     /// Fit only these subject IDs (repeatable).
@@ -109,7 +109,7 @@ pub fn run(args: FitArgs) -> Result<()> {
         fixed: parse_params(&args.fix)?,
         starts: args.starts.max(1),
         tau: args.tau,
-        bsa_column: args.bsa_column.clone(),
+        bsa_column: args.bsa_column().to_string(),
     };
     options.validate(&model)?;
     let criterion = pk::fit::ErrorSpec::of(&model, options.weighting)?.criterion;
@@ -231,9 +231,25 @@ fn route_hint(path: &str) -> String {
     }
 }
 
+impl FitArgs {
+    /// The column of body-surface areas: `--bsa-column`, else BSA.
+    fn bsa_column(&self) -> &str {
+        self.bsa_column.as_deref().unwrap_or("BSA")
+    }
+}
+
 fn load_data(args: &FitArgs) -> Result<Dataset> {
     let mut data = args.selection.read(&args.data)?;
     data.require_dv()?;
+    if let Some(c) = &args.bsa_column {
+        if data.covariate_index(c).is_none() {
+            return Err(Error::Argument(format!(
+                "--bsa-column {c}: {} has no column {c} (its other columns: {})",
+                args.data,
+                data.covariate_names.join(", ")
+            )));
+        }
+    }
     if !args.ids.is_empty() {
         if let Some(missing) = args.ids.iter().find(|id| !data.subjects.iter().any(|s| s.id == **id)) {
             return Err(Error::Argument(format!(
@@ -262,7 +278,7 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
         json: args.json.as_deref(),
         table: args.table.as_deref(),
         plots: args.plots.as_deref(),
-        bsa_column: &args.bsa_column,
+        bsa_column: args.bsa_column(),
     };
     let doc = super::fit_prior::run(&model, &data, outputs, &inputs)?;
     if let Some(path) = &args.population {
