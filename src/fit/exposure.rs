@@ -163,12 +163,7 @@ fn numerical_exposure(
         .map(|r| dose_of_record(model, r))
         .collect::<Result<Vec<_>>>()?;
     let sigma = model.sigma_sd_init();
-    let values = Values {
-        theta,
-        eta: &[],
-        kappa: &[],
-        sigma_sd: &sigma,
-    };
+    let values = typical(theta, &sigma);
     let plan = ExposurePlan::with_interval(model, &data.covariate_names, &first.covariates, &doses, tau)?;
     let Some(plan) = plan else {
         return Ok(None);
@@ -176,14 +171,7 @@ fn numerical_exposure(
     let mut e = plan.exposure(&values)?;
     let day = TimeUnit::hour().to(&model.units.time) * 24.0;
     let window = e.tau.unwrap_or(day);
-    let (cmax_obs, tmax_obs) = observed
-        .iter()
-        .filter(|(t, _)| *t >= first.time && *t <= first.time + window)
-        .fold(None, |best: Option<(f64, f64)>, &(t, y)| match best {
-            Some((by, _)) if by >= y => best,
-            _ => Some((y, t - first.time)),
-        })
-        .map_or((None, None), |(y, t)| (Some(y), Some(t)));
+    let (cmax_obs, tmax_obs) = observed_peak(observed, first.time, window);
     e.cmax_obs = cmax_obs;
     e.tmax_obs = tmax_obs;
     Ok(Some(e))
@@ -248,12 +236,7 @@ pub fn derive(problem: &SubjectProblem, theta: &[f64], observed: &[(f64, f64)], 
         return Ok(numerical(problem, theta, observed, tau));
     }
     let sigma = model.sigma_sd_init();
-    let values = Values {
-        theta,
-        eta: &[],
-        kappa: &[],
-        sigma_sd: &sigma,
-    };
+    let values = typical(theta, &sigma);
     let sets = model.individual_parameters(problem.prepared(), &values)?;
     let Some(first) = sets.first() else {
         return Ok(Derived {
@@ -322,14 +305,7 @@ pub fn exposure(
     let scale = units.concentration_scale();
     let auc_0_inf = Some(single.amount / params.cl * scale);
     let window = tau.unwrap_or(day);
-    let (cmax_obs, tmax_obs) = observed
-        .iter()
-        .filter(|(t, _)| *t >= first.time && *t <= first.time + window)
-        .fold(None, |best: Option<(f64, f64)>, &(t, y)| match best {
-            Some((by, _)) if by >= y => best,
-            _ => Some((y, t - first.time)),
-        })
-        .map_or((None, None), |(y, t)| (Some(y), Some(t)));
+    let (cmax_obs, tmax_obs) = observed_peak(observed, first.time, window);
     let mut e = Exposure {
         cmax,
         tmax,
@@ -381,8 +357,31 @@ pub fn exposure(
     Ok(Some(e))
 }
 
+/// θ with η = 0 and the σ given.
+fn typical<'a>(theta: &'a [f64], sigma_sd: &'a [f64]) -> Values<'a> {
+    Values {
+        theta,
+        eta: &[],
+        kappa: &[],
+        sigma_sd,
+    }
+}
+
+/// The largest observation within `window` after the dose at `dose_time`,
+/// and its time after the dose.
+fn observed_peak(observed: &[(f64, f64)], dose_time: f64, window: f64) -> (Option<f64>, Option<f64>) {
+    observed
+        .iter()
+        .filter(|(t, _)| *t >= dose_time && *t <= dose_time + window)
+        .fold(None, |best: Option<(f64, f64)>, &(t, y)| match best {
+            Some((by, _)) if by >= y => best,
+            _ => Some((y, t - dose_time)),
+        })
+        .map_or((None, None), |(y, t)| (Some(y), Some(t)))
+}
+
 /// The dosing interval: II of a repeated or steady-state dose, else the time to the next dose.
-fn interval(first: &Dose, doses: &[Dose]) -> Option<f64> {
+pub(crate) fn interval(first: &Dose, doses: &[Dose]) -> Option<f64> {
     if first.interval > 0.0 && (first.additional > 0 || first.steady_state != SteadyState::No) {
         return Some(first.interval);
     }

@@ -14,7 +14,7 @@
 
 use crate::dosing::{Dose, Input, SteadyState};
 use crate::error::Result;
-use crate::fit::exposure::{Exposure, GL_NODES, GL_WEIGHTS};
+use crate::fit::exposure::{interval, Exposure, GL_NODES, GL_WEIGHTS};
 use crate::lang::Dynamics;
 use crate::model::scenario::regimen_scenario;
 use crate::model::{Model, SubjectData, Values};
@@ -161,18 +161,6 @@ pub fn regimen_exposure(
         Some(plan) => plan.exposure(values).map(Some),
         None => Ok(None),
     }
-}
-
-/// The dosing interval: II of a repeated or steady-state dose, else the time to the next dose.
-fn interval(first: &Dose, doses: &[Dose]) -> Option<f64> {
-    if first.interval > 0.0 && (first.additional > 0 || first.steady_state != SteadyState::No) {
-        return Some(first.interval);
-    }
-    doses
-        .iter()
-        .map(|d| d.time - first.time)
-        .filter(|&dt| dt > 0.0)
-        .fold(None, |m: Option<f64>, dt| Some(m.map_or(dt, |m| m.min(dt))))
 }
 
 /// Gauss–Legendre nodes and breakpoints over [0, end], and the subject predicting there.
