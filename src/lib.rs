@@ -17,6 +17,7 @@
 // `!(x > 0.0)` is used on purpose: it also rejects NaN.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod autodiff;
 pub mod data;
 pub mod dosing;
 pub mod error;

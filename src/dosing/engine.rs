@@ -5,6 +5,7 @@
 
 use super::steady_state::steady_state;
 use super::timeline::{ActionKind, Timeline};
+use crate::autodiff::Real;
 use crate::dosing::dose::SteadyState;
 use crate::model::{Kinetics, Rates, State, MAX_STATES};
 
@@ -18,13 +19,18 @@ pub struct EngineError {
 }
 
 /// Running infusions.
-#[derive(Default)]
-struct Infusions {
+struct Infusions<T: Real> {
     running: Vec<(usize, usize, f64)>,
-    rates: Rates,
+    rates: Rates<T>,
 }
 
-impl Infusions {
+impl<T: Real> Infusions<T> {
+    fn new() -> Self {
+        Infusions {
+            running: Vec::new(),
+            rates: [T::zero(); MAX_STATES],
+        }
+    }
     fn start(&mut self, id: usize, target: usize, rate: f64) {
         self.running.push((id, target, rate));
         self.recompute();
@@ -42,30 +48,31 @@ impl Infusions {
     }
     fn clear(&mut self) {
         self.running.clear();
-        self.rates = [0.0; MAX_STATES];
+        self.rates = [T::zero(); MAX_STATES];
     }
     /// Sums rates afresh, so that a stopped infusion leaves exactly zero.
     fn recompute(&mut self) {
-        self.rates = [0.0; MAX_STATES];
+        self.rates = [T::zero(); MAX_STATES];
         for &(_, target, rate) in &self.running {
-            self.rates[target] += rate;
+            self.rates[target] += T::cst(rate);
         }
     }
 }
 
 /// Predicts central concentrations (model amount/volume × `scale`) into
 /// `conc[slot]` for every Observe action, and optionally compartment amounts.
-/// `active` lists the state indices the model uses.
-pub fn predict<K: Kinetics>(
+/// `active` lists the state indices the model uses. Generic in the scalar:
+/// values, or duals carrying derivatives ([`crate::autodiff`]).
+pub fn predict<T: Real, K: Kinetics<T>>(
     k: &mut K,
     timeline: &Timeline,
     active: &[usize],
     scale: f64,
-    conc: &mut [f64],
-    mut amounts: Option<&mut [State]>,
+    conc: &mut [T],
+    mut amounts: Option<&mut [State<T>]>,
 ) -> Result<(), EngineError> {
-    let mut state: State = [0.0; MAX_STATES];
-    let mut infusions = Infusions::default();
+    let mut state: State<T> = [T::zero(); MAX_STATES];
+    let mut infusions = Infusions::<T>::new();
     let mut epoch = 0u32;
     let mut t = timeline.actions.first().map_or(0.0, |a| a.time);
     k.set_rates(&infusions.rates);
@@ -104,7 +111,7 @@ pub fn predict<K: Kinetics>(
             }
             ActionKind::Bolus { target, amount } => {
                 if a.epoch == epoch {
-                    k.add_amount(&mut state, target, amount);
+                    k.add_amount(&mut state, target, T::cst(amount));
                 }
             }
             ActionKind::InfusionOn { id, target, rate } => {
@@ -124,7 +131,7 @@ pub fn predict<K: Kinetics>(
                 k.set_rates(&infusions.rates);
             }
             ActionKind::Reset => {
-                state = [0.0; MAX_STATES];
+                state = [T::zero(); MAX_STATES];
                 infusions.clear();
                 k.set_rates(&infusions.rates);
                 epoch = a.epoch;

@@ -7,8 +7,8 @@
 //! model the map is iterated to convergence.
 
 use super::dose::{Dose, Input};
+use crate::autodiff::Real;
 use crate::model::{Kinetics, Rates, State, MAX_STATES};
-use nalgebra::{SMatrix, SVector};
 
 /// Piecewise-constant input over one interval: segments `(start, end, rate)`
 /// and a bolus at `phase`.
@@ -56,7 +56,7 @@ impl PeriodInput {
     }
 
     /// Advances `s` through one interval of this input.
-    fn apply<K: Kinetics>(&self, k: &mut K, s: &mut State) -> Result<(), String> {
+    fn apply<T: Real, K: Kinetics<T>>(&self, k: &mut K, s: &mut State<T>) -> Result<(), String> {
         let mut points: Vec<f64> = self.rate_profile.iter().map(|p| p.0).collect();
         if let Some((phase, _)) = self.bolus {
             points.push(phase);
@@ -66,14 +66,14 @@ impl PeriodInput {
         points.dedup();
         let mut t = 0.0;
         for &p in &points {
-            let mut rates: Rates = [0.0; MAX_STATES];
-            rates[self.target] = self.rate_at(t);
+            let mut rates: Rates<T> = [T::zero(); MAX_STATES];
+            rates[self.target] = T::cst(self.rate_at(t));
             k.set_rates(&rates);
             k.advance(s, p - t)?;
             t = p;
             if let Some((phase, amount)) = self.bolus {
                 if phase == p && p < self.interval {
-                    k.add_amount(s, self.target, amount);
+                    k.add_amount(s, self.target, T::cst(amount));
                 }
             }
         }
@@ -92,7 +92,7 @@ impl PeriodInput {
 /// The state at the start of an interval under the steady state of `dose`,
 /// before the interval's own dose is given. `active` lists the state indices
 /// in use by the model.
-pub fn steady_state<K: Kinetics>(k: &mut K, dose: &Dose, active: &[usize]) -> Result<State, String> {
+pub fn steady_state<T: Real, K: Kinetics<T>>(k: &mut K, dose: &Dose, active: &[usize]) -> Result<State<T>, String> {
     if let Input::Infusion { rate, duration } = dose.input {
         if duration.is_infinite() {
             return constant_infusion(k, dose.target, rate, active);
@@ -103,7 +103,7 @@ pub fn steady_state<K: Kinetics>(k: &mut K, dose: &Dose, active: &[usize]) -> Re
     }
     let linear = k.is_linear();
     let period = PeriodInput::new(dose);
-    let mut step = |s: &mut State| period.apply(k, s);
+    let mut step = |s: &mut State<T>| period.apply(k, s);
     if linear {
         solve_periodic(&mut step, active)
     } else {
@@ -112,13 +112,18 @@ pub fn steady_state<K: Kinetics>(k: &mut K, dose: &Dose, active: &[usize]) -> Re
 }
 
 /// Steady state of a constant infusion: the limit of a long interval.
-fn constant_infusion<K: Kinetics>(k: &mut K, target: usize, rate: f64, active: &[usize]) -> Result<State, String> {
-    let mut rates: Rates = [0.0; MAX_STATES];
-    rates[target] = rate;
+fn constant_infusion<T: Real, K: Kinetics<T>>(
+    k: &mut K,
+    target: usize,
+    rate: f64,
+    active: &[usize],
+) -> Result<State<T>, String> {
+    let mut rates: Rates<T> = [T::zero(); MAX_STATES];
+    rates[target] = T::cst(rate);
     // The fixed point of the map over any step length is the steady state.
     let linear = k.is_linear();
     k.set_rates(&rates);
-    let mut step = |s: &mut State| k.advance(s, 10.0);
+    let mut step = |s: &mut State<T>| k.advance(s, 10.0);
     if linear {
         solve_periodic(&mut step, active)
     } else {
@@ -127,36 +132,80 @@ fn constant_infusion<K: Kinetics>(k: &mut K, target: usize, rate: f64, active: &
 }
 
 /// Solves `(I − M) s = c` for the affine one-interval map.
-fn solve_periodic(step: &mut impl FnMut(&mut State) -> Result<(), String>, active: &[usize]) -> Result<State, String> {
-    let mut c: State = [0.0; MAX_STATES];
+fn solve_periodic<T: Real>(
+    step: &mut impl FnMut(&mut State<T>) -> Result<(), String>,
+    active: &[usize],
+) -> Result<State<T>, String> {
+    let n = active.len();
+    let mut c: State<T> = [T::zero(); MAX_STATES];
     step(&mut c)?;
-    let mut a = SMatrix::<f64, MAX_STATES, MAX_STATES>::identity();
-    let mut rhs = SVector::<f64, MAX_STATES>::zeros();
-    for &j in active {
-        let mut e: State = [0.0; MAX_STATES];
-        e[j] = 1.0;
+    // a = I − M on the active states (row i, column j), rhs = c.
+    let mut a = [[T::zero(); MAX_STATES]; MAX_STATES];
+    let mut rhs = [T::zero(); MAX_STATES];
+    for (col, &j) in active.iter().enumerate() {
+        let mut e: State<T> = [T::zero(); MAX_STATES];
+        e[j] = T::cst(1.0);
         step(&mut e)?;
-        for &i in active {
-            a[(i, j)] -= e[i] - c[i];
+        for (row, &i) in active.iter().enumerate() {
+            a[row][col] = T::cst(if i == j { 1.0 } else { 0.0 }) - (e[i] - c[i]);
         }
-        rhs[j] = c[j];
+        rhs[col] = c[j];
     }
-    let sol = a.lu().solve(&rhs).ok_or("steady state: the interval map is singular")?;
-    let mut s: State = [0.0; MAX_STATES];
-    for &i in active {
-        s[i] = sol[i];
+    let x = solve_dense(&mut a, &mut rhs, n).ok_or("steady state: the interval map is singular")?;
+    let mut s: State<T> = [T::zero(); MAX_STATES];
+    for (row, &i) in active.iter().enumerate() {
+        s[i] = x[row];
     }
     Ok(s)
 }
 
+/// Solves the n×n system `a x = b` by Gaussian elimination with partial
+/// pivoting (pivots chosen by value); `None` when a pivot is zero.
+fn solve_dense<T: Real>(
+    a: &mut [[T; MAX_STATES]; MAX_STATES],
+    b: &mut [T; MAX_STATES],
+    n: usize,
+) -> Option<[T; MAX_STATES]> {
+    for k in 0..n {
+        let p = (k..n).max_by(|&x, &y| a[x][k].val().abs().total_cmp(&a[y][k].val().abs()))?;
+        if !(a[p][k].val().abs() > 0.0) {
+            return None;
+        }
+        a.swap(k, p);
+        b.swap(k, p);
+        for i in k + 1..n {
+            let f = a[i][k] / a[k][k];
+            for j in k..n {
+                let x = a[k][j];
+                a[i][j] -= f * x;
+            }
+            let x = b[k];
+            b[i] -= f * x;
+        }
+    }
+    let mut x = [T::zero(); MAX_STATES];
+    for i in (0..n).rev() {
+        let mut sum = b[i];
+        for j in i + 1..n {
+            sum -= a[i][j] * x[j];
+        }
+        x[i] = sum / a[i][i];
+    }
+    Some(x)
+}
+
 /// Iterates the interval map until the state stops changing (non-linear models).
-fn iterate(step: &mut impl FnMut(&mut State) -> Result<(), String>) -> Result<State, String> {
-    let mut s: State = [0.0; MAX_STATES];
+fn iterate<T: Real>(step: &mut impl FnMut(&mut State<T>) -> Result<(), String>) -> Result<State<T>, String> {
+    let mut s: State<T> = [T::zero(); MAX_STATES];
     for _ in 0..10_000 {
         let prev = s;
         step(&mut s)?;
-        let change: f64 = s.iter().zip(&prev).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        let size: f64 = s.iter().map(|a| a.abs()).fold(0.0, f64::max);
+        let change: f64 = s
+            .iter()
+            .zip(&prev)
+            .map(|(a, b)| (a.val() - b.val()).abs())
+            .fold(0.0, f64::max);
+        let size: f64 = s.iter().map(|a| a.val().abs()).fold(0.0, f64::max);
         if change <= 1e-12 * size.max(1e-300) {
             return Ok(s);
         }

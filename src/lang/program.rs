@@ -8,6 +8,7 @@
 //! to a select.
 
 use super::ast::{BinOp, Func, Pos};
+use crate::autodiff::Real;
 
 /// One instruction.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,29 +158,74 @@ pub fn call(f: Func, x: f64, y: f64) -> f64 {
     }
 }
 
+/// Applies a binary operator to generic scalars: comparisons and logic on
+/// values (their results are constants), arithmetic with tangents.
+#[inline(always)]
+fn binary_real<T: Real>(op: BinOp, x: T, y: T) -> T {
+    match op {
+        BinOp::Add => x + y,
+        BinOp::Sub => x - y,
+        BinOp::Mul => x * y,
+        BinOp::Div => x / y,
+        BinOp::Pow => {
+            let yv = y.val();
+            if T::TANGENTS == 0 || y.is_constant() {
+                if yv == 2.0 {
+                    x * x
+                } else if yv == 0.5 {
+                    x.sqrt()
+                } else if yv.fract() == 0.0 && yv.abs() < 64.0 {
+                    x.powi(yv as i32)
+                } else {
+                    x.powf(y)
+                }
+            } else {
+                x.powf(y)
+            }
+        }
+        _ => T::cst(binary(op, x.val(), y.val())),
+    }
+}
+
+/// Applies a function to generic scalars.
+#[inline(always)]
+fn call_real<T: Real>(f: Func, x: T, y: T) -> T {
+    match f {
+        Func::Exp => x.exp(),
+        Func::Log => x.ln(),
+        Func::Log10 => x.log10(),
+        Func::Sqrt => x.sqrt(),
+        Func::Abs => x.abs(),
+        Func::Phi => x.normal_cdf(),
+        Func::Min => Real::min(x, y),
+        Func::Max => Real::max(x, y),
+    }
+}
+
 impl Program {
-    /// Runs the program on the slot array `v`.
+    /// Runs the program on the slot array `v` (values, or duals carrying
+    /// derivatives: [`crate::autodiff`]).
     #[inline]
-    pub fn run(&self, v: &mut [f64]) {
+    pub fn run<T: Real>(&self, v: &mut [T]) {
         let ops = &self.ops;
         let mut pc = 0;
         while pc < ops.len() {
             match ops[pc] {
-                Op::Const { dst, value } => v[dst as usize] = value,
+                Op::Const { dst, value } => v[dst as usize] = T::cst(value),
                 Op::Copy { dst, src } => v[dst as usize] = v[src as usize],
-                Op::Bin { op, dst, a, b } => v[dst as usize] = binary(op, v[a as usize], v[b as usize]),
+                Op::Bin { op, dst, a, b } => v[dst as usize] = binary_real(op, v[a as usize], v[b as usize]),
                 Op::Neg { dst, a } => v[dst as usize] = -v[a as usize],
-                Op::Not { dst, a } => v[dst as usize] = truth(v[a as usize] == 0.0),
-                Op::Call { f, dst, a, b } => v[dst as usize] = call(f, v[a as usize], v[b as usize]),
+                Op::Not { dst, a } => v[dst as usize] = T::cst(truth(v[a as usize].val() == 0.0)),
+                Op::Call { f, dst, a, b } => v[dst as usize] = call_real(f, v[a as usize], v[b as usize]),
                 Op::Select { dst, c, a, b } => {
-                    v[dst as usize] = if v[c as usize] != 0.0 {
+                    v[dst as usize] = if v[c as usize].val() != 0.0 {
                         v[a as usize]
                     } else {
                         v[b as usize]
                     }
                 }
                 Op::JumpIfFalse { c, to } => {
-                    if v[c as usize] == 0.0 {
+                    if v[c as usize].val() == 0.0 {
                         pc = to as usize;
                         continue;
                     }

@@ -13,78 +13,82 @@
 //! orthogonal), so it stays accurate when two exponents come close. The depot
 //! enters through divided differences of exp ([`super::expfn`]).
 
-use super::expfn::{dd1, dd2_at_zero, phi1};
 use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
 use super::structure::PkParams;
-use nalgebra::{Matrix3, SymmetricEigen};
+use crate::autodiff::Real;
 
 /// Per-step factors, reused while steps have the same length.
 #[derive(Debug, Clone, Copy)]
-struct StepFactors {
+struct StepFactors<T> {
     dt: f64,
     /// Largest |step − dt| these factors absorb by first-order correction.
     reuse: f64,
     /// e^{λᵢ h}
-    decay: [f64; 3],
+    decay: [T; 3],
     /// h·φ1(λᵢ h): response of mode i to a unit constant input over h.
-    constant_input: [f64; 3],
+    constant_input: [T; 3],
     /// e^{−ka h}
-    depot_decay: f64,
+    depot_decay: T,
     /// h·φ1(−ka h)
-    depot_constant_input: f64,
+    depot_constant_input: T,
     /// ka·h·e[λᵢh, −ka h]: response of mode i to a unit depot amount.
-    from_depot: [f64; 3],
+    from_depot: [T; 3],
     /// ka·h²·e[0, λᵢh, −ka h]: response of mode i to a unit depot input rate.
-    from_depot_rate: [f64; 3],
+    from_depot_rate: [T; 3],
 }
 
-impl StepFactors {
-    const EMPTY: StepFactors = StepFactors {
-        dt: f64::NAN,
-        reuse: -1.0,
-        decay: [0.0; 3],
-        constant_input: [0.0; 3],
-        depot_decay: 0.0,
-        depot_constant_input: 0.0,
-        from_depot: [0.0; 3],
-        from_depot_rate: [0.0; 3],
-    };
+impl<T: Real> StepFactors<T> {
+    fn empty() -> Self {
+        let z = T::zero();
+        StepFactors {
+            dt: f64::NAN,
+            reuse: -1.0,
+            decay: [z; 3],
+            constant_input: [z; 3],
+            depot_decay: z,
+            depot_constant_input: z,
+            from_depot: [z; 3],
+            from_depot_rate: [z; 3],
+        }
+    }
 }
 
 /// Closed-form kinetics of a 1-, 2- or 3-compartment linear model with optional
-/// first-order absorption.
+/// first-order absorption, in values (`T = f64`) or carrying derivatives with
+/// respect to the parameters' seeds (`T = Dual`, [`crate::autodiff`]).
 #[derive(Debug, Clone)]
-pub struct ModalKinetics {
+pub struct ModalKinetics<T: Real = f64> {
     n: usize,
     /// Eigenvalues λᵢ (negative).
-    lambda: [f64; 3],
+    lambda: [T; 3],
     /// Central concentration per unit modal amplitude: U₀ᵢ/√V₁.
-    out: [f64; 3],
+    out: [T; 3],
     /// `input[j][i]`: modal amplitude added by a unit amount into disposition compartment j.
-    input: [[f64; 3]; 3],
+    input: [[T; 3]; 3],
     /// `amount[j][i]`: amount in compartment j per unit modal amplitude i.
-    amount: [[f64; 3]; 3],
-    ka: Option<f64>,
+    amount: [[T; 3]; 3],
+    ka: Option<T>,
     /// Two cached step lengths: a regular grid step survives the odd steps
     /// around doses and infusion ends.
-    cache: [StepFactors; 2],
+    cache: [StepFactors<T>; 2],
     /// Which cache slot was used last.
     last: usize,
     /// Current input rates in modal coordinates (direct inputs), and into the depot.
-    modal_rates: [f64; 3],
-    depot_rate: f64,
+    modal_rates: [T; 3],
+    depot_rate: T,
     /// max(|λᵢ|, ka): bounds the step difference that cached factors absorb.
     fastest_rate: f64,
 }
 
-impl ModalKinetics {
+impl<T: Real> ModalKinetics<T> {
     /// Builds the modal form of the structure's rate matrix.
-    pub fn new(p: &PkParams) -> Self {
+    pub fn new(p: &PkParams<T>) -> Self {
         let n = p.structure.compartments;
         let (lambda, u) = symmetric_modes(n, p);
-        let mut out = [0.0; 3];
-        let mut input = [[0.0; 3]; 3];
-        let mut amount = [[0.0; 3]; 3];
+        let z = T::zero();
+        let mut out = [z; 3];
+        let mut input = [[z; 3]; 3];
+        let mut amount = [[z; 3]; 3];
         for i in 0..n {
             out[i] = u[0][i] / p.v[0].sqrt();
             for j in 0..n {
@@ -93,7 +97,10 @@ impl ModalKinetics {
             }
         }
         let ka = p.structure.has_depot().then_some(p.ka);
-        let fastest_rate = lambda[..n].iter().map(|l| l.abs()).fold(ka.unwrap_or(0.0), f64::max);
+        let fastest_rate = lambda[..n]
+            .iter()
+            .map(|l| l.val().abs())
+            .fold(ka.map_or(0.0, |k| k.val()), f64::max);
         ModalKinetics {
             n,
             lambda,
@@ -101,18 +108,18 @@ impl ModalKinetics {
             input,
             amount,
             ka,
-            cache: [StepFactors::EMPTY; 2],
+            cache: [StepFactors::empty(); 2],
             last: 0,
             fastest_rate,
-            modal_rates: [0.0; 3],
-            depot_rate: 0.0,
+            modal_rates: [z; 3],
+            depot_rate: z,
         }
     }
 
     /// The state (modal amplitudes) holding compartment amounts `a`
     /// (depot, central, peripheral…): the inverse of [`Kinetics::amounts`].
-    pub fn state_of_amounts(&self, a: &State) -> State {
-        let mut s = [0.0; MAX_STATES];
+    pub fn state_of_amounts(&self, a: &State<T>) -> State<T> {
+        let mut s = [T::zero(); MAX_STATES];
         s[0] = a[0];
         for j in 0..self.n {
             self.add_amount(&mut s, j + 1, a[j + 1]);
@@ -122,23 +129,16 @@ impl ModalKinetics {
 
     /// The amount in state index `j` (0 depot, 1 central, …): one row of [`Kinetics::amounts`].
     #[inline]
-    pub fn amount_in(&self, s: &State, j: usize) -> f64 {
+    pub fn amount_in(&self, s: &State<T>, j: usize) -> T {
         if j == 0 {
             return s[0];
         }
         let row = &self.amount[j - 1];
-        let mut a = 0.0;
+        let mut a = T::zero();
         for i in 0..self.n {
             a += row[i] * s[1 + i];
         }
         a
-    }
-
-    /// Disposition rate constants αᵢ = −λᵢ, largest first.
-    pub fn exponents(&self) -> Vec<f64> {
-        let mut e: Vec<f64> = self.lambda[..self.n].iter().map(|l| -l).collect();
-        e.sort_by(|a, b| b.total_cmp(a));
-        e
     }
 
     /// The slot holding factors for a step near `dt`, and the difference δ
@@ -149,7 +149,7 @@ impl ModalKinetics {
     /// neglected term is of order (λδ)²/2 ≤ 5e-17.
     #[inline]
     fn factors(&mut self, dt: f64) -> (usize, f64) {
-        let near = |c: &StepFactors| (dt - c.dt).abs() <= c.reuse;
+        let near = |c: &StepFactors<T>| (dt - c.dt).abs() <= c.reuse;
         if near(&self.cache[self.last]) {
             return (self.last, dt - self.cache[self.last].dt);
         }
@@ -164,29 +164,29 @@ impl ModalKinetics {
     /// The modal update for N modes, with or without a depot (monomorphised
     /// so that the loops unroll and the depot terms vanish when absent).
     #[inline(always)]
-    fn advance_n<const N: usize, const DEPOT: bool>(&mut self, s: &mut State, dt: f64) {
+    fn advance_n<const N: usize, const DEPOT: bool>(&mut self, s: &mut State<T>, dt: f64) {
         let (slot, delta) = self.factors(dt);
         let c = &self.cache[slot];
         let depot = s[0];
-        let ka = self.ka.unwrap_or(0.0);
+        let ka = self.ka.unwrap_or(T::zero());
         for i in 0..N {
             let l = self.lambda[i];
             // Factors at c.dt + δ to first order: (e^{λh})' = λe^{λh}, (hφ1(λh))' = e^{λh}.
-            let decay = c.decay[i] + delta * l * c.decay[i];
-            let constant_input = c.constant_input[i] + delta * c.decay[i];
+            let decay = c.decay[i] + l * delta * c.decay[i];
+            let constant_input = c.constant_input[i] + c.decay[i] * delta;
             let mut y = decay * s[1 + i] + constant_input * self.modal_rates[i];
             if DEPOT {
                 // (ka∫e^{λ(h−s)}e^{−ka s}ds)' = ka·e^{−ka h} + λ·(…),
                 // (∫e^{λ(h−s)}(1 − e^{−ka s})ds)' = 1 − e^{−ka h} + λ·(…).
-                let from_depot = c.from_depot[i] + delta * (ka * c.depot_decay + l * c.from_depot[i]);
-                let from_rate = c.from_depot_rate[i] + delta * (1.0 - c.depot_decay + l * c.from_depot_rate[i]);
+                let from_depot = c.from_depot[i] + (ka * c.depot_decay + l * c.from_depot[i]) * delta;
+                let from_rate = c.from_depot_rate[i] + (-c.depot_decay + 1.0 + l * c.from_depot_rate[i]) * delta;
                 y += self.input[0][i] * (depot * from_depot + self.depot_rate * from_rate);
             }
             s[1 + i] = y;
         }
         if DEPOT {
-            let depot_decay = c.depot_decay - delta * ka * c.depot_decay;
-            let depot_input = c.depot_constant_input + delta * c.depot_decay;
+            let depot_decay = c.depot_decay - ka * delta * c.depot_decay;
+            let depot_input = c.depot_constant_input + c.depot_decay * delta;
             s[0] = depot * depot_decay + self.depot_rate * depot_input;
         }
     }
@@ -198,43 +198,53 @@ impl ModalKinetics {
         for i in 0..self.n {
             let x = self.lambda[i] * dt;
             c.decay[i] = x.exp();
-            c.constant_input[i] = dt * phi1(x);
+            c.constant_input[i] = x.phi1() * dt;
         }
         if let Some(ka) = self.ka {
             let y = -ka * dt;
             c.depot_decay = y.exp();
-            c.depot_constant_input = dt * phi1(y);
+            c.depot_constant_input = y.phi1() * dt;
             for i in 0..self.n {
                 let x = self.lambda[i] * dt;
-                c.from_depot[i] = ka * dt * dd1(x, y);
-                c.from_depot_rate[i] = ka * dt * dt * dd2_at_zero(x, y);
+                c.from_depot[i] = ka * dt * x.dd1(y);
+                c.from_depot_rate[i] = ka * dt * dt * x.dd2_at_zero(y);
             }
         }
     }
 }
 
+impl ModalKinetics {
+    /// Disposition rate constants αᵢ = −λᵢ, largest first.
+    pub fn exponents(&self) -> Vec<f64> {
+        let mut e: Vec<f64> = self.lambda[..self.n].iter().map(|l| -l).collect();
+        e.sort_by(|a, b| b.total_cmp(a));
+        e
+    }
+}
+
 /// Eigen-decomposition of S = −V^{-1/2} M V^{-1/2}: eigenvalues and the
 /// orthogonal eigenvector matrix (`u[compartment][mode]`).
-fn symmetric_modes(n: usize, p: &PkParams) -> ([f64; 3], [[f64; 3]; 3]) {
+fn symmetric_modes<T: Real>(n: usize, p: &PkParams<T>) -> ([T; 3], [[T; 3]; 3]) {
     let v = p.v;
-    let mut lambda = [0.0; 3];
-    let mut u = [[0.0; 3]; 3];
+    let (zero, one) = (T::zero(), T::cst(1.0));
+    let mut lambda = [zero; 3];
+    let mut u = [[zero; 3]; 3];
     match n {
         1 => {
             lambda[0] = -p.cl / v[0];
-            u[0][0] = 1.0;
+            u[0][0] = one;
         }
         2 => {
             let a = -(p.cl + p.q[0]) / v[0];
             let d = -p.q[0] / v[1];
             let c = p.q[0] / (v[0] * v[1]).sqrt();
             // One Jacobi rotation diagonalises a symmetric 2×2 matrix exactly and stably.
-            let (cos, sin, t) = if c == 0.0 {
-                (1.0, 0.0, 0.0)
+            let (cos, sin, t) = if c.val() == 0.0 && c.is_constant() {
+                (one, zero, zero)
             } else {
-                let tau = (d - a) / (2.0 * c);
-                let t = tau.signum() / (tau.abs() + (1.0 + tau * tau).sqrt());
-                let cos = 1.0 / (1.0 + t * t).sqrt();
+                let tau = (d - a) / (c * 2.0);
+                let t = T::cst(tau.val().signum()) / (tau.abs() + (tau * tau + 1.0).sqrt());
+                let cos = one / (t * t + 1.0).sqrt();
                 (cos, t * cos, t)
             };
             lambda[0] = a - t * c;
@@ -246,36 +256,27 @@ fn symmetric_modes(n: usize, p: &PkParams) -> ([f64; 3], [[f64; 3]; 3]) {
         }
         _ => {
             let (q2, q3) = (p.q[0], p.q[1]);
-            let s = Matrix3::new(
-                -(p.cl + q2 + q3) / v[0],
-                q2 / (v[0] * v[1]).sqrt(),
-                q3 / (v[0] * v[2]).sqrt(),
-                q2 / (v[0] * v[1]).sqrt(),
-                -q2 / v[1],
-                0.0,
-                q3 / (v[0] * v[2]).sqrt(),
-                0.0,
-                -q3 / v[2],
-            );
-            let eig = SymmetricEigen::new(s);
-            for i in 0..3 {
-                lambda[i] = eig.eigenvalues[i];
-                for (j, row) in u.iter_mut().enumerate() {
-                    row[i] = eig.eigenvectors[(j, i)];
-                }
-            }
+            let s01 = q2 / (v[0] * v[1]).sqrt();
+            let s02 = q3 / (v[0] * v[2]).sqrt();
+            let s = [
+                [-(p.cl + q2 + q3) / v[0], s01, s02],
+                [s01, -q2 / v[1], zero],
+                [s02, zero, -q3 / v[2]],
+            ];
+            (lambda, u) = T::symmetric_eigen3(s);
         }
     }
     (lambda, u)
 }
 
-impl Kinetics for ModalKinetics {
-    fn set_rates(&mut self, rates: &Rates) {
-        self.modal_rates = [0.0; 3];
+impl<T: Real> Kinetics<T> for ModalKinetics<T> {
+    fn set_rates(&mut self, rates: &Rates<T>) {
+        self.modal_rates = [T::zero(); 3];
         for j in 0..self.n {
-            if rates[1 + j] != 0.0 {
+            let r = rates[1 + j];
+            if !(r.val() == 0.0 && r.is_constant()) {
                 for i in 0..self.n {
-                    self.modal_rates[i] += self.input[j][i] * rates[1 + j];
+                    self.modal_rates[i] += self.input[j][i] * r;
                 }
             }
         }
@@ -283,7 +284,7 @@ impl Kinetics for ModalKinetics {
     }
 
     #[inline(always)]
-    fn advance(&mut self, s: &mut State, dt: f64) -> Result<(), String> {
+    fn advance(&mut self, s: &mut State<T>, dt: f64) -> Result<(), String> {
         if dt <= 0.0 {
             return Ok(());
         }
@@ -299,7 +300,7 @@ impl Kinetics for ModalKinetics {
     }
 
     #[inline]
-    fn add_amount(&self, s: &mut State, target: usize, amount: f64) {
+    fn add_amount(&self, s: &mut State<T>, target: usize, amount: T) {
         if target == 0 {
             s[0] += amount;
         } else {
@@ -310,19 +311,23 @@ impl Kinetics for ModalKinetics {
     }
 
     #[inline]
-    fn concentration(&self, s: &State) -> f64 {
-        let mut c = 0.0;
+    fn concentration(&self, s: &State<T>) -> T {
+        let mut c = T::zero();
         for i in 0..self.n {
             c += self.out[i] * s[1 + i];
         }
         c
     }
 
-    fn amounts(&self, s: &State) -> State {
-        let mut a = [0.0; MAX_STATES];
+    fn amounts(&self, s: &State<T>) -> State<T> {
+        let mut a = [T::zero(); MAX_STATES];
         a[0] = s[0];
         for j in 0..self.n {
-            a[1 + j] = (0..self.n).map(|i| self.amount[j][i] * s[1 + i]).sum();
+            let mut sum = T::zero();
+            for i in 0..self.n {
+                sum += self.amount[j][i] * s[1 + i];
+            }
+            a[1 + j] = sum;
         }
         a
     }

@@ -36,19 +36,20 @@ impl Structure {
 }
 
 /// Typed parameter values of a linear compartment model (model units:
-/// amount, volume, time).
+/// amount, volume, time); values, or duals carrying derivatives
+/// ([`crate::autodiff`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PkParams {
+pub struct PkParams<T = f64> {
     /// Structure these parameters belong to.
     pub structure: Structure,
     /// Clearance from the central compartment.
-    pub cl: f64,
+    pub cl: T,
     /// Volumes of the central and peripheral compartments (unused entries are 1).
-    pub v: [f64; 3],
+    pub v: [T; 3],
     /// Inter-compartmental clearances to peripheral compartments 2 and 3.
-    pub q: [f64; 2],
+    pub q: [T; 2],
     /// Absorption rate constant (first-order absorption only).
-    pub ka: f64,
+    pub ka: T,
 }
 
 impl PkParams {
