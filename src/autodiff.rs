@@ -12,6 +12,8 @@
 //! the exponential) get their derivatives from higher divided differences
 //! ([`dd_exp`]), so they stay accurate where two rate constants coincide.
 
+#![allow(clippy::needless_range_loop)] // fixed-size tangent arrays read clearer by index
+
 use crate::model::expfn::{dd1, dd2_at_zero, phi1};
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
@@ -44,6 +46,8 @@ pub trait Real:
     fn cst(x: f64) -> Self;
     /// The value.
     fn val(self) -> f64;
+    /// Value `v` with tangent `i` set to 1 (a constant for `f64`).
+    fn seeded(v: f64, i: usize) -> Self;
     /// Tangent `i` (0 for `f64`).
     fn tangent(self, i: usize) -> f64;
     /// eˣ.
@@ -128,6 +132,10 @@ impl Real for f64 {
     #[inline(always)]
     fn tangent(self, _i: usize) -> f64 {
         0.0
+    }
+    #[inline(always)]
+    fn seeded(v: f64, _i: usize) -> Self {
+        v
     }
     #[inline(always)]
     fn exp(self) -> Self {
@@ -352,6 +360,9 @@ impl<const N: usize> Real for Dual<N> {
     fn tangent(self, i: usize) -> f64 {
         self.d[i]
     }
+    fn seeded(v: f64, i: usize) -> Self {
+        Dual::seed(v, i)
+    }
     fn exp(self) -> Self {
         let e = self.v.exp();
         self.chain(e, e)
@@ -387,8 +398,26 @@ impl<const N: usize> Real for Dual<N> {
         self.chain(crate::lang::program::normal_cdf(self.v), density)
     }
     fn phi1(self) -> Self {
-        // φ1(x) = e[0, x], so φ1′(x) = e[0, x, x].
-        self.chain(phi1(self.v), dd_exp(&[0.0, self.v, self.v]))
+        // φ1(x) = e[0, x], so φ1′(x) = e[0, x, x] = (eˣ − φ1(x))/x, by its
+        // Taylor series Σₖ (k+1)xᵏ/(k+2)! where that difference cancels.
+        let x = self.v;
+        let value = phi1(x);
+        let slope = if x.abs() > 0.5 {
+            (x.exp() - value) / x
+        } else {
+            let (mut sum, mut power, mut fact) = (0.5, 1.0, 2.0);
+            for k in 1..25 {
+                power *= x;
+                fact *= (k + 2) as f64;
+                let term = (k + 1) as f64 * power / fact;
+                sum += term;
+                if term.abs() <= 1e-17 * sum {
+                    break;
+                }
+            }
+            sum
+        };
+        self.chain(value, slope)
     }
     fn dd1(self, y: Self) -> Self {
         let (a, b) = (self.v, y.v);
@@ -530,9 +559,10 @@ mod tests {
 
     #[test]
     fn dual_kernel_functions_match_finite_differences() {
-        for &x in &[-1e-9, -0.3, -0.999, -1.0, -4.0, -40.0] {
+        for &x in &[-1e-9, -0.3, -0.5, -0.5000001, -0.999, -1.0, -4.0, -40.0] {
             let d = Dual::<1>::seed(x, 0).phi1();
             assert!((d.d[0] - fd(phi1, x)).abs() < 1e-8, "phi1′({x})");
+            assert!((d.d[0] - dd_exp(&[0.0, x, x])).abs() < 1e-15, "phi1′({x}) = e[0, x, x]");
             for &y in &[x, x - 1e-7, -0.5, -6.0] {
                 let dx = Dual::<2>::seed(x, 0).dd1(Dual::seed(y, 1));
                 assert!(
@@ -574,10 +604,10 @@ mod tests {
         };
         let t = Dual::<1>::seed(0.0, 0);
         let mut sd = s(0.0).map(|row| row.map(Dual::<1>::cst));
-        sd[0][0] = sd[0][0] - t;
-        sd[0][1] = sd[0][1] + t;
-        sd[1][0] = sd[1][0] + t;
-        sd[2][2] = sd[2][2] * (t + 1.0);
+        sd[0][0] -= t;
+        sd[0][1] += t;
+        sd[1][0] += t;
+        sd[2][2] *= t + 1.0;
         let (l, u) = Dual::symmetric_eigen3(sd);
         let h = 1e-6;
         let (lp, up) = eigen3_f64(s(h));

@@ -173,14 +173,15 @@ fn solve_dense<T: Real>(
         }
         a.swap(k, p);
         b.swap(k, p);
-        for i in k + 1..n {
-            let f = a[i][k] / a[k][k];
-            for j in k..n {
-                let x = a[k][j];
-                a[i][j] -= f * x;
+        let (top, below) = a.split_at_mut(k + 1);
+        let pivot = &top[k];
+        for (i, row) in below[..n - k - 1].iter_mut().enumerate() {
+            let f = row[k] / pivot[k];
+            for (x, p) in row[k..n].iter_mut().zip(&pivot[k..n]) {
+                *x -= f * *p;
             }
-            let x = b[k];
-            b[i] -= f * x;
+            let bk = b[k];
+            b[k + 1 + i] -= f * bk;
         }
     }
     let mut x = [T::zero(); MAX_STATES];

@@ -14,5 +14,5 @@ pub use analytic::ModalKinetics;
 pub use derived::Disposition;
 pub use kinetics::{Kinetics, Rates, State, MAX_STATES};
 pub use ode::{OdeKinetics, OdeTolerances};
-pub use runtime::{kernel_params, IndividualParameters, Model, Prediction, SubjectData, Values};
+pub use runtime::{kernel_params, Derivatives, IndividualParameters, Model, Prediction, SubjectData, Values};
 pub use structure::{Absorption, PkParams, Structure};

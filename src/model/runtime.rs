@@ -15,6 +15,7 @@
 use super::analytic::ModalKinetics;
 use super::kinetics::{Kinetics, Rates, State, MAX_STATES};
 use super::structure::{Absorption, PkParams, Structure};
+use crate::autodiff::{Dual, Real};
 use crate::data::nonmem::{Dataset, Evid, Record, Subject};
 use crate::dosing::{predict, Dose, Event, Input, SteadyState, Timeline};
 use crate::error::{Error, Location, Result};
@@ -127,6 +128,23 @@ pub struct Prediction {
     pub f: Vec<f64>,
     /// Residual variance per observation (on the log scale for exp() error).
     pub variance: Vec<f64>,
+}
+
+/// Predictions and residual variances at a subject's observations with their
+/// derivatives with respect to the random effects b = (η, κ per occasion),
+/// from [`Model::predict_derivatives`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derivatives {
+    /// Predicted value per observation (in the reported unit).
+    pub f: Vec<f64>,
+    /// Residual variance per observation.
+    pub variance: Vec<f64>,
+    /// ∂f/∂b, observation-major (`df[i * n_b + j]`).
+    pub df: Vec<f64>,
+    /// ∂R/∂b, observation-major.
+    pub dvariance: Vec<f64>,
+    /// Number of random effects b.
+    pub n_b: usize,
 }
 
 /// The individual parameters of one parameter set of a subject.
@@ -418,15 +436,28 @@ impl Model {
     }
 
     /// Default dose attributes: F = 1, ALAG = 0, RATE and DUR undefined (NaN).
-    fn default_attributes(&self, x: &mut [f64]) {
+    fn default_attributes<T: Real>(&self, x: &mut [T]) {
         let c = &self.code;
         for (st, attrs) in c.attribute_set.iter().enumerate() {
             let a = c.layout.attribute + 4 * st;
-            x[a] = 1.0;
-            x[a + 1] = 0.0;
-            x[a + 2] = if attrs[2] { 0.0 } else { f64::NAN };
-            x[a + 3] = if attrs[3] { 0.0 } else { f64::NAN };
+            x[a] = T::cst(1.0);
+            x[a + 1] = T::zero();
+            x[a + 2] = T::cst(if attrs[2] { 0.0 } else { f64::NAN });
+            x[a + 3] = T::cst(if attrs[3] { 0.0 } else { f64::NAN });
         }
+    }
+
+    /// Whether every dose attribute (F, ALAG, RATE, DUR) of every set is free
+    /// of the seeded random effects: the doses, and so the timeline, are then
+    /// the same along every tangent.
+    fn attributes_constant<T: Real>(&self, sets: &ParameterSets<T>) -> bool {
+        let c = &self.code;
+        let n = 4 * c.attribute_set.len();
+        (0..sets.of_record.iter().max().map_or(0, |m| m + 1)).all(|k| {
+            sets.get(k)[c.layout.attribute..c.layout.attribute + n]
+                .iter()
+                .all(|x| x.is_constant())
+        })
     }
 
     /// The output an observation record goes to.
@@ -568,14 +599,92 @@ impl Model {
         amounts: Option<&mut [State]>,
         with_variance: bool,
     ) -> Result<Prediction> {
-        let sets = self.parameter_sets(s, v)?;
+        let sets = self.parameter_sets_seeded::<f64>(s, v, 0)?;
+        let (f, variance) = self.run_sets(s, &sets, observe, amounts, with_variance)?;
+        Ok(Prediction { f, variance })
+    }
+
+    /// Predictions and residual variances at the observations with their
+    /// derivatives with respect to the subject's random effects b = (η, κ of
+    /// each occasion, occasion-major) by forward-mode automatic
+    /// differentiation ([`crate::autodiff`]): dual numbers through the
+    /// individual-parameter code, the closed-form kernel (or recognised linear
+    /// ODEs), the dosing engine, the output code and the residual model.
+    ///
+    /// `Ok(None)` where the model needs what duals do not pass through: user
+    /// ODEs that are integrated numerically, or dose attributes (F, ALAG, RATE,
+    /// DUR) that depend on b (the dose times and amounts would move).
+    pub fn predict_derivatives(&self, s: &SubjectData, v: &Values<'_>) -> Result<Option<Derivatives>> {
+        let nb = v.eta.len() + v.kappa.len();
+        match nb {
+            0 | 1 => self.derivatives_chunked::<1>(s, v, nb),
+            2 => self.derivatives_chunked::<2>(s, v, nb),
+            3 | 4 => self.derivatives_chunked::<4>(s, v, nb),
+            _ => self.derivatives_chunked::<8>(s, v, nb),
+        }
+    }
+
+    /// [`Model::predict_derivatives`] with `N` tangents per pass.
+    fn derivatives_chunked<const N: usize>(
+        &self,
+        s: &SubjectData,
+        v: &Values<'_>,
+        nb: usize,
+    ) -> Result<Option<Derivatives>> {
+        let n = s.obs.len();
+        let observe: Vec<usize> = s.obs.iter().map(|o| o.record).collect();
+        let mut d = Derivatives {
+            f: Vec::new(),
+            variance: Vec::new(),
+            df: vec![0.0; n * nb],
+            dvariance: vec![0.0; n * nb],
+            n_b: nb,
+        };
+        let mut first = 0;
+        loop {
+            let sets = self.parameter_sets_seeded::<Dual<N>>(s, v, first)?;
+            if !self.attributes_constant(&sets) || (self.code.dynamics == Dynamics::Ode && self.code.linear.is_none()) {
+                return Ok(None);
+            }
+            let (f, r) = match self.run_sets(s, &sets, &observe, None, true) {
+                Ok(x) => x,
+                Err(Error::Model { message, .. }) if message == NO_ODE_DERIVATIVES => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            for i in 0..n {
+                for t in 0..N.min(nb - first) {
+                    d.df[i * nb + first + t] = f[i].d[t];
+                    d.dvariance[i * nb + first + t] = r[i].d[t];
+                }
+            }
+            if first == 0 {
+                d.f = f.iter().map(|x| x.v).collect();
+                d.variance = r.iter().map(|x| x.v).collect();
+            }
+            first += N;
+            if first >= nb {
+                return Ok(Some(d));
+            }
+        }
+    }
+
+    /// Runs the kinetics on parameter sets `sets`: the values (and tangents)
+    /// at `observe`, and the residual variances there.
+    fn run_sets<T: Real>(
+        &self,
+        s: &SubjectData,
+        sets: &ParameterSets<T>,
+        observe: &[usize],
+        amounts: Option<&mut [State<T>]>,
+        with_variance: bool,
+    ) -> Result<(Vec<T>, Vec<T>)> {
         let is_obs = observe.len() == s.obs.len() && observe.iter().zip(&s.obs).all(|(a, o)| *a == o.record);
         let built;
         let timeline = match (&s.timeline, is_obs, &s.timeline_at) {
             (Some(t), true, _) => t,
             (_, false, Some((at, t))) if at == observe => t,
             _ => {
-                built = Timeline::build(&self.events(s, &sets, observe)?);
+                built = Timeline::build(&self.events(s, sets, observe)?);
                 &built
             }
         };
@@ -588,16 +697,25 @@ impl Model {
             }
             observe.iter().map(|&ri| of_record[ri]).collect()
         };
-        let mut kin = LangKinetics::new(self, &sets, outputs)?;
+        let mut kin = LangKinetics::new(self, sets, outputs)?;
         kin.with_variance = with_variance;
-        let mut f = vec![f64::NAN; observe.len()];
+        let mut f = vec![T::cst(f64::NAN); observe.len()];
         let active = kin.active.clone();
-        predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| Error::Solver {
-            subject: s.id.clone(),
-            time: e.time,
-            message: e.message,
+        predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| {
+            if e.message == NO_ODE_DERIVATIVES {
+                Error::Model {
+                    model: self.origin.clone(),
+                    message: e.message,
+                }
+            } else {
+                Error::Solver {
+                    subject: s.id.clone(),
+                    time: e.time,
+                    message: e.message,
+                }
+            }
         })?;
-        if let Some(k) = f.iter().position(|x| !x.is_finite()) {
+        if let Some(k) = f.iter().position(|x| !x.val().is_finite()) {
             let r = &s.records[observe[k]].record;
             return Err(Error::Fit {
                 subject: s.id.clone(),
@@ -605,19 +723,16 @@ impl Model {
                     "the prediction at time {} (line {}) is {}: {}",
                     r.time,
                     r.line,
-                    f[k],
+                    f[k].val(),
                     self.explain_non_finite(&kin, k)
                 ),
             });
         }
-        Ok(Prediction {
-            f,
-            variance: kin.variance,
-        })
+        Ok((f, kin.variance))
     }
 
-    fn explain_non_finite(&self, kin: &LangKinetics<'_>, _k: usize) -> String {
-        let mut scratch = kin.scratch.clone();
+    fn explain_non_finite<T: Real>(&self, kin: &LangKinetics<'_, T>, _k: usize) -> String {
+        let mut scratch: Vec<f64> = kin.scratch.iter().map(|x| x.val()).collect();
         match self.code.out.first_domain_error(&mut scratch) {
             Some(p) => format!(
                 "line {} of {} gives a value that is not a number ({})",
@@ -632,33 +747,57 @@ impl Model {
     /// Runs the individual-parameter code at every record; returns the slot
     /// arrays of the distinct parameter sets and the set of each record.
     fn parameter_sets(&self, s: &SubjectData, v: &Values<'_>) -> Result<ParameterSets> {
+        self.parameter_sets_seeded(s, v, 0)
+    }
+
+    /// [`Model::parameter_sets`] in scalar `T`: element `first + t` of the
+    /// random effects b = (η, κ occasion-major) carries tangent t.
+    fn parameter_sets_seeded<T: Real>(
+        &self,
+        s: &SubjectData,
+        v: &Values<'_>,
+        first: usize,
+    ) -> Result<ParameterSets<T>> {
         let c = &self.code;
         let l = &c.layout;
         let n_sets = s.set_first_record.len();
         let mut sets = ParameterSets {
-            values: vec![0.0; n_sets * l.n_slots],
+            values: vec![T::zero(); n_sets * l.n_slots],
             of_record: s.set_of_record.clone(),
             n_slots: l.n_slots,
         };
         let nk = c.iov.as_ref().map_or(0, |i| i.effects.names.len());
+        let seeded = |value: f64, b: usize| match b.checked_sub(first) {
+            Some(t) if t < T::TANGENTS => T::seeded(value, t),
+            _ => T::cst(value),
+        };
+        let copy = |dst: &mut [T], src: &[f64]| {
+            for (d, x) in dst.iter_mut().zip(src) {
+                *d = T::cst(*x);
+            }
+        };
         for (k, &ri) in s.set_first_record.iter().enumerate() {
             let r = &s.records[ri];
             let x = sets.get_mut(k);
-            x[l.theta..l.theta + v.theta.len()].copy_from_slice(v.theta);
-            x[l.eta..l.eta + v.eta.len()].copy_from_slice(v.eta);
-            x[l.sigma..l.sigma + v.sigma_sd.len()].copy_from_slice(v.sigma_sd);
+            copy(&mut x[l.theta..l.theta + v.theta.len()], v.theta);
+            for (j, e) in v.eta.iter().enumerate() {
+                x[l.eta + j] = seeded(*e, j);
+            }
+            copy(&mut x[l.sigma..l.sigma + v.sigma_sd.len()], v.sigma_sd);
             self.default_attributes(x);
-            x[l.covariate..l.covariate + r.covariates.len()].copy_from_slice(&r.covariates);
+            copy(&mut x[l.covariate..l.covariate + r.covariates.len()], &r.covariates);
             if nk > 0 && !v.kappa.is_empty() {
                 let k0 = r.occasion * nk;
-                x[l.kappa..l.kappa + nk].copy_from_slice(&v.kappa[k0..k0 + nk]);
+                for i in 0..nk {
+                    x[l.kappa + i] = seeded(v.kappa[k0 + i], v.eta.len() + k0 + i);
+                }
             }
-            x[l.time] = r.record.time;
-            x[l.tad] = r.tad;
-            x[l.t] = r.record.time;
+            x[l.time] = T::cst(r.record.time);
+            x[l.tad] = T::cst(r.tad);
+            x[l.t] = T::cst(r.record.time);
             c.pk.run(x);
             if let Some(bad) = self.check_set(x) {
-                let mut y = x.to_vec();
+                let mut y: Vec<f64> = x.iter().map(|t| t.val()).collect();
                 let at = c.pk.first_domain_error(&mut y);
                 return Err(Error::Fit {
                     subject: s.id.clone(),
@@ -681,12 +820,12 @@ impl Model {
     }
 
     /// A message if a kernel parameter or dose attribute of a set is invalid.
-    fn check_set(&self, x: &[f64]) -> Option<String> {
+    fn check_set<T: Real>(&self, x: &[T]) -> Option<String> {
         let c = &self.code;
         let l = &c.layout;
         if let Dynamics::Kernel(k) = c.dynamics {
             for (i, name) in k.parameters().iter().enumerate() {
-                let val = x[l.kernel + i];
+                let val = x[l.kernel + i].val();
                 if !(val > 0.0 && val.is_finite()) {
                     return Some(format!("kernel parameter {name} = {val}; it must be a positive number"));
                 }
@@ -694,7 +833,7 @@ impl Model {
         }
         for (st, attrs) in c.attribute_set.iter().enumerate() {
             for (k, set) in attrs.iter().enumerate() {
-                let val = x[l.attribute + 4 * st + k];
+                let val = x[l.attribute + 4 * st + k].val();
                 if *set && !val.is_finite() {
                     return Some(format!(
                         "{}({}) = {val}",
@@ -710,7 +849,7 @@ impl Model {
     /// The dosing events of the subject under parameter sets `sets`: doses
     /// resolved with their record's F, ALAG, RATE, DUR; a switch after each
     /// record whose successor has other parameters; observations at `observe`.
-    fn events(&self, s: &SubjectData, sets: &ParameterSets, observe: &[usize]) -> Result<Vec<Event>> {
+    fn events<T: Real>(&self, s: &SubjectData, sets: &ParameterSets<T>, observe: &[usize]) -> Result<Vec<Event>> {
         let c = &self.code;
         let l = &c.layout;
         let mut slot_of = vec![None; s.records.len()];
@@ -754,7 +893,7 @@ impl Model {
                         k as usize
                     };
                     let a = l.attribute + 4 * target;
-                    let attrs = (set[a], set[a + 1], set[a + 2], set[a + 3]);
+                    let attrs = (set[a].val(), set[a + 1].val(), set[a + 2].val(), set[a + 3].val());
                     let dose = resolve(r, engine_index(c, target), attrs).map_err(|(col, m)| err(col, m))?;
                     events.push(Event::Dose {
                         dose,
@@ -780,17 +919,17 @@ impl Model {
 }
 
 /// Distinct slot arrays after the individual-parameter code, and each record's.
-struct ParameterSets {
-    values: Vec<f64>,
+struct ParameterSets<T = f64> {
+    values: Vec<T>,
     of_record: Vec<usize>,
     n_slots: usize,
 }
 
-impl ParameterSets {
-    fn get(&self, k: usize) -> &[f64] {
+impl<T> ParameterSets<T> {
+    fn get(&self, k: usize) -> &[T] {
         &self.values[k * self.n_slots..(k + 1) * self.n_slots]
     }
-    fn get_mut(&mut self, k: usize) -> &mut [f64] {
+    fn get_mut(&mut self, k: usize) -> &mut [T] {
         &mut self.values[k * self.n_slots..(k + 1) * self.n_slots]
     }
 }
@@ -893,20 +1032,20 @@ fn units_of(code: &CompiledModel, origin: &str) -> Result<Units> {
 
 /// The engine's view of a language model: the kernel or ODE of the current
 /// parameter set, and the output code at observations.
-struct LangKinetics<'m> {
+struct LangKinetics<'m, T: Real = f64> {
     model: &'m Model,
-    sets: &'m ParameterSets,
+    sets: &'m ParameterSets<T>,
     current: usize,
-    solver: Solver,
-    rates: Rates,
+    solver: Solver<T>,
+    rates: Rates<T>,
     /// Engine state indices in use.
     active: Vec<usize>,
     /// Engine index of each model state (see [`engine_index`]).
     engine: Vec<usize>,
     outputs: Vec<usize>,
-    scratch: Vec<f64>,
+    scratch: Vec<T>,
     scale: f64,
-    variance: Vec<f64>,
+    variance: Vec<T>,
     /// Whether `variance` is computed at each observation.
     with_variance: bool,
     /// Start time of the next advance.
@@ -928,13 +1067,16 @@ fn engine_index(c: &CompiledModel, k: usize) -> usize {
     }
 }
 
-enum Solver {
-    Modal(Box<ModalKinetics>),
+enum Solver<T: Real> {
+    Modal(Box<ModalKinetics<T>>),
     Ode,
 }
 
-impl<'m> LangKinetics<'m> {
-    fn new(model: &'m Model, sets: &'m ParameterSets, outputs: Vec<usize>) -> Result<Self> {
+/// Why a dual evaluation stopped: the ODE integrator works in values only.
+const NO_ODE_DERIVATIVES: &str = "derivatives do not pass through numerically integrated ODEs";
+
+impl<'m, T: Real> LangKinetics<'m, T> {
+    fn new(model: &'m Model, sets: &'m ParameterSets<T>, outputs: Vec<usize>) -> Result<Self> {
         let c = &model.code;
         let n = c.states.len();
         if n > MAX_STATES {
@@ -949,10 +1091,10 @@ impl<'m> LangKinetics<'m> {
             sets,
             current: 0,
             solver: Solver::Ode,
-            rates: [0.0; MAX_STATES],
+            rates: [T::zero(); MAX_STATES],
             active: engine.clone(),
             engine,
-            variance: vec![0.0; outputs.len()],
+            variance: vec![T::zero(); outputs.len()],
             with_variance: true,
             outputs,
             scratch: sets.get(0).to_vec(),
@@ -991,6 +1133,9 @@ impl<'m> LangKinetics<'m> {
                 None => Solver::Ode,
             };
         }
+        if T::TANGENTS > 0 && matches!(self.solver, Solver::Ode) {
+            return Err(NO_ODE_DERIVATIVES.into());
+        }
         Ok(())
     }
 
@@ -998,29 +1143,29 @@ impl<'m> LangKinetics<'m> {
     /// set (central volume 1: amounts in, amounts out), or `None` when its
     /// coefficients are not those of the kernel (a loss from a peripheral or
     /// the depot, a non-positive rate).
-    fn recognised_kernel(&mut self, lin: &crate::lang::linear::LinearStructure) -> Option<PkParams> {
+    fn recognised_kernel(&mut self, lin: &crate::lang::linear::LinearStructure) -> Option<PkParams<T>> {
         let n = self.model.code.states.len();
         let l = &self.model.code.layout;
         // a[i][j]: the rate from state j into state i (the Jacobian of the ODEs).
-        let mut a = [[0.0; MAX_STATES]; MAX_STATES];
+        let mut a = [[T::zero(); MAX_STATES]; MAX_STATES];
         for j in 0..n {
             for k in 0..n {
-                self.scratch[l.state + k] = if k == j { 1.0 } else { 0.0 };
+                self.scratch[l.state + k] = T::cst(if k == j { 1.0 } else { 0.0 });
             }
-            self.scratch[l.t] = 0.0;
+            self.scratch[l.t] = T::zero();
             self.model.code.des.run(&mut self.scratch);
             for (i, row) in a.iter_mut().enumerate().take(n) {
                 row[j] = self.scratch[l.derivative + i];
             }
         }
-        let same = |x: f64, y: f64| (x - y).abs() <= 1e-12 * x.abs().max(y.abs());
+        let same = |x: T, y: T| (x.val() - y.val()).abs() <= 1e-12 * x.val().abs().max(y.val().abs());
         let c = lin.central;
-        let mut x = vec![0.0; 7];
+        let mut x = vec![T::zero(); 7];
         let mut k10 = -a[c][c];
-        x[1] = 1.0;
+        x[1] = T::cst(1.0);
         for (m, &p) in lin.peripherals.iter().enumerate() {
             let (q, back) = (a[p][c], a[c][p]);
-            if !(q > 0.0 && back > 0.0 && same(a[p][p], -back)) {
+            if !(q.val() > 0.0 && back.val() > 0.0 && same(a[p][p], -back)) {
                 return None;
             }
             k10 -= q;
@@ -1029,12 +1174,12 @@ impl<'m> LangKinetics<'m> {
         }
         if let Some(d) = lin.depot {
             let ka = a[c][d];
-            if !(ka > 0.0 && same(a[d][d], -ka)) {
+            if !(ka.val() > 0.0 && same(a[d][d], -ka)) {
                 return None;
             }
             x[2 * (1 + lin.peripherals.len())] = ka;
         }
-        if !(k10 > 0.0 && x.iter().all(|v| v.is_finite())) {
+        if !(k10.val() > 0.0 && x.iter().all(|v| v.is_finite())) {
             return None;
         }
         x[0] = k10;
@@ -1042,7 +1187,7 @@ impl<'m> LangKinetics<'m> {
     }
 
     /// The amount in model state `k`.
-    fn amount_of(&self, state: &State, k: usize) -> f64 {
+    fn amount_of(&self, state: &State<T>, k: usize) -> T {
         match &self.solver {
             Solver::Modal(m) => m.amount_in(state, self.engine[k]),
             Solver::Ode => state[self.engine[k]],
@@ -1050,7 +1195,7 @@ impl<'m> LangKinetics<'m> {
     }
 
     /// Compartment amounts in model-state order into the scratch state slots.
-    fn load_states(&mut self, state: &State) {
+    fn load_states(&mut self, state: &State<T>) {
         let l = &self.model.code.layout;
         let n = self.model.code.states.len();
         let amounts = match &self.solver {
@@ -1067,8 +1212,9 @@ impl<'m> LangKinetics<'m> {
 /// ([`Kernel::parameters`]: CL, V1, then Q2, V2, Q3, V3 as the kernel has
 /// them, then KA): the one map from the language's kernel arguments to the
 /// closed form. Values are not checked.
-pub fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
+pub fn kernel_params<T: Real>(kernel: Kernel, x: &[T]) -> PkParams<T> {
     let n = kernel.compartments();
+    let (zero, one) = (T::zero(), T::cst(1.0));
     let mut p = PkParams {
         structure: Structure {
             compartments: n,
@@ -1079,9 +1225,9 @@ pub fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
             },
         },
         cl: x[0],
-        v: [x[1], 1.0, 1.0],
-        q: [0.0; 2],
-        ka: 0.0,
+        v: [x[1], one, one],
+        q: [zero; 2],
+        ka: zero,
     };
     match n {
         1 => {}
@@ -1103,33 +1249,39 @@ pub fn kernel_params(kernel: Kernel, x: &[f64]) -> PkParams {
 
 /// The ODE right-hand side: the model's `des` program on the slots of the
 /// current parameter set, plus the running infusion rates.
-struct Rhs<'a> {
+struct Rhs<'a, T: Real> {
     model: &'a Model,
-    scratch: &'a mut [f64],
+    scratch: &'a mut [T],
     rates: &'a Rates,
     n: usize,
 }
 
-impl OdeSystem for Rhs<'_> {
+impl<T: Real> OdeSystem for Rhs<'_, T> {
     fn dim(&self) -> usize {
         self.n
     }
     fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
         let l = &self.model.code.layout;
-        self.scratch[l.t] = t;
-        self.scratch[l.state..l.state + self.n].copy_from_slice(y);
+        self.scratch[l.t] = T::cst(t);
+        for (s, x) in self.scratch[l.state..l.state + self.n].iter_mut().zip(y) {
+            *s = T::cst(*x);
+        }
         self.model.code.des.run(self.scratch);
         let derivatives = &self.scratch[l.derivative..l.derivative + self.n];
         for ((d, x), r) in dy.iter_mut().zip(derivatives).zip(self.rates.iter()) {
-            *d = x + r;
+            *d = x.val() + r;
         }
     }
 }
 
-impl LangKinetics<'_> {
+impl<T: Real> LangKinetics<'_, T> {
     /// Integrates the user ODEs over `dt` from the current time.
-    fn integrate(&mut self, state: &mut State, dt: f64, stop: Stop) -> std::result::Result<(), String> {
+    /// Values only: [`LangKinetics::build`] refuses ODE integration with tangents.
+    fn integrate(&mut self, state: &mut State<T>, dt: f64, stop: Stop) -> std::result::Result<(), String> {
         let n = self.model.code.states.len();
+        if T::TANGENTS > 0 {
+            return Err(NO_ODE_DERIVATIVES.into());
+        }
         let Some(integrator) = self.integrator.as_mut() else {
             return Err("no ODE integrator".into());
         };
@@ -1137,8 +1289,8 @@ impl LangKinetics<'_> {
         let mut y = [0.0; MAX_STATES];
         let mut rates = [0.0; MAX_STATES];
         for (k, &e) in self.engine.iter().enumerate() {
-            y[k] = state[e];
-            rates[k] = self.rates[e];
+            y[k] = state[e].val();
+            rates[k] = self.rates[e].val();
         }
         let mut rhs = Rhs {
             model: self.model,
@@ -1151,15 +1303,15 @@ impl LangKinetics<'_> {
             .advance(&mut rhs, t0, &mut y[..n], t1, stop)
             .map_err(|e| e.to_string())?;
         for (k, &e) in self.engine.iter().enumerate() {
-            state[e] = y[k];
+            state[e] = T::cst(y[k]);
         }
         self.now = t1;
         Ok(())
     }
 }
 
-impl Kinetics for LangKinetics<'_> {
-    fn set_rates(&mut self, rates: &Rates) {
+impl<T: Real> Kinetics<T> for LangKinetics<'_, T> {
+    fn set_rates(&mut self, rates: &Rates<T>) {
         self.rates = *rates;
         if let Some(i) = self.integrator.as_mut() {
             i.reset();
@@ -1169,7 +1321,7 @@ impl Kinetics for LangKinetics<'_> {
         }
     }
 
-    fn advance_to_output(&mut self, state: &mut State, dt: f64, horizon: f64) -> std::result::Result<(), String> {
+    fn advance_to_output(&mut self, state: &mut State<T>, dt: f64, horizon: f64) -> std::result::Result<(), String> {
         match &mut self.solver {
             Solver::Modal(m) => m.advance(state, dt),
             Solver::Ode => {
@@ -1179,7 +1331,7 @@ impl Kinetics for LangKinetics<'_> {
         }
     }
 
-    fn advance(&mut self, state: &mut State, dt: f64) -> std::result::Result<(), String> {
+    fn advance(&mut self, state: &mut State<T>, dt: f64) -> std::result::Result<(), String> {
         match &mut self.solver {
             Solver::Modal(m) => m.advance(state, dt),
             Solver::Ode => {
@@ -1191,18 +1343,18 @@ impl Kinetics for LangKinetics<'_> {
         }
     }
 
-    fn add_amount(&self, state: &mut State, target: usize, amount: f64) {
+    fn add_amount(&self, state: &mut State<T>, target: usize, amount: T) {
         match &self.solver {
             Solver::Modal(m) => m.add_amount(state, target, amount),
             Solver::Ode => state[target] += amount,
         }
     }
 
-    fn concentration(&self, _state: &State) -> f64 {
-        f64::NAN
+    fn concentration(&self, _state: &State<T>) -> T {
+        T::cst(f64::NAN)
     }
 
-    fn amounts(&self, state: &State) -> State {
+    fn amounts(&self, state: &State<T>) -> State<T> {
         match &self.solver {
             Solver::Modal(m) => m.amounts(state),
             Solver::Ode => *state,
@@ -1217,7 +1369,7 @@ impl Kinetics for LangKinetics<'_> {
         self.now = t;
     }
 
-    fn switch(&mut self, set: usize, state: &mut State) -> std::result::Result<(), String> {
+    fn switch(&mut self, set: usize, state: &mut State<T>) -> std::result::Result<(), String> {
         if let Some(i) = self.integrator.as_mut() {
             i.reset();
         }
@@ -1245,14 +1397,14 @@ impl Kinetics for LangKinetics<'_> {
         Ok(())
     }
 
-    fn observe(&mut self, slot: usize, state: &State, t: f64) -> std::result::Result<f64, String> {
+    fn observe(&mut self, slot: usize, state: &State<T>, t: f64) -> std::result::Result<T, String> {
         let c = &self.model.code;
         let o = &c.outputs[self.outputs[slot]];
         let value = match o.folded {
             Some(k) => self.scratch[o.value_slot as usize] * self.amount_of(state, k),
             None => {
                 self.load_states(state);
-                self.scratch[c.layout.t] = t;
+                self.scratch[c.layout.t] = T::cst(t);
                 c.out.run(&mut self.scratch);
                 self.scratch[o.value_slot as usize]
             }
@@ -1269,15 +1421,15 @@ impl Kinetics for LangKinetics<'_> {
 /// Residual variance of output `o` at prediction `f`. SD terms: add s,
 /// prop s·f, power s·|f|^c, exp s (log scale), sd s; var v adds a variance.
 /// Variances add, or (for `combined1`) SDs add.
-pub fn residual_variance(o: &crate::lang::OutputDecl, x: &[f64], f: f64) -> f64 {
-    let mut variance = 0.0;
-    let mut sd_sum = 0.0;
+pub fn residual_variance<T: Real>(o: &crate::lang::OutputDecl, x: &[T], f: T) -> T {
+    let mut variance = T::zero();
+    let mut sd_sum = T::zero();
     for (kind, a, b) in &o.terms {
         let s = x[*a as usize];
         let sd = match kind {
             TermKind::Add | TermKind::Exp | TermKind::Sd => s,
             TermKind::Prop => s * f,
-            TermKind::Power => s * f.abs().powf(b.map_or(1.0, |b| x[b as usize])),
+            TermKind::Power => s * f.abs().powf(b.map_or(T::cst(1.0), |b| x[b as usize])),
             TermKind::Var => {
                 variance += s;
                 continue;

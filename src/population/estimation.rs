@@ -21,7 +21,7 @@
 //! ln SD of the estimated σ; subjects are evaluated in parallel with rayon and
 //! each b̂ is warm-started from the best point so far.
 
-use super::map::{conditional_half_hessian, conditional_mode, sensitivities, Conditional, Fitted, MapEstimate};
+use super::map::{conditional_half_hessian, conditional_mode, Conditional, Fitted, MapEstimate};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::lang::{Block, RandomEffects, TermKind};
@@ -204,6 +204,19 @@ impl PopulationData {
     }
 }
 
+impl AtValues<'_> {
+    /// The model's values at random effects b = (η, κ per occasion).
+    fn at<'b>(&'b self, b: &'b [f64]) -> Values<'b> {
+        let (eta, kappa) = b.split_at(self.n_eta.min(b.len()));
+        Values {
+            theta: &self.values.theta,
+            eta,
+            kappa,
+            sigma_sd: &self.values.sigma_sd,
+        }
+    }
+}
+
 /// A subject at given population values: the [`Conditional`] the MAP
 /// estimator and the objective work on.
 struct AtValues<'a> {
@@ -226,13 +239,7 @@ impl Conditional for AtValues<'_> {
         &self.subject.censored
     }
     fn evaluate(&self, b: &[f64]) -> std::result::Result<Fitted, String> {
-        let (eta, kappa) = b.split_at(self.n_eta.min(b.len()));
-        let v = Values {
-            theta: &self.values.theta,
-            eta,
-            kappa,
-            sigma_sd: &self.values.sigma_sd,
-        };
+        let v = self.at(b);
         let p = self.model.predict(&self.subject.data, &v).map_err(|e| match e {
             Error::Fit { message, .. } => message,
             other => other.to_string(),
@@ -254,6 +261,32 @@ impl Conditional for AtValues<'_> {
             None => p.variance,
         };
         Ok(Fitted { f, r })
+    }
+    fn sensitivities(&self, b: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
+        let d = match self.model.predict_derivatives(&self.subject.data, &self.at(b)) {
+            Ok(Some(d)) => d,
+            // Numerically integrated ODEs, doses that move with η: differences.
+            Ok(None) => return super::map::central_sensitivities(self, b),
+            Err(_) => return None,
+        };
+        let (n, k) = (d.f.len(), d.n_b);
+        let mut g = DMatrix::from_row_slice(n, k, &d.df);
+        let mut gr = DMatrix::from_row_slice(n, k, &d.dvariance);
+        for (i, l) in self.subject.log.iter().enumerate() {
+            if *l {
+                if !(d.f[i] > 0.0) {
+                    return None;
+                }
+                // ∂ln f/∂b = (∂f/∂b)/f.
+                for j in 0..k {
+                    g[(i, j)] /= d.f[i];
+                }
+            }
+        }
+        if self.fixed_r.is_some() {
+            gr.fill(0.0);
+        }
+        Some((g, gr))
     }
 }
 
@@ -415,7 +448,9 @@ fn fo_contribution(p: &AtValues<'_>, omega_b: &DMatrix<f64>, omega_inv: &DMatrix
     let fitted = p
         .evaluate(&zero)
         .map_err(|m| fail(&format!("the model cannot be evaluated at the typical values: {m}")))?;
-    let (g, _) = sensitivities(p, &zero).ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
+    let (g, _) = p
+        .sensitivities(&zero)
+        .ok_or_else(|| fail("the model cannot be evaluated near η = 0"))?;
     let mut cov = &g * omega_b * g.transpose();
     for (i, ri) in fitted.r.iter().enumerate() {
         cov[(i, i)] += ri;
@@ -936,7 +971,7 @@ pub fn diagnostics(model: &Model, data: &PopulationData, fit: &PopulationFit) ->
         let lin = DVector::from_column_slice(&est.f) - &est.g * &eta;
         let y = DVector::from_column_slice(&s.y);
         let cwres = decorrelated(&est.g, &omega_b, &est.r, &(&y - lin));
-        let wres = match super::map::sensitivities(&p, &zero) {
+        let wres = match p.sensitivities(&zero) {
             Some((g0, _)) => decorrelated(&g0, &omega_b, &pred.r, &(&y - DVector::from_column_slice(&pred.f))),
             None => vec![f64::NAN; s.y.len()],
         };

@@ -6,8 +6,9 @@
 //! with f, R the prediction and residual variance at η of any [`Conditional`]
 //! (a subject of a model-language model: [`super::estimation`]). It is
 //! minimised by Fisher scoring with Levenberg–Marquardt damping: the gradient is exact in f, the curvature is the expected
-//! information `H = Σ gᵀg (2/R + R′²/R²) + 2Ω⁻¹` (g = ∂f/∂η by central
-//! differences of the model, R′ = dR/df). At η̂, `H/2` is the matrix whose
+//! information `H = Σ gᵀg (2/R + R′²/R²) + 2Ω⁻¹` (g = ∂f/∂η from
+//! [`Conditional::sensitivities`]: forward-mode automatic differentiation for
+//! model-language subjects, R′ = dR/df). At η̂, `H/2` is the matrix whose
 //! determinant enters the FOCE-I objective.
 
 use crate::error::{Error, Result};
@@ -20,6 +21,10 @@ const NEWTON_AFTER: usize = 20;
 /// A predicted decrease of O (a −2 log-likelihood) below which η̂ is final
 /// when no step decreases O any more.
 const NEGLIGIBLE_DECREMENT: f64 = 1e-6;
+/// Steps in a row that gain only rounding after which [`STALLED_DECREMENT`] applies.
+const STALLED_STEPS: usize = 5;
+/// The remaining predicted decrease accepted once the steps have stalled.
+const STALLED_DECREMENT: f64 = 1e-4;
 /// Largest number of scoring iterations.
 const MAX_ITERATIONS: usize = 200;
 
@@ -65,6 +70,13 @@ pub trait Conditional: Sync {
     /// −1 above it; empty when nothing is censored.
     fn censored(&self) -> &[i8] {
         &[]
+    }
+    /// ∂f/∂η and ∂R/∂η at η (observations × η), `None` where the model
+    /// cannot be evaluated. By default central differences of
+    /// [`Conditional::evaluate`]; a model-language subject gives them by
+    /// forward-mode automatic differentiation.
+    fn sensitivities(&self, eta: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
+        central_sensitivities(self, eta)
     }
 }
 
@@ -142,8 +154,9 @@ pub fn conditional_half_hessian(
     super::outer::hessian(&o, eta, objective, 1e-4).ok().map(|h| 0.5 * h)
 }
 
-/// ∂f/∂η and ∂R/∂η by central differences.
-pub fn sensitivities(p: &dyn Conditional, eta: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
+/// ∂f/∂η and ∂R/∂η by central differences (step 1e-4), for conditionals
+/// without derivatives of their own.
+pub fn central_sensitivities<P: Conditional + ?Sized>(p: &P, eta: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
     let n = p.y().len();
     let k = eta.len();
     let mut g = DMatrix::zeros(n, k);
@@ -240,8 +253,10 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
         },
     };
     let mut mu = 1e-3;
+    let mut stalled = 0;
     for iteration in 0..MAX_ITERATIONS {
-        let (g, gr) = sensitivities(problem, &p.eta)
+        let (g, gr) = problem
+            .sensitivities(&p.eta)
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
         let (grad, half) = scoring_terms(problem.y(), problem.censored(), omega_inv, &p, &g, &gr);
         // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the
@@ -267,20 +282,26 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
         // A step that gains less than rounding-level noise, with a remaining
         // decrement far below what matters for the objective, ends the search
         // (numerical solutions are only smooth to their tolerance).
+        // Where Ω is near-singular (an outer trial point), rounding in
+        // ηᵀΩ⁻¹η can stall the steps above NEGLIGIBLE_DECREMENT: after
+        // STALLED_STEPS rounding-level gains in a row a remaining decrease
+        // below STALLED_DECREMENT is accepted too.
+        let rounding = |q: &Point| p.objective - q.objective < 1e-12 * p.objective.abs().max(1.0);
+        stalled = match &next {
+            Some(q) if rounding(q) => stalled + 1,
+            _ => 0,
+        };
+        let negligible =
+            decrement.abs() < NEGLIGIBLE_DECREMENT || (stalled >= STALLED_STEPS && decrement.abs() < STALLED_DECREMENT);
         let next = match next {
-            Some(q)
-                if decrement.abs() < NEGLIGIBLE_DECREMENT
-                    && p.objective - q.objective < 1e-12 * p.objective.abs().max(1.0) =>
-            {
-                None
-            }
+            Some(q) if negligible && rounding(&q) => None,
             other => other,
         };
         match next {
             Some(q) => p = q,
             // No decrease along any damped step: η̂ is as good as the model
             // evaluations allow when the remaining decrement is tiny.
-            None if converged || decrement.abs() < NEGLIGIBLE_DECREMENT => {
+            None if converged || negligible => {
                 return Ok(MapEstimate {
                     eta: p.eta,
                     objective: p.objective,
