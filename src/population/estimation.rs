@@ -205,6 +205,27 @@ impl PopulationData {
 }
 
 impl AtValues<'_> {
+    /// Predictions on the error model's scale (logarithms for log-scale
+    /// outputs) and the residual variances (or the fixed ones).
+    fn fitted(&self, mut f: Vec<f64>, variance: Vec<f64>) -> std::result::Result<Fitted, String> {
+        for (i, l) in self.subject.log.iter().enumerate() {
+            if *l {
+                if !(f[i] > 0.0) {
+                    return Err(format!(
+                        "the prediction {} at time {} is not positive, and the error model is on the log scale",
+                        f[i], self.subject.data.obs[i].time
+                    ));
+                }
+                f[i] = f[i].ln();
+            }
+        }
+        let r = match &self.fixed_r {
+            Some(r) => r.clone(),
+            None => variance,
+        };
+        Ok(Fitted { f, r })
+    }
+
     /// The model's values at random effects b = (η, κ per occasion).
     fn at<'b>(&'b self, b: &'b [f64]) -> Values<'b> {
         let (eta, kappa) = b.split_at(self.n_eta.min(b.len()));
@@ -244,29 +265,20 @@ impl Conditional for AtValues<'_> {
             Error::Fit { message, .. } => message,
             other => other.to_string(),
         })?;
-        let mut f = p.f;
-        for (i, l) in self.subject.log.iter().enumerate() {
-            if *l {
-                if !(f[i] > 0.0) {
-                    return Err(format!(
-                        "the prediction {} at time {} is not positive, and the error model is on the log scale",
-                        f[i], self.subject.data.obs[i].time
-                    ));
-                }
-                f[i] = f[i].ln();
-            }
-        }
-        let r = match &self.fixed_r {
-            Some(r) => r.clone(),
-            None => p.variance,
-        };
-        Ok(Fitted { f, r })
+        self.fitted(p.f, p.variance)
     }
     fn sensitivities(&self, b: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
+        self.evaluate_with_sensitivities(b).map(|(_, g, gr)| (g, gr))
+    }
+    fn evaluate_with_sensitivities(&self, b: &[f64]) -> Option<(Fitted, DMatrix<f64>, DMatrix<f64>)> {
         let d = match self.model.predict_derivatives(&self.subject.data, &self.at(b)) {
             Ok(Some(d)) => d,
             // Numerically integrated ODEs, doses that move with η: differences.
-            Ok(None) => return super::map::central_sensitivities(self, b),
+            Ok(None) => {
+                let fitted = self.evaluate(b).ok()?;
+                let (g, gr) = super::map::central_sensitivities(self, b)?;
+                return Some((fitted, g, gr));
+            }
             Err(_) => return None,
         };
         let (n, k) = (d.f.len(), d.n_b);
@@ -286,7 +298,8 @@ impl Conditional for AtValues<'_> {
         if self.fixed_r.is_some() {
             gr.fill(0.0);
         }
-        Some((g, gr))
+        let fitted = self.fitted(d.f, d.variance).ok()?;
+        Some((fitted, g, gr))
     }
 }
 

@@ -78,6 +78,13 @@ pub trait Conditional: Sync {
     fn sensitivities(&self, eta: &[f64]) -> Option<(DMatrix<f64>, DMatrix<f64>)> {
         central_sensitivities(self, eta)
     }
+    /// [`Conditional::evaluate`] and [`Conditional::sensitivities`] at once
+    /// (forward-mode AD gives both from one pass).
+    fn evaluate_with_sensitivities(&self, eta: &[f64]) -> Option<(Fitted, DMatrix<f64>, DMatrix<f64>)> {
+        let fitted = self.evaluate(eta).ok()?;
+        let (g, gr) = self.sensitivities(eta)?;
+        Some((fitted, g, gr))
+    }
 }
 
 /// Predictions and residual variances at one η.
@@ -89,11 +96,13 @@ pub struct Fitted {
     pub r: Vec<f64>,
 }
 
-/// Predictions and the objective at one η.
+/// Predictions and the objective at one η, with ∂f/∂η and ∂R/∂η when they
+/// were computed with the values.
 struct Point {
     eta: Vec<f64>,
     fitted: Fitted,
     objective: f64,
+    sensitivities: Option<(DMatrix<f64>, DMatrix<f64>)>,
 }
 
 /// Σ[(y−f)²/R + ln R] over observed values, and −2 ln P(censored) for
@@ -139,7 +148,25 @@ fn prior_term(eta: &[f64], omega_inv: &DMatrix<f64>) -> f64 {
 fn point(p: &dyn Conditional, omega_inv: &DMatrix<f64>, eta: Vec<f64>) -> Option<Point> {
     let fitted = p.evaluate(&eta).ok()?;
     let objective = data_term(p.y(), &fitted, p.censored()) + prior_term(&eta, omega_inv);
-    objective.is_finite().then_some(Point { eta, fitted, objective })
+    objective.is_finite().then_some(Point {
+        eta,
+        fitted,
+        objective,
+        sensitivities: None,
+    })
+}
+
+/// [`point`] with the sensitivities (from the same pass where the conditional
+/// differentiates itself).
+fn point_with_sensitivities(p: &dyn Conditional, omega_inv: &DMatrix<f64>, eta: Vec<f64>) -> Option<Point> {
+    let (fitted, g, gr) = p.evaluate_with_sensitivities(&eta)?;
+    let objective = data_term(p.y(), &fitted, p.censored()) + prior_term(&eta, omega_inv);
+    objective.is_finite().then_some(Point {
+        eta,
+        fitted,
+        objective,
+        sensitivities: Some((g, gr)),
+    })
 }
 
 /// Half the Hessian of the conditional objective O(η) at `eta` (where O =
@@ -237,7 +264,7 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
         message,
     };
     let k = start.len();
-    let mut p = match point(problem, omega_inv, start.to_vec()) {
+    let mut p = match point_with_sensitivities(problem, omega_inv, start.to_vec()) {
         Some(p) => p,
         None => match point(problem, omega_inv, vec![0.0; k]) {
             Some(p) => p,
@@ -255,8 +282,10 @@ pub fn conditional_mode(problem: &dyn Conditional, omega_inv: &DMatrix<f64>, sta
     let mut mu = 1e-3;
     let mut stalled = 0;
     for iteration in 0..MAX_ITERATIONS {
-        let (g, gr) = problem
-            .sensitivities(&p.eta)
+        let (g, gr) = p
+            .sensitivities
+            .take()
+            .or_else(|| problem.sensitivities(&p.eta))
             .ok_or_else(|| fail(format!("the model cannot be evaluated near η = {:?}", p.eta)))?;
         let (grad, half) = scoring_terms(problem.y(), problem.censored(), omega_inv, &p, &g, &gr);
         // Scoring step: (H/2)·δ = −grad/2; its decrease predicts how far the
@@ -336,7 +365,7 @@ fn damped_step(
     half: &DMatrix<f64>,
     mu: &mut f64,
 ) -> Option<Point> {
-    for _ in 0..40 {
+    for attempt in 0..40 {
         let mut damped = half.clone();
         for a in 0..p.eta.len() {
             damped[(a, a)] *= 1.0 + *mu;
@@ -351,7 +380,13 @@ fn damped_step(
             .zip(step.iter())
             .map(|(e, s)| e + s.clamp(-2.0, 2.0))
             .collect();
-        match point(problem, omega_inv, trial) {
+        // The first trial is usually accepted: its sensitivities come with it.
+        let q = if attempt == 0 {
+            point_with_sensitivities(problem, omega_inv, trial)
+        } else {
+            point(problem, omega_inv, trial)
+        };
+        match q {
             Some(q) if q.objective <= p.objective => {
                 // Undamped (Fisher scoring) once the gains are negligible.
                 *mu = if p.objective - q.objective < 1e-12 {
