@@ -6,7 +6,8 @@
 //! iteration below is built for that: forward differences while the predicted
 //! decrease is large, central differences near the optimum, a backtracking
 //! (Armijo) line search, a reset of the inverse Hessian when a direction is
-//! not downhill, and convergence judged by the predicted decrease ½·gᵀHg.
+//! not downhill, and convergence judged by the predicted decrease ½·gᵀHg
+//! (below 1e-4, or below 1e-3 with a last step that gained less than 1e-4).
 //! argmin's BFGS with a More–Thuente line search reaches the same optimum on
 //! Infusion_2CPT but asks for a gradient at every line-search trial: 7.7
 //! times the objective evaluations (benches/outer_optimiser.rs, BENCHMARKS.md).
@@ -143,6 +144,19 @@ pub fn minimise(
                 it,
             ));
         };
+        // Predicted and achieved decrease both below the tolerance (on
+        // central differences): the optimum is reached to the OFV's resolution.
+        if central && predicted < 10.0 * OFV_TOLERANCE && fx - f_new < OFV_TOLERANCE {
+            return Ok(done(
+                &x_new,
+                true,
+                format!(
+                    "converged: the last step decreased the OFV by {:.1e} (predicted {predicted:.1e})",
+                    fx - f_new
+                ),
+                it + 1,
+            ));
+        }
         let g_new = DVector::from_vec(gradient(f, x_new.as_slice(), f_new, central)?);
         let s = &x_new - &x;
         let y = &g_new - &g;
