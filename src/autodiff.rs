@@ -48,6 +48,8 @@ pub trait Real:
     fn val(self) -> f64;
     /// Value `v` with tangent `i` set to 1 (a constant for `f64`).
     fn seeded(v: f64, i: usize) -> Self;
+    /// Value `v` with tangents `d` (at least [`Real::TANGENTS`] of them; none read for `f64`).
+    fn from_parts(v: f64, d: &[f64]) -> Self;
     /// Tangent `i` (0 for `f64`).
     fn tangent(self, i: usize) -> f64;
     /// eˣ.
@@ -135,6 +137,10 @@ impl Real for f64 {
     }
     #[inline(always)]
     fn seeded(v: f64, _i: usize) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn from_parts(v: f64, _d: &[f64]) -> Self {
         v
     }
     #[inline(always)]
@@ -362,6 +368,12 @@ impl<const N: usize> Real for Dual<N> {
     }
     fn seeded(v: f64, i: usize) -> Self {
         Dual::seed(v, i)
+    }
+    #[inline(always)]
+    fn from_parts(v: f64, d: &[f64]) -> Self {
+        let mut t = [0.0; N];
+        t.copy_from_slice(&d[..N]);
+        Dual { v, d: t }
     }
     fn exp(self) -> Self {
         let e = self.v.exp();

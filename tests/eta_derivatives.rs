@@ -36,8 +36,15 @@ fn check(model: &Model, data: &Dataset, b: &[f64], n_eta: usize, tolerance: f64)
             .unwrap()
             .expect("derivatives by AD for this model");
         let plain = model.predict(&sd, &v).unwrap();
-        assert_eq!(d.f, plain.f, "the dual values are the plain predictions");
-        assert_eq!(d.variance, plain.variance);
+        // The dual values are the plain predictions: identical for closed
+        // forms; for integrated ODEs the sensitivities share the step-size
+        // control, so the values move within the tolerance (rtol 1e-10).
+        let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs());
+        assert!(same(&d.f, &plain.f), "{:?} vs {:?}", d.f, plain.f);
+        assert!(same(&d.variance, &plain.variance));
+        if model.code.linear.is_some() || matches!(model.code.dynamics, pk::lang::Dynamics::Kernel(_)) {
+            assert_eq!(d.f, plain.f);
+        }
         assert_eq!(d.n_b, b.len());
         let h = 1e-5;
         for j in 0..b.len() {
@@ -181,34 +188,38 @@ fn inter_occasion_kappa_derivatives() {
     assert_eq!(d.df[2], 0.0);
 }
 
-/// Two outputs (parent and metabolite by DVID) from linear ODEs that are not a
-/// mammillary kernel: integrated numerically, so derivatives fall back to
-/// differences (`None` here).
+/// Integrated ODEs (not a mammillary kernel): the forward sensitivities ride
+/// along with the states. Two outputs (parent and metabolite by DVID, a
+/// log-scale error on one), and Michaelis–Menten elimination. Central
+/// differences of an ODE solution at rtol 1e-10 are accurate to about 1e-5.
 #[test]
-fn numerically_integrated_odes_say_they_have_no_dual_derivatives() {
+fn integrated_odes_by_sensitivity_equations() {
     let m = Model::from_text(
         "units amount=mg, volume=L, concentration=mg/L\ntheta KP = 0.3\ntheta KF = 0.1\ntheta KM = 0.05\ntheta V = 10\n\
-         omega e ~ 0.1\nsigma a ~ 0.01, b ~ 0.01\n\
-         d/dt(parent) = -KP * exp(e) * parent\nd/dt(metab) = KF * parent - KM * metab\n\
-         output CP = parent / V ~ prop(a) dvid=1\noutput CM = metab / V ~ add(b) dvid=2",
+         omega e ~ 0.1, f ~ 0.1\nsigma a ~ 0.01, b ~ 0.01\n\
+         d/dt(parent) = -KP * exp(e) * parent\nd/dt(metab) = KF * parent - KM * exp(f) * metab\n\
+         output CP = parent / V ~ prop(a) dvid=1\noutput CM = metab / V ~ exp(b) dvid=2",
         "pm.pk",
     )
+    .unwrap()
+    .integrated_numerically();
+    let data = dataset(
+        "ID,TIME,AMT,EVID,MDV,DV,DVID\n1,0,100,1,1,.,.\n1,4,0,0,0,5,1\n1,4,0,0,0,2,2\n1,10,0,0,0,1,2\n1,12,50,1,1,.,.\n1,20,0,0,0,1,1\n",
+    );
+    check(&m, &data, &[0.1, -0.2], 2, 1e-4);
+    let mm = Model::from_text(
+        "units amount=mg, volume=L, concentration=mg/L\ntheta VMAX = 10\ntheta KMM = 2\ntheta V = 20\n\
+         omega ev ~ 0.1, ek ~ 0.1, evol ~ 0.1\nsigma p ~ 0.01\n\
+         VM = VMAX * exp(ev)\nK = KMM * exp(ek)\nVOL = V * exp(evol)\n\
+         d/dt(central) = -VM * (central / VOL) / (K + central / VOL)\n\
+         output C = central / VOL ~ prop(p)",
+        "mm.pk",
+    )
     .unwrap();
-    let data = dataset("ID,TIME,AMT,EVID,MDV,DV,DVID\n1,0,100,1,1,.,.\n1,4,0,0,0,5,1\n1,4,0,0,0,2,2\n");
-    let sd = m.subject(&data, &data.subjects[0]).unwrap();
-    let theta = m.theta_init();
-    let d = m
-        .predict_derivatives(
-            &sd,
-            &Values {
-                theta: &theta,
-                eta: &[0.1],
-                kappa: &[],
-                sigma_sd: &m.sigma_sd_init(),
-            },
-        )
-        .unwrap();
-    assert!(d.is_none());
+    let data = dataset(
+        "ID,TIME,AMT,RATE,EVID,MDV,DV\n1,0,200,100,1,1,.\n1,1,0,0,0,0,1\n1,3,0,0,0,0,1\n1,8,0,0,0,0,1\n1,24,0,0,0,0,1\n",
+    );
+    check(&mm, &data, &[0.2, -0.1, 0.15], 3, 1e-4);
 }
 
 /// An imported control stream with inter-occasion η chosen by IF on a data

@@ -24,6 +24,9 @@ use crate::ode::{Integrator, Method as OdeMethod, OdeSystem, Stop, Tolerances};
 use crate::units::{AmountUnit, ConcentrationUnit, TimeUnit, Units, VolumeUnit};
 use std::path::Path;
 
+/// Most tangents carried in one pass of [`Model::predict_derivatives`].
+const MAX_TANGENTS: usize = 8;
+
 /// Tolerances of user ODEs: tight enough that an ODE model and its closed
 /// form give the same population objective to ~1e-3.
 const ODE_TOLERANCES: Tolerances = Tolerances {
@@ -609,22 +612,23 @@ impl Model {
     /// each occasion, occasion-major) by forward-mode automatic
     /// differentiation ([`crate::autodiff`]): dual numbers through the
     /// individual-parameter code, the closed-form kernel (or recognised linear
-    /// ODEs), the dosing engine, the output code and the residual model.
+    /// ODEs), the dosing engine, the output code and the residual model; for
+    /// integrated ODEs, the forward sensitivity equations integrated with the
+    /// states (their right-hand side is the dual evaluation of the ODE code).
     ///
-    /// `Ok(None)` where the model needs what duals do not pass through: user
-    /// ODEs that are integrated numerically, or dose attributes (F, ALAG, RATE,
-    /// DUR) that depend on b (the dose times and amounts would move).
+    /// `Ok(None)` where dose attributes (F, ALAG, RATE, DUR) depend on b: the
+    /// dose times and amounts would move, which the timeline does not carry.
     pub fn predict_derivatives(&self, s: &SubjectData, v: &Values<'_>) -> Result<Option<Derivatives>> {
         let nb = v.eta.len() + v.kappa.len();
         match nb {
             0 | 1 => self.derivatives_chunked::<1>(s, v, nb),
             2 => self.derivatives_chunked::<2>(s, v, nb),
             3 | 4 => self.derivatives_chunked::<4>(s, v, nb),
-            _ => self.derivatives_chunked::<8>(s, v, nb),
+            _ => self.derivatives_chunked::<MAX_TANGENTS>(s, v, nb),
         }
     }
 
-    /// [`Model::predict_derivatives`] with `N` tangents per pass.
+    /// [`Model::predict_derivatives`] with `N` tangents per pass (N ≤ [`MAX_TANGENTS`]).
     fn derivatives_chunked<const N: usize>(
         &self,
         s: &SubjectData,
@@ -643,14 +647,10 @@ impl Model {
         let mut first = 0;
         loop {
             let sets = self.parameter_sets_seeded::<Dual<N>>(s, v, first)?;
-            if !self.attributes_constant(&sets) || (self.code.dynamics == Dynamics::Ode && self.code.linear.is_none()) {
+            if !self.attributes_constant(&sets) {
                 return Ok(None);
             }
-            let (f, r) = match self.run_sets(s, &sets, &observe, None, true) {
-                Ok(x) => x,
-                Err(Error::Model { message, .. }) if message == NO_ODE_DERIVATIVES => return Ok(None),
-                Err(e) => return Err(e),
-            };
+            let (f, r) = self.run_sets(s, &sets, &observe, None, true)?;
             for i in 0..n {
                 for t in 0..N.min(nb - first) {
                     d.df[i * nb + first + t] = f[i].d[t];
@@ -701,19 +701,10 @@ impl Model {
         kin.with_variance = with_variance;
         let mut f = vec![T::cst(f64::NAN); observe.len()];
         let active = kin.active.clone();
-        predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| {
-            if e.message == NO_ODE_DERIVATIVES {
-                Error::Model {
-                    model: self.origin.clone(),
-                    message: e.message,
-                }
-            } else {
-                Error::Solver {
-                    subject: s.id.clone(),
-                    time: e.time,
-                    message: e.message,
-                }
-            }
+        predict(&mut kin, timeline, &active, 1.0, &mut f, amounts).map_err(|e| Error::Solver {
+            subject: s.id.clone(),
+            time: e.time,
+            message: e.message,
         })?;
         if let Some(k) = f.iter().position(|x| !x.val().is_finite()) {
             let r = &s.records[observe[k]].record;
@@ -1072,9 +1063,6 @@ enum Solver<T: Real> {
     Ode,
 }
 
-/// Why a dual evaluation stopped: the ODE integrator works in values only.
-const NO_ODE_DERIVATIVES: &str = "derivatives do not pass through numerically integrated ODEs";
-
 impl<'m, T: Real> LangKinetics<'m, T> {
     fn new(model: &'m Model, sets: &'m ParameterSets<T>, outputs: Vec<usize>) -> Result<Self> {
         let c = &model.code;
@@ -1104,7 +1092,9 @@ impl<'m, T: Real> LangKinetics<'m, T> {
             integrator: None,
         };
         if c.dynamics == Dynamics::Ode {
-            let integrator = Integrator::new(n, OdeMethod::Auto, ODE_TOLERANCES).map_err(|e| Error::Model {
+            // With tangents, the forward sensitivities ride along as extra states.
+            let dim = n * (1 + T::TANGENTS);
+            let integrator = Integrator::new(dim, OdeMethod::Auto, ODE_TOLERANCES).map_err(|e| Error::Model {
                 model: model.origin.clone(),
                 message: e.to_string(),
             })?;
@@ -1132,9 +1122,6 @@ impl<'m, T: Real> LangKinetics<'m, T> {
                 Some(p) => Solver::Modal(Box::new(ModalKinetics::new(&p))),
                 None => Solver::Ode,
             };
-        }
-        if T::TANGENTS > 0 && matches!(self.solver, Solver::Ode) {
-            return Err(NO_ODE_DERIVATIVES.into());
         }
         Ok(())
     }
@@ -1248,49 +1235,58 @@ pub fn kernel_params<T: Real>(kernel: Kernel, x: &[T]) -> PkParams<T> {
 }
 
 /// The ODE right-hand side: the model's `des` program on the slots of the
-/// current parameter set, plus the running infusion rates.
+/// current parameter set, plus the running infusion rates. With tangents
+/// (`T = Dual<k>`) the system is augmented by the forward sensitivities
+/// S = ∂y/∂b: y holds the n values, then the k tangents of each state, and the
+/// dual evaluation of the code gives Ṡ = J·S + ∂f/∂b in the same pass.
 struct Rhs<'a, T: Real> {
     model: &'a Model,
     scratch: &'a mut [T],
-    rates: &'a Rates,
+    rates: &'a Rates<T>,
     n: usize,
 }
 
 impl<T: Real> OdeSystem for Rhs<'_, T> {
     fn dim(&self) -> usize {
-        self.n
+        self.n * (1 + T::TANGENTS)
     }
     fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
         let l = &self.model.code.layout;
+        let (n, k) = (self.n, T::TANGENTS);
         self.scratch[l.t] = T::cst(t);
-        for (s, x) in self.scratch[l.state..l.state + self.n].iter_mut().zip(y) {
-            *s = T::cst(*x);
+        for (i, s) in self.scratch[l.state..l.state + n].iter_mut().enumerate() {
+            *s = T::from_parts(y[i], &y[n + i * k..n + (i + 1) * k]);
         }
         self.model.code.des.run(self.scratch);
-        let derivatives = &self.scratch[l.derivative..l.derivative + self.n];
-        for ((d, x), r) in dy.iter_mut().zip(derivatives).zip(self.rates.iter()) {
-            *d = x.val() + r;
+        for i in 0..n {
+            let x = self.scratch[l.derivative + i] + self.rates[i];
+            dy[i] = x.val();
+            for t in 0..k {
+                dy[n + i * k + t] = x.tangent(t);
+            }
         }
     }
 }
 
 impl<T: Real> LangKinetics<'_, T> {
     /// Integrates the user ODEs over `dt` from the current time.
-    /// Values only: [`LangKinetics::build`] refuses ODE integration with tangents.
+    /// With tangents, the forward sensitivities are integrated with the states ([`Rhs`]).
     fn integrate(&mut self, state: &mut State<T>, dt: f64, stop: Stop) -> std::result::Result<(), String> {
         let n = self.model.code.states.len();
-        if T::TANGENTS > 0 {
-            return Err(NO_ODE_DERIVATIVES.into());
-        }
+        let k = T::TANGENTS;
         let Some(integrator) = self.integrator.as_mut() else {
             return Err("no ODE integrator".into());
         };
-        // The engine's state and rates are in engine order; the ODEs in model order.
-        let mut y = [0.0; MAX_STATES];
-        let mut rates = [0.0; MAX_STATES];
-        for (k, &e) in self.engine.iter().enumerate() {
-            y[k] = state[e].val();
-            rates[k] = self.rates[e].val();
+        // The engine's state and rates are in engine order; the ODEs in model
+        // order. y: values, then each state's tangents.
+        let mut y = [0.0; MAX_STATES * (1 + MAX_TANGENTS)];
+        let mut rates = [T::zero(); MAX_STATES];
+        for (i, &e) in self.engine.iter().enumerate() {
+            y[i] = state[e].val();
+            for t in 0..k {
+                y[n + i * k + t] = state[e].tangent(t);
+            }
+            rates[i] = self.rates[e];
         }
         let mut rhs = Rhs {
             model: self.model,
@@ -1300,10 +1296,10 @@ impl<T: Real> LangKinetics<'_, T> {
         };
         let (t0, t1) = (self.now, self.now + dt);
         integrator
-            .advance(&mut rhs, t0, &mut y[..n], t1, stop)
+            .advance(&mut rhs, t0, &mut y[..n * (1 + k)], t1, stop)
             .map_err(|e| e.to_string())?;
-        for (k, &e) in self.engine.iter().enumerate() {
-            state[e] = T::cst(y[k]);
+        for (i, &e) in self.engine.iter().enumerate() {
+            state[e] = T::from_parts(y[i], &y[n + i * k..n + (i + 1) * k]);
         }
         self.now = t1;
         Ok(())
