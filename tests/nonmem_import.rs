@@ -1201,8 +1201,13 @@ fn translate_prints_the_model() {
     );
 }
 
+/// Michaelis–Menten ODEs ($DES), integrated with their forward sensitivities:
+/// about 33 s in release on the 2-core machine (406 objective evaluations);
+/// it took 87–215 s with finite-difference η-derivatives. The OFV ends 0.08
+/// below NONMEM's (21038.1184 vs 21038.1977; at NONMEM's estimates the
+/// engine's OFV equals NONMEM's, so NONMEM, ADVAN13 TOL=7, stopped above the
+/// optimum); Ω(2,2) is 4% from NONMEM's (0.1171 vs 0.1125).
 #[test]
-#[ignore = "slow (87-215 s in release on the 2-core machine: 537 objective evaluations of the ODE model with finite-difference η-derivatives), and Ω(2,2) ends 5.5% from NONMEM's (0.1187 vs 0.1125) at an OFV 0.08 below NONMEM's (21038.1171 vs 21038.1977; at NONMEM's estimates the engine's OFV equals NONMEM's, so NONMEM stopped above the optimum, ADVAN13 TOL=7). Run with --ignored"]
 fn ode054_estimate() {
     check_estimate(
         "fixtures/nonmem_runs/nlmixr2test_runODE054_des_mm_infusion2cpt",
