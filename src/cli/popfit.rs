@@ -11,8 +11,8 @@ use nalgebra::DMatrix;
 use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::estimation::{
-    covariance, diagnostics, objective, reported, standard_errors, EstimationOptions, Method, ObservationRow,
-    Parameters, PopValues, PopulationData, PopulationFit, Reported,
+    covariance, diagnostics, objective, reported, standard_errors, CovarianceMatrix, EstimationOptions, Method,
+    ObservationRow, Parameters, PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
 use pk::{Error, Result};
@@ -41,6 +41,10 @@ pub struct PopfitArgs {
     /// default: a central-difference Hessian costs ~2n² objective evaluations).
     #[arg(long, conflicts_with = "no_covariance")]
     covariance: bool,
+    /// Covariance matrix of the standard errors: sandwich (R⁻¹SR⁻¹, NONMEM's
+    /// default), r or s (default: sandwich, or the control stream's $COVARIANCE MATRIX=).
+    #[arg(long)]
+    cov_matrix: Option<String>,
     #[command(flatten)]
     selection: DataSelection,
     /// JSON output file.
@@ -92,16 +96,32 @@ fn covariance_step(
     start: &PopValues,
     fit: &PopulationFit,
     skip: Option<String>,
+    matrix: CovarianceMatrix,
 ) -> Result<std::result::Result<Vec<f64>, String>> {
     if let Some(why) = skip {
         return Ok(Err(why));
     }
-    Ok(match covariance(model, pop, start, fit)? {
+    Ok(match covariance(model, pop, start, fit, matrix)? {
         Some(c) => Ok(standard_errors(model, start, fit, &c)?),
-        None => Err("the Hessian of the OFV is not positive definite: no standard errors \
-                     (the model may be over-parameterised, or the fit not at a minimum)"
-            .to_string()),
+        None => Err(match matrix {
+            CovarianceMatrix::S => "the S matrix is not positive definite: no standard errors \
+                                    (more parameters than subjects inform?)"
+                .to_string(),
+            _ => "the R matrix (the Hessian of the OFV) is not positive definite: no standard errors \
+                  (the model may be over-parameterised, or the fit not at a minimum)"
+                .to_string(),
+        }),
     })
+}
+
+/// The covariance matrix: `--cov-matrix`, else the control stream's
+/// `$COVARIANCE MATRIX=` (`from_control_stream`), else the sandwich.
+fn covariance_matrix(args: &PopfitArgs, from_control_stream: Option<&str>) -> Result<CovarianceMatrix> {
+    match (&args.cov_matrix, from_control_stream) {
+        (Some(m), _) => CovarianceMatrix::parse(m),
+        (None, Some(m)) => CovarianceMatrix::parse(m),
+        (None, None) => Ok(CovarianceMatrix::Sandwich),
+    }
 }
 
 /// The objective at `start` as a fit without iterations (`--evaluate`, MAXEVAL=0).
@@ -179,9 +199,10 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         estimate_with_progress(&model, &pop, &start, &options)?
     };
     let elapsed = started.elapsed().as_secs_f64();
-    let se = covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true))?;
+    let matrix = covariance_matrix(&args, None)?;
+    let se = covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true), matrix)?;
     let rows = diagnostics(&model, &pop, &fit)?;
-    let report = Report::new(&model, &pop, &fit, se, elapsed);
+    let report = Report::new(&model, &pop, &fit, se, matrix, elapsed);
     write_text(None, &report.text(), &inputs)?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
@@ -207,6 +228,8 @@ struct Report<'a> {
     fit: &'a PopulationFit,
     estimates: Vec<Reported>,
     se: std::result::Result<Vec<f64>, String>,
+    /// The matrix the standard errors come from.
+    matrix: CovarianceMatrix,
     n_subjects: usize,
     n_obs: usize,
     n_censored: usize,
@@ -222,6 +245,7 @@ impl<'a> Report<'a> {
         pop: &PopulationData,
         fit: &'a PopulationFit,
         se: std::result::Result<Vec<f64>, String>,
+        matrix: CovarianceMatrix,
         seconds: f64,
     ) -> Self {
         let params = Parameters::of(model);
@@ -238,6 +262,7 @@ impl<'a> Report<'a> {
             fit,
             estimates: reported(model, &params, &fit.values),
             se,
+            matrix,
             n_subjects: pop.subjects.len(),
             n_obs: pop.n_obs,
             n_censored: pop.n_censored,
@@ -295,7 +320,10 @@ impl<'a> Report<'a> {
             }
         ));
         match &self.se {
-            Ok(_) => t.push_str("Standard errors: R matrix, 2·(∇²OFV)⁻¹ by central differences\n"),
+            Ok(_) => t.push_str(&format!(
+                "Standard errors: {} (R = ∇²OFV, S = Σ gᵢgᵢᵀ of the subjects' OFV gradients, by central differences)\n",
+                self.matrix
+            )),
             Err(m) => t.push_str(&format!("Covariance step: {m}\n")),
         }
         t.push_str(&format!(
@@ -581,15 +609,17 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         estimate_with_progress(model, &pop, &start, &options)?
     };
     let elapsed = started.elapsed().as_secs_f64();
+    let matrix = covariance_matrix(&args, lowered.estimation.covariance_matrix.as_deref())?;
     let se = covariance_step(
         model,
         &pop,
         &start,
         &fit,
         skip_reason(&args, lowered.estimation.covariance),
+        matrix,
     )?;
     let rows = diagnostics(model, &pop, &fit)?;
-    let report = Report::new(model, &pop, &fit, se, elapsed);
+    let report = Report::new(model, &pop, &fit, se, matrix, elapsed);
     let params = &lowered.parameters;
     let nm = params.nm_values(&fit.values, &lowered.initial);
     let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();

@@ -53,6 +53,8 @@ pub struct EstimationPlan {
     pub max_evaluations: Option<u64>,
     /// Whether `$COVARIANCE` asks for standard errors.
     pub covariance: bool,
+    /// `$COVARIANCE MATRIX=R` or `S` when given (`None`: NONMEM's sandwich).
+    pub covariance_matrix: Option<String>,
     /// The method as NONMEM titles it in `.ext` tables.
     pub title: String,
     /// What differs from NONMEM's own settings (told to the user).
@@ -3098,23 +3100,14 @@ impl E {
 fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
     let mut notes = Vec::new();
     let covariance = cs.covariance.is_some();
-    if let Some(c) = &cs.covariance {
-        match c.matrix.as_deref() {
-            Some("R") => {}
-            Some(m) => notes.push(format!(
-                "$COVARIANCE MATRIX={m}: the engine's standard errors come from the R matrix (the Hessian of the objective)"
-            )),
-            None => notes.push(
-                "$COVARIANCE: NONMEM's default is the sandwich R⁻¹SR⁻¹; the engine's standard errors come from the R matrix".into(),
-            ),
-        }
-    }
+    let covariance_matrix = cs.covariance.as_ref().and_then(|c| c.matrix.clone());
     let Some(last) = cs.estimations.last() else {
         return Ok(EstimationPlan {
             method: Method::Fo,
             evaluate_only: true,
             max_evaluations: None,
             covariance,
+            covariance_matrix,
             title: "First Order".into(),
             notes: vec!["no $ESTIMATION: the objective is evaluated at the initial estimates (FO)".into()],
         });
@@ -3231,6 +3224,7 @@ fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
         evaluate_only: maxeval == Some(0),
         max_evaluations: maxeval,
         covariance,
+        covariance_matrix,
         title,
         notes,
     })

@@ -823,23 +823,95 @@ pub fn estimate_with(
     })
 }
 
-/// The covariance step: the inverse observed information 2·(∇²OFV)⁻¹ in φ
-/// (NONMEM's R matrix form), by central differences. `None` if the Hessian
-/// is not positive definite.
+/// The matrix the covariance step inverts (NONMEM's `$COVARIANCE MATRIX=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CovarianceMatrix {
+    /// R⁻¹SR⁻¹, NONMEM's default: valid also when the residual model is off.
+    Sandwich,
+    /// The R matrix, the Hessian of the OFV: Cov = 2·R⁻¹.
+    R,
+    /// The S matrix, the cross-product of the subjects' OFV gradients: Cov = 4·S⁻¹.
+    S,
+}
+
+impl CovarianceMatrix {
+    /// Parses `sandwich`, `r` or `s` (any case).
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "sandwich" | "rsr" => Ok(CovarianceMatrix::Sandwich),
+            "r" => Ok(CovarianceMatrix::R),
+            "s" => Ok(CovarianceMatrix::S),
+            other => Err(Error::Argument(format!(
+                "--cov-matrix {other}: expected sandwich (R⁻¹SR⁻¹, NONMEM's default), r or s"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for CovarianceMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CovarianceMatrix::Sandwich => "sandwich R⁻¹SR⁻¹",
+            CovarianceMatrix::R => "R matrix",
+            CovarianceMatrix::S => "S matrix",
+        })
+    }
+}
+
+/// Step of the central differences of the covariance step in φ.
+const COVARIANCE_STEP: f64 = 1e-3;
+
+/// The covariance of φ at the estimates from `matrix`, NONMEM's way: with
+/// OFV = −2LL, R = ∇²OFV (central differences) and S = Σᵢ gᵢgᵢᵀ with gᵢ the
+/// gradient of subject i's contribution (central differences), the sandwich
+/// is R⁻¹SR⁻¹, the R-matrix covariance 2R⁻¹ and the S-matrix one 4S⁻¹
+/// (the information ½R, or ¼S, inverted). `None` when the matrix to invert is
+/// not positive definite.
 pub fn covariance(
     model: &Model,
     data: &PopulationData,
     start: &PopValues,
     fit: &PopulationFit,
+    matrix: CovarianceMatrix,
 ) -> Result<Option<DMatrix<f64>>> {
     let params = Parameters::of(model);
     let starts: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
-    let f = |phi: &[f64]| -> Result<f64> {
+    let evaluate = |phi: &[f64]| -> Result<Evaluation> {
         let v = params.values(model, start, phi)?;
-        Ok(objective(model, data, &v, fit.method, &starts)?.ofv)
+        objective(model, data, &v, fit.method, &starts)
     };
-    let hess = super::outer::hessian(&f, &fit.phi, fit.evaluation.ofv, 1e-3)?;
-    Ok(hess.cholesky().map(|c| 2.0 * c.inverse()))
+    let r = || -> Result<Option<DMatrix<f64>>> {
+        let f = |phi: &[f64]| -> Result<f64> { Ok(evaluate(phi)?.ofv) };
+        let hess = super::outer::hessian(&f, &fit.phi, fit.evaluation.ofv, COVARIANCE_STEP)?;
+        Ok(hess.cholesky().map(|c| c.inverse()))
+    };
+    let s = || -> Result<DMatrix<f64>> {
+        let n = fit.phi.len();
+        let mut grads = DMatrix::zeros(fit.evaluation.contributions.len(), n);
+        let mut x = fit.phi.clone();
+        for j in 0..n {
+            x[j] = fit.phi[j] + COVARIANCE_STEP;
+            let up = evaluate(&x)?.contributions;
+            x[j] = fit.phi[j] - COVARIANCE_STEP;
+            let down = evaluate(&x)?.contributions;
+            x[j] = fit.phi[j];
+            for (i, (u, d)) in up.iter().zip(&down).enumerate() {
+                grads[(i, j)] = (u - d) / (2.0 * COVARIANCE_STEP);
+            }
+        }
+        Ok(grads.transpose() * grads)
+    };
+    Ok(match matrix {
+        CovarianceMatrix::R => r()?.map(|r_inv| 2.0 * r_inv),
+        CovarianceMatrix::S => s()?.cholesky().map(|c| 4.0 * c.inverse()),
+        CovarianceMatrix::Sandwich => match r()? {
+            Some(r_inv) => {
+                let s = s()?;
+                Some(&r_inv * s * &r_inv)
+            }
+            None => None,
+        },
+    })
 }
 
 /// A reported estimate: its name and value on the scale NONMEM reports it
