@@ -7,7 +7,7 @@
 //! kernel); the user ODEs integrated numerically (Dopri5/RODAS, rtol 1e-10).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use pk::data::{read_dataset, ReadOptions};
+use pk::data::{read_dataset, Dataset, ReadOptions};
 use pk::model::{Model, Values};
 use std::hint::black_box;
 use std::io::Write;
@@ -15,14 +15,19 @@ use std::io::Write;
 const HEAD: &str = "units amount=mg, volume=L, time=h, concentration=ng/mL\ncovariates WT\n\
 theta TVCL = 20\ntheta V1 = 50\ntheta Q = 30\ntheta V2 = 130\nomega eta_cl ~ 0.1\nsigma prop ~ 0.01\n";
 
-fn profile(c: &mut Criterion) {
+/// One subject: 100 mg over 2 h every 24 h × 5, 100 samples over 0–120 h.
+fn five_infusions() -> Dataset {
     let mut csv = String::from("ID,TIME,AMT,RATE,ADDL,II,EVID,MDV,DV,WT\n1,0,100,50,4,24,1,1,.,70\n");
     for i in 0..100 {
         csv.push_str(&format!("1,{},0,0,0,0,0,0,1,70\n", 120.0 * (i + 1) as f64 / 100.0));
     }
     let mut file = tempfile::NamedTempFile::new().unwrap();
     file.write_all(csv.as_bytes()).unwrap();
-    let data = read_dataset(file.path(), &ReadOptions::default()).unwrap();
+    read_dataset(file.path(), &ReadOptions::default()).unwrap()
+}
+
+fn profile(c: &mut Criterion) {
+    let data = five_infusions();
     let variants = [
         (
             "kernel",
@@ -68,13 +73,7 @@ fn profile(c: &mut Criterion) {
 /// evaluations of central differences, for the kernel and for the ODEs
 /// integrated with their sensitivities.
 fn derivatives(c: &mut Criterion) {
-    let mut csv = String::from("ID,TIME,AMT,RATE,ADDL,II,EVID,MDV,DV,WT\n1,0,100,50,4,24,1,1,.,70\n");
-    for i in 0..100 {
-        csv.push_str(&format!("1,{},0,0,0,0,0,0,1,70\n", 120.0 * (i + 1) as f64 / 100.0));
-    }
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    file.write_all(csv.as_bytes()).unwrap();
-    let data = read_dataset(file.path(), &ReadOptions::default()).unwrap();
+    let data = five_infusions();
     let head = "units amount=mg, volume=L, time=h, concentration=ng/mL\n\
         theta TVCL = 20\ntheta TV1 = 50\ntheta TQ = 30\ntheta TV2 = 130\n\
         omega a ~ 0.1, b ~ 0.1, c ~ 0.1, d ~ 0.1\nsigma prop ~ 0.01\n\

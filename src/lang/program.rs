@@ -116,22 +116,13 @@ fn truth(b: bool) -> f64 {
 /// Applies a binary operator.
 #[inline(always)]
 pub fn binary(op: BinOp, x: f64, y: f64) -> f64 {
+    binary_real(op, x, y)
+}
+
+/// A comparison or logical operator on values (1 true, 0 false).
+#[inline(always)]
+fn compare(op: BinOp, x: f64, y: f64) -> f64 {
     match op {
-        BinOp::Add => x + y,
-        BinOp::Sub => x - y,
-        BinOp::Mul => x * y,
-        BinOp::Div => x / y,
-        BinOp::Pow => {
-            if y == 2.0 {
-                x * x
-            } else if y == 0.5 {
-                x.sqrt()
-            } else if y.fract() == 0.0 && y.abs() < 64.0 {
-                x.powi(y as i32)
-            } else {
-                x.powf(y)
-            }
-        }
         BinOp::Eq => truth(x == y),
         BinOp::Ne => truth(x != y),
         BinOp::Lt => truth(x < y),
@@ -140,6 +131,7 @@ pub fn binary(op: BinOp, x: f64, y: f64) -> f64 {
         BinOp::Ge => truth(x >= y),
         BinOp::And => truth(x != 0.0 && y != 0.0),
         BinOp::Or => truth(x != 0.0 || y != 0.0),
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Pow => f64::NAN,
     }
 }
 
@@ -159,7 +151,8 @@ pub fn call(f: Func, x: f64, y: f64) -> f64 {
 }
 
 /// Applies a binary operator to generic scalars: comparisons and logic on
-/// values (their results are constants), arithmetic with tangents.
+/// values (their results are constants), arithmetic with tangents. A
+/// constant power of 2, ½ or a small integer takes the exact short form.
 #[inline(always)]
 fn binary_real<T: Real>(op: BinOp, x: T, y: T) -> T {
     match op {
@@ -167,23 +160,20 @@ fn binary_real<T: Real>(op: BinOp, x: T, y: T) -> T {
         BinOp::Sub => x - y,
         BinOp::Mul => x * y,
         BinOp::Div => x / y,
-        BinOp::Pow => {
+        BinOp::Pow if y.is_constant() => {
             let yv = y.val();
-            if T::TANGENTS == 0 || y.is_constant() {
-                if yv == 2.0 {
-                    x * x
-                } else if yv == 0.5 {
-                    x.sqrt()
-                } else if yv.fract() == 0.0 && yv.abs() < 64.0 {
-                    x.powi(yv as i32)
-                } else {
-                    x.powf(y)
-                }
+            if yv == 2.0 {
+                x * x
+            } else if yv == 0.5 {
+                x.sqrt()
+            } else if yv.fract() == 0.0 && yv.abs() < 64.0 {
+                x.powi(yv as i32)
             } else {
                 x.powf(y)
             }
         }
-        _ => T::cst(binary(op, x.val(), y.val())),
+        BinOp::Pow => x.powf(y),
+        _ => T::cst(compare(op, x.val(), y.val())),
     }
 }
 
