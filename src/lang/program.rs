@@ -138,16 +138,7 @@ fn compare(op: BinOp, x: f64, y: f64) -> f64 {
 /// Applies a function.
 #[inline(always)]
 pub fn call(f: Func, x: f64, y: f64) -> f64 {
-    match f {
-        Func::Exp => x.exp(),
-        Func::Log => x.ln(),
-        Func::Log10 => x.log10(),
-        Func::Sqrt => x.sqrt(),
-        Func::Abs => x.abs(),
-        Func::Phi => normal_cdf(x),
-        Func::Min => x.min(y),
-        Func::Max => x.max(y),
-    }
+    call_real(f, x, y)
 }
 
 /// Applies a binary operator to generic scalars: comparisons and logic on
