@@ -10,9 +10,8 @@
 
 use pk::nonmem::import::Import;
 use pk::nonmem::read_ext;
-use pk::population::estimation::{
-    covariance, objective, reported, standard_errors, CovarianceMatrix, Parameters, PopulationData, PopulationFit,
-};
+use pk::population::covariance::{covariance_step, CovarianceFailure, CovarianceMatrix};
+use pk::population::estimation::{objective, Parameters, PopulationData, PopulationFit};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/nonmem_runs");
 
@@ -50,13 +49,11 @@ type NonmemSes = (Vec<Option<f64>>, Vec<(usize, usize, f64)>);
 /// The standard errors of `matrix` in NONMEM's numbering.
 fn nonmem_ses(run: &Run, matrix: CovarianceMatrix) -> NonmemSes {
     let m = &run.imp.model;
-    let cov = covariance(m, &run.pop, &run.start, &run.fit, matrix).unwrap().unwrap();
-    let se = standard_errors(m, &run.start, &run.fit, &cov).unwrap();
-    let names: Vec<String> = reported(m, &Parameters::of(m), &run.fit.values)
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    let (theta, omega, _sigma) = run.imp.lowered.parameters.nm_standard_errors(m, &names, &se);
+    let step = covariance_step(m, &run.pop, &run.start, &run.fit, matrix)
+        .unwrap()
+        .unwrap();
+    let se = step.standard_errors();
+    let (theta, omega, _sigma) = run.imp.lowered.parameters.nm_standard_errors(m, &step.names, &se);
     let mut om = Vec::new();
     for (i, row) in omega.iter().enumerate() {
         for (j, x) in row.iter().enumerate().take(i + 1) {
@@ -153,4 +150,228 @@ fn cov_matrix_names_are_parsed() {
     assert_eq!(CovarianceMatrix::parse("S").unwrap(), CovarianceMatrix::S);
     let e = CovarianceMatrix::parse("hessian").unwrap_err().to_string();
     assert!(e.contains("expected sandwich"), "{e}");
+}
+
+/// A model that cannot identify its parameters: CL = PTVCL·SCALE·WGT, where
+/// only the product PTVCL·SCALE is informed. The R matrix is then singular
+/// along ln PTVCL − ln SCALE, and the step fails in NONMEM's words, naming
+/// both estimates; the estimates stand.
+#[test]
+fn over_parameterised_model_fails_in_nonmem_words() {
+    use pk::data::{read_dataset, ReadOptions};
+    use pk::model::Model;
+    use pk::population::estimation::PopValues;
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/models/pheno.pk"))
+        .unwrap()
+        .replace("theta PTVV", "theta SCALE = 1 (0, )\ntheta PTVV")
+        .replace("TVCL = PTVCL * WGT", "TVCL = PTVCL * SCALE * WGT");
+    let model = Model::from_text(&text, "pheno_scaled.pk").unwrap();
+    let data = read_dataset(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pheno/pheno.csv"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let start = PopValues::initial(&model);
+    let evaluation = objective(&model, &pop, &start, pk::population::estimation::Method::FoceI, &[]).unwrap();
+    let fit = PopulationFit {
+        phi: Parameters::of(&model).phi(&model, &start).unwrap(),
+        values: start.clone(),
+        method: pk::population::estimation::Method::FoceI,
+        evaluation,
+        converged: true,
+        message: String::new(),
+        iterations: 0,
+        objective_evaluations: 1,
+    };
+    for matrix in [CovarianceMatrix::Sandwich, CovarianceMatrix::R] {
+        let failure = covariance_step(&model, &pop, &start, &fit, matrix)
+            .unwrap()
+            .unwrap_err();
+        let CovarianceFailure::R {
+            singular, direction, ..
+        } = &failure
+        else {
+            panic!("expected an R-matrix failure, got {failure:?}");
+        };
+        assert!(*singular, "{failure}");
+        assert!(
+            direction.contains(&"PTVCL".to_string()) && direction.contains(&"SCALE".to_string()),
+            "{failure}"
+        );
+        let words = failure.to_string();
+        assert!(words.starts_with("R MATRIX ALGORITHMICALLY SINGULAR"), "{words}");
+        assert!(words.contains("the estimates stand"), "{words}");
+    }
+    let failure = covariance_step(&model, &pop, &start, &fit, CovarianceMatrix::S)
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        failure.to_string().starts_with("S MATRIX ALGORITHMICALLY SINGULAR"),
+        "{failure}"
+    );
+}
+
+/// `--cov FILE` on Infusion_2CPT at NONMEM's estimates: NONMEM's `.cov`
+/// layout (THETA1…, SIGMA(1,1), OMEGA(i,j) lower triangle, zeros where not
+/// estimated or fixed), its diagonal the squared SEs of the JSON and of NONMEM's SE
+/// row (runN049.ext) within 3%; the JSON's correlation matrix, eigenvalues
+/// (ascending) and condition number are those of that matrix.
+#[test]
+fn cov_file_in_nonmem_layout_with_correlation_and_eigenvalues() {
+    let dir = tempfile::tempdir().unwrap();
+    let cov = dir.path().join("run.cov");
+    let json = dir.path().join("run.json");
+    let run = format!("{ROOT}/nlmixr2test_runN049_advan3_infusion");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pk"))
+        .args([
+            "popfit",
+            &format!("{run}/runN049.ctl"),
+            "--inits-from",
+            &format!("{run}/runN049.ext"),
+            "--evaluate",
+            "--covariance",
+            "--cov",
+            cov.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Correlation matrix of the estimates"), "{stdout}");
+    assert!(stdout.contains("Condition number"), "{stdout}");
+    let text = std::fs::read_to_string(&cov).unwrap();
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("TABLE NO.     1: First Order Conditional Estimation with Interaction"));
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    let names = [
+        "NAME",
+        "THETA1",
+        "THETA2",
+        "THETA3",
+        "THETA4",
+        "THETA5",
+        "SIGMA(1,1)",
+        "OMEGA(1,1)",
+        "OMEGA(2,1)",
+        "OMEGA(2,2)",
+    ];
+    assert_eq!(&header[..names.len()], &names);
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap() - 1;
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), header.len() - 1);
+    // OMEGA(2,1) is not estimated (diagonal Ω): a row and a column of zeros.
+    let o21 = col("OMEGA(2,1)");
+    assert!(rows[o21].iter().all(|v| *v == 0.0) && rows.iter().all(|r| r[o21] == 0.0));
+    // Symmetric.
+    for (i, r) in rows.iter().enumerate() {
+        for (j, v) in r.iter().enumerate() {
+            assert!((v - rows[j][i]).abs() <= 1e-8 * v.abs().max(1e-300), "({i},{j})");
+        }
+    }
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let se_theta: Vec<f64> = doc["se"]["theta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let nm = read_ext(format!("{run}/runN049.ext")).unwrap();
+    let nm_se = nm.last().unwrap().standard_errors().unwrap();
+    for k in 0..5 {
+        let from_cov = rows[k][k].sqrt();
+        assert!((from_cov / se_theta[k] - 1.0).abs() < 1e-7, "THETA{}", k + 1);
+        assert!(
+            (from_cov / nm_se.theta[k] - 1.0).abs() < 0.03,
+            "THETA{} vs NONMEM",
+            k + 1
+        );
+    }
+    // SIGMA(1,1) is fixed at 1 (the residual SD is θ5): zeros.
+    let s11 = col("SIGMA(1,1)");
+    assert!(rows[s11].iter().all(|v| *v == 0.0));
+    let c = &doc["covariance"];
+    assert_eq!(c["matrix"], "sandwich");
+    let corr = c["correlation"].as_array().unwrap();
+    let n = corr.len();
+    let cov_json = c["covariance"].as_array().unwrap();
+    for i in 0..n {
+        for j in 0..n {
+            let r = corr[i][j].as_f64().unwrap();
+            let (cij, cii, cjj) = (
+                cov_json[i][j].as_f64().unwrap(),
+                cov_json[i][i].as_f64().unwrap(),
+                cov_json[j][j].as_f64().unwrap(),
+            );
+            assert!((r - cij / (cii * cjj).sqrt()).abs() < 1e-12, "({i},{j})");
+        }
+    }
+    let eig: Vec<f64> = c["eigenvalues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(eig.windows(2).all(|w| w[0] <= w[1]), "{eig:?}");
+    // The eigenvalues of a correlation matrix add up to its trace, n.
+    assert!((eig.iter().sum::<f64>() - n as f64).abs() < 1e-9, "{eig:?}");
+    let cond = c["condition_number"].as_f64().unwrap();
+    assert!((cond - eig[n - 1] / eig[0]).abs() < 1e-9 * cond);
+}
+
+/// `--cov` for a model written in the language numbers θ, σ and Ω as
+/// NONMEM would (declaration order).
+#[test]
+fn cov_file_of_a_language_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let cov = dir.path().join("pheno.cov");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pk"))
+        .args([
+            "popfit",
+            &format!("{root}/fixtures/pheno/pheno.csv"),
+            "--model",
+            &format!("{root}/models/pheno.pk"),
+            "--cov",
+            cov.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&cov).unwrap();
+    let header: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "THETA1",
+            "THETA2",
+            "THETA3",
+            "SIGMA(1,1)",
+            "OMEGA(1,1)",
+            "OMEGA(2,1)",
+            "OMEGA(2,2)"
+        ]
+    );
+    // --cov with --no-covariance is refused on the command line.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pk"))
+        .args([
+            "popfit",
+            &format!("{root}/fixtures/pheno/pheno.csv"),
+            "--model",
+            &format!("{root}/models/pheno.pk"),
+            "--no-covariance",
+            "--cov",
+            cov.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
 }

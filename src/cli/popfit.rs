@@ -10,9 +10,10 @@ use clap::Args;
 use nalgebra::DMatrix;
 use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
+use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
 use pk::population::estimation::{
-    covariance, diagnostics, objective, reported, standard_errors, CovarianceMatrix, EstimationOptions, Method,
-    ObservationRow, Parameters, PopValues, PopulationData, PopulationFit, Reported,
+    diagnostics, objective, reported, EstimationOptions, Method, ObservationRow, Parameters, PopValues, PopulationData,
+    PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
 use pk::{Error, Result};
@@ -45,6 +46,10 @@ pub struct PopfitArgs {
     /// default), r or s (default: sandwich, or the control stream's $COVARIANCE MATRIX=).
     #[arg(long)]
     cov_matrix: Option<String>,
+    /// Write the covariance matrix of the estimates in NONMEM's .cov layout
+    /// (θ, Σ and Ω elements numbered as NONMEM numbers them).
+    #[arg(long, conflicts_with = "no_covariance")]
+    cov: Option<String>,
     #[command(flatten)]
     selection: DataSelection,
     /// JSON output file.
@@ -89,29 +94,38 @@ fn skip_reason(args: &PopfitArgs, requested: bool) -> Option<String> {
     }
 }
 
-/// The standard errors of the reported estimates, or why there are none.
-fn covariance_step(
+/// The covariance step, or why there is none (not run, or failed in NONMEM's words).
+fn run_covariance_step(
     model: &Model,
     pop: &PopulationData,
     start: &PopValues,
     fit: &PopulationFit,
     skip: Option<String>,
     matrix: CovarianceMatrix,
-) -> Result<std::result::Result<Vec<f64>, String>> {
+) -> Result<std::result::Result<CovarianceStep, String>> {
     if let Some(why) = skip {
         return Ok(Err(why));
     }
-    Ok(match covariance(model, pop, start, fit, matrix)? {
-        Some(c) => Ok(standard_errors(model, start, fit, &c)?),
-        None => Err(match matrix {
-            CovarianceMatrix::S => "the S matrix is not positive definite: no standard errors \
-                                    (more parameters than subjects inform?)"
-                .to_string(),
-            _ => "the R matrix (the Hessian of the OFV) is not positive definite: no standard errors \
-                  (the model may be over-parameterised, or the fit not at a minimum)"
-                .to_string(),
-        }),
-    })
+    Ok(covariance_step(model, pop, start, fit, matrix)?.map_err(|failure| failure.to_string()))
+}
+
+/// `--cov FILE`: the covariance matrix in NONMEM's `.cov` layout, or a
+/// refusal when the covariance step did not run or failed.
+fn cov_file(
+    path: Option<&str>,
+    map: &pk::nonmem::lower::params::ParameterMap,
+    model: &Model,
+    report: &Report,
+    inputs: &[&str],
+) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let step = report
+        .cov
+        .as_ref()
+        .map_err(|why| Error::Argument(format!("--cov {path}: there is no covariance matrix to write: {why}")))?;
+    let positions = map.nm_positions(model, &step.names);
+    let text = pk::nonmem::lower::params::cov_text(&nonmem_title(report.fit.method), &positions, &step.covariance);
+    write_text(Some(path), &text, inputs)
 }
 
 /// The covariance matrix: `--cov-matrix`, else the control stream's
@@ -164,7 +178,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         }
     }
     let inputs = [args.data.as_str(), model_path.as_str()];
-    for p in [&args.json, &args.table].into_iter().flatten() {
+    for p in [&args.json, &args.table, &args.cov].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
     if let Some(dir) = &args.plots {
@@ -200,9 +214,9 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let matrix = covariance_matrix(&args, None)?;
-    let se = covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true), matrix)?;
+    let cov = run_covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true), matrix)?;
     let rows = diagnostics(&model, &pop, &fit)?;
-    let report = Report::new(&model, &pop, &fit, se, matrix, elapsed);
+    let report = Report::new(&model, &pop, &fit, cov, matrix, elapsed);
     write_text(None, &report.text(), &inputs)?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
@@ -214,6 +228,8 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     if let Some(dir) = &args.plots {
         plots(dir, &model, &rows)?;
     }
+    let map = pk::nonmem::lower::params::ParameterMap::of_model(&model);
+    cov_file(args.cov.as_deref(), &map, &model, &report, &inputs)?;
     if !fit.converged {
         return Err(Error::Argument(format!(
             "the {method} estimation did not converge: {}; the numbers above are not estimates",
@@ -227,7 +243,10 @@ struct Report<'a> {
     model: &'a Model,
     fit: &'a PopulationFit,
     estimates: Vec<Reported>,
-    se: std::result::Result<Vec<f64>, String>,
+    /// The covariance step, or why there is none.
+    cov: std::result::Result<CovarianceStep, String>,
+    /// Standard errors of `estimates`, when the covariance step gave them.
+    se: Option<Vec<f64>>,
     /// The matrix the standard errors come from.
     matrix: CovarianceMatrix,
     n_subjects: usize,
@@ -244,7 +263,7 @@ impl<'a> Report<'a> {
         model: &'a Model,
         pop: &PopulationData,
         fit: &'a PopulationFit,
-        se: std::result::Result<Vec<f64>, String>,
+        cov: std::result::Result<CovarianceStep, String>,
         matrix: CovarianceMatrix,
         seconds: f64,
     ) -> Self {
@@ -261,7 +280,8 @@ impl<'a> Report<'a> {
             model,
             fit,
             estimates: reported(model, &params, &fit.values),
-            se,
+            se: cov.as_ref().ok().map(|c| c.standard_errors()),
+            cov,
             matrix,
             n_subjects: pop.subjects.len(),
             n_obs: pop.n_obs,
@@ -287,7 +307,7 @@ impl<'a> Report<'a> {
 
     fn se_of(&self, name: &str) -> Option<f64> {
         let i = self.estimates.iter().position(|e| e.name == name)?;
-        self.se.as_ref().ok().map(|s| s[i])
+        self.se.as_ref().map(|s| s[i])
     }
 
     fn text(&self) -> String {
@@ -319,7 +339,7 @@ impl<'a> Report<'a> {
                 ""
             }
         ));
-        match &self.se {
+        match &self.cov {
             Ok(_) => t.push_str(&format!(
                 "Standard errors: {} (R = ∇²OFV, S = Σ gᵢgᵢᵀ of the subjects' OFV gradients, by central differences)\n",
                 self.matrix
@@ -327,18 +347,28 @@ impl<'a> Report<'a> {
             Err(m) => t.push_str(&format!("Covariance step: {m}\n")),
         }
         t.push_str(&format!(
-            "\n{:<28} {:>14} {:>12} {:>8}\n",
-            "parameter", "estimate", "SE", "RSE%"
+            "\n{:<28} {:>14} {:>12} {:>8}   {:<24} {:>10}\n",
+            "parameter", "estimate", "SE", "RSE%", "estimated on scale", "SE there"
         ));
+        let cov = self.cov.as_ref().ok();
+        let rse = cov.map(|c| c.relative_standard_errors());
+        let se_phi = cov.map(|c| c.estimated_scale_standard_errors());
         for (i, e) in self.estimates.iter().enumerate() {
-            let se = self.se.as_ref().ok().map(|s| s[i]);
+            let se = self.se.as_ref().map(|s| s[i]);
             t.push_str(&format!(
-                "{:<28} {:>14.6} {:>12} {:>8}\n",
+                "{:<28} {:>14.6} {:>12} {:>8}   {:<24} {:>10}\n",
                 e.name,
                 e.value,
                 se.map_or("-".into(), |s| format!("{s:.5}")),
-                se.map_or("-".into(), |s| format!("{:.1}", 100.0 * s / e.value.abs()))
+                rse.as_ref()
+                    .and_then(|r| r[i])
+                    .map_or("-".into(), |r| format!("{r:.1}")),
+                cov.map_or("-".into(), |c| c.scales[i].clone()),
+                se_phi.as_ref().map_or("-".into(), |s| format!("{:.5}", s[i]))
             ));
+        }
+        if let Some(c) = cov {
+            t.push_str(&correlation_text(c));
         }
         t.push_str("\nη-shrinkage:");
         for (n, s) in self.model.code.omega.names.iter().zip(&self.shrinkage) {
@@ -401,13 +431,7 @@ impl<'a> Report<'a> {
         body.insert("iterations".into(), json!(f.iterations));
         body.insert("objective_evaluations".into(), json!(f.objective_evaluations));
         body.insert("seconds".into(), json!(self.seconds));
-        body.insert(
-            "covariance".into(),
-            match &self.se {
-                Ok(_) => json!("R matrix: 2·(∇²OFV)⁻¹, central differences"),
-                Err(m) => json!(m),
-            },
-        );
+        body.insert("covariance".into(), covariance_json(&self.cov, self.matrix));
         body.insert(
             "theta_names".into(),
             json!(c.thetas.iter().map(|t| &t.name).collect::<Vec<_>>()),
@@ -423,7 +447,7 @@ impl<'a> Report<'a> {
             body.insert("omega_iov_names".into(), json!(names));
             body.insert("omega_iov".into(), m);
         }
-        if self.se.is_ok() {
+        if self.se.is_some() {
             body.insert(
                 "se".into(),
                 json!({"theta": theta_se, "omega": omega_se, "sigma": sigma_se}),
@@ -434,9 +458,12 @@ impl<'a> Report<'a> {
             .iter()
             .enumerate()
             .map(|(i, e)| {
-                let se = self.se.as_ref().ok().map(|s| s[i]);
-                json!({"name": e.name, "estimate": e.value, "se": se,
-                       "rse_percent": se.map(|s| 100.0 * s / e.value.abs())})
+                let c = self.cov.as_ref().ok();
+                json!({"name": e.name, "estimate": e.value,
+                       "se": self.se.as_ref().map(|s| s[i]),
+                       "rse_percent": c.and_then(|c| c.relative_standard_errors()[i]),
+                       "estimated_scale": c.map(|c| c.scales[i].clone()),
+                       "se_estimated_scale": c.map(|c| c.estimated_scale_standard_errors()[i])})
             })
             .collect();
         body.insert("estimates".into(), json!(estimates));
@@ -460,6 +487,60 @@ impl<'a> Report<'a> {
             .collect();
         body.insert("etas".into(), json!(etas));
         Value::Object(body)
+    }
+}
+
+/// The correlation matrix of the estimates (lower triangle, estimates
+/// numbered as in the table above), its eigenvalues and condition number.
+fn correlation_text(c: &CovarianceStep) -> String {
+    let r = c.correlation();
+    let n = r.nrows();
+    let mut t = String::from("\nCorrelation matrix of the estimates:\n");
+    t.push_str(&format!("{:<32}", ""));
+    for j in 0..n {
+        t.push_str(&format!(" {:>7}", j + 1));
+    }
+    t.push('\n');
+    for i in 0..n {
+        t.push_str(&format!("{:>3} {:<28}", i + 1, c.names[i]));
+        for j in 0..=i {
+            t.push_str(&format!(" {:>7.3}", r[(i, j)]));
+        }
+        t.push('\n');
+    }
+    let e = c.eigenvalues();
+    t.push_str("Eigenvalues of the correlation matrix:");
+    for x in &e {
+        t.push_str(&format!(" {x:.4}"));
+    }
+    t.push_str(&format!(
+        "\nCondition number (largest/smallest eigenvalue): {:.1}\n",
+        c.condition_number()
+    ));
+    t
+}
+
+/// The covariance step in JSON: the matrix used, the covariance and
+/// correlation matrices of the reported estimates, the covariance on the
+/// estimated scale, eigenvalues and condition number; or why there are none.
+fn covariance_json(cov: &std::result::Result<CovarianceStep, String>, matrix: CovarianceMatrix) -> Value {
+    let rows = |m: &DMatrix<f64>| -> Value {
+        json!((0..m.nrows())
+            .map(|i| (0..m.ncols()).map(|j| m[(i, j)]).collect::<Vec<_>>())
+            .collect::<Vec<_>>())
+    };
+    match cov {
+        Ok(c) => json!({
+            "matrix": matrix.short_name(),
+            "names": c.names,
+            "covariance": rows(&c.covariance),
+            "correlation": rows(&c.correlation()),
+            "estimated_scales": c.scales,
+            "covariance_estimated_scale": rows(&c.phi_covariance),
+            "eigenvalues": c.eigenvalues(),
+            "condition_number": c.condition_number(),
+        }),
+        Err(why) => json!({"matrix": matrix.short_name(), "failure": why}),
     }
 }
 
@@ -568,7 +649,7 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         inputs.push(p.as_str());
     }
     let table_files = table_files(&imported, args.tables.as_deref())?;
-    for p in [&args.json, &args.table, &args.ext, &args.write_model]
+    for p in [&args.json, &args.table, &args.ext, &args.write_model, &args.cov]
         .into_iter()
         .flatten()
         .chain(table_files.iter().map(|(p, _)| p))
@@ -610,7 +691,7 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let matrix = covariance_matrix(&args, lowered.estimation.covariance_matrix.as_deref())?;
-    let se = covariance_step(
+    let cov = run_covariance_step(
         model,
         &pop,
         &start,
@@ -619,15 +700,11 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         matrix,
     )?;
     let rows = diagnostics(model, &pop, &fit)?;
-    let report = Report::new(model, &pop, &fit, se, matrix, elapsed);
+    let report = Report::new(model, &pop, &fit, cov, matrix, elapsed);
     let params = &lowered.parameters;
     let nm = params.nm_values(&fit.values, &lowered.initial);
     let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
-    let nm_se = report
-        .se
-        .as_ref()
-        .ok()
-        .map(|s| params.nm_standard_errors(model, &names, s));
+    let nm_se = report.se.as_ref().map(|s| params.nm_standard_errors(model, &names, s));
     let mut text = report.text();
     text.push_str(&nonmem_summary(&imported, &nm, nm_se.as_ref()));
     write_text(None, &text, &inputs)?;
@@ -716,6 +793,7 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     if let Some(dir) = &args.plots {
         plots(dir, model, &rows)?;
     }
+    cov_file(args.cov.as_deref(), params, model, &report, &inputs)?;
     if !fit.converged {
         return Err(Error::Argument(format!(
             "the {method} estimation did not converge: {}; the numbers above are not estimates",

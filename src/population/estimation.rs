@@ -823,97 +823,6 @@ pub fn estimate_with(
     })
 }
 
-/// The matrix the covariance step inverts (NONMEM's `$COVARIANCE MATRIX=`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CovarianceMatrix {
-    /// R⁻¹SR⁻¹, NONMEM's default: valid also when the residual model is off.
-    Sandwich,
-    /// The R matrix, the Hessian of the OFV: Cov = 2·R⁻¹.
-    R,
-    /// The S matrix, the cross-product of the subjects' OFV gradients: Cov = 4·S⁻¹.
-    S,
-}
-
-impl CovarianceMatrix {
-    /// Parses `sandwich`, `r` or `s` (any case).
-    pub fn parse(text: &str) -> Result<Self> {
-        match text.to_ascii_lowercase().as_str() {
-            "sandwich" | "rsr" => Ok(CovarianceMatrix::Sandwich),
-            "r" => Ok(CovarianceMatrix::R),
-            "s" => Ok(CovarianceMatrix::S),
-            other => Err(Error::Argument(format!(
-                "--cov-matrix {other}: expected sandwich (R⁻¹SR⁻¹, NONMEM's default), r or s"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for CovarianceMatrix {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CovarianceMatrix::Sandwich => "sandwich R⁻¹SR⁻¹",
-            CovarianceMatrix::R => "R matrix",
-            CovarianceMatrix::S => "S matrix",
-        })
-    }
-}
-
-/// Step of the central differences of the covariance step in φ.
-const COVARIANCE_STEP: f64 = 1e-3;
-
-/// The covariance of φ at the estimates from `matrix`, NONMEM's way: with
-/// OFV = −2LL, R = ∇²OFV (central differences) and S = Σᵢ gᵢgᵢᵀ with gᵢ the
-/// gradient of subject i's contribution (central differences), the sandwich
-/// is R⁻¹SR⁻¹, the R-matrix covariance 2R⁻¹ and the S-matrix one 4S⁻¹
-/// (the information ½R, or ¼S, inverted). `None` when the matrix to invert is
-/// not positive definite.
-pub fn covariance(
-    model: &Model,
-    data: &PopulationData,
-    start: &PopValues,
-    fit: &PopulationFit,
-    matrix: CovarianceMatrix,
-) -> Result<Option<DMatrix<f64>>> {
-    let params = Parameters::of(model);
-    let starts: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
-    let evaluate = |phi: &[f64]| -> Result<Evaluation> {
-        let v = params.values(model, start, phi)?;
-        objective(model, data, &v, fit.method, &starts)
-    };
-    let r = || -> Result<Option<DMatrix<f64>>> {
-        let f = |phi: &[f64]| -> Result<f64> { Ok(evaluate(phi)?.ofv) };
-        let hess = super::outer::hessian(&f, &fit.phi, fit.evaluation.ofv, COVARIANCE_STEP)?;
-        Ok(hess.cholesky().map(|c| c.inverse()))
-    };
-    let s = || -> Result<DMatrix<f64>> {
-        let n = fit.phi.len();
-        let mut grads = DMatrix::zeros(fit.evaluation.contributions.len(), n);
-        let mut x = fit.phi.clone();
-        for j in 0..n {
-            x[j] = fit.phi[j] + COVARIANCE_STEP;
-            let up = evaluate(&x)?.contributions;
-            x[j] = fit.phi[j] - COVARIANCE_STEP;
-            let down = evaluate(&x)?.contributions;
-            x[j] = fit.phi[j];
-            for (i, (u, d)) in up.iter().zip(&down).enumerate() {
-                grads[(i, j)] = (u - d) / (2.0 * COVARIANCE_STEP);
-            }
-        }
-        Ok(grads.transpose() * grads)
-    };
-    Ok(match matrix {
-        CovarianceMatrix::R => r()?.map(|r_inv| 2.0 * r_inv),
-        CovarianceMatrix::S => s()?.cholesky().map(|c| 4.0 * c.inverse()),
-        CovarianceMatrix::Sandwich => match r()? {
-            Some(r_inv) => {
-                let s = s()?;
-                Some(&r_inv * s * &r_inv)
-            }
-            None => None,
-        },
-    })
-}
-
 /// A reported estimate: its name and value on the scale NONMEM reports it
 /// (θ; Ω and σ elements as variances and covariances).
 #[derive(Debug, Clone, PartialEq)]
@@ -959,38 +868,6 @@ pub fn reported(model: &Model, params: &Parameters, v: &PopValues) -> Vec<Report
             },
         })
         .collect()
-}
-
-/// Standard errors of the [`reported`] values from the covariance of φ, by the
-/// delta method (Jacobian of the reported values in φ by central differences).
-pub fn standard_errors(
-    model: &Model,
-    start: &PopValues,
-    fit: &PopulationFit,
-    cov_phi: &DMatrix<f64>,
-) -> Result<Vec<f64>> {
-    let params = Parameters::of(model);
-    let n = fit.phi.len();
-    let values = |phi: &[f64]| -> Result<Vec<f64>> {
-        let v = params.values(model, start, phi)?;
-        Ok(reported(model, &params, &v).into_iter().map(|r| r.value).collect())
-    };
-    let m = values(&fit.phi)?.len();
-    let mut jac = DMatrix::zeros(m, n);
-    let h = 1e-6;
-    let mut x = fit.phi.clone();
-    for j in 0..n {
-        x[j] = fit.phi[j] + h;
-        let up = values(&x)?;
-        x[j] = fit.phi[j] - h;
-        let down = values(&x)?;
-        x[j] = fit.phi[j];
-        for i in 0..m {
-            jac[(i, j)] = (up[i] - down[i]) / (2.0 * h);
-        }
-    }
-    let cov = &jac * cov_phi * jac.transpose();
-    Ok((0..m).map(|i| cov[(i, i)].max(0.0).sqrt()).collect())
 }
 
 /// Per-observation diagnostics of a fit.

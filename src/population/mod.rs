@@ -4,6 +4,7 @@
 
 pub mod bayes;
 pub mod compare;
+pub mod covariance;
 pub mod estimation;
 pub mod exposures;
 pub mod map;

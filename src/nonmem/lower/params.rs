@@ -125,11 +125,57 @@ impl ParameterMap {
         }
     }
 
-    /// Standard errors in NONMEM's layout from the model's reported
-    /// estimates (names `θ`, `OMEGA(a)`, `OMEGA(a,b)`, `SIGMA(s)`) and their SEs.
-    /// `None` where an element is not estimated.
-    pub fn nm_standard_errors(&self, model: &Model, names: &[String], se: &[f64]) -> NmStandardErrors {
-        let find = |n: &str| names.iter().position(|x| x == n).map(|k| se[k]);
+    /// The identity map of a model written in the language, numbered as
+    /// NONMEM would: θ in declaration order; η in Ω's order, then the κ of
+    /// inter-occasion variability once (the first occasion); ε in σ's order.
+    pub fn of_model(model: &Model) -> Self {
+        let c = &model.code;
+        let mut eta: Vec<EtaTarget> = (0..c.omega.names.len()).map(EtaTarget::Omega).collect();
+        let mut eta_fixed = vec![false; c.omega.names.len()];
+        let mut omega_blocks = Vec::new();
+        for b in &c.omega.blocks {
+            omega_blocks.push((b.start, b.size));
+            for f in &mut eta_fixed[b.start..b.start + b.size] {
+                *f = b.fixed;
+            }
+        }
+        if let Some(iov) = &c.iov {
+            let offset = eta.len();
+            eta.extend((0..iov.effects.names.len()).map(|index| EtaTarget::Kappa { index, occasion: 0 }));
+            eta_fixed.extend(std::iter::repeat_n(false, iov.effects.names.len()));
+            for b in &iov.effects.blocks {
+                omega_blocks.push((offset + b.start, b.size));
+                for f in &mut eta_fixed[offset + b.start..offset + b.start + b.size] {
+                    *f = b.fixed;
+                }
+            }
+        }
+        ParameterMap {
+            theta_names: c.thetas.iter().map(|t| t.name.clone()).collect(),
+            eta,
+            eps_names: c.sigmas.iter().map(|s| s.name.clone()).collect(),
+            eta_fixed,
+            eps_fixed: c.sigmas.iter().map(|s| s.fixed).collect(),
+            theta_fixed: c.thetas.iter().map(|t| t.fixed).collect(),
+            omega_blocks,
+        }
+    }
+
+    /// NONMEM values of zeros in this map's dimensions (the base of
+    /// [`ParameterMap::nm_values`] for a model written in the language).
+    pub fn zero_values(&self) -> NmValues {
+        NmValues {
+            theta: vec![0.0; self.theta_names.len()],
+            omega: DMatrix::zeros(self.eta.len(), self.eta.len()),
+            sigma: DMatrix::zeros(self.eps_names.len(), self.eps_names.len()),
+        }
+    }
+
+    /// Per NONMEM element, the position of its estimate among the model's
+    /// reported estimates (`names`: `θ`, `OMEGA(a)`, `OMEGA(a,b)`,
+    /// `SIGMA(s)`); `None` where an element is not estimated.
+    pub fn nm_positions(&self, model: &Model, names: &[String]) -> NmPositions {
+        let find = |n: &str| names.iter().position(|x| x == n);
         let theta = self.theta_names.iter().map(|t| find(t)).collect();
         let c = &model.code;
         let eta_name = |t: &EtaTarget| -> Option<(bool, usize, String)> {
@@ -164,8 +210,87 @@ impl ParameterMap {
         for (k, name) in self.eps_names.iter().enumerate() {
             sigma[k][k] = find(&format!("SIGMA({name})"));
         }
-        (theta, omega, sigma)
+        NmPositions { theta, omega, sigma }
     }
+
+    /// Standard errors in NONMEM's layout from the model's reported
+    /// estimates (`names`) and their SEs. `None` where an element is not estimated.
+    pub fn nm_standard_errors(&self, model: &Model, names: &[String], se: &[f64]) -> NmStandardErrors {
+        let p = self.nm_positions(model, names);
+        let pick = |k: &Option<usize>| k.map(|k| se[k]);
+        let matrix = |m: &[Vec<Option<usize>>]| m.iter().map(|row| row.iter().map(pick).collect()).collect();
+        (p.theta.iter().map(pick).collect(), matrix(&p.omega), matrix(&p.sigma))
+    }
+}
+
+/// Where each NONMEM element's estimate sits among a model's reported
+/// estimates: θ, Ω and Σ (full matrices), `None` where not estimated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NmPositions {
+    /// θ1, θ2, …
+    pub theta: Vec<Option<usize>>,
+    /// Ω(i, j).
+    pub omega: Vec<Vec<Option<usize>>>,
+    /// Σ(i, j).
+    pub sigma: Vec<Vec<Option<usize>>>,
+}
+
+impl NmPositions {
+    /// The elements in `.ext`/`.cov` column order (θ, then the lower
+    /// triangles of Σ and Ω, row by row), each with its name and position.
+    pub fn columns(&self) -> Vec<(String, Option<usize>)> {
+        let mut out: Vec<(String, Option<usize>)> = self
+            .theta
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (format!("THETA{}", k + 1), *p))
+            .collect();
+        for (label, m) in [("SIGMA", &self.sigma), ("OMEGA", &self.omega)] {
+            for (i, row) in m.iter().enumerate() {
+                for (j, p) in row.iter().enumerate().take(i + 1) {
+                    out.push((format!("{label}({},{})", i + 1, j + 1), *p));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The text of a NONMEM `.cov` file (or `.cor`, given the correlation
+/// matrix): one table, a row and a column per θ, Σ and Ω element in `.ext`
+/// order, zeros for elements not estimated and for the copies of an
+/// estimate (`$OMEGA BLOCK SAME`), as NONMEM writes them.
+pub fn cov_text(method_title: &str, positions: &NmPositions, matrix: &DMatrix<f64>) -> String {
+    let mut columns = positions.columns();
+    let mut seen = std::collections::HashSet::new();
+    for (_, p) in &mut columns {
+        if let Some(k) = *p {
+            if !seen.insert(k) {
+                *p = None;
+            }
+        }
+    }
+    let mut t = format!(
+        "TABLE NO.     1: {method_title}: Goal Function=MINIMUM VALUE OF OBJECTIVE FUNCTION: Problem=1 Subproblem=0 Superproblem1=0 Iteration1=0 Superproblem2=0 Iteration2=0\n"
+    );
+    t.push_str(&format!(" {:<12}", "NAME"));
+    for (name, _) in &columns {
+        t.push_str(&format!(" {name:<15}"));
+    }
+    t.push('\n');
+    for (name, row) in &columns {
+        t.push_str(&format!(" {name:<12}"));
+        for (_, col) in &columns {
+            let v = match (row, col) {
+                (Some(i), Some(j)) => matrix[(*i, *j)],
+                _ => 0.0,
+            };
+            t.push(' ');
+            t.push_str(&ext_number(v));
+        }
+        t.push('\n');
+    }
+    t
 }
 
 /// A number as NONMEM writes it in `.ext` files (`FORMAT=s1PE16.8`): ` 4.69555000E-03`.
