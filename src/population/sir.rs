@@ -176,6 +176,9 @@ impl Target<'_> {
     }
 }
 
+/// A draw's dOFV and log-Jacobian relative to the mode, `None` when it fails.
+type LogPosterior<'a> = dyn Fn(&[f64]) -> Option<(f64, f64)> + Sync + 'a;
+
 /// One draw: φ, its dOFV and ln importance ratio (None when its objective failed).
 struct Draw {
     phi: Vec<f64>,
@@ -241,7 +244,7 @@ fn importance_resample(
     mode: &[f64],
     first_proposal: &DMatrix<f64>,
     options: &SirOptions,
-    evaluate: &(dyn Fn(&[f64]) -> Option<(f64, f64)> + Sync),
+    evaluate: &LogPosterior<'_>,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<(Vec<Draw>, Vec<SirIteration>)> {
     let n = mode.len();
