@@ -375,3 +375,45 @@ fn cov_file_of_a_language_model() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Issue 15's acceptance, end to end: Infusion_2CPT fitted by FOCE-I from
+/// models/two_cmt_pop.pk (θ estimated on the log scale), default (sandwich)
+/// covariance step: SEs of log θ and of the residual SD within 3% of
+/// NONMEM's (runN049.ext SE row: 0.0278, 0.0285, 0.0514, 0.0343; RSV 0.0018).
+#[test]
+fn infusion_2cpt_fit_standard_errors_equal_nonmem() {
+    use pk::data::{read_dataset, ReadOptions};
+    use pk::model::Model;
+    use pk::population::estimation::{estimate, EstimationOptions, PopValues};
+    let root = env!("CARGO_MANIFEST_DIR");
+    let model = Model::load(&format!("{root}/models/two_cmt_pop.pk")).unwrap();
+    let options = ReadOptions {
+        drop: vec!["SS".into(), "II".into()],
+    };
+    let data = read_dataset(format!("{root}/fixtures/nlmixr2/Infusion_2CPT.csv"), &options).unwrap();
+    let pop = PopulationData::new(&model, &data).unwrap();
+    let start = PopValues::initial(&model);
+    let fit = estimate(&model, &pop, &start, &EstimationOptions::default()).unwrap();
+    assert!(fit.converged, "{}", fit.message);
+    let step = covariance_step(&model, &pop, &start, &fit, CovarianceMatrix::Sandwich)
+        .unwrap()
+        .unwrap();
+    let nm = read_ext(format!("{ROOT}/nlmixr2test_runN049_advan3_infusion/runN049.ext")).unwrap();
+    let nm_se = nm.last().unwrap().standard_errors().unwrap();
+    let log_scale = step.estimated_scale_standard_errors();
+    for (k, name) in ["TVCL", "TVV1", "TVQ", "TVV2"].iter().enumerate() {
+        assert_eq!(step.names[k], *name);
+        assert_eq!(step.scales[k], "log");
+        let (got, want) = (log_scale[k], nm_se.theta[k]);
+        eprintln!("SE of log {name}: {got:.5} vs NONMEM {want:.5}");
+        assert!((got / want - 1.0).abs() < 0.03, "{name}: {got} vs {want}");
+    }
+    // The residual SD: the engine's σ is a variance, NONMEM's θ5 (RSV) an SD;
+    // SE(SD) = SE(σ²) / (2·SD).
+    let k = step.names.iter().position(|n| n == "SIGMA(prop)").unwrap();
+    let sd = step.estimates[k].sqrt();
+    let got = step.standard_errors()[k] / (2.0 * sd);
+    let want = nm_se.theta[4];
+    eprintln!("SE of the residual SD: {got:.5} vs NONMEM {want:.5}");
+    assert!((got / want - 1.0).abs() < 0.03, "{got} vs {want}");
+}
