@@ -1,12 +1,13 @@
 //! The covariance step against NONMEM's own: at NONMEM's final estimates (from
 //! each run's `.ext`), the sandwich R⁻¹SR⁻¹ (NONMEM's default `$COVARIANCE`)
-//! gives standard errors within 3% of the SE row (ITERATION −1000000001) of
-//! the same `.ext` file, for every estimated θ, Ω and σ element. Runs:
-//! nlmixr2test N012 (ADVAN1 infusion), N049 (ADVAN3, Infusion_2CPT, the
-//! issue's reference: SEs of log θ 0.0278, 0.0285, 0.0514, 0.0343, σ 0.0018),
-//! and (ignored, with the reason) N060 (ADVAN4 oral) and pharmpy's pheno with a
-//! BLOCK(2) Ω and covariates. The R- and S-matrix forms are checked against the
-//! sandwich's algebra.
+//! gives standard errors within 0.5% of the SE row (ITERATION −1000000001) of
+//! the same `.ext` file (issue 15 asks for 3%), for every estimated θ, Ω and σ
+//! element. Runs: nlmixr2test N012 (ADVAN1 infusion), N049 (ADVAN3,
+//! Infusion_2CPT, the issue's reference: SEs of log θ 0.0278, 0.0285, 0.0514,
+//! 0.0343, σ 0.0018), N060 (ADVAN4 oral) and pharmpy's pheno with a BLOCK(2)
+//! Ω, a bounded θ and covariates (run2). The R- and S-matrix forms are checked
+//! against the sandwich's algebra, the failure words on a model that cannot
+//! identify its parameters, and the `.cov` file's layout.
 
 use pk::nonmem::import::Import;
 use pk::nonmem::read_ext;
@@ -76,7 +77,7 @@ fn check_sandwich_against_nonmem(dir: &str, file: &str, ext: &str) {
             100.0 * (got / want - 1.0)
         );
         assert!(
-            ((got - want) / want).abs() < 0.03,
+            ((got - want) / want).abs() < 0.005,
             "{file} {what}: SE {got} vs NONMEM {want}"
         );
     };
@@ -110,13 +111,11 @@ fn infusion_1cpt_n012_sandwich_equals_nonmem() {
 }
 
 #[test]
-#[ignore = "not yet within 3%: at NONMEM's estimates the engine's sandwich SEs of log KA and log Q are 0.024 and 0.091 where NONMEM (ADVAN4 and ADVAN13 alike) gives 0.047 and 0.112, and they change with the difference step (log KA 0.0045 at 1e-4, 0.045 at 1e-2): the OFV of this oral model is noisy at 1e-5 along log KA, and the source is not found yet (the predictions are smooth to 1e-13; tightening the MAP tolerance to 1e-15 did not remove it)"]
 fn oral_2cpt_n060_sandwich_equals_nonmem() {
     check_sandwich_against_nonmem("nlmixr2test_runN060_advan4_oral", "runN060.ctl", "runN060.ext");
 }
 
 #[test]
-#[ignore = "not yet: at NONMEM's estimates the engine's R matrix is not positive definite for this run (bounded θ3 and a BLOCK(2) Ω), so there are no sandwich or R-matrix SEs; the S-matrix form runs"]
 fn pheno_block_omega_sandwich_equals_nonmem() {
     check_sandwich_against_nonmem("pharmpy_pheno_wgt_cov_block2", "run2.mod", "run2.ext");
 }

@@ -10,7 +10,7 @@
 
 use super::estimation::ThetaScale;
 use super::estimation::{
-    objective, reported, Element, Evaluation, Parameters, PopValues, PopulationData, PopulationFit,
+    precise_objective, reported, Element, Evaluation, Parameters, PopValues, PopulationData, PopulationFit,
 };
 use crate::model::Model;
 use crate::{Error, Result};
@@ -241,12 +241,14 @@ pub fn covariance_step(
     let starts: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
     let evaluate = |phi: &[f64]| -> Result<Evaluation> {
         let v = params.values(model, start, phi)?;
-        objective(model, data, &v, fit.method, &starts)
+        precise_objective(model, data, &v, fit.method, &starts)
     };
+    // The centre of the second differences, evaluated as the points around it are.
+    let centre = evaluate(&fit.phi)?;
     let phi_names = |direction: &[f64]| loading(&params, model, &fit.values, direction);
     let r_inverse = || -> Result<Outcome<DMatrix<f64>>> {
         let f = |phi: &[f64]| -> Result<f64> { Ok(evaluate(phi)?.ofv) };
-        let hess = super::outer::hessian(&f, &fit.phi, fit.evaluation.ofv, COVARIANCE_STEP)?;
+        let hess = super::outer::hessian(&f, &fit.phi, centre.ofv, COVARIANCE_STEP)?;
         Ok(positive_definite_inverse(&hess).map_err(|e| CovarianceFailure::R {
             singular: e.singular,
             non_positive_semidefinite: e.negative,
@@ -254,7 +256,7 @@ pub fn covariance_step(
         }))
     };
     let s_inverse = || -> Result<Outcome<(DMatrix<f64>, DMatrix<f64>)>> {
-        let s = s_matrix(&evaluate, &fit.phi, fit.evaluation.contributions.len())?;
+        let s = s_matrix(&evaluate, &fit.phi, centre.contributions.len())?;
         Ok(match positive_definite_inverse(&s) {
             Ok(inv) => Ok((s, inv)),
             Err(e) => Err(CovarianceFailure::S {
