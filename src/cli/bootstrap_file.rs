@@ -182,9 +182,10 @@ fn kind_order(kind: Kind) -> u8 {
     }
 }
 
-/// A number as written: the shortest text that reads back to the same bits.
+/// A number as written: the shortest text that reads back to the same bits
+/// (exponent notation below 1e-5 and from 1e16 on).
 fn number(v: f64) -> String {
-    format!("{v}")
+    format!("{v:?}")
 }
 
 fn row_fields(r: &Row, n_params: usize) -> Vec<String> {

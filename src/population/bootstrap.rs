@@ -19,7 +19,7 @@
 //! replicates (R's type 7, numpy's default: linear interpolation between order
 //! statistics). BCa intervals (Efron & Tibshirani 1993, §14.3) shift those
 //! quantiles by the bias correction z₀ = Φ⁻¹(share of included replicates
-//! strictly below the original estimate) and the acceleration
+//! below the original estimate, ties counting half) and the acceleration
 //! a = Σ(θ̄₍.₎ − θ₍ᵢ₎)³ / (6·[Σ(θ̄₍.₎ − θ₍ᵢ₎)²]^{3/2}) from a jackknife over
 //! subjects: one refit per subject left out (n more fits, warm-started like
 //! the replicates).
@@ -539,14 +539,19 @@ pub fn normal_quantile(p: f64) -> f64 {
     x
 }
 
-/// The bias correction z₀ = Φ⁻¹(#{θ*_b < θ̂}/B) (None without samples; ±∞
-/// when every sample is on one side of θ̂).
+/// The bias correction z₀ = Φ⁻¹((#{θ*_b < θ̂} + #{θ*_b ≤ θ̂}) / 2B): the
+/// share of samples below θ̂, a tie counting half (as scipy.stats.bootstrap;
+/// Efron's #{θ*_b < θ̂}/B without ties). None without samples; ±∞ when every
+/// sample is on one side of θ̂.
 pub fn bias_correction(samples: &[f64], original: f64) -> Option<f64> {
     if samples.is_empty() {
         return None;
     }
     let below = samples.iter().filter(|&&x| x < original).count();
-    Some(normal_quantile(below as f64 / samples.len() as f64))
+    let at_or_below = samples.iter().filter(|&&x| x <= original).count();
+    Some(normal_quantile(
+        (below + at_or_below) as f64 / (2 * samples.len()) as f64,
+    ))
 }
 
 /// The acceleration a = Σ(θ̄ − θ₍ᵢ₎)³ / (6·[Σ(θ̄ − θ₍ᵢ₎)²]^{3/2}) of jackknife
@@ -662,37 +667,4 @@ pub fn summarise(
             }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_partition_the_samples() {
-        let total = 23;
-        let mut all: Vec<usize> = (1..=4)
-            .flat_map(|i| Shard { index: i, count: 4 }.samples(total))
-            .collect();
-        all.sort();
-        assert_eq!(all, (1..=total).collect::<Vec<_>>());
-        assert_eq!(Shard::parse("2/3").unwrap().samples(8), vec![2, 5, 8]);
-        for bad in ["0/2", "3/2", "1/0", "x", "1/2/3", "-1/2"] {
-            assert!(Shard::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn draws_are_uniform_and_below_the_bound() {
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let mut counts = [0usize; 7];
-        for _ in 0..70_000 {
-            counts[draw_below(&mut rng, 7) as usize] += 1;
-        }
-        // Each count is Binomial(70000, 1/7): mean 10000, SD 92.6; 5 SD.
-        for c in counts {
-            assert!((c as f64 - 10_000.0).abs() < 463.0, "{counts:?}");
-        }
-        assert_eq!(draw_below(&mut rng, 1), 0);
-    }
 }
