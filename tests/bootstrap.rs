@@ -658,7 +658,7 @@ fn bad_bootstrap_arguments_get_their_messages() {
         ),
         (
             vec!["bootstrap", &data, "--model", "pheno", "--samples", "0"],
-            "error: --samples must be at least 1".into(),
+            "error: --samples 0: give between 1 and 1000000 replicates".into(),
         ),
     ];
     for (args, expected) in cases {

@@ -12,6 +12,9 @@ use pk::{Error, Result};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
+/// The most replicates of one run (each keeps its subjects' indices in memory).
+const MAX_SAMPLES: usize = 1_000_000;
+
 /// Arguments of `pk bootstrap`.
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
@@ -43,7 +46,8 @@ pub struct BootstrapArgs {
     #[arg(long)]
     no_bca: bool,
     /// Statuses of the replicates (and jackknife samples) that enter the
-    /// intervals: ok, at_bound, not_converged (comma-separated).
+    /// intervals: ok, at_bound, not_converged (comma-separated; by default ok
+    /// only, as PsN skips terminated and near-boundary runs).
     #[arg(long, value_delimiter = ',', default_value = "ok")]
     include: Vec<String>,
     /// Run only samples i, i+K, i+2K, … (replicates and jackknife samples alike); needs --out.
@@ -51,7 +55,8 @@ pub struct BootstrapArgs {
     shard: Option<String>,
     /// Join the --out files of the shards of one run (all K of them) and print the intervals.
     #[arg(long, num_args = 1.., value_name = "FILE", conflicts_with_all = [
-        "data", "model", "stratify", "method", "shard", "no_bca", "inits_from", "drop", "accept",
+        "data", "model", "samples", "seed", "stratify", "method", "max_iterations", "shard", "no_bca",
+        "inits_from", "drop", "accept",
     ])]
     merge: Vec<String>,
     /// CSV with one row per sample: sample, replicate, status, ofv, every parameter, subjects, message.
@@ -84,8 +89,11 @@ pub fn run(args: BootstrapArgs) -> Result<()> {
             "--shard needs --out FILE: a shard's samples are joined by pk bootstrap --merge".into(),
         ));
     }
-    if args.samples == 0 {
-        return Err(Error::Argument("--samples must be at least 1".into()));
+    if args.samples == 0 || args.samples > MAX_SAMPLES {
+        return Err(Error::Argument(format!(
+            "--samples {}: give between 1 and {MAX_SAMPLES} replicates",
+            args.samples
+        )));
     }
     let input = population_input::load(
         &data_path,
@@ -347,6 +355,12 @@ fn report(file: &SamplesFile, level: f64, include: &[Status], json_path: Option<
     let original = file
         .original()
         .ok_or_else(|| Error::Argument("the samples have no row of the original fit".into()))?;
+    if original.estimates.len() != file.names.len() {
+        return Err(Error::Argument(format!(
+            "the original fit's row has no estimates (status {})",
+            original.status
+        )));
+    }
     let replicates = file.of_kind(Kind::Bootstrap);
     let jackknife = file.of_kind(Kind::Jackknife);
     let used = |rows: &[&Row]| -> Vec<Vec<f64>> {

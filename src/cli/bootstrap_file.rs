@@ -334,7 +334,7 @@ fn complete(files: &[(String, SamplesFile)], shards: &[(&str, Shard)], kind: Kin
         Kind::Jackknife => "jackknife sample",
         _ => "replicate",
     };
-    let mut seen: Vec<Option<Row>> = vec![None; total];
+    let mut seen = std::collections::BTreeMap::new();
     for ((path, f), (_, shard)) in files.iter().zip(shards) {
         for r in f.of_kind(kind) {
             if r.index == 0 || r.index > total {
@@ -349,7 +349,7 @@ fn complete(files: &[(String, SamplesFile)], shards: &[(&str, Shard)], kind: Kin
                     r.index
                 )));
             }
-            if seen[r.index - 1].replace(r.clone()).is_some() {
+            if seen.insert(r.index, r.clone()).is_some() {
                 return Err(Error::Argument(format!(
                     "--merge: {what} {} is in {path} twice",
                     r.index
@@ -357,18 +357,19 @@ fn complete(files: &[(String, SamplesFile)], shards: &[(&str, Shard)], kind: Kin
             }
         }
     }
-    let missing: Vec<String> = (1..=total)
-        .filter(|k| seen[k - 1].is_none())
-        .map(|k| k.to_string())
-        .collect();
-    if !missing.is_empty() {
-        let shown: Vec<String> = missing.iter().take(10).cloned().collect();
+    if seen.len() < total {
+        // At most seen.len() + 10 steps, however large `total` is.
+        let shown: Vec<String> = (1..=total)
+            .filter(|k| !seen.contains_key(k))
+            .take(10)
+            .map(|k| k.to_string())
+            .collect();
+        let missing = total - seen.len();
         return Err(Error::Argument(format!(
-            "--merge: {} {what}s missing ({}{}): a shard's file is incomplete",
-            missing.len(),
+            "--merge: {missing} {what}s missing ({}{}): a shard's file is incomplete",
             shown.join(", "),
-            if missing.len() > 10 { ", …" } else { "" }
+            if missing > shown.len() { ", …" } else { "" }
         )));
     }
-    Ok(seen.into_iter().flatten().collect())
+    Ok(seen.into_values().collect())
 }

@@ -174,10 +174,13 @@ impl Strata {
     }
 }
 
-/// An unbiased integer in 0..n from `rng` (n ≥ 1), by Lemire's method
+/// An unbiased integer in 0..n from `rng` (0 for n = 0, drawing nothing), by Lemire's method
 /// ("Fast random integer generation in an interval", 2019): the high word of
 /// `next_u64()·n`, rejecting the low words below 2⁶⁴ mod n.
 pub fn draw_below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
     let threshold = n.wrapping_neg() % n;
     loop {
         let m = u128::from(rng.next_u64()) * u128::from(n);
