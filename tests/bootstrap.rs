@@ -579,6 +579,36 @@ fn stratified_shards_merge_into_the_unsharded_run() {
     }
 }
 
+/// The samples file is the same bits on 1 and 3 threads (subjects are summed
+/// in a fixed order; replicates run in parallel).
+#[test]
+fn thread_count_does_not_change_the_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = root("fixtures/pheno/pheno.csv");
+    for threads in ["1", "3"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pk"))
+            .args([
+                "bootstrap",
+                &data,
+                "--model",
+                "pheno",
+                "--samples",
+                "4",
+                "--seed",
+                "5",
+                "--no-bca",
+            ])
+            .args(["--out", &format!("t{threads}.csv")])
+            .env("RAYON_NUM_THREADS", threads)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+    assert_eq!(read(d, "t1.csv"), read(d, "t3.csv"));
+}
+
 #[test]
 fn control_stream_bootstrap_uses_its_model_and_method() {
     let dir = tempfile::tempdir().unwrap();
