@@ -8,7 +8,16 @@ mod commands;
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 7] = ["simulate", "fit", "nca", "compare", "popfit", "translate", "models"];
+const SUBCOMMANDS: [&str; 8] = [
+    "simulate",
+    "fit",
+    "nca",
+    "compare",
+    "popfit",
+    "bootstrap",
+    "translate",
+    "models",
+];
 
 /// The example command lines of `pk SUB --help` (continuation lines joined).
 fn examples(sub: &str) -> Vec<String> {

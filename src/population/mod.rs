@@ -1,8 +1,10 @@
 //! Population pharmacokinetics on the model language: Monte Carlo
 //! simulation of virtual patients, comparison of individuals with the
-//! population, and maximum a posteriori (Bayesian) individual estimates.
+//! population, maximum a posteriori (Bayesian) individual estimates, and
+//! the case bootstrap of a population fit.
 
 pub mod bayes;
+pub mod bootstrap;
 pub mod compare;
 pub mod covariance;
 pub mod estimation;

@@ -1,0 +1,126 @@
+//! What a population command reads: a NONMEM control stream (model, data,
+//! method and initial estimates as it says), or a data file with a model in
+//! the model language (`--model`). The same checks and messages as
+//! `pk popfit`, so that popfit can be switched to this loader.
+
+use super::model_args::DataSelection;
+use pk::data::Dataset;
+use pk::model::Model;
+use pk::population::estimation::{Method, PopValues, PopulationData};
+use pk::{Error, Result};
+
+/// A population problem ready to estimate.
+#[derive(Debug)]
+pub struct PopulationInput {
+    /// The model (a control stream's lowered onto the language).
+    pub model: Model,
+    /// The data as read (covariate columns by name, subjects in file order).
+    pub dataset: Dataset,
+    /// The data prepared for the model: `dataset`'s subjects, in its order.
+    pub data: PopulationData,
+    /// Initial estimates: the model file's, the control stream's, or an `.ext` file's.
+    pub start: PopValues,
+    /// The method when none is asked for: FOCE-I, or the control stream's `$ESTIMATION`.
+    pub default_method: Method,
+    /// Whether the control stream only evaluates the objective (`MAXEVAL=0`).
+    pub evaluate_only: bool,
+    /// The files read (never to be written): the data, the model or control
+    /// stream, its data file, the `.ext` file.
+    pub inputs: Vec<String>,
+}
+
+/// Reads `path` (a control stream, or a data file with `model`), with the
+/// data selection of a data file and the initial estimates of `inits_from`
+/// (control streams only). Notes about the data (BLQ handling, lowering
+/// notes) go to standard error.
+pub fn load(
+    path: &str,
+    model: Option<&str>,
+    selection: &DataSelection,
+    inits_from: Option<&str>,
+) -> Result<PopulationInput> {
+    if pk::nonmem::import::is_control_stream(path) {
+        return load_control_stream(path, model, selection, inits_from);
+    }
+    let Some(model_path) = model else {
+        return Err(Error::Argument(format!(
+            "{path}: give the model with --model FILE (or pass a NONMEM control stream, .ctl or .mod)"
+        )));
+    };
+    if inits_from.is_some() {
+        return Err(Error::Argument("--inits-from is for NONMEM control streams".into()));
+    }
+    let model = Model::load(model_path)?;
+    let dataset = selection.read(path)?;
+    let data = PopulationData::new(&model, &dataset)?;
+    report_censoring(&data);
+    let start = PopValues::initial(&model);
+    Ok(PopulationInput {
+        model,
+        dataset,
+        data,
+        start,
+        default_method: Method::FoceI,
+        evaluate_only: false,
+        inputs: vec![path.to_string(), model_path.to_string()],
+    })
+}
+
+/// A control stream: its model, data, method and initial estimates.
+fn load_control_stream(
+    path: &str,
+    model: Option<&str>,
+    selection: &DataSelection,
+    inits_from: Option<&str>,
+) -> Result<PopulationInput> {
+    use pk::nonmem::import::Import;
+    if model.is_some() {
+        return Err(Error::Argument(format!(
+            "{path} is a NONMEM control stream: it carries its model, --model is for data files"
+        )));
+    }
+    if !selection.is_empty() {
+        return Err(Error::Argument(
+            "--drop and --accept are for data files: a control stream selects its data with $INPUT (DROP) and $DATA (IGNORE, ACCEPT)"
+                .into(),
+        ));
+    }
+    let imported = Import::read(path)?;
+    let lowered = &imported.lowered;
+    for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
+        eprintln!("note: {n}");
+    }
+    let data = PopulationData::new(&imported.model, &imported.data)?;
+    report_censoring(&data);
+    let start = match inits_from {
+        Some(p) => imported.values_from_ext(p)?,
+        None => imported.initial_values(),
+    };
+    let mut inputs = vec![path.to_string(), imported.records.file.clone()];
+    inputs.extend(inits_from.map(str::to_string));
+    Ok(PopulationInput {
+        default_method: lowered.estimation.method,
+        evaluate_only: lowered.estimation.evaluate_only,
+        model: imported.model,
+        dataset: imported.data,
+        data,
+        start,
+        inputs,
+    })
+}
+
+/// Notes on standard error about observations below the quantification limit.
+fn report_censoring(data: &PopulationData) {
+    if data.n_dropped_blq > 0 {
+        eprintln!(
+            "{} observations below the quantification limit left out (the model says `blq m1`)",
+            data.n_dropped_blq
+        );
+    }
+    if data.n_censored > 0 {
+        eprintln!(
+            "{} observations below the quantification limit enter as P(y < LLOQ) (Beal's M3)",
+            data.n_censored
+        );
+    }
+}
