@@ -9,3 +9,4 @@ pub mod exposures;
 pub mod map;
 pub mod montecarlo;
 pub mod outer;
+pub mod saem;
