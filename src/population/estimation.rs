@@ -53,7 +53,7 @@ impl Method {
             "fo" => Ok(Method::Fo),
             "laplace" | "laplacian" => Ok(Method::Laplace),
             _ => Err(Error::Argument(format!(
-                "unknown method '{text}': expected foce-i, foce, fo or laplace"
+                "unknown method '{text}': expected foce-i, foce, fo or laplace (pk popfit also takes saem)"
             ))),
         }
     }
