@@ -8,13 +8,14 @@ mod commands;
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 8] = [
+const SUBCOMMANDS: [&str; 9] = [
     "simulate",
     "fit",
     "nca",
     "compare",
     "popfit",
     "bootstrap",
+    "sir",
     "translate",
     "models",
 ];

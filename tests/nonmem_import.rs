@@ -844,9 +844,20 @@ fn unsupported_features_are_refused_with_their_line() {
             vec!["line 31", "$ESTIMATION", "METHOD=IMP is not supported"],
         ),
         (
-            "METHOD=SAEM",
-            Box::new(replace("$ESTIMATION METHOD=1 INTERACTION", "$ESTIMATION METHOD=SAEM")),
-            vec!["METHOD=SAEM is not supported"],
+            "METHOD=SAEM then FOCE",
+            Box::new(replace(
+                "$ESTIMATION METHOD=1 INTERACTION",
+                "$ESTIMATION METHOD=SAEM\n$ESTIMATION METHOD=1 INTERACTION",
+            )),
+            vec!["line 32", "METHOD=SAEM may only be followed by METHOD=IMP EONLY=1"],
+        ),
+        (
+            "METHOD=SAEM then IMP",
+            Box::new(replace(
+                "$ESTIMATION METHOD=1 INTERACTION",
+                "$ESTIMATION METHOD=SAEM\n$ESTIMATION METHOD=IMP ISAMPLE=500",
+            )),
+            vec!["line 32", "METHOD=IMP after SAEM must be EONLY=1"],
         ),
         (
             "LIKELIHOOD",

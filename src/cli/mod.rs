@@ -14,6 +14,7 @@ mod popfit;
 mod population_input;
 mod population_sim;
 mod simulate;
+mod sir;
 mod translate;
 
 use clap::{Parser, Subcommand};
@@ -79,6 +80,14 @@ file byte for byte. BCa needs a jackknife: one refit per subject (--no-bca skips
 Exit status: 0 when intervals were computed (or a shard was written), 1 on bad input, when the
 original fit does not converge, or when no replicate has an included status.")]
     Bootstrap(bootstrap::BootstrapArgs),
+    /// Parameter uncertainty by sampling importance resampling (SIR) from the covariance step.
+    #[command(after_help = "Examples (from the repository root):
+  pk sir fixtures/pheno/pheno.csv --model models/pheno.pk --seed 7 --out sir.csv --json sir.json
+  pk sir fixtures/pheno/pheno_real.mod --samples 1000,2000 --resamples 200,1000
+
+Exit status: 0 when the intervals were computed, 1 on bad input, when the fit does not converge
+or the covariance step fails (SIR needs it as its first proposal).")]
+    Sir(sir::SirArgs),
     /// Print a NONMEM control stream in the model language.
     #[command(after_help = "Example (from the repository root):
   pk translate fixtures/pheno/pheno_real.mod > pheno.pk")]
@@ -96,6 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Popfit(args) => popfit::run(args),
         Command::Bootstrap(args) => bootstrap::run(args),
+        Command::Sir(args) => sir::run(args),
         Command::Translate(args) => translate::run(args),
         Command::Models(args) => models::run(args),
     }

@@ -3,6 +3,8 @@
 //! (lowered onto the language; data, method and covariance step as the
 //! control stream says).
 
+mod saem;
+
 use super::model_args::DataSelection;
 use super::output::{num, refuse_input, write_text};
 use clap::Args;
@@ -29,9 +31,24 @@ pub struct PopfitArgs {
     /// Model file in the model language with initial estimates (e.g. models/two_cmt_pop.pk), or a bundled name.
     #[arg(long)]
     model: Option<String>,
-    /// Estimation method: foce-i, foce, fo or laplace (default foce-i, or the control stream's $ESTIMATION).
+    /// Estimation method: foce-i, foce, fo, laplace or saem (default foce-i, or the control stream's $ESTIMATION).
     #[arg(long)]
     method: Option<String>,
+    /// SAEM: burn-in iterations (default 300, or the control stream's NBURN).
+    #[arg(long)]
+    burn_in: Option<usize>,
+    /// SAEM: averaging iterations (default 300, or the control stream's NITER).
+    #[arg(long)]
+    averaging: Option<usize>,
+    /// SAEM: Markov chains per subject (default: enough for 200 chains in all, or the ISAMPLE of $EST METHOD=SAEM).
+    #[arg(long)]
+    chains: Option<usize>,
+    /// SAEM: importance samples per subject for the −2LL (default 1000, or the ISAMPLE of $EST METHOD=IMP EONLY=1).
+    #[arg(long)]
+    isample: Option<usize>,
+    /// SAEM: seed of the random streams (default 11456, or the control stream's SEED).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Largest number of outer iterations.
     #[arg(long, default_value_t = 300)]
     max_iterations: u64,
@@ -184,7 +201,13 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     if let Some(dir) = &args.plots {
         pk::output::check_writable(dir)?;
     }
-    let method = Method::parse(args.method.as_deref().unwrap_or("foce-i"))?;
+    let use_saem = saem::requested(args.method.as_deref());
+    let method = if use_saem {
+        Method::FoceI
+    } else {
+        saem::refuse_flags(&args)?;
+        Method::parse(args.method.as_deref().unwrap_or("foce-i"))?
+    };
     let model = Model::load(&model_path)?;
     let data = args.selection.read(&args.data)?;
     let pop = PopulationData::new(&model, &data)?;
@@ -207,6 +230,9 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         max_iterations: args.max_iterations,
         progress: true,
     };
+    if use_saem {
+        return run_saem(&args, &model, &pop, &start, &inputs);
+    }
     let fit = if args.evaluate {
         evaluation_only(&model, &pop, &start, method)?
     } else {
@@ -235,6 +261,38 @@ pub fn run(args: PopfitArgs) -> Result<()> {
             "the {method} estimation did not converge: {}; the numbers above are not estimates",
             fit.message
         )));
+    }
+    Ok(())
+}
+
+/// `pk popfit DATA --model FILE --method saem`: SAEM's summary block, JSON,
+/// and popfit's table and plots at the SAEM estimates.
+fn run_saem(args: &PopfitArgs, model: &Model, pop: &PopulationData, start: &PopValues, inputs: &[&str]) -> Result<()> {
+    for (flag, given) in [
+        ("--evaluate", args.evaluate),
+        ("--covariance", args.covariance),
+        ("--cov-matrix", args.cov_matrix.is_some()),
+        ("--cov", args.cov.is_some()),
+    ] {
+        if given {
+            return Err(Error::Argument(format!("{flag} does not apply to --method saem")));
+        }
+    }
+    let run = saem::run(model, pop, start, &saem::options(args, None)?)?;
+    write_text(None, &saem::text(model, pop, &run), inputs)?;
+    if let Some(path) = &args.json {
+        let doc = saem::json(model, pop, &run);
+        let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
+        write_text(Some(path), &(text + "\n"), inputs)?;
+    }
+    if args.table.is_some() || args.plots.is_some() {
+        let rows = diagnostics(model, pop, &run.population)?;
+        if let Some(path) = &args.table {
+            write_text(Some(path), &table(model, &rows), inputs)?;
+        }
+        if let Some(dir) = &args.plots {
+            plots(dir, model, &rows)?;
+        }
     }
     Ok(())
 }
@@ -662,9 +720,16 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
         eprintln!("note: {n}");
     }
+    let use_saem = match &args.method {
+        Some(m) => saem::requested(Some(m)),
+        None => lowered.estimation.saem.is_some(),
+    };
+    if !use_saem {
+        saem::refuse_flags(&args)?;
+    }
     let method = match &args.method {
-        Some(m) => Method::parse(m)?,
-        None => lowered.estimation.method,
+        Some(m) if !use_saem => Method::parse(m)?,
+        _ => lowered.estimation.method,
     };
     let pop = PopulationData::new(model, &imported.data)?;
     if pop.n_censored > 0 {
@@ -678,8 +743,24 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         None => imported.initial_values(),
     };
     let evaluate = args.evaluate || lowered.estimation.evaluate_only;
+    if use_saem && args.cov.is_some() {
+        return Err(Error::Argument(
+            "--cov does not apply to SAEM: it has no covariance step here".into(),
+        ));
+    }
+    if use_saem && args.evaluate {
+        return Err(Error::Argument("--evaluate does not apply to SAEM".into()));
+    }
     let started = std::time::Instant::now();
-    let fit = if evaluate {
+    let saem_run = if use_saem {
+        let options = saem::options(&args, lowered.estimation.saem.as_ref())?;
+        Some(saem::run(model, &pop, &start, &options)?)
+    } else {
+        None
+    };
+    let fit = if let Some(run) = &saem_run {
+        run.population.clone()
+    } else if evaluate {
         evaluation_only(model, &pop, &start, method)?
     } else {
         let options = EstimationOptions {
@@ -691,25 +772,28 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let matrix = covariance_matrix(&args, lowered.estimation.covariance_matrix.as_deref())?;
-    let cov = run_covariance_step(
-        model,
-        &pop,
-        &start,
-        &fit,
-        skip_reason(&args, lowered.estimation.covariance),
-        matrix,
-    )?;
+    let skip = match &saem_run {
+        Some(_) => Some("not computed by SAEM".to_string()),
+        None => skip_reason(&args, lowered.estimation.covariance),
+    };
+    let cov = run_covariance_step(model, &pop, &start, &fit, skip, matrix)?;
     let rows = diagnostics(model, &pop, &fit)?;
     let report = Report::new(model, &pop, &fit, cov, matrix, elapsed);
     let params = &lowered.parameters;
     let nm = params.nm_values(&fit.values, &lowered.initial);
     let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
     let nm_se = report.se.as_ref().map(|s| params.nm_standard_errors(model, &names, s));
-    let mut text = report.text();
+    let mut text = match &saem_run {
+        Some(run) => saem::text(model, &pop, run),
+        None => report.text(),
+    };
     text.push_str(&nonmem_summary(&imported, &nm, nm_se.as_ref()));
     write_text(None, &text, &inputs)?;
     if let Some(path) = &args.json {
-        let mut doc = report.json();
+        let mut doc = match &saem_run {
+            Some(run) => saem::json(model, &pop, run),
+            None => report.json(),
+        };
         if let Value::Object(m) = &mut doc {
             let matrix = |x: &DMatrix<f64>| -> Value {
                 json!((0..x.nrows())
@@ -756,23 +840,33 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         let se_ref = nm_se
             .as_ref()
             .map(|(t, o, s)| (t.as_slice(), s.as_slice(), o.as_slice()));
+        let (title, ofv) = match &saem_run {
+            Some(run) => (lowered.estimation.title.clone(), run.fit.importance.ofv),
+            None => (nonmem_title(method), fit.evaluation.ofv),
+        };
         let text = ext_text(
-            &nonmem_title(method),
+            &title,
             &nm,
-            fit.evaluation.ofv,
+            ofv,
             se_ref,
             (&params.theta_fixed, &sigma_fixed, &omega_fixed),
         );
         write_text(Some(path), &text, &inputs)?;
     }
     if let Some(path) = &args.write_model {
-        let header = format!(
-            "# Estimates of `pk popfit {}` ({}, OFV {:.4}{}) as initial values\n",
-            args.data,
-            fit.method,
-            fit.evaluation.ofv,
-            if evaluate { ", evaluated only" } else { "" }
-        );
+        let header = match &saem_run {
+            Some(run) => format!(
+                "# Estimates of `pk popfit {}` (SAEM, −2LL by importance sampling {:.4} ± {:.4}) as initial values\n",
+                args.data, run.fit.importance.ofv, run.fit.importance.se
+            ),
+            None => format!(
+                "# Estimates of `pk popfit {}` ({}, OFV {:.4}{}) as initial values\n",
+                args.data,
+                fit.method,
+                fit.evaluation.ofv,
+                if evaluate { ", evaluated only" } else { "" }
+            ),
+        };
         write_text(Some(path), &lowered.text_with(&nm, &header), &inputs)?;
     }
     if let Some(path) = &args.table {

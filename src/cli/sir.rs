@@ -115,11 +115,15 @@ pub fn run(args: SirArgs) -> Result<()> {
     };
     eprintln!("{method}: OFV {:.4}; covariance step ({matrix})", fit.evaluation.ofv);
     let step = covariance_step(model, data, start, &fit, matrix)?.map_err(|failure| {
-        Error::Argument(format!("SIR needs the covariance step for its proposal, and it failed: {failure}"))
+        Error::Argument(format!(
+            "SIR needs the covariance step for its proposal, and it failed: {failure}"
+        ))
     })?;
     let total: usize = options.samples.iter().sum();
     let progress = Progress::new("SIR", total, true);
-    let result = sir(model, data, start, &fit, &step.phi_covariance, &options, &|k| progress.add(k));
+    let result = sir(model, data, start, &fit, &step.phi_covariance, &options, &|k| {
+        progress.add(k)
+    });
     progress.finish();
     let result = result?;
     let level = args.ci / 100.0;
@@ -127,7 +131,7 @@ pub fn run(args: SirArgs) -> Result<()> {
     let text = summary(&result, &ses, level, method, fit.evaluation.ofv);
     write_text(None, &text, &inputs)?;
     if let Some(path) = &args.out {
-        write_text(Some(path), &resample_csv(&result), &inputs)?;
+        write_text(Some(path), &resample_csv(&result)?, &inputs)?;
     }
     if let Some(path) = &args.json {
         let doc = json_summary(&result, &ses, level, &options, fit.evaluation.ofv);
@@ -187,22 +191,25 @@ fn summary(r: &SirResult, se: &[f64], level: f64, method: Method, ofv: f64) -> S
     t
 }
 
-/// The final resample: one row per parameter vector.
-fn resample_csv(r: &SirResult) -> String {
-    let mut t = String::from("resample,dofv");
-    for n in &r.names {
-        t.push(',');
-        t.push_str(&super::output::sanitize(n));
-    }
-    t.push('\n');
+/// The final resample: one row per parameter vector (names quoted where
+/// they hold a comma, numbers in their shortest exact form).
+fn resample_csv(r: &SirResult) -> Result<String> {
+    let csv_error = |e: csv::Error| Error::Argument(format!("writing the resample file: {e}"));
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let mut header = vec!["resample".to_string(), "dofv".to_string()];
+    header.extend(r.names.iter().cloned());
+    w.write_record(&header).map_err(csv_error)?;
     for (k, (row, dofv)) in r.resampled.iter().zip(&r.resampled_dofv).enumerate() {
-        t.push_str(&format!("{},{dofv:e}", k + 1));
-        for v in row {
-            t.push_str(&format!(",{v:e}"));
-        }
-        t.push('\n');
+        let mut record = vec![(k + 1).to_string(), dofv.to_string()];
+        record.extend(row.iter().map(f64::to_string));
+        w.write_record(&record).map_err(csv_error)?;
     }
-    t
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Argument(format!("writing the resample file: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Argument(format!("writing the resample file: {e}")))
 }
 
 fn json_summary(r: &SirResult, se: &[f64], level: f64, options: &SirOptions, ofv: f64) -> serde_json::Value {

@@ -42,11 +42,30 @@ use crate::lang::ast::{BinOp, Func};
 use crate::population::estimation::Method;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+/// `$ESTIMATION METHOD=SAEM` (optionally followed by `METHOD=IMP EONLY=1`):
+/// the options honoured, `None` where not given (the engine's defaults).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaemPlan {
+    /// `NBURN=`: burn-in iterations.
+    pub burn_in: Option<usize>,
+    /// `NITER=` of the SAEM step: averaging iterations.
+    pub averaging: Option<usize>,
+    /// `ISAMPLE=` of the SAEM step: Markov chains per subject.
+    pub chains: Option<usize>,
+    /// `ISAMPLE=` of a following `METHOD=IMP EONLY=1`: importance samples per subject.
+    pub importance_samples: Option<usize>,
+    /// `SEED=`.
+    pub seed: Option<u64>,
+}
+
 /// Estimation as `$ESTIMATION` and `$COVARIANCE` ask.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EstimationPlan {
-    /// The method.
+    /// The method (with SAEM: the method of the comparison objective, FOCE-I).
     pub method: Method,
+    /// `METHOD=SAEM`: estimation by SAEM (`pk::population::saem`), the
+    /// objective by importance sampling.
+    pub saem: Option<SaemPlan>,
     /// `MAXEVAL=0` (or no `$ESTIMATION`): evaluate the objective only.
     pub evaluate_only: bool,
     /// `MAXEVAL=n`, when given.
@@ -2917,7 +2936,11 @@ pub fn lower(cs: &ControlStream, data: Option<&Dataset>) -> Result<Lowered, Nonm
     );
     comments.push_str(&format!(
         "# estimation: {}{}\n",
-        estimation.method,
+        if estimation.saem.is_some() {
+            "SAEM".to_string()
+        } else {
+            estimation.method.to_string()
+        },
         if estimation.evaluate_only {
             " (objective at the initial estimates only)"
         } else {
@@ -3097,6 +3120,109 @@ impl E {
 
 // ------------------------------------------------------------------ estimation
 
+/// `METHOD=SAEM`, alone or followed by `METHOD=IMP EONLY=1` (NONMEM's usual
+/// pair: SAEM estimates, then the objective by importance sampling), lowered
+/// to the engine's SAEM: NBURN, NITER, ISAMPLE (chains) and SEED of the SAEM
+/// record and ISAMPLE of the IMP record are honoured, other options get a note.
+/// `None` when no record asks for SAEM; an error for SAEM followed by another method.
+fn saem_plan(cs: &ControlStream, notes: &mut Vec<String>) -> Result<Option<SaemPlan>, NonmemError> {
+    let Some(first) = cs
+        .estimations
+        .iter()
+        .position(|e| e.method == Some(EstimationMethod::Saem))
+    else {
+        return Ok(None);
+    };
+    let mut plan = SaemPlan::default();
+    let count = |e: &super::tasks::Estimation, o: &super::source::RecordOption| {
+        o.value
+            .as_deref()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                lower_err(
+                    cs,
+                    e.line,
+                    "$ESTIMATION",
+                    format!(
+                        "{}={}: expected a whole number",
+                        o.name,
+                        o.value.as_deref().unwrap_or("")
+                    ),
+                )
+            })
+    };
+    let mut imp = false;
+    for e in &cs.estimations[first..] {
+        let is_imp = match &e.method {
+            None | Some(EstimationMethod::Saem) if !imp => false,
+            Some(EstimationMethod::Importance) => true,
+            None if imp => true,
+            _ => {
+                return Err(lower_err(
+                    cs,
+                    e.line,
+                    "$ESTIMATION",
+                    "METHOD=SAEM may only be followed by METHOD=IMP EONLY=1 (the objective by importance sampling)",
+                ))
+            }
+        };
+        if e.likelihood || e.centering {
+            return Err(lower_err(
+                cs,
+                e.line,
+                "$ESTIMATION",
+                "LIKELIHOOD/-2LL and CENTERING are not supported",
+            ));
+        }
+        if is_imp {
+            imp = true;
+            let eonly = e.other.iter().find(|o| o.name == "EONLY").and_then(|o| o.value.clone());
+            if eonly.as_deref().map(str::trim) != Some("1") {
+                return Err(lower_err(
+                    cs,
+                    e.line,
+                    "$ESTIMATION",
+                    "METHOD=IMP after SAEM must be EONLY=1: the engine evaluates the objective by importance sampling, it does not estimate by IMP",
+                ));
+            }
+            for o in &e.other {
+                match o.name.as_str() {
+                    "EONLY" => {}
+                    "ISAMPLE" => plan.importance_samples = Some(count(e, o)? as usize),
+                    "SEED" => plan.seed = Some(count(e, o)?),
+                    other => notes.push(format!(
+                        "$ESTIMATION METHOD=IMP (line {}): {other} is not honoured (the engine's importance sampling: one pass, multivariate t proposals from the SAEM chains)",
+                        e.line
+                    )),
+                }
+            }
+            continue;
+        }
+        for o in &e.other {
+            match o.name.as_str() {
+                "NBURN" => plan.burn_in = Some(count(e, o)? as usize),
+                "NITER" => plan.averaging = Some(count(e, o)? as usize),
+                "ISAMPLE" => plan.chains = Some(count(e, o)? as usize),
+                "SEED" => plan.seed = Some(count(e, o)?),
+                other => notes.push(format!(
+                    "$ESTIMATION METHOD=SAEM (line {}): {other} is not honoured",
+                    e.line
+                )),
+            }
+        }
+        if e.maxeval.is_some() {
+            notes.push(format!(
+                "$ESTIMATION METHOD=SAEM (line {}): MAXEVAL does not apply to SAEM (NBURN and NITER set its length)",
+                e.line
+            ));
+        }
+    }
+    if first > 0 {
+        notes.push("$ESTIMATION records before METHOD=SAEM are not run: SAEM starts from the initial estimates".into());
+    }
+    Ok(Some(plan))
+}
+
 fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
     let mut notes = Vec::new();
     let covariance = cs.covariance.is_some();
@@ -3104,6 +3230,7 @@ fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
     let Some(last) = cs.estimations.last() else {
         return Ok(EstimationPlan {
             method: Method::Fo,
+            saem: None,
             evaluate_only: true,
             max_evaluations: None,
             covariance,
@@ -3112,6 +3239,18 @@ fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
             notes: vec!["no $ESTIMATION: the objective is evaluated at the initial estimates (FO)".into()],
         });
     };
+    if let Some(plan) = saem_plan(cs, &mut notes)? {
+        return Ok(EstimationPlan {
+            method: Method::FoceI,
+            saem: Some(plan),
+            evaluate_only: false,
+            max_evaluations: None,
+            covariance,
+            covariance_matrix,
+            title: "Stochastic Approximation Expectation-Maximization".into(),
+            notes,
+        });
+    }
     // Options carry over from earlier $ESTIMATION records, as in NONMEM.
     let mut method = None;
     let mut inter = None;
@@ -3221,6 +3360,7 @@ fn estimation_plan(cs: &ControlStream) -> Result<EstimationPlan, NonmemError> {
     .to_string();
     Ok(EstimationPlan {
         method,
+        saem: None,
         evaluate_only: maxeval == Some(0),
         max_evaluations: maxeval,
         covariance,

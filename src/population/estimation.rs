@@ -53,7 +53,7 @@ impl Method {
             "fo" => Ok(Method::Fo),
             "laplace" | "laplacian" => Ok(Method::Laplace),
             _ => Err(Error::Argument(format!(
-                "unknown method '{text}': expected foce-i, foce, fo or laplace"
+                "unknown method '{text}': expected foce-i, foce, fo or laplace (pk popfit also takes saem)"
             ))),
         }
     }
@@ -239,14 +239,27 @@ impl AtValues<'_> {
 }
 
 /// A subject at given population values: the [`Conditional`] the MAP
-/// estimator and the objective work on.
-struct AtValues<'a> {
+/// estimator, the objective and SAEM's sampler ([`super::saem`]) work on.
+pub(crate) struct AtValues<'a> {
     model: &'a Model,
     subject: &'a PopSubject,
     values: &'a PopValues,
     n_eta: usize,
     /// Residual variances held fixed (FOCE without interaction).
     fixed_r: Option<Vec<f64>>,
+}
+
+impl<'a> AtValues<'a> {
+    /// Subject `subject` of `model` at `values` (residual variances at each b).
+    pub(crate) fn new(model: &'a Model, subject: &'a PopSubject, values: &'a PopValues) -> Self {
+        AtValues {
+            model,
+            subject,
+            values,
+            n_eta: values.omega.nrows(),
+            fixed_r: None,
+        }
+    }
 }
 
 impl Conditional for AtValues<'_> {
@@ -304,7 +317,7 @@ impl Conditional for AtValues<'_> {
 }
 
 /// The covariance of a subject's random effects b = (η, κ per occasion).
-fn stacked_omega(values: &PopValues, n_occasions: usize, iov: bool) -> DMatrix<f64> {
+pub(crate) fn stacked_omega(values: &PopValues, n_occasions: usize, iov: bool) -> DMatrix<f64> {
     let ne = values.omega.nrows();
     let nk = if iov { values.omega_iov.nrows() } else { 0 };
     let n = ne + nk * n_occasions;
@@ -317,7 +330,7 @@ fn stacked_omega(values: &PopValues, n_occasions: usize, iov: bool) -> DMatrix<f
     m
 }
 
-fn log_det(m: &DMatrix<f64>) -> Option<f64> {
+pub(crate) fn log_det(m: &DMatrix<f64>) -> Option<f64> {
     if m.nrows() == 0 {
         return Some(0.0);
     }

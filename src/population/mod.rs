@@ -12,4 +12,5 @@ pub mod exposures;
 pub mod map;
 pub mod montecarlo;
 pub mod outer;
+pub mod saem;
 pub mod sir;

@@ -101,12 +101,10 @@ pub struct SirResult {
 }
 
 impl SirResult {
-    /// The percentile interval of estimate `k` at `level` (e.g. 0.95).
+    /// The percentile interval of estimate `k` at `level` (e.g. 0.95), as the bootstrap's.
     pub fn interval(&self, k: usize, level: f64) -> (f64, f64) {
-        let mut v: Vec<f64> = self.resampled.iter().map(|r| r[k]).collect();
-        v.sort_by(f64::total_cmp);
-        let a = (1.0 - level) / 2.0;
-        (quantile(&v, a), quantile(&v, 1.0 - a))
+        let v: Vec<f64> = self.resampled.iter().map(|r| r[k]).collect();
+        super::bootstrap::percentile_interval(&v, level).unwrap_or((f64::NAN, f64::NAN))
     }
 
     /// The standard deviation of estimate `k` over the final resample.
@@ -115,17 +113,6 @@ impl SirResult {
         let mean = self.resampled.iter().map(|r| r[k]).sum::<f64>() / n;
         (self.resampled.iter().map(|r| (r[k] - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
     }
-}
-
-/// The `p` quantile of sorted values, linear between order statistics (R's type 7).
-pub fn quantile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let h = (sorted.len() - 1) as f64 * p.clamp(0.0, 1.0);
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
 /// What SIR evaluates: the objective in φ and the reported values.
@@ -401,15 +388,6 @@ mod tests {
         }
         let last = iterations.last().unwrap();
         assert!((last.mean_dofv - 2.0).abs() < 0.25, "{last:?}");
-    }
-
-    #[test]
-    fn quantiles_as_r_type_7() {
-        // R: quantile(c(1, 2, 4, 8), c(0.1, 0.5, 0.975)) = 1.3, 3.0, 7.7
-        let v = [1.0, 2.0, 4.0, 8.0];
-        assert!((quantile(&v, 0.1) - 1.3).abs() < 1e-12);
-        assert!((quantile(&v, 0.5) - 3.0).abs() < 1e-12);
-        assert!((quantile(&v, 0.975) - 7.7).abs() < 1e-12);
     }
 
     #[test]
