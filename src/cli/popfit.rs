@@ -178,14 +178,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     if pk::nonmem::import::is_control_stream(&args.data) {
         return run_control_stream(args);
     }
-    let Some(model_path) = args.model.clone() else {
-        return Err(Error::Argument(format!(
-            "{}: give the model with --model FILE (or pass a NONMEM control stream, .ctl or .mod)",
-            args.data
-        )));
-    };
     for (flag, given) in [
-        ("--inits-from", args.inits_from.is_some()),
         ("--ext", args.ext.is_some()),
         ("--write-model", args.write_model.is_some()),
         ("--tables", args.tables.is_some()),
@@ -194,13 +187,6 @@ pub fn run(args: PopfitArgs) -> Result<()> {
             return Err(Error::Argument(format!("{flag} is for NONMEM control streams")));
         }
     }
-    let inputs = [args.data.as_str(), model_path.as_str()];
-    for p in [&args.json, &args.table, &args.cov].into_iter().flatten() {
-        refuse_input(p, &inputs)?;
-    }
-    if let Some(dir) = &args.plots {
-        pk::output::check_writable(dir)?;
-    }
     let use_saem = saem::requested(args.method.as_deref());
     let method = if use_saem {
         Method::FoceI
@@ -208,22 +194,20 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         saem::refuse_flags(&args)?;
         Method::parse(args.method.as_deref().unwrap_or("foce-i"))?
     };
-    let model = Model::load(&model_path)?;
-    let data = args.selection.read(&args.data)?;
-    let pop = PopulationData::new(&model, &data)?;
-    if pop.n_dropped_blq > 0 {
-        eprintln!(
-            "{} observations below the quantification limit left out (the model says `blq m1`)",
-            pop.n_dropped_blq
-        );
+    let input = super::population_input::load(
+        &args.data,
+        args.model.as_deref(),
+        &args.selection,
+        args.inits_from.as_deref(),
+    )?;
+    let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
+    for p in [&args.json, &args.table, &args.cov].into_iter().flatten() {
+        refuse_input(p, &inputs)?;
     }
-    if pop.n_censored > 0 {
-        eprintln!(
-            "{} observations below the quantification limit enter as P(y < LLOQ) (Beal's M3)",
-            pop.n_censored
-        );
+    if let Some(dir) = &args.plots {
+        pk::output::check_writable(dir)?;
     }
-    let start = PopValues::initial(&model);
+    let (model, pop, start) = (input.model, input.data, input.start);
     let started = std::time::Instant::now();
     let options = EstimationOptions {
         method,
@@ -684,21 +668,8 @@ fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
 /// its data read as `$INPUT`/`$DATA` say, estimated as `$ESTIMATION` says.
 #[allow(clippy::needless_range_loop)]
 fn run_control_stream(args: PopfitArgs) -> Result<()> {
-    use pk::nonmem::import::Import;
     use pk::nonmem::lower::params::ext_text;
-    if args.model.is_some() {
-        return Err(Error::Argument(format!(
-            "{} is a NONMEM control stream: it carries its model, --model is for data files",
-            args.data
-        )));
-    }
-    if !args.selection.is_empty() {
-        return Err(Error::Argument(
-            "--drop and --accept are for data files: a control stream selects its data with $INPUT (DROP) and $DATA (IGNORE, ACCEPT)"
-                .into(),
-        ));
-    }
-    let imported = Import::read(&args.data)?;
+    let imported = super::population_input::read_control_stream(&args.data, args.model.as_deref(), &args.selection)?;
     let lowered = &imported.lowered;
     let model = &imported.model;
     // Inputs: the control stream, its data file and the .ext read.
@@ -717,9 +688,6 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     if let Some(dir) = &args.plots {
         pk::output::check_writable(dir)?;
     }
-    for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
-        eprintln!("note: {n}");
-    }
     let use_saem = match &args.method {
         Some(m) => saem::requested(Some(m)),
         None => lowered.estimation.saem.is_some(),
@@ -732,12 +700,7 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         _ => lowered.estimation.method,
     };
     let pop = PopulationData::new(model, &imported.data)?;
-    if pop.n_censored > 0 {
-        eprintln!(
-            "{} observations below the quantification limit enter as P(y < LLOQ) (Beal's M3)",
-            pop.n_censored
-        );
-    }
+    super::population_input::report_censoring(&pop);
     let start = match &args.inits_from {
         Some(p) => imported.values_from_ext(p)?,
         None => imported.initial_values(),

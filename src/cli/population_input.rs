@@ -66,14 +66,14 @@ pub fn load(
     })
 }
 
-/// A control stream: its model, data, method and initial estimates.
-fn load_control_stream(
+/// Reads a control stream for a population command: refuses `--model` and
+/// the data selection flags (the control stream carries its model and
+/// selects its data), prints the lowering notes.
+pub fn read_control_stream(
     path: &str,
     model: Option<&str>,
     selection: &DataSelection,
-    inits_from: Option<&str>,
-) -> Result<PopulationInput> {
-    use pk::nonmem::import::Import;
+) -> Result<pk::nonmem::import::Import> {
     if model.is_some() {
         return Err(Error::Argument(format!(
             "{path} is a NONMEM control stream: it carries its model, --model is for data files"
@@ -85,11 +85,23 @@ fn load_control_stream(
                 .into(),
         ));
     }
-    let imported = Import::read(path)?;
+    let imported = pk::nonmem::import::Import::read(path)?;
     let lowered = &imported.lowered;
     for n in lowered.notes.iter().chain(&lowered.estimation.notes) {
         eprintln!("note: {n}");
     }
+    Ok(imported)
+}
+
+/// A control stream: its model, data, method and initial estimates.
+fn load_control_stream(
+    path: &str,
+    model: Option<&str>,
+    selection: &DataSelection,
+    inits_from: Option<&str>,
+) -> Result<PopulationInput> {
+    let imported = read_control_stream(path, model, selection)?;
+    let lowered = &imported.lowered;
     let data = PopulationData::new(&imported.model, &imported.data)?;
     report_censoring(&data);
     let start = match inits_from {
@@ -110,7 +122,7 @@ fn load_control_stream(
 }
 
 /// Notes on standard error about observations below the quantification limit.
-fn report_censoring(data: &PopulationData) {
+pub fn report_censoring(data: &PopulationData) {
     if data.n_dropped_blq > 0 {
         eprintln!(
             "{} observations below the quantification limit left out (the model says `blq m1`)",
