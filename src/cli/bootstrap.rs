@@ -21,9 +21,6 @@ pub struct BootstrapArgs {
     /// NONMEM-style data file (with --model), or a NONMEM control stream (.ctl, .mod, .con).
     #[arg(required_unless_present = "merge")]
     data: Option<String>,
-    /// Model file in the model language, or a bundled name (with a data file).
-    #[arg(long)]
-    model: Option<String>,
     /// Number of bootstrap replicates.
     #[arg(long, default_value_t = 200)]
     samples: usize,
@@ -33,12 +30,6 @@ pub struct BootstrapArgs {
     /// Resample within the strata of this column (constant within each subject).
     #[arg(long, value_name = "COLUMN")]
     stratify: Option<String>,
-    /// Estimation method: foce-i, foce, fo or laplace (default foce-i, or the control stream's $ESTIMATION).
-    #[arg(long)]
-    method: Option<String>,
-    /// Largest number of outer iterations of each fit.
-    #[arg(long, default_value_t = 300)]
-    max_iterations: u64,
     /// Confidence level of the intervals, in percent.
     #[arg(long, default_value_t = 95.0)]
     ci: f64,
@@ -65,11 +56,8 @@ pub struct BootstrapArgs {
     /// JSON with the settings, the shares of each status and the intervals.
     #[arg(long)]
     json: Option<String>,
-    /// Control stream: initial estimates of the original fit from the final row of a NONMEM .ext file.
-    #[arg(long)]
-    inits_from: Option<String>,
     #[command(flatten)]
-    selection: DataSelection,
+    fit: population_input::FitArgs,
 }
 
 /// Runs `pk bootstrap`.
@@ -95,12 +83,7 @@ pub fn run(args: BootstrapArgs) -> Result<()> {
             args.samples
         )));
     }
-    let input = population_input::load(
-        &data_path,
-        args.model.as_deref(),
-        &args.selection,
-        args.inits_from.as_deref(),
-    )?;
+    let input = args.fit.load(&data_path)?;
     let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
     for p in [&args.out, &args.json].into_iter().flatten() {
         refuse_input(p, &inputs)?;
@@ -111,10 +94,7 @@ pub fn run(args: BootstrapArgs) -> Result<()> {
              a bootstrap estimates; remove MAXEVAL=0 from $ESTIMATION"
         )));
     }
-    let method = match &args.method {
-        Some(m) => Method::parse(m)?,
-        None => input.default_method,
-    };
+    let method = args.fit.method(&input)?;
     let strata = strata(&input, args.stratify.as_deref())?;
     let file = run_samples(&args, &input, method, &strata, shard)?;
     let text = file.text()?;
@@ -195,11 +175,11 @@ fn settings(args: &BootstrapArgs, input: &PopulationInput, method: Method, strat
     let pairs = [
         ("version", env!("CARGO_PKG_VERSION").to_string()),
         ("inputs", input.inputs.join(" ")),
-        ("content", content_hash(&input.inputs, &args.selection)),
+        ("content", content_hash(&input.inputs, &args.fit.selection)),
         ("model", input.model.name()),
         ("subjects", input.data.subjects.len().to_string()),
         ("method", method.to_string()),
-        ("max_iterations", args.max_iterations.to_string()),
+        ("max_iterations", args.fit.max_iterations.to_string()),
         ("seed", args.seed.to_string()),
         ("samples", args.samples.to_string()),
         (
@@ -251,7 +231,7 @@ fn run_samples(
 ) -> Result<SamplesFile> {
     let options = EstimationOptions {
         method,
-        max_iterations: args.max_iterations,
+        max_iterations: args.fit.max_iterations,
         progress: false,
     };
     let started = std::time::Instant::now();

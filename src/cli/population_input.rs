@@ -4,6 +4,7 @@
 //! `pk popfit`, so that popfit can be switched to this loader.
 
 use super::model_args::DataSelection;
+use clap::Args;
 use pk::data::Dataset;
 use pk::model::Model;
 use pk::population::estimation::{Method, PopValues, PopulationData};
@@ -27,6 +28,42 @@ pub struct PopulationInput {
     /// The files read (never to be written): the data, the model or control
     /// stream, its data file, the `.ext` file.
     pub inputs: Vec<String>,
+}
+
+/// The command-line arguments of a command that fits a population model as
+/// `pk popfit` does (bootstrap, SIR): the model, the method, the data
+/// selection and the initial estimates.
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Model file in the model language, or a bundled name (with a data file).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Estimation method: foce-i, foce, fo or laplace (default foce-i, or the control stream's $ESTIMATION).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Largest number of outer iterations of each fit.
+    #[arg(long, default_value_t = 300)]
+    pub max_iterations: u64,
+    /// Control stream: initial estimates from the final row of a NONMEM .ext file.
+    #[arg(long)]
+    pub inits_from: Option<String>,
+    #[command(flatten)]
+    pub selection: DataSelection,
+}
+
+impl FitArgs {
+    /// Reads `path` with these arguments ([`load`]).
+    pub fn load(&self, path: &str) -> Result<PopulationInput> {
+        load(path, self.model.as_deref(), &self.selection, self.inits_from.as_deref())
+    }
+
+    /// The method asked for, else the input's default.
+    pub fn method(&self, input: &PopulationInput) -> Result<Method> {
+        match &self.method {
+            Some(m) => Method::parse(m),
+            None => Ok(input.default_method),
+        }
+    }
 }
 
 /// Reads `path` (a control stream, or a data file with `model`), with the

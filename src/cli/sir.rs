@@ -1,7 +1,6 @@
 //! `pk sir`: parameter uncertainty by sampling importance resampling
 //! (Dosne et al. 2016) from the covariance step of a population fit.
 
-use super::model_args::DataSelection;
 use super::output::{refuse_input, write_text, Progress};
 use super::population_input;
 use clap::Args;
@@ -16,9 +15,6 @@ use serde_json::json;
 pub struct SirArgs {
     /// NONMEM-style data file (with --model), or a NONMEM control stream (.ctl, .mod, .con).
     data: String,
-    /// Model file in the model language, or a bundled name (with a data file).
-    #[arg(long)]
-    model: Option<String>,
     /// Draws per iteration, comma-separated (PsN's default).
     #[arg(long, value_delimiter = ',', default_value = "1000,1000,1000,2000,2000")]
     samples: Vec<usize>,
@@ -28,12 +24,6 @@ pub struct SirArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Estimation method: foce-i, foce, fo or laplace (default foce-i, or the control stream's $ESTIMATION).
-    #[arg(long)]
-    method: Option<String>,
-    /// Largest number of outer iterations of the fit.
-    #[arg(long, default_value_t = 300)]
-    max_iterations: u64,
     /// Take the initial estimates as the estimates (no fit), e.g. NONMEM's with --inits-from.
     #[arg(long)]
     evaluate: bool,
@@ -49,11 +39,8 @@ pub struct SirArgs {
     /// JSON with the intervals and the diagnostics of each iteration.
     #[arg(long)]
     json: Option<String>,
-    /// Control stream: initial estimates from the final row of a NONMEM .ext file.
-    #[arg(long)]
-    inits_from: Option<String>,
     #[command(flatten)]
-    selection: DataSelection,
+    fit: population_input::FitArgs,
 }
 
 /// Runs `pk sir`.
@@ -71,20 +58,12 @@ pub fn run(args: SirArgs) -> Result<()> {
     };
     options.check()?;
     let matrix = CovarianceMatrix::parse(&args.cov_matrix)?;
-    let input = population_input::load(
-        &args.data,
-        args.model.as_deref(),
-        &args.selection,
-        args.inits_from.as_deref(),
-    )?;
+    let input = args.fit.load(&args.data)?;
     let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
     for p in [&args.out, &args.json].into_iter().flatten() {
         refuse_input(p, &inputs)?;
     }
-    let method = match &args.method {
-        Some(m) => Method::parse(m)?,
-        None => input.default_method,
-    };
+    let method = args.fit.method(&input)?;
     let (model, data, start) = (&input.model, &input.data, &input.start);
     let fit = if args.evaluate || input.evaluate_only {
         let evaluation = objective(model, data, start, method, &[])?;
@@ -101,7 +80,7 @@ pub fn run(args: SirArgs) -> Result<()> {
     } else {
         let options = EstimationOptions {
             method,
-            max_iterations: args.max_iterations,
+            max_iterations: args.fit.max_iterations,
             progress: false,
         };
         let fit = pk::population::estimation::estimate(model, data, start, &options)?;
