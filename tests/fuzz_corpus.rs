@@ -3588,17 +3588,17 @@ fn flag_cases(cases: &mut Vec<Case>) {
         refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]),
     );
     add(
-        "popfit --ext for CSV data",
+        "popfit --write-model for CSV data",
         &[
             "popfit",
             "data.csv",
             "--model",
             "pop.pk",
             "--evaluate",
-            "--ext",
-            "x.ext",
+            "--write-model",
+            "x.pk",
         ],
-        refused(&["--ext"]),
+        refused(&["--write-model is for NONMEM control streams"]),
     );
     add(
         "popfit --accept WT=abc",

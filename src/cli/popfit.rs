@@ -84,9 +84,14 @@ pub struct PopfitArgs {
     /// Control stream: initial estimates from the final row of a NONMEM .ext file (as PsN's update_inits).
     #[arg(long)]
     inits_from: Option<String>,
-    /// Control stream: write the result as a NONMEM .ext file.
+    /// Write the result as a NONMEM .ext file (final estimates, SEs, fixed flags), θ, Σ and Ω
+    /// numbered as the control stream numbers them (for a model file: in declaration order).
     #[arg(long)]
     ext: Option<String>,
+    /// Write a NONMEM .phi file: per subject its η̂ (the conditional modes), their conditional
+    /// covariance (ETC) and its OFV contribution (OBJ).
+    #[arg(long)]
+    phi: Option<String>,
     /// Control stream: write the model in the model language with the final estimates as initial values.
     #[arg(long)]
     write_model: Option<String>,
@@ -179,7 +184,6 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         return run_control_stream(args);
     }
     for (flag, given) in [
-        ("--ext", args.ext.is_some()),
         ("--write-model", args.write_model.is_some()),
         ("--tables", args.tables.is_some()),
     ] {
@@ -201,7 +205,10 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         args.inits_from.as_deref(),
     )?;
     let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
-    for p in [&args.json, &args.table, &args.cov].into_iter().flatten() {
+    for p in [&args.json, &args.table, &args.cov, &args.ext, &args.phi]
+        .into_iter()
+        .flatten()
+    {
         refuse_input(p, &inputs)?;
     }
     if let Some(dir) = &args.plots {
@@ -239,6 +246,18 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         plots(dir, &model, &rows)?;
     }
     let map = pk::nonmem::lower::params::ParameterMap::of_model(&model);
+    if let Some(path) = &args.ext {
+        let nm = map.nm_values(&fit.values, &map.zero_values());
+        let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
+        let nm_se = report.se.as_ref().map(|s| map.nm_standard_errors(&model, &names, s));
+        let text = ext_file_text(&map, &nm, nm_se.as_ref(), &nonmem_title(method), fit.evaluation.ofv);
+        write_text(Some(path), &text, &inputs)?;
+    }
+    if let Some(path) = &args.phi {
+        let occasions = pop.subjects.iter().map(|s| s.data.n_occasions).max().unwrap_or(0);
+        let map = map.with_occasions(occasions);
+        write_text(Some(path), &phi_file_text(&map, &pop, &fit), &inputs)?;
+    }
     cov_file(args.cov.as_deref(), &map, &model, &report, &inputs)?;
     if !fit.converged {
         return Err(Error::Argument(format!(
@@ -257,6 +276,8 @@ fn run_saem(args: &PopfitArgs, model: &Model, pop: &PopulationData, start: &PopV
         ("--covariance", args.covariance),
         ("--cov-matrix", args.cov_matrix.is_some()),
         ("--cov", args.cov.is_some()),
+        ("--ext", args.ext.is_some()),
+        ("--phi", args.phi.is_some()),
     ] {
         if given {
             return Err(Error::Argument(format!("{flag} does not apply to --method saem")));
@@ -668,7 +689,6 @@ fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
 /// its data read as `$INPUT`/`$DATA` say, estimated as `$ESTIMATION` says.
 #[allow(clippy::needless_range_loop)]
 fn run_control_stream(args: PopfitArgs) -> Result<()> {
-    use pk::nonmem::lower::params::ext_text;
     let imported = super::population_input::read_control_stream(&args.data, args.model.as_deref(), &args.selection)?;
     let lowered = &imported.lowered;
     let model = &imported.model;
@@ -678,10 +698,17 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         inputs.push(p.as_str());
     }
     let table_files = table_files(&imported, args.tables.as_deref())?;
-    for p in [&args.json, &args.table, &args.ext, &args.write_model, &args.cov]
-        .into_iter()
-        .flatten()
-        .chain(table_files.iter().map(|(p, _)| p))
+    for p in [
+        &args.json,
+        &args.table,
+        &args.ext,
+        &args.write_model,
+        &args.cov,
+        &args.phi,
+    ]
+    .into_iter()
+    .flatten()
+    .chain(table_files.iter().map(|(p, _)| p))
     {
         refuse_input(p, &inputs)?;
     }
@@ -709,6 +736,11 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
     if use_saem && args.cov.is_some() {
         return Err(Error::Argument(
             "--cov does not apply to SAEM: it has no covariance step here".into(),
+        ));
+    }
+    if use_saem && args.phi.is_some() {
+        return Err(Error::Argument(
+            "--phi is not written for SAEM yet (its η are conditional means, not modes)".into(),
         ));
     }
     if use_saem && args.evaluate {
@@ -786,35 +818,15 @@ fn run_control_stream(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
     if let Some(path) = &args.ext {
-        let n = nm.omega.nrows();
-        let ns = nm.sigma.nrows();
-        let mut omega_fixed = vec![vec![true; n]; n];
-        for &(first, size) in &params.omega_blocks {
-            for i in first..first + size {
-                for j in first..first + size {
-                    omega_fixed[i][j] = params.eta_fixed[i];
-                }
-            }
-        }
-        let mut sigma_fixed = vec![vec![true; ns]; ns];
-        for (k, f) in params.eps_fixed.iter().enumerate() {
-            sigma_fixed[k][k] = *f;
-        }
-        let se_ref = nm_se
-            .as_ref()
-            .map(|(t, o, s)| (t.as_slice(), s.as_slice(), o.as_slice()));
         let (title, ofv) = match &saem_run {
             Some(run) => (lowered.estimation.title.clone(), run.fit.importance.ofv),
             None => (nonmem_title(method), fit.evaluation.ofv),
         };
-        let text = ext_text(
-            &title,
-            &nm,
-            ofv,
-            se_ref,
-            (&params.theta_fixed, &sigma_fixed, &omega_fixed),
-        );
+        let text = ext_file_text(params, &nm, nm_se.as_ref(), &title, ofv);
         write_text(Some(path), &text, &inputs)?;
+    }
+    if let Some(path) = &args.phi {
+        write_text(Some(path), &phi_file_text(params, &pop, &fit), &inputs)?;
     }
     if let Some(path) = &args.write_model {
         let header = match &saem_run {
@@ -912,6 +924,54 @@ fn estimate_with_progress(
         pk::population::estimation::estimate_with(model, pop, start, options, &|step| progress.step(&step.to_string()));
     progress.finish();
     fit
+}
+
+/// The text of a NONMEM `.ext` file of these estimates and standard errors.
+fn ext_file_text(
+    map: &pk::nonmem::lower::params::ParameterMap,
+    nm: &pk::nonmem::lower::params::NmValues,
+    se: Option<&pk::nonmem::lower::params::NmStandardErrors>,
+    title: &str,
+    ofv: f64,
+) -> String {
+    let (theta_fixed, sigma_fixed, omega_fixed) = map.fixed_flags();
+    let se_ref = se.map(|(t, o, s)| (t.as_slice(), s.as_slice(), o.as_slice()));
+    pk::nonmem::lower::params::ext_text(title, nm, ofv, se_ref, (&theta_fixed, &sigma_fixed, &omega_fixed))
+}
+
+/// The text of a NONMEM `.phi` file of a fit: the conditional modes, their
+/// conditional covariance (the inverse of half the information matrix whose
+/// determinant enters the objective) and each subject's OFV contribution.
+fn phi_file_text(map: &pk::nonmem::lower::params::ParameterMap, pop: &PopulationData, fit: &PopulationFit) -> String {
+    use pk::nonmem::lower::params::{phi_text, PhiSubject};
+    let n_eta = fit.values.omega.nrows();
+    let n_kappa = fit.values.omega_iov.nrows();
+    let covariances: Vec<DMatrix<f64>> = fit
+        .evaluation
+        .estimates
+        .iter()
+        .map(|e| {
+            e.half_information
+                .clone()
+                .try_inverse()
+                .unwrap_or_else(|| DMatrix::from_element(e.eta.len(), e.eta.len(), f64::NAN))
+        })
+        .collect();
+    let subjects: Vec<PhiSubject<'_>> = pop
+        .subjects
+        .iter()
+        .zip(&fit.evaluation.estimates)
+        .zip(&covariances)
+        .zip(&fit.evaluation.contributions)
+        .map(|(((s, e), c), obj)| PhiSubject {
+            id: &s.data.id,
+            b: &e.eta,
+            covariance: c,
+            occasions: s.data.n_occasions,
+            objective: *obj,
+        })
+        .collect();
+    phi_text(&nonmem_title(fit.method), map, n_eta, n_kappa, &subjects)
 }
 
 /// The method as NONMEM titles its `.ext` tables.

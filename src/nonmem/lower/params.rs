@@ -223,6 +223,128 @@ impl ParameterMap {
     }
 }
 
+impl ParameterMap {
+    /// Fixed flags in NONMEM's layout (θ, Σ, Ω), for the `.ext` file: an
+    /// element outside every block (an off-diagonal between blocks) counts as fixed.
+    pub fn fixed_flags(&self) -> (Vec<bool>, Vec<Vec<bool>>, Vec<Vec<bool>>) {
+        let n = self.eta.len();
+        let ns = self.eps_names.len();
+        let mut omega_fixed = vec![vec![true; n]; n];
+        for &(first, size) in &self.omega_blocks {
+            for i in first..first + size {
+                for j in first..first + size {
+                    omega_fixed[i][j] = self.eta_fixed[i];
+                }
+            }
+        }
+        let mut sigma_fixed = vec![vec![true; ns]; ns];
+        for (k, f) in self.eps_fixed.iter().enumerate() {
+            sigma_fixed[k][k] = *f;
+        }
+        (self.theta_fixed.clone(), sigma_fixed, omega_fixed)
+    }
+
+    /// The map with the κ of inter-occasion variability repeated for
+    /// `occasions` occasions, as NONMEM numbers them with `$OMEGA BLOCK SAME`
+    /// (for the `.phi` file of a model written in the language).
+    pub fn with_occasions(&self, occasions: usize) -> ParameterMap {
+        let mut map = self.clone();
+        let kappas: Vec<(usize, bool)> = self
+            .eta
+            .iter()
+            .zip(&self.eta_fixed)
+            .filter_map(|(t, f)| match t {
+                EtaTarget::Kappa { index, occasion: 0 } => Some((*index, *f)),
+                _ => None,
+            })
+            .collect();
+        for occasion in 1..occasions {
+            for &(index, fixed) in &kappas {
+                map.eta.push(EtaTarget::Kappa { index, occasion });
+                map.eta_fixed.push(fixed);
+            }
+        }
+        map
+    }
+
+    /// Where NONMEM's η `k` sits in a subject's random effects b = (η,
+    /// κ of occasion 1, κ of occasion 2, …), for a subject with `occasions`
+    /// occasions; `None` for an η fixed at 0 or an occasion it does not have.
+    pub fn b_position(&self, k: usize, n_eta: usize, n_kappa: usize, occasions: usize) -> Option<usize> {
+        match self.eta.get(k)? {
+            EtaTarget::Omega(a) => Some(*a),
+            EtaTarget::Kappa { index, occasion } if *occasion < occasions => Some(n_eta + occasion * n_kappa + index),
+            _ => None,
+        }
+    }
+}
+
+/// One subject's line of a `.phi` file.
+#[derive(Debug, Clone, Copy)]
+pub struct PhiSubject<'a> {
+    /// Subject id.
+    pub id: &'a str,
+    /// Its random effects b̂ = (η, κ per occasion).
+    pub b: &'a [f64],
+    /// Their conditional covariance.
+    pub covariance: &'a DMatrix<f64>,
+    /// Its occasions.
+    pub occasions: usize,
+    /// Its contribution to the OFV.
+    pub objective: f64,
+}
+
+/// The text of a NONMEM `.phi` file: per subject its η (ETA(k) in the map's
+/// numbering, 0 where a subject has no such η), their conditional
+/// covariance (ETC(i,j), the lower triangle) and its OFV contribution (OBJ).
+pub fn phi_text(
+    method_title: &str,
+    map: &ParameterMap,
+    n_eta: usize,
+    n_kappa: usize,
+    subjects: &[PhiSubject<'_>],
+) -> String {
+    let n = map.eta.len();
+    let mut t = format!(
+        "TABLE NO.     1: {method_title}: Goal Function=MINIMUM VALUE OF OBJECTIVE FUNCTION: Problem=1 Subproblem=0 Superproblem1=0 Iteration1=0 Superproblem2=0 Iteration2=0\n"
+    );
+    let mut header = vec!["SUBJECT_NO".to_string(), "ID".to_string()];
+    header.extend((1..=n).map(|k| format!("ETA({k})")));
+    for i in 1..=n {
+        for j in 1..=i {
+            header.push(format!("ETC({i},{j})"));
+        }
+    }
+    header.push("OBJ".into());
+    t.push_str(&header.iter().map(|h| format!(" {h:<15}")).collect::<String>());
+    t.push('\n');
+    for (k, s) in subjects.iter().enumerate() {
+        let pos = |e: usize| {
+            map.b_position(e, n_eta, n_kappa, s.occasions)
+                .filter(|&p| p < s.b.len())
+        };
+        t.push_str(&format!(" {:>15} {:>15}", k + 1, s.id));
+        for e in 0..n {
+            t.push(' ');
+            t.push_str(&ext_number(pos(e).map_or(0.0, |p| s.b[p])));
+        }
+        for i in 0..n {
+            for j in 0..=i {
+                let v = match (pos(i), pos(j)) {
+                    (Some(a), Some(b)) => s.covariance[(a, b)],
+                    _ => 0.0,
+                };
+                t.push(' ');
+                t.push_str(&ext_number(v));
+            }
+        }
+        t.push(' ');
+        t.push_str(&ext_number(s.objective));
+        t.push('\n');
+    }
+    t
+}
+
 /// Where each NONMEM element's estimate sits among a model's reported
 /// estimates: θ, Ω and Σ (full matrices), `None` where not estimated.
 #[derive(Debug, Clone, PartialEq)]
