@@ -459,9 +459,9 @@ fn popfit_runs_saem_from_a_control_stream_and_the_command_line() {
         &format!("{ROOT}/fixtures/pheno/pheno.csv"),
         "--model",
         "pheno",
-        "--seed",
+        "--chains",
         "3",
     ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--seed is an option of --method saem"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--chains is an option of --method saem"));
 }

@@ -19,6 +19,7 @@ use pk::population::estimation::{
     PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
+use pk::population::npde::Npde;
 use pk::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -47,9 +48,13 @@ pub struct PopfitArgs {
     /// SAEM: importance samples per subject for the −2LL (default 1000, or the ISAMPLE of $EST METHOD=IMP EONLY=1).
     #[arg(long)]
     isample: Option<usize>,
-    /// SAEM: seed of the random streams (default 11456, or the control stream's SEED).
+    /// Seed of the random streams: SAEM's chains (default 11456, or the control stream's SEED)
+    /// and the simulations of the NPDE in --table (default 1).
     #[arg(long)]
     seed: Option<u64>,
+    /// Simulated data sets per subject for the NPDE and EPRED columns of --table (0: none).
+    #[arg(long, default_value_t = 1000)]
+    npde_samples: usize,
     /// Largest number of outer iterations.
     #[arg(long, default_value_t = 300)]
     max_iterations: u64,
@@ -241,7 +246,11 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
     if let Some(path) = &args.table {
-        write_text(Some(path), &table(&model, &rows), &inputs)?;
+        write_text(
+            Some(path),
+            &table(&model, &rows, &table_npde(&args, &model, &pop, &fit)),
+            &inputs,
+        )?;
     }
     if let Some(dir) = &args.plots {
         plots(dir, &model, &rows)?;
@@ -294,7 +303,11 @@ fn run_saem(args: &PopfitArgs, model: &Model, pop: &PopulationData, start: &PopV
     if args.table.is_some() || args.plots.is_some() {
         let rows = diagnostics(model, pop, &run.population)?;
         if let Some(path) = &args.table {
-            write_text(Some(path), &table(model, &rows), inputs)?;
+            write_text(
+                Some(path),
+                &table(model, &rows, &table_npde(args, model, pop, &run.population)),
+                inputs,
+            )?;
         }
         if let Some(dir) = &args.plots {
             plots(dir, model, &rows)?;
@@ -609,16 +622,21 @@ fn covariance_json(cov: &std::result::Result<CovarianceStep, String>, matrix: Co
 }
 
 /// One row per observation, the header with the model's units.
-fn table(model: &Model, rows: &[ObservationRow]) -> String {
+fn table(model: &Model, rows: &[ObservationRow], npde: &[Npde]) -> String {
     let u = &model.units;
     let c = &u.concentration;
     let mut t = format!(
-        "ID,TIME ({}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES\n",
+        "ID,TIME ({}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES,EPRED ({c}),NPDE\n",
         u.time
     );
-    for r in rows {
+    let none = Npde {
+        npde: f64::NAN,
+        epred: f64::NAN,
+    };
+    for (k, r) in rows.iter().enumerate() {
+        let n = npde.get(k).copied().unwrap_or(none);
         t.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.id,
             num(r.time),
             r.output,
@@ -628,7 +646,9 @@ fn table(model: &Model, rows: &[ObservationRow]) -> String {
             num(r.res),
             num(r.wres),
             num(r.cwres),
-            num(r.iwres)
+            num(r.iwres),
+            num(n.epred),
+            num(n.npde)
         ));
     }
     t
@@ -745,6 +765,19 @@ fn phi_file_text(map: &pk::nonmem::lower::params::ParameterMap, pop: &Population
         })
         .collect();
     phi_text(&nonmem_title(fit.method), map, n_eta, n_kappa, &subjects)
+}
+
+/// NPDE and EPRED of every observation (in the order of the diagnostics'
+/// rows) for `--table`, from `--npde-samples` simulations per subject.
+fn table_npde(args: &PopfitArgs, model: &Model, pop: &PopulationData, fit: &PopulationFit) -> Vec<Npde> {
+    if args.table.is_none() || args.npde_samples == 0 {
+        return Vec::new();
+    }
+    let seed = args.seed.unwrap_or(1);
+    pk::population::npde::npde(model, pop, &fit.values, args.npde_samples, seed)
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The method as NONMEM titles its `.ext` tables.

@@ -11,6 +11,7 @@ pub mod estimation;
 pub mod exposures;
 pub mod map;
 pub mod montecarlo;
+pub mod npde;
 pub mod outer;
 pub mod saem;
 pub mod sir;

@@ -165,7 +165,11 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &lowered.text_with(&nm, &header), &inputs)?;
     }
     if let Some(path) = &args.table {
-        write_text(Some(path), &table(model, &rows), &inputs)?;
+        write_text(
+            Some(path),
+            &table(model, &rows, &table_npde(&args, model, &pop, &fit)),
+            &inputs,
+        )?;
     }
     for (path, tables) in &table_files {
         let mut text = String::new();

@@ -26,7 +26,6 @@ pub(super) fn refuse_flags(args: &PopfitArgs) -> Result<()> {
         ("--averaging", args.averaging.is_some()),
         ("--chains", args.chains.is_some()),
         ("--isample", args.isample.is_some()),
-        ("--seed", args.seed.is_some()),
     ] {
         if given {
             return Err(Error::Argument(format!("{flag} is an option of --method saem")));
