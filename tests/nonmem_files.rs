@@ -150,3 +150,42 @@ fn ext_and_phi_of_a_model_file() {
     let (_, rows) = read_phi(&phi);
     assert_eq!(rows.len(), 59);
 }
+
+/// η- and ε-shrinkage (SD-based) at NONMEM's estimates against the same
+/// runs' `.lst` (ETASHRINKSD, EPSSHRINKSD): pharmpy's pheno run2 (34.786%,
+/// 1.9561%; ε 25.632%) and iov (between-subject η 50.742%, 50.765%; ε 26.262%).
+#[test]
+fn shrinkage_equals_nonmem() {
+    let dir = tempfile::tempdir().unwrap();
+    for (run, etas, eps) in [
+        ("pharmpy_pheno_wgt_cov_block2/run2", [0.34786, 0.019561], 0.25632),
+        ("pharmpy_pheno_iov_block_same/iov", [0.50742, 0.50765], 0.26262),
+    ] {
+        let out = dir.path().join("s.json");
+        let base = format!("{ROOT}/fixtures/nonmem_runs/{run}");
+        pk(&[
+            "popfit",
+            &format!("{base}.mod"),
+            "--inits-from",
+            &format!("{base}.ext"),
+            "--evaluate",
+            "--json",
+            out.to_str().unwrap(),
+        ]);
+        let doc = json(&out);
+        let got_eps = doc["eps_shrinkage"].as_f64().unwrap();
+        assert!(
+            (got_eps - eps).abs() < 1e-3,
+            "{run}: ε-shrinkage {got_eps} vs NONMEM {eps}"
+        );
+        let got: Vec<f64> = doc["eta_shrinkage"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        for (g, w) in got.iter().zip(etas) {
+            assert!((g - w).abs() < 1e-3, "{run}: η-shrinkage {got:?} vs NONMEM {etas:?}");
+        }
+    }
+}

@@ -15,8 +15,8 @@ use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
 use pk::population::estimation::{
-    diagnostics, objective, reported, EstimationOptions, Method, ObservationRow, Parameters, PopValues, PopulationData,
-    PopulationFit, Reported,
+    diagnostics, epsilon_shrinkage, objective, reported, EstimationOptions, Method, ObservationRow, Parameters,
+    PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
 use pk::population::npde::Npde;
@@ -239,7 +239,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     let matrix = covariance_matrix(&args, None)?;
     let cov = run_covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true), matrix)?;
     let rows = diagnostics(&model, &pop, &fit)?;
-    let report = Report::new(&model, &pop, &fit, cov, matrix, elapsed);
+    let report = Report::new(&model, &pop, &fit, cov, matrix, elapsed, epsilon_shrinkage(&rows));
     write_text(None, &report.text(), &inputs)?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
@@ -331,6 +331,8 @@ struct Report<'a> {
     n_censored: usize,
     n_dropped_blq: usize,
     shrinkage: Vec<f64>,
+    /// ε-shrinkage (NONMEM's EPSSHRINKSD).
+    eps_shrinkage: f64,
     ids: Vec<String>,
     seconds: f64,
 }
@@ -343,6 +345,7 @@ impl<'a> Report<'a> {
         cov: std::result::Result<CovarianceStep, String>,
         matrix: CovarianceMatrix,
         seconds: f64,
+        eps_shrinkage: f64,
     ) -> Self {
         let params = Parameters::of(model);
         let n_eta = fit.values.omega.nrows();
@@ -365,6 +368,7 @@ impl<'a> Report<'a> {
             n_censored: pop.n_censored,
             n_dropped_blq: pop.n_dropped_blq,
             shrinkage: shrinkage(&etas, &omega_sd),
+            eps_shrinkage,
             ids: pop.subjects.iter().map(|s| s.data.id.clone()).collect(),
             seconds,
         }
@@ -451,7 +455,7 @@ impl<'a> Report<'a> {
         for (n, s) in self.model.code.omega.names.iter().zip(&self.shrinkage) {
             t.push_str(&format!(" {n} {:.1}%", 100.0 * s));
         }
-        t.push('\n');
+        t.push_str(&format!("  ε-shrinkage: {:.1}%\n", 100.0 * self.eps_shrinkage));
         t
     }
 
@@ -549,6 +553,7 @@ impl<'a> Report<'a> {
             shrink.insert(n.clone(), json!(s));
         }
         body.insert("eta_shrinkage".into(), Value::Object(shrink));
+        body.insert("eps_shrinkage".into(), json!(self.eps_shrinkage));
         let etas: Vec<Value> = self
             .ids
             .iter()

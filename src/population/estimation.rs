@@ -910,6 +910,18 @@ pub fn reported(model: &Model, params: &Parameters, v: &PopValues) -> Vec<Report
         .collect()
 }
 
+/// ε-shrinkage as NONMEM's EPSSHRINKSD: 1 − SD(IWRES) over the
+/// observations (SD with n − 1; NaN for fewer than 2 finite IWRES).
+pub fn epsilon_shrinkage(rows: &[ObservationRow]) -> f64 {
+    let v: Vec<f64> = rows.iter().map(|r| r.iwres).filter(|x| x.is_finite()).collect();
+    if v.len() < 2 {
+        return f64::NAN;
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    1.0 - (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+}
+
 /// Per-observation diagnostics of a fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObservationRow {

@@ -93,7 +93,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
     };
     let cov = run_covariance_step(model, &pop, &start, &fit, skip, matrix)?;
     let rows = diagnostics(model, &pop, &fit)?;
-    let report = Report::new(model, &pop, &fit, cov, matrix, elapsed);
+    let report = Report::new(model, &pop, &fit, cov, matrix, elapsed, epsilon_shrinkage(&rows));
     let params = &lowered.parameters;
     let nm = params.nm_values(&fit.values, &lowered.initial);
     let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
