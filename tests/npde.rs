@@ -75,4 +75,15 @@ fn npde_depend_on_the_seed_only() {
     let (_, c, _) = residuals("Infusion_2CPT", "8", dir.path());
     assert_eq!(ta, tb);
     assert_ne!(a, c);
+    // TAD: Infusion_2CPT doses at 0, 72, 96, …, 216 h (fixtures/nlmixr2/SOURCE.md),
+    // so subject 1's samples at 152 h and 252 h are 8 h and 36 h after a dose; BLQ 0.
+    for (time, tad) in [("152", "8"), ("252", "36")] {
+        let row = ta
+            .lines()
+            .find(|l| l.starts_with(&format!("1,{time},")))
+            .unwrap_or_else(|| panic!("no sample at {time} h"));
+        let f: Vec<&str> = row.split(',').collect();
+        assert_eq!(f[2], tad, "{row}");
+        assert_eq!(*f.last().unwrap(), "0", "{row}");
+    }
 }

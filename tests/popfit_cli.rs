@@ -50,7 +50,7 @@ fn pheno_popfit_writes_estimates_table_and_plots() {
     assert!(doc["aic"].as_f64().unwrap() > ofv);
     let t = std::fs::read_to_string(&table).unwrap();
     assert!(t.starts_with(
-        "ID,TIME (h),OUTPUT,DV (mg/L),PRED (mg/L),IPRED (mg/L),RES (mg/L),WRES,CWRES,IWRES,EPRED (mg/L),NPDE\n"
+        "ID,TIME (h),TAD (h),OUTPUT,DV (mg/L),PRED (mg/L),IPRED (mg/L),RES (mg/L),WRES,CWRES,IWRES,EPRED (mg/L),NPDE,BLQ\n"
     ));
     assert_eq!(t.lines().count(), 156);
     for f in [

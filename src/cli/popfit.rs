@@ -631,8 +631,8 @@ fn table(model: &Model, rows: &[ObservationRow], npde: &[Npde]) -> String {
     let u = &model.units;
     let c = &u.concentration;
     let mut t = format!(
-        "ID,TIME ({}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES,EPRED ({c}),NPDE\n",
-        u.time
+        "ID,TIME ({t}),TAD ({t}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES,EPRED ({c}),NPDE,BLQ\n",
+        t = u.time
     );
     let none = Npde {
         npde: f64::NAN,
@@ -641,9 +641,10 @@ fn table(model: &Model, rows: &[ObservationRow], npde: &[Npde]) -> String {
     for (k, r) in rows.iter().enumerate() {
         let n = npde.get(k).copied().unwrap_or(none);
         t.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.id,
             num(r.time),
+            num(r.tad),
             r.output,
             num(r.dv),
             num(r.pred),
@@ -653,7 +654,8 @@ fn table(model: &Model, rows: &[ObservationRow], npde: &[Npde]) -> String {
             num(r.cwres),
             num(r.iwres),
             num(n.epred),
-            num(n.npde)
+            num(n.npde),
+            r.blq
         ));
     }
     t

@@ -929,10 +929,14 @@ pub struct ObservationRow {
     pub id: String,
     /// Time.
     pub time: f64,
+    /// Time after the last dose (NONMEM's TAD).
+    pub tad: f64,
     /// Output name.
     pub output: String,
-    /// Observed value.
+    /// Observed value (the quantification limit of a censored observation).
     pub dv: f64,
+    /// 0: observed; 1: below the quantification limit; −1: above it.
+    pub blq: i8,
     /// Population prediction (η = 0).
     pub pred: f64,
     /// Individual prediction (η̂).
@@ -989,13 +993,16 @@ pub fn diagnostics(model: &Model, data: &PopulationData, fit: &PopulationFit) ->
             Some((g0, _)) => decorrelated(&g0, &omega_b, &pred.r, &(&y - DVector::from_column_slice(&pred.f))),
             None => vec![f64::NAN; s.y.len()],
         };
+        let tad = s.data.record_tad();
         for (i, o) in s.data.obs.iter().enumerate() {
             let back = |v: f64| if s.log[i] { v.exp() } else { v };
             rows.push(ObservationRow {
                 id: s.data.id.clone(),
                 time: o.time,
+                tad: tad.get(o.record).copied().unwrap_or(f64::NAN),
                 output: model.code.outputs[o.output].name.clone(),
                 dv: o.dv,
+                blq: o.censored,
                 pred: back(pred.f[i]),
                 ipred: back(est.f[i]),
                 res: o.dv - back(pred.f[i]),
