@@ -78,7 +78,8 @@ pub struct PopfitArgs {
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
-    /// CSV with one row per observation: ID, TIME, OUTPUT, DV, PRED, IPRED, RES, WRES, CWRES, IWRES.
+    /// CSV with one row per observation: ID, TIME, TAD, OUTPUT, DV, PRED, IPRED, RES, WRES, CWRES,
+    /// IWRES, EPRED, NPDE (see --npde-samples), BLQ.
     #[arg(long)]
     table: Option<String>,
     /// Directory for the diagnostic plots (SVG).
