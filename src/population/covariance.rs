@@ -234,10 +234,10 @@ pub fn covariance_step(
     matrix: CovarianceMatrix,
 ) -> Result<Outcome<CovarianceStep>> {
     let params = Parameters::of(model);
-    let names: Vec<String> = reported(model, &params, &fit.values)
+    let (names, estimates): (Vec<String>, Vec<f64>) = reported(model, &params, &fit.values)
         .into_iter()
-        .map(|r| r.name)
-        .collect();
+        .map(|r| (r.name, r.value))
+        .unzip();
     let starts: Vec<Vec<f64>> = fit.evaluation.estimates.iter().map(|e| e.eta.clone()).collect();
     let evaluate = |phi: &[f64]| -> Result<Evaluation> {
         let v = params.values(model, start, phi)?;
@@ -245,7 +245,7 @@ pub fn covariance_step(
     };
     // The centre of the second differences, evaluated as the points around it are.
     let centre = evaluate(&fit.phi)?;
-    let phi_names = |direction: &[f64]| loading(&params, model, &fit.values, direction);
+    let phi_names = |direction: &[f64]| loading(&names, direction);
     let r_inverse = || -> Result<Outcome<DMatrix<f64>>> {
         let f = |phi: &[f64]| -> Result<f64> { Ok(evaluate(phi)?.ofv) };
         let hess = super::outer::hessian(&f, &fit.phi, centre.ofv, COVARIANCE_STEP)?;
@@ -280,10 +280,7 @@ pub fn covariance_step(
     let covariance = &jac * &phi_covariance * jac.transpose();
     Ok(Ok(CovarianceStep {
         matrix,
-        estimates: reported(model, &params, &fit.values)
-            .into_iter()
-            .map(|r| r.value)
-            .collect(),
+        estimates,
         names,
         scales: params.elements.iter().map(scale_name).collect(),
         phi_covariance,
@@ -365,19 +362,23 @@ fn positive_definite_inverse(m: &DMatrix<f64>) -> std::result::Result<DMatrix<f6
 
 /// The names of the estimates that weigh most (≥ half the largest weight)
 /// in a direction of φ.
-fn loading(params: &Parameters, model: &Model, values: &PopValues, direction: &[f64]) -> Vec<String> {
-    let names: Vec<String> = reported(model, params, values).into_iter().map(|r| r.name).collect();
+fn loading(names: &[String], direction: &[f64]) -> Vec<String> {
     let largest = direction.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
     direction
         .iter()
         .zip(names)
         .filter(|(x, _)| largest > 0.0 && x.abs() >= 0.5 * largest)
-        .map(|(_, n)| n)
+        .map(|(_, n)| n.clone())
         .collect()
 }
 
 /// The Jacobian of the reported estimates in φ (central differences).
-fn reported_jacobian(model: &Model, params: &Parameters, start: &PopValues, phi: &[f64]) -> Result<DMatrix<f64>> {
+pub(crate) fn reported_jacobian(
+    model: &Model,
+    params: &Parameters,
+    start: &PopValues,
+    phi: &[f64],
+) -> Result<DMatrix<f64>> {
     let values = |x: &[f64]| -> Result<Vec<f64>> {
         let v = params.values(model, start, x)?;
         Ok(reported(model, params, &v).into_iter().map(|r| r.value).collect())

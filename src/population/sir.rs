@@ -143,22 +143,9 @@ impl Target<'_> {
         Ok(objective(self.model, self.data, &v, self.method, &self.starts)?.ofv)
     }
 
-    /// ln |det ∂(reported)/∂φ| (central differences).
+    /// ln |det ∂(reported)/∂φ| (the covariance step's Jacobian).
     fn log_jacobian(&self, phi: &[f64]) -> Result<f64> {
-        let n = phi.len();
-        let h = 1e-6;
-        let mut jac = DMatrix::zeros(n, n);
-        let mut x = phi.to_vec();
-        for j in 0..n {
-            x[j] = phi[j] + h;
-            let up = self.reported(&x)?;
-            x[j] = phi[j] - h;
-            let down = self.reported(&x)?;
-            x[j] = phi[j];
-            for i in 0..n {
-                jac[(i, j)] = (up[i] - down[i]) / (2.0 * h);
-            }
-        }
+        let jac = super::covariance::reported_jacobian(self.model, &self.params, self.start, phi)?;
         Ok(jac.determinant().abs().ln())
     }
 }
