@@ -7,19 +7,21 @@ mod control_stream;
 mod saem;
 
 use super::model_args::DataSelection;
-use super::output::{num, refuse_input, write_text};
+use super::output::{refuse_input, write_text};
 use clap::Args;
 
 use nalgebra::DMatrix;
+use pk::data::Dataset;
 use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
 use pk::population::estimation::{
-    diagnostics, epsilon_shrinkage, objective, reported, EstimationOptions, Method, ObservationRow, Parameters,
-    PopValues, PopulationData, PopulationFit, Reported,
+    diagnostics, epsilon_shrinkage, objective, reported, EstimationOptions, IterationRecord, Method, ObservationRow,
+    Parameters, PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
 use pk::population::npde::Npde;
+use pk::population::tables::TableSource;
 use pk::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -78,10 +80,15 @@ pub struct PopfitArgs {
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
-    /// CSV with one row per observation: ID, TIME, TAD, OUTPUT, DV, PRED, IPRED, RES, WRES, CWRES,
-    /// IWRES, EPRED, NPDE (see --npde-samples), BLQ.
+    /// sdtab-like CSV with one row per data record: ID, TIME, TAD, DV, MDV, EVID, AMT, CMT, DVID
+    /// (when the data have one), OUTPUT, PRED, IPRED, RES, WRES, CWRES, IWRES, EPRED, NPDE (see
+    /// --npde-samples), BLQ; residuals on the observations (MDV 0) only, `.` elsewhere.
     #[arg(long)]
     table: Option<String>,
+    /// patab-like CSV with one row per subject and parameter set: ID, TIME, the individual
+    /// parameters, the η̂ (and κ̂ of the set's occasion), the model's covariates.
+    #[arg(long)]
+    patab: Option<String>,
     /// Directory for the diagnostic plots (SVG).
     #[arg(long)]
     plots: Option<String>,
@@ -176,12 +183,17 @@ fn evaluation_only(model: &Model, pop: &PopulationData, start: &PopValues, metho
     Ok(PopulationFit {
         values: start.clone(),
         method,
-        evaluation,
         converged: true,
         message: "objective evaluated at the initial estimates (no estimation)".into(),
         iterations: 0,
         objective_evaluations: 1,
         phi: Parameters::of(model).phi(model, start)?,
+        history: vec![IterationRecord {
+            iteration: 0,
+            ofv: evaluation.ofv,
+            values: start.clone(),
+        }],
+        evaluation,
     })
 }
 
@@ -212,7 +224,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         args.inits_from.as_deref(),
     )?;
     let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
-    for p in [&args.json, &args.table, &args.cov, &args.ext, &args.phi]
+    for p in [&args.json, &args.table, &args.patab, &args.cov, &args.ext, &args.phi]
         .into_iter()
         .flatten()
     {
@@ -221,7 +233,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     if let Some(dir) = &args.plots {
         pk::output::check_writable(dir)?;
     }
-    let (model, pop, start) = (input.model, input.data, input.start);
+    let (model, dataset, pop, start) = (input.model, input.dataset, input.data, input.start);
     let started = std::time::Instant::now();
     let options = EstimationOptions {
         method,
@@ -229,7 +241,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         progress: true,
     };
     if use_saem {
-        return run_saem(&args, &model, &pop, &start, &inputs);
+        return run_saem(&args, &model, (&dataset, &pop), &start, &inputs);
     }
     let fit = if args.evaluate {
         evaluation_only(&model, &pop, &start, method)?
@@ -246,13 +258,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
-    if let Some(path) = &args.table {
-        write_text(
-            Some(path),
-            &table(&model, &rows, &table_npde(&args, &model, &pop, &fit)),
-            &inputs,
-        )?;
-    }
+    write_tables(&args, &model, (&dataset, &pop), &fit, &rows, &inputs)?;
     if let Some(dir) = &args.plots {
         plots(dir, &model, &rows)?;
     }
@@ -261,7 +267,8 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         let nm = map.nm_values(&fit.values, &map.zero_values());
         let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
         let nm_se = report.se.as_ref().map(|s| map.nm_standard_errors(&model, &names, s));
-        let text = ext_file_text(&map, &nm, nm_se.as_ref(), &nonmem_title(method), fit.evaluation.ofv);
+        let title = nonmem_title(method);
+        let text = ext_file_text(&map, &nm, nm_se.as_ref(), (&title, fit.evaluation.ofv), &fit.history);
         write_text(Some(path), &text, &inputs)?;
     }
     if let Some(path) = &args.phi {
@@ -281,7 +288,13 @@ pub fn run(args: PopfitArgs) -> Result<()> {
 
 /// `pk popfit DATA --model FILE --method saem`: SAEM's summary block, JSON,
 /// and popfit's table and plots at the SAEM estimates.
-fn run_saem(args: &PopfitArgs, model: &Model, pop: &PopulationData, start: &PopValues, inputs: &[&str]) -> Result<()> {
+fn run_saem(
+    args: &PopfitArgs,
+    model: &Model,
+    (dataset, pop): (&Dataset, &PopulationData),
+    start: &PopValues,
+    inputs: &[&str],
+) -> Result<()> {
     for (flag, given) in [
         ("--evaluate", args.evaluate),
         ("--covariance", args.covariance),
@@ -301,15 +314,9 @@ fn run_saem(args: &PopfitArgs, model: &Model, pop: &PopulationData, start: &PopV
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), inputs)?;
     }
-    if args.table.is_some() || args.plots.is_some() {
+    if args.table.is_some() || args.patab.is_some() || args.plots.is_some() {
         let rows = diagnostics(model, pop, &run.population)?;
-        if let Some(path) = &args.table {
-            write_text(
-                Some(path),
-                &table(model, &rows, &table_npde(args, model, pop, &run.population)),
-                inputs,
-            )?;
-        }
+        write_tables(args, model, (dataset, pop), &run.population, &rows, inputs)?;
         if let Some(dir) = &args.plots {
             plots(dir, model, &rows)?;
         }
@@ -628,40 +635,6 @@ fn covariance_json(cov: &std::result::Result<CovarianceStep, String>, matrix: Co
 }
 
 /// One row per observation, the header with the model's units.
-fn table(model: &Model, rows: &[ObservationRow], npde: &[Npde]) -> String {
-    let u = &model.units;
-    let c = &u.concentration;
-    let mut t = format!(
-        "ID,TIME ({t}),TAD ({t}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES,EPRED ({c}),NPDE,BLQ\n",
-        t = u.time
-    );
-    let none = Npde {
-        npde: f64::NAN,
-        epred: f64::NAN,
-    };
-    for (k, r) in rows.iter().enumerate() {
-        let n = npde.get(k).copied().unwrap_or(none);
-        t.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.id,
-            num(r.time),
-            num(r.tad),
-            r.output,
-            num(r.dv),
-            num(r.pred),
-            num(r.ipred),
-            num(r.res),
-            num(r.wres),
-            num(r.cwres),
-            num(r.iwres),
-            num(n.epred),
-            num(n.npde),
-            r.blq
-        ));
-    }
-    t
-}
-
 fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
     pk::output::create_output_dir(dir)?;
     let u = &model.units;
@@ -727,17 +700,29 @@ fn estimate_with_progress(
     fit
 }
 
-/// The text of a NONMEM `.ext` file of these estimates and standard errors.
+/// The text of a NONMEM `.ext` file of these estimates and standard errors,
+/// with a row per outer iteration of `history` before the final rows.
 fn ext_file_text(
     map: &pk::nonmem::lower::params::ParameterMap,
     nm: &pk::nonmem::lower::params::NmValues,
     se: Option<&pk::nonmem::lower::params::NmStandardErrors>,
-    title: &str,
-    ofv: f64,
+    (title, ofv): (&str, f64),
+    history: &[IterationRecord],
 ) -> String {
     let (theta_fixed, sigma_fixed, omega_fixed) = map.fixed_flags();
     let se_ref = se.map(|(t, o, s)| (t.as_slice(), s.as_slice(), o.as_slice()));
-    pk::nonmem::lower::params::ext_text(title, nm, ofv, se_ref, (&theta_fixed, &sigma_fixed, &omega_fixed))
+    let iterations: Vec<(i64, pk::nonmem::lower::params::NmValues, f64)> = history
+        .iter()
+        .map(|h| (h.iteration as i64, map.nm_values(&h.values, nm), h.ofv))
+        .collect();
+    pk::nonmem::lower::params::ext_text(
+        title,
+        nm,
+        ofv,
+        se_ref,
+        (&theta_fixed, &sigma_fixed, &omega_fixed),
+        &iterations,
+    )
 }
 
 /// The text of a NONMEM `.phi` file of a fit: the conditional modes, their
@@ -773,6 +758,36 @@ fn phi_file_text(map: &pk::nonmem::lower::params::ParameterMap, pop: &Population
         })
         .collect();
     phi_text(&nonmem_title(fit.method), map, n_eta, n_kappa, &subjects)
+}
+
+/// `--table` (sdtab) and `--patab` of a fit.
+pub(super) fn write_tables(
+    args: &PopfitArgs,
+    model: &Model,
+    (dataset, data): (&Dataset, &PopulationData),
+    fit: &PopulationFit,
+    rows: &[ObservationRow],
+    inputs: &[&str],
+) -> Result<()> {
+    if args.table.is_none() && args.patab.is_none() {
+        return Ok(());
+    }
+    let npde = table_npde(args, model, data, fit);
+    let source = TableSource {
+        model,
+        dataset,
+        data,
+        fit,
+        rows,
+        npde: &npde,
+    };
+    if let Some(path) = &args.table {
+        write_text(Some(path), &source.sdtab()?, inputs)?;
+    }
+    if let Some(path) = &args.patab {
+        write_text(Some(path), &source.patab()?, inputs)?;
+    }
+    Ok(())
 }
 
 /// NPDE and EPRED of every observation (in the order of the diagnostics'

@@ -15,3 +15,4 @@ pub mod npde;
 pub mod outer;
 pub mod saem;
 pub mod sir;
+pub mod tables;
