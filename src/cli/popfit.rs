@@ -106,7 +106,9 @@ pub struct PopfitArgs {
     /// covariance (ETC) and its OFV contribution (OBJ).
     #[arg(long)]
     phi: Option<String>,
-    /// Control stream: write the model in the model language with the final estimates as initial values.
+    /// Write the model in the model language with the final estimates as its initial values (a model
+    /// file: its own text with the declarations' values replaced; a control stream: translated), ready
+    /// for `pk simulate --population`, `pk vpc` or another fit.
     #[arg(long)]
     write_model: Option<String>,
     /// Control stream: write its $TABLE files into this existing directory,
@@ -202,13 +204,8 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     if pk::nonmem::import::is_control_stream(&args.data) {
         return control_stream::run_control_stream(args);
     }
-    for (flag, given) in [
-        ("--write-model", args.write_model.is_some()),
-        ("--tables", args.tables.is_some()),
-    ] {
-        if given {
-            return Err(Error::Argument(format!("{flag} is for NONMEM control streams")));
-        }
+    if args.tables.is_some() {
+        return Err(Error::Argument("--tables is for NONMEM control streams".into()));
     }
     let use_saem = saem::requested(args.method.as_deref());
     let method = if use_saem {
@@ -224,9 +221,17 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         args.inits_from.as_deref(),
     )?;
     let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
-    for p in [&args.json, &args.table, &args.patab, &args.cov, &args.ext, &args.phi]
-        .into_iter()
-        .flatten()
+    for p in [
+        &args.json,
+        &args.table,
+        &args.patab,
+        &args.cov,
+        &args.ext,
+        &args.phi,
+        &args.write_model,
+    ]
+    .into_iter()
+    .flatten()
     {
         refuse_input(p, &inputs)?;
     }
@@ -277,6 +282,18 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &phi_file_text(&map, &pop, &fit), &inputs)?;
     }
     cov_file(args.cov.as_deref(), &map, &model, &report, &inputs)?;
+    if let Some(path) = &args.write_model {
+        let header = format!(
+            "# Estimates of `pk popfit {} --model {}` ({}, OFV {:.4}{}{}) as initial values\n",
+            args.data,
+            model.origin,
+            fit.method,
+            fit.evaluation.ofv,
+            if args.evaluate { ", evaluated only" } else { "" },
+            if fit.converged { "" } else { ", NOT CONVERGED" }
+        );
+        write_text(Some(path), &fitted_model_text(&model, &fit.values, &header)?, &inputs)?;
+    }
     if !fit.converged {
         return Err(Error::Argument(format!(
             "the {method} estimation did not converge: {}; the numbers above are not estimates",
@@ -313,6 +330,17 @@ fn run_saem(
         let doc = saem::json(model, pop, &run);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), inputs)?;
+    }
+    if let Some(path) = &args.write_model {
+        let header = format!(
+            "# Estimates of `pk popfit {} --model {} --method saem` (−2LL by importance sampling {:.4} ± {:.4}) as initial values\n",
+            args.data, model.origin, run.fit.importance.ofv, run.fit.importance.se
+        );
+        write_text(
+            Some(path),
+            &fitted_model_text(model, &run.population.values, &header)?,
+            inputs,
+        )?;
     }
     if args.table.is_some() || args.patab.is_some() || args.plots.is_some() {
         let rows = diagnostics(model, pop, &run.population)?;
@@ -758,6 +786,20 @@ fn phi_file_text(map: &pk::nonmem::lower::params::ParameterMap, pop: &Population
         })
         .collect();
     phi_text(&nonmem_title(fit.method), map, n_eta, n_kappa, &subjects)
+}
+
+/// The model file's text with `values` as its initial values.
+fn fitted_model_text(model: &Model, values: &PopValues, header: &str) -> Result<String> {
+    let sigma_variance: Vec<f64> = values.sigma_sd.iter().map(|s| s * s).collect();
+    model.text_with_values(
+        &pk::lang::rewrite::DeclaredValues {
+            theta: &values.theta,
+            omega: &values.omega,
+            omega_iov: &values.omega_iov,
+            sigma_variance: &sigma_variance,
+        },
+        header,
+    )
 }
 
 /// `--table` (sdtab) and `--patab` of a fit.
