@@ -326,3 +326,50 @@ fn write_model_of_a_model_file_evaluates_to_the_fits_ofv() {
     // 6e-6 measured).
     assert!((a - b).abs() < 1e-4, "OFV {a} fitted, {b} from the written model");
 }
+
+/// `pk fit --prior`: the same sdtab and patab as popfit, at the prior's
+/// values, their η̂ and individual parameters those of the MAP fits in the JSON.
+#[test]
+fn fit_prior_tables_hold_the_map_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, sdtab, patab) = (
+        dir.path().join("map.json"),
+        dir.path().join("sdtab.csv"),
+        dir.path().join("patab.csv"),
+    );
+    pk(&[
+        "fit",
+        &format!("{ROOT}/fixtures/pheno/pheno.csv"),
+        "--prior",
+        "pheno",
+        "--json",
+        json.to_str().unwrap(),
+        "--table",
+        sdtab.to_str().unwrap(),
+        "--patab",
+        patab.to_str().unwrap(),
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (h, rows) = csv(&patab);
+    let subjects = doc["subjects"].as_array().unwrap();
+    assert_eq!(rows.len(), subjects.len());
+    for (r, s) in rows.iter().zip(subjects) {
+        assert_eq!(r[0], s["id"].as_str().unwrap());
+        for (column, value) in [
+            ("eta_cl", &s["etas"]["eta_cl"]["estimate"]),
+            ("eta_v", &s["etas"]["eta_v"]["estimate"]),
+            ("CL", &s["parameters"]["CL"]["estimate"]),
+            ("V", &s["parameters"]["V"]["estimate"]),
+        ] {
+            let (a, b) = (number(&r[col(&h, column)]), value.as_f64().unwrap());
+            assert!(
+                (a - b).abs() <= 1e-6 * b.abs().max(1e-3),
+                "subject {}: {column} {a} against {b}",
+                r[0]
+            );
+        }
+    }
+    let (h, rows) = csv(&sdtab);
+    assert_eq!(rows.len(), 744);
+    assert_eq!(rows.iter().filter(|r| r[col(&h, "MDV")] == "0").count(), 155);
+}

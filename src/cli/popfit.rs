@@ -16,8 +16,8 @@ use pk::model::Model;
 use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
 use pk::population::estimation::{
-    diagnostics, epsilon_shrinkage, objective, reported, EstimationOptions, IterationRecord, Method, ObservationRow,
-    Parameters, PopValues, PopulationData, PopulationFit, Reported,
+    diagnostics, epsilon_shrinkage, reported, EstimationOptions, IterationRecord, Method, ObservationRow, Parameters,
+    PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
 use pk::population::npde::Npde;
@@ -176,29 +176,6 @@ fn covariance_matrix(args: &PopfitArgs, from_control_stream: Option<&str>) -> Re
     }
 }
 
-/// The objective at `start` as a fit without iterations (`--evaluate`, MAXEVAL=0).
-fn evaluation_only(model: &Model, pop: &PopulationData, start: &PopValues, method: Method) -> Result<PopulationFit> {
-    let mut evaluation = objective(model, pop, start, method, &[])?;
-    if method == Method::Fo {
-        evaluation.estimates = objective(model, pop, start, Method::FoceI, &[])?.estimates;
-    }
-    Ok(PopulationFit {
-        values: start.clone(),
-        method,
-        converged: true,
-        message: "objective evaluated at the initial estimates (no estimation)".into(),
-        iterations: 0,
-        objective_evaluations: 1,
-        phi: Parameters::of(model).phi(model, start)?,
-        history: vec![IterationRecord {
-            iteration: 0,
-            ofv: evaluation.ofv,
-            values: start.clone(),
-        }],
-        evaluation,
-    })
-}
-
 /// Runs `pk popfit`.
 pub fn run(args: PopfitArgs) -> Result<()> {
     if pk::nonmem::import::is_control_stream(&args.data) {
@@ -249,7 +226,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         return run_saem(&args, &model, (&dataset, &pop), &start, &inputs);
     }
     let fit = if args.evaluate {
-        evaluation_only(&model, &pop, &start, method)?
+        pk::population::estimation::evaluate_at(&model, &pop, &start, method)?
     } else {
         estimate_with_progress(&model, &pop, &start, &options)?
     };

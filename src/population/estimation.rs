@@ -892,6 +892,30 @@ pub fn estimate_with(
     })
 }
 
+/// The objective at `start` as a fit without iterations (`pk popfit
+/// --evaluate`, NONMEM's MAXEVAL=0), with every subject's η̂ (post hoc for FO).
+pub fn evaluate_at(model: &Model, pop: &PopulationData, start: &PopValues, method: Method) -> Result<PopulationFit> {
+    let mut evaluation = objective(model, pop, start, method, &[])?;
+    if method == Method::Fo {
+        evaluation.estimates = objective(model, pop, start, Method::FoceI, &[])?.estimates;
+    }
+    Ok(PopulationFit {
+        values: start.clone(),
+        method,
+        converged: true,
+        message: "objective evaluated at the initial estimates (no estimation)".into(),
+        iterations: 0,
+        objective_evaluations: 1,
+        phi: Parameters::of(model).phi(model, start)?,
+        history: vec![IterationRecord {
+            iteration: 0,
+            ofv: evaluation.ofv,
+            values: start.clone(),
+        }],
+        evaluation,
+    })
+}
+
 /// A reported estimate: its name and value on the scale NONMEM reports it
 /// (θ; Ω and σ elements as variances and covariances).
 #[derive(Debug, Clone, PartialEq)]

@@ -77,7 +77,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
     let fit = if let Some(run) = &saem_run {
         run.population.clone()
     } else if evaluate {
-        evaluation_only(model, &pop, &start, method)?
+        pk::population::estimation::evaluate_at(model, &pop, &start, method)?
     } else {
         let options = EstimationOptions {
             method,
