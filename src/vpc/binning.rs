@@ -10,13 +10,16 @@
 //!   each edge is the midpoint of the gap between two distinct x values
 //!   nearest to the k·n/K-th observation.
 //! - [`Binning::Auto`]: one bin per distinct x value when there are at most
-//!   [`AUTO_MAX_BINS`] of them (a nominal sampling design), otherwise
+//!   [`AUTO_MAX_BINS`] of them and each holds at least [`AUTO_MIN_PER_BIN`]
+//!   observations (a nominal sampling design), otherwise
 //!   [`AUTO_QUANTILE_BINS`] quantile bins as above.
 
 use crate::error::{Error, Result};
 
 /// Auto binning: the largest number of distinct x values that get one bin each.
-pub const AUTO_MAX_BINS: usize = 20;
+pub const AUTO_MAX_BINS: usize = 100;
+/// Auto binning: the fewest observations at each distinct x value for one bin each.
+pub const AUTO_MIN_PER_BIN: usize = 10;
 /// Auto binning: the number of quantile bins when x has more distinct values.
 pub const AUTO_QUANTILE_BINS: usize = 10;
 
@@ -47,7 +50,12 @@ pub fn edges(x: &[f64], binning: &Binning) -> Result<Vec<f64>> {
         }
         Binning::Auto => {
             let distinct = distinct(&s);
-            if distinct.len() <= AUTO_MAX_BINS {
+            let fewest = distinct
+                .iter()
+                .map(|d| s.partition_point(|v| v <= d) - s.partition_point(|v| v < d))
+                .min()
+                .unwrap_or(0);
+            if distinct.len() <= AUTO_MAX_BINS && fewest >= AUTO_MIN_PER_BIN {
                 let mut e = vec![lo];
                 e.extend(distinct.windows(2).map(|w| (w[0] + w[1]) / 2.0));
                 e.push(hi);
@@ -149,14 +157,20 @@ mod tests {
 
     #[test]
     fn auto_is_one_bin_per_nominal_time_when_few() {
-        let x = [0.5, 1.0, 1.0, 2.0, 8.0, 8.0, 24.0];
+        let x: Vec<f64> = [0.5, 1.0, 2.0, 8.0, 24.0]
+            .iter()
+            .flat_map(|t| [*t; AUTO_MIN_PER_BIN])
+            .collect();
         let e = edges(&x, &Binning::Auto).unwrap();
         assert_eq!(e, vec![0.5, 0.75, 1.5, 5.0, 16.0, 24.0]);
         assert_eq!(bin_of(24.0, &e), Some(4));
         assert_eq!(bin_of(0.5, &e), Some(0));
         assert_eq!(bin_of(1.5, &e), Some(2));
-        // Many distinct times: quantile bins.
-        let x: Vec<f64> = (0..100).map(f64::from).collect();
+        // Many distinct times, or too few samples at one: quantile bins.
+        let x: Vec<f64> = (0..200).map(f64::from).collect();
+        let e = edges(&x, &Binning::Auto).unwrap();
+        assert_eq!(e.len(), AUTO_QUANTILE_BINS + 1);
+        let x: Vec<f64> = (0..60).map(|k| f64::from(k / 3)).collect();
         let e = edges(&x, &Binning::Auto).unwrap();
         assert_eq!(e.len(), AUTO_QUANTILE_BINS + 1);
     }
