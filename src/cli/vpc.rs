@@ -134,7 +134,12 @@ pub fn run(args: VpcArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         let style = VpcPlotStyle {
             title: title(&args, &vpc),
-            y_label: if args.pred_corr { "prediction-corrected DV" } else { "DV" }.into(),
+            y_label: if args.pred_corr {
+                "prediction-corrected DV"
+            } else {
+                "DV"
+            }
+            .into(),
             log_y: args.log_y,
         };
         pk::vpc::plot::write_svg(path, &vpc, &style)?;

@@ -44,7 +44,10 @@ pub fn simulate_subject(
     let n = subject.y.len();
     let mut sims = Vec::with_capacity(samples);
     for _ in 0..samples {
-        let z = DVector::from_iterator(l_omega.nrows(), (0..l_omega.nrows()).map(|_| rng.sample(StandardNormal)));
+        let z = DVector::from_iterator(
+            l_omega.nrows(),
+            (0..l_omega.nrows()).map(|_| rng.sample(StandardNormal)),
+        );
         let b = &l_omega * z;
         let fitted = at.evaluate(b.as_slice())?;
         let y = DVector::from_iterator(

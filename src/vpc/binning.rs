@@ -74,7 +74,10 @@ fn breaks(b: &[f64], lo: f64, hi: f64) -> Result<Vec<f64>> {
             "--bin-breaks: expected at least two breaks (the edges of one bin)".into(),
         ));
     }
-    if let Some(w) = b.windows(2).find(|w| !(w[0].is_finite() && w[1].is_finite() && w[0] < w[1])) {
+    if let Some(w) = b
+        .windows(2)
+        .find(|w| !(w[0].is_finite() && w[1].is_finite() && w[0] < w[1]))
+    {
         return Err(Error::Argument(format!(
             "--bin-breaks: expected finite breaks in increasing order, found {} then {}",
             w[0], w[1]

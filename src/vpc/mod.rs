@@ -153,7 +153,12 @@ pub fn observations(
             .subjects
             .iter()
             .find(|d| d.id == s.data.id)
-            .map(|d| d.records.iter().map(|r| (r.line, &r.covariates)).collect::<HashMap<_, _>>())
+            .map(|d| {
+                d.records
+                    .iter()
+                    .map(|r| (r.line, &r.covariates))
+                    .collect::<HashMap<_, _>>()
+            })
             .unwrap_or_default();
         let tad = s.data.record_tad();
         for (i, o) in s.data.obs.iter().enumerate() {
@@ -192,7 +197,12 @@ pub fn observations(
 /// share one, else NaN.
 fn common_limits(model: &Model, data: &PopulationData) -> Vec<f64> {
     let mut limits: Vec<Option<Option<f64>>> = vec![None; model.code.outputs.len()];
-    for o in data.subjects.iter().flat_map(|s| &s.data.obs).filter(|o| o.censored == 1) {
+    for o in data
+        .subjects
+        .iter()
+        .flat_map(|s| &s.data.obs)
+        .filter(|o| o.censored == 1)
+    {
         let l = &mut limits[o.output];
         *l = match *l {
             None => Some(Some(o.dv)),
@@ -207,7 +217,13 @@ fn common_limits(model: &Model, data: &PopulationData) -> Vec<f64> {
 /// simulated DV on the data's scale, in the order of [`observations`].
 /// Subject i draws from ChaCha8 stream i under `seed`, all its replicates in
 /// turn, so the result does not depend on the number of threads.
-pub fn simulate(model: &Model, data: &PopulationData, values: &PopValues, n: usize, seed: u64) -> Result<Vec<Vec<f64>>> {
+pub fn simulate(
+    model: &Model,
+    data: &PopulationData,
+    values: &PopValues,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f64>>> {
     let per_subject: Vec<Vec<Vec<f64>>> = data
         .subjects
         .par_iter()
@@ -287,7 +303,8 @@ impl BinStats {
 /// A VPC: the bin statistics and the (corrected) observations drawn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vpc {
-    /// The strata in order of appearance (one empty label when not stratified).
+    /// The strata in order ([`compute`]: by name, values numerically; one
+    /// empty label when not stratified).
     pub strata: Vec<String>,
     /// The bin edges.
     pub edges: Vec<f64>,
@@ -303,7 +320,11 @@ impl Vpc {
     /// Share of (bin, percentile) pairs with a known observed percentile that
     /// lie inside the simulated interval, and the number of such pairs.
     pub fn coverage(&self) -> (f64, usize) {
-        let checks: Vec<bool> = self.bins.iter().flat_map(|b| (0..3).filter_map(|k| b.inside(k))).collect();
+        let checks: Vec<bool> = self
+            .bins
+            .iter()
+            .flat_map(|b| (0..3).filter_map(|k| b.inside(k)))
+            .collect();
         let inside = checks.iter().filter(|c| **c).count();
         (inside as f64 / checks.len().max(1) as f64, checks.len())
     }
@@ -320,20 +341,19 @@ pub fn compute(obs: &[VpcObservation], sims: &[Vec<f64>], options: &VpcOptions) 
         )));
     }
     if !(options.level > 0.0 && options.level < 1.0) {
-        return Err(Error::Argument(format!("interval level {}: expected between 0 and 1", options.level)));
+        return Err(Error::Argument(format!(
+            "interval level {}: expected between 0 and 1",
+            options.level
+        )));
     }
-    let x: Vec<f64> = obs.iter().map(|o| o.x(options.x)).collect();
+    let x: Vec<f64> = obs.iter().map(|o| tidy(o.x(options.x))).collect();
     let edges = binning::edges(&x, &options.binning)?;
-    let mut strata: Vec<String> = Vec::new();
+    let mut strata: Vec<String> = obs.iter().map(|o| o.stratum.clone()).collect();
+    strata.sort_by(|a, b| stratum_order(a, b));
+    strata.dedup();
     let mut groups: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
     for (i, o) in obs.iter().enumerate() {
-        let s = match strata.iter().position(|s| *s == o.stratum) {
-            Some(s) => s,
-            None => {
-                strata.push(o.stratum.clone());
-                strata.len() - 1
-            }
-        };
+        let s = strata.binary_search_by(|t| stratum_order(t, &o.stratum)).unwrap_or(0);
         if let Some(b) = binning::bin_of(x[i], &edges) {
             groups.entry((s, b)).or_default().push(i);
         }
@@ -390,6 +410,31 @@ pub fn compute(obs: &[VpcObservation], sims: &[Vec<f64>], options: &VpcOptions) 
         points,
         options: options.clone(),
     })
+}
+
+/// Strata in order of their text before the last `=`, then of the value
+/// after it, numerically when both are numbers (DOSE=10000 before DOSE=30000).
+fn stratum_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| match s.rsplit_once('=') {
+        Some((k, v)) => (k.to_string(), v.parse::<f64>().ok(), v.to_string()),
+        None => (s.to_string(), None, String::new()),
+    };
+    let (ka, na, va) = split(a);
+    let (kb, nb, vb) = split(b);
+    ka.cmp(&kb).then_with(|| match (na, nb) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => va.cmp(&vb),
+    })
+}
+
+/// `x` to 12 significant digits, so that times after dose computed by
+/// subtraction (23.989999999999995 and 23.99000000000001) fall together.
+fn tidy(x: f64) -> f64 {
+    if x.is_finite() {
+        format!("{x:.11e}").parse().unwrap_or(x)
+    } else {
+        x
+    }
 }
 
 fn three(v: Vec<f64>) -> [f64; 3] {
@@ -496,5 +541,19 @@ mod tests {
         assert!((simulated.median - 0.2).abs() < 1e-12);
         assert!(v.bins[1].blq.is_none());
         assert_eq!(v.points.len(), 11);
+    }
+
+    #[test]
+    fn strata_sort_by_value() {
+        let mut v = vec!["DOSE=60000", "DOSE=120000", "DOSE=10000", "CP DOSE=5", "SEX=F"];
+        v.sort_by(|a, b| stratum_order(a, b));
+        assert_eq!(v, vec!["CP DOSE=5", "DOSE=10000", "DOSE=60000", "DOSE=120000", "SEX=F"]);
+    }
+
+    #[test]
+    fn times_after_dose_that_differ_by_rounding_share_a_bin() {
+        assert_eq!(tidy(23.989999999999995), tidy(23.99000000000001));
+        assert_eq!(tidy(0.0), 0.0);
+        assert_eq!(tidy(1e-300), 1e-300);
     }
 }

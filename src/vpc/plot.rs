@@ -91,7 +91,10 @@ pub fn write_svg(path: &str, vpc: &Vpc, style: &VpcPlotStyle) -> Result<()> {
 
 /// The x range of the bins and points.
 fn x_range(bins: &[&BinStats], points: &[(f64, f64, bool)]) -> (f64, f64) {
-    let xs = bins.iter().flat_map(|b| [b.x_lo, b.x_hi]).chain(points.iter().map(|p| p.0));
+    let xs = bins
+        .iter()
+        .flat_map(|b| [b.x_lo, b.x_hi])
+        .chain(points.iter().map(|p| p.0));
     let (lo, hi) = xs
         .filter(|x| x.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
@@ -267,7 +270,10 @@ fn blq_panel<DB: DrawingBackend>(
             .map_err(|e| e.to_string())?;
     }
     chart
-        .draw_series(LineSeries::new(known.iter().map(|p| (p.0, p.2.median)), OUTER.stroke_width(1)))
+        .draw_series(LineSeries::new(
+            known.iter().map(|p| (p.0, p.2.median)),
+            OUTER.stroke_width(1),
+        ))
         .map_err(|e| e.to_string())?;
     chart
         .draw_series(LineSeries::new(known.iter().map(|p| (p.0, p.1)), BLACK.stroke_width(2)))
