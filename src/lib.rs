@@ -32,5 +32,6 @@ pub mod plot;
 pub mod population;
 pub mod simulate;
 pub mod units;
+pub mod vpc;
 
 pub use error::{Error, Result};
