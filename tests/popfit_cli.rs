@@ -49,9 +49,7 @@ fn pheno_popfit_writes_estimates_table_and_plots() {
     assert_eq!(doc["etas"].as_array().unwrap().len(), 59);
     assert!(doc["aic"].as_f64().unwrap() > ofv);
     let t = std::fs::read_to_string(&table).unwrap();
-    assert!(t.starts_with(
-        "ID,TIME,TAD,DV,MDV,EVID,AMT,CMT,OUTPUT,PRED,IPRED,RES,WRES,CWRES,IWRES,EPRED,NPDE,BLQ\n"
-    ));
+    assert!(t.starts_with("ID,TIME,TAD,DV,MDV,EVID,AMT,CMT,OUTPUT,PRED,IPRED,RES,WRES,CWRES,IWRES,EPRED,NPDE,BLQ\n"));
     // A row per data record: 155 observations and 589 doses.
     assert_eq!(t.lines().count(), 1 + 744);
     for f in [
