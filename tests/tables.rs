@@ -373,3 +373,34 @@ fn fit_prior_tables_hold_the_map_estimates() {
     assert_eq!(rows.len(), 744);
     assert_eq!(rows.iter().filter(|r| r[col(&h, "MDV")] == "0").count(), 155);
 }
+
+/// TAD counts the ADDL doses of a dose record: clofarabine's subjects get one
+/// record with ADDL=4, II=24 (five daily infusions), and are sampled on days
+/// 1 and 5.
+#[test]
+fn time_after_dose_counts_addl_doses() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("sdtab.csv");
+    pk(&[
+        "popfit",
+        &format!("{ROOT}/fixtures/clofarabine/clofarabine_phase2.csv"),
+        "--model",
+        &format!("{ROOT}/models/clofarabine_bonate2004.pk"),
+        "--evaluate",
+        "--npde-samples",
+        "0",
+        "--table",
+        table.to_str().unwrap(),
+    ]);
+    let (h, rows) = csv(&table);
+    let (time, tad, mdv) = (col(&h, "TIME"), col(&h, "TAD"), col(&h, "MDV"));
+    let mut day5 = 0;
+    for r in rows.iter().filter(|r| r[mdv] == "0") {
+        let t = number(&r[time]);
+        // Doses at 0, 24, 48, 72 and 96 h.
+        let expected = t - (24.0 * (t / 24.0).floor()).min(96.0);
+        assert!((number(&r[tad]) - expected).abs() < 1e-9, "TIME {t}: TAD {}", r[tad]);
+        day5 += usize::from(t > 96.0);
+    }
+    assert!(day5 > 0, "day-5 samples present");
+}

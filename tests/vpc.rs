@@ -280,3 +280,34 @@ fn bad_input_is_refused_with_a_message() {
         assert!(!csv.exists());
     }
 }
+
+/// The README's clofarabine example: the pcVPC of the published Bonate 2004
+/// model on the bundled phase 2 children (doses per m²), 500 replicates,
+/// seed 1, time after dose: all 30 observed percentiles (10 bins) inside.
+#[test]
+fn clofarabine_pcvpc_of_the_published_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("vpc.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_pk"))
+        .args([
+            "vpc",
+            &format!("{ROOT}/fixtures/clofarabine/clofarabine_phase2.csv"),
+            "--model",
+            &format!("{ROOT}/models/clofarabine_bonate2004.pk"),
+            "--n",
+            "500",
+            "--seed",
+            "1",
+            "--pred-corr",
+            "--x",
+            "tad",
+            "--csv",
+            csv.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = inside(&std::fs::read_to_string(&csv).unwrap());
+    assert_eq!(v.len(), 30, "10 bins × 3 percentiles");
+    assert_eq!(share(&v), 1.0, "outside: {:?}", outside(&v));
+}

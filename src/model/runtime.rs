@@ -47,6 +47,18 @@ const BUNDLED: &[(&str, &str)] = &[
     ("two_cmt_pop_ode", include_str!("../../models/two_cmt_pop_ode.pk")),
 ];
 
+/// Time after the last dose given by a dose record at `time` with `addl`
+/// additional doses every `ii` (the ADDL doses count as doses), at `t`.
+fn time_after_dose((time, ii, addl): (f64, f64, u32), t: f64) -> f64 {
+    let since = t - time;
+    if addl == 0 || ii <= 0.0 || since <= 0.0 {
+        return since;
+    }
+    // A sample time within rounding of a dose time counts as at that dose.
+    let k = ((since / ii + 1e-9).floor() as u64).min(u64::from(addl));
+    (since - k as f64 * ii).max(0.0)
+}
+
 /// A compiled model with its units.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -305,7 +317,8 @@ impl Model {
         let mut occasions: Vec<f64> = Vec::new();
         let mut records = Vec::with_capacity(subject.records.len());
         let mut obs = Vec::new();
-        let mut last_dose: Option<f64> = None;
+        // The last dose record: its time, and its ADDL doses every II after it.
+        let mut last_dose: Option<(f64, f64, u32)> = None;
         for (ri, r) in subject.records.iter().enumerate() {
             let err = |col: &str, message: String| Error::Dosing {
                 subject: subject.id.clone(),
@@ -340,9 +353,9 @@ impl Model {
                 None => 0,
             };
             if r.is_dose() {
-                last_dose = Some(r.time);
+                last_dose = Some((r.time, r.ii, r.addl));
             }
-            let tad = last_dose.map_or(0.0, |t| r.time - t);
+            let tad = last_dose.map_or(0.0, |dose| time_after_dose(dose, r.time));
             let value = |j: Option<usize>| j.map_or(f64::NAN, |j| r.covariates[j]);
             let (cens, blq) = (value(cens_idx), value(blq_idx));
             let below = blq == 1.0;
