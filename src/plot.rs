@@ -1,4 +1,7 @@
-//! SVG plots with `plotters` (SVG backend only: no system fonts needed).
+//! Plots with `plotters`: SVG files of fits and NCA ([`concentration_time`],
+//! [`scatter`], [`forest`], [`lambda_z`]), and goodness-of-fit figures
+//! ([`gof`]) drawn once on any backend and rendered to SVG or PNG with an
+//! embedded font ([`render`]).
 
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::ValueFormatter;
@@ -514,3 +517,8 @@ pub fn lambda_z(path: &str, plot: &LambdaZPlot) -> Result<()> {
     }
     crate::output::write_atomically(path, svg.as_bytes())
 }
+
+pub mod figure;
+pub mod gof;
+pub mod loess;
+pub mod render;
