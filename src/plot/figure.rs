@@ -342,9 +342,9 @@ impl Figure {
     }
 }
 
-/// Rows and columns for `n` panels (at most 3 columns).
+/// Rows and columns for `n` panels (at most 3 columns; 2 × 2 for 4).
 fn grid(n: usize) -> (usize, usize) {
-    let cols = n.clamp(1, 3);
+    let cols = if n == 4 { 2 } else { n.clamp(1, 3) };
     (n.max(1).div_ceil(cols), cols)
 }
 
@@ -631,7 +631,7 @@ fn draw_individuals<DB: DrawingBackend>(
     let (legend, panels) = area.split_vertically(26);
     legend
         .draw(&Text::new(
-            "points: DV    blue line: IPRED    red dashed line: PRED",
+            "points: DV    blue line: IPRED    thin red line: PRED",
             (10, 4),
             ("sans-serif", 15),
         ))
@@ -648,9 +648,9 @@ fn draw_individuals<DB: DrawingBackend>(
         let y = Axis::linear(y_label);
         let mut chart = frame(cell, &format!("ID {}", s.id), &x, xr, &y, yr)?;
         for line in &s.pred {
-            for w in line.windows(2) {
-                dashed(&mut chart, w[0], w[1], RED.stroke_width(1))?;
-            }
+            chart
+                .draw_series(LineSeries::new(line.iter().copied(), RED.stroke_width(1)))
+                .map_err(e)?;
         }
         for line in &s.ipred {
             chart

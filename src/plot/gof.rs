@@ -177,10 +177,14 @@ fn eta_figures(input: &GofInput<'_>) -> Vec<Figure> {
     let mut out = vec![
         figure(
             "eta_histograms",
-            "η̂ histograms with the population distribution N(0, ω²)",
+            "Histograms of the individual η estimates, with N(0, ω²)",
             Chart::Histograms(hist),
         ),
-        figure("eta_qq", "Normal QQ plots of η̂ (line: N(0, ω²))", Chart::Qqs(qq)),
+        figure(
+            "eta_qq",
+            "Normal QQ plots of the individual η estimates (line: N(0, ω²))",
+            Chart::Qqs(qq),
+        ),
     ];
     for c in input.covariates.iter().take(MAX_COVARIATES) {
         out.push(eta_vs_covariate(input, c));
@@ -198,7 +202,7 @@ fn categories(values: &[f64]) -> Option<Vec<f64>> {
 
 fn eta_vs_covariate(input: &GofInput<'_>, c: &Covariate) -> Figure {
     let name = format!("eta_vs_{}", file_safe(&c.name));
-    let title = format!("η̂ versus {}", c.name);
+    let title = format!("Individual η estimates versus {}", c.name);
     let chart = match categories(&c.values) {
         Some(levels) => Chart::Strips(
             input
@@ -298,7 +302,7 @@ fn individual_pages(input: &GofInput<'_>) -> Vec<Figure> {
                 &format!("Individual fits, page {} of {pages}", p + 1),
                 Chart::Individuals {
                     x_label: format!("Time ({})", input.time_unit),
-                    y_label: format!("({})", input.concentration_unit),
+                    y_label: format!("Concentration ({})", input.concentration_unit),
                     subjects: chunk.to_vec(),
                 },
             )
