@@ -90,12 +90,12 @@ pub(super) fn write(
     if plots.is_none() && report_path.is_none() {
         return Ok(());
     }
+    let started = std::time::Instant::now();
     let figures = figures(d);
     if let Some(dir) = plots {
         write_plots(dir, &figures)?;
     }
     if let Some(path) = report_path {
-        let started = std::time::Instant::now();
         let pngs: Vec<Vec<u8>> = figures.par_iter().map(Figure::png).collect::<Result<_>>()?;
         let figures = figures
             .iter()
@@ -110,7 +110,7 @@ pub(super) fn write(
         let page = html(&run_report(d, report, summary, figures));
         super::write_text(Some(path), &page, inputs)?;
         eprintln!(
-            "report written to {path} ({} kB, {:.2} s)",
+            "report written to {path} ({} kB; figures and report in {:.2} s)",
             page.len() / 1024,
             started.elapsed().as_secs_f64()
         );
