@@ -72,6 +72,7 @@ fn draw_profiles(
     bands: &[Band],
     observed: &[(f64, f64)],
 ) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let mut svg = String::new();
     {
@@ -264,6 +265,7 @@ pub enum ReferenceLine {
 /// Writes an SVG scatter plot (diagnostics: observed versus predicted,
 /// weighted residuals versus time) with a reference line.
 pub fn scatter(path: &str, labels: &PlotLabels, points: &[(f64, f64)], line: ReferenceLine) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let mut svg = String::new();
     {
@@ -335,6 +337,7 @@ pub struct ForestRow {
 /// Writes a forest plot: one row per (subject, parameter), the ratio on a log
 /// axis with the population's band shaded and a line at 1.
 pub fn forest(path: &str, title: &str, rows: &[ForestRow]) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let height = (120 + 22 * rows.len()).min(20_000) as u32;
     let mut svg = String::new();
@@ -427,6 +430,7 @@ pub struct LambdaZPlot {
 /// the λz samples highlighted, the regression line. Samples ≤ 0 have no
 /// logarithm: the legend counts them.
 pub fn lambda_z(path: &str, plot: &LambdaZPlot) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let mut svg = String::new();
     {

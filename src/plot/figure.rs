@@ -91,9 +91,12 @@ impl Axis {
             Scale::Log => log_ticks(lo, hi),
             Scale::Linear => {
                 let step = nice_step((hi - lo) / 6.0);
-                let first = (lo / step).ceil() as i64;
-                let last = (hi / step).floor() as i64;
-                let bold = (first..=last).map(|k| k as f64 * step).collect();
+                let (first, last) = ((lo / step).ceil(), (hi / step).floor());
+                // Extreme ranges (overflowing to ∞) get no ticks rather than billions.
+                if !(first.is_finite() && last.is_finite()) || last - first > 100.0 {
+                    return (Vec::new(), Vec::new(), step);
+                }
+                let bold = (first as i64..=last as i64).map(|k| k as f64 * step).collect();
                 (bold, Vec::new(), step)
             }
             Scale::Categories(labels) => ((0..labels.len()).map(|i| i as f64).collect(), Vec::new(), 1.0),
@@ -684,6 +687,38 @@ mod tests {
         assert_eq!(short_number(2000.0), "2000");
         assert_eq!(short_number(0.05), "0.05");
         assert_eq!(short_number(1e6), "1e6");
+    }
+
+    #[test]
+    fn odd_values_neither_panic_nor_hang() {
+        let cases = [
+            vec![],
+            vec![(f64::NAN, 1.0), (1.0, f64::INFINITY)],
+            vec![(0.0, 0.0), (0.0, 0.0), (0.0, 0.0)],
+            vec![(1e300, -1e300), (-1e300, 1e300), (0.0, 1.0)],
+            vec![(f64::MAX, f64::MIN), (f64::MIN, f64::MAX), (1.0, 2.0)],
+        ];
+        for points in cases {
+            for log in [false, true] {
+                let axis = |l: &str| if log { Axis::log(l) } else { Axis::linear(l) };
+                let figure = Figure {
+                    name: "odd".into(),
+                    title: "odd".into(),
+                    chart: Chart::Scatter(Scatter {
+                        x: axis("x"),
+                        y: axis("y"),
+                        points: points.clone(),
+                        identity: true,
+                        hlines: vec![HLine { y: 2.0, dashed: true }],
+                        smooth: true,
+                    }),
+                };
+                // Drawn, or refused with an error: never a panic.
+                let svg = figure.svg();
+                let png = figure.png();
+                assert_eq!(svg.is_ok(), png.is_ok(), "{points:?} log {log}");
+            }
+        }
     }
 
     #[test]
