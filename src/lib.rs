@@ -33,5 +33,6 @@ pub mod population;
 pub mod report;
 pub mod simulate;
 pub mod units;
+pub mod vpc;
 
 pub use error::{Error, Result};

@@ -40,6 +40,7 @@ fn at_nonmem_estimates(dir: &str, file: &str, ext: &str) -> Run {
         iterations: 0,
         objective_evaluations: 1,
         phi,
+        history: Vec::new(),
     };
     Run { imp, pop, fit, start }
 }
@@ -175,6 +176,7 @@ fn over_parameterised_model_fails_in_nonmem_words() {
     let evaluation = objective(&model, &pop, &start, pk::population::estimation::Method::FoceI, &[]).unwrap();
     let fit = PopulationFit {
         phi: Parameters::of(&model).phi(&model, &start).unwrap(),
+        history: Vec::new(),
         values: start.clone(),
         method: pk::population::estimation::Method::FoceI,
         evaluation,

@@ -3588,7 +3588,7 @@ fn flag_cases(cases: &mut Vec<Case>) {
         refused(&["cannot write nodir/t.csv: the directory nodir does not exist"]),
     );
     add(
-        "popfit --write-model for CSV data",
+        "popfit --write-model onto its own model file",
         &[
             "popfit",
             "data.csv",
@@ -3596,9 +3596,9 @@ fn flag_cases(cases: &mut Vec<Case>) {
             "pop.pk",
             "--evaluate",
             "--write-model",
-            "x.pk",
+            "pop.pk",
         ],
-        refused(&["--write-model is for NONMEM control streams"]),
+        refused(&["refusing to write pop.pk: it is an input file"]),
     );
     add(
         "popfit --accept WT=abc",

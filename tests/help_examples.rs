@@ -8,7 +8,7 @@ mod commands;
 
 use std::process::Command;
 
-const SUBCOMMANDS: [&str; 9] = [
+const SUBCOMMANDS: [&str; 10] = [
     "simulate",
     "fit",
     "nca",
@@ -16,6 +16,7 @@ const SUBCOMMANDS: [&str; 9] = [
     "popfit",
     "bootstrap",
     "sir",
+    "vpc",
     "translate",
     "models",
 ];

@@ -134,10 +134,11 @@ fn appended_columns_firstonly_and_items_left_out_are_said() {
 }
 
 /// NONMEM's WRES of subject 1 by hand: the FO linearisation at η = 0,
-/// C = G Ω Gᵀ + diag(σ²·F²) (Y = F + F·EPS(1)), WRES = L⁻¹(y − F) with
-/// L the Cholesky factor of C. For one compartment, F = Σ dose/V·e^{−kτ},
+/// C = G Ω Gᵀ + diag(σ²·F²) (Y = F + F·EPS(1)). For one compartment, F = Σ dose/V·e^{−kτ},
 /// ∂F/∂η1 = Σ dose/V·e^{−kτ}·(−kτ) (CL = TVCL·e^{η1}) and
-/// ∂F/∂η2 = Σ dose/V·e^{−kτ}·(kτ − 1) (V = TVV·e^{η2}).
+/// ∂F/∂η2 = Σ dose/V·e^{−kτ}·(kτ − 1) (V = TVV·e^{η2}). NONMEM decorrelates
+/// with the symmetric inverse square root C^{−1/2} (its listing's
+/// `WRESCHOL=EIGENVALUE`), not a Cholesky factor: WRES = C^{−1/2}(y − F).
 #[test]
 fn wres_of_subject_1_as_by_hand() {
     let dir = pheno_with("$TABLE ID TIME DV WRES NOAPPEND ONEHEADER FILE=sdtab\n");
@@ -172,15 +173,23 @@ fn wres_of_subject_1_as_by_hand() {
         f.push(fi);
         g.push((g1, g2));
     }
-    // C (2×2) and its Cholesky factor.
+    // C (2×2), its eigenvalues λ± and unit eigenvectors (b, λ − a)/‖·‖.
     let c = |i: usize, j: usize| {
         g[i].0 * g[j].0 * om1 + g[i].1 * g[j].1 * om2 + if i == j { s2 * f[i] * f[i] } else { 0.0 }
     };
-    let l11 = c(0, 0).sqrt();
-    let l21 = c(1, 0) / l11;
-    let l22 = (c(1, 1) - l21 * l21).sqrt();
-    let w1 = (obs[0].1 - f[0]) / l11;
-    let w2 = (obs[1].1 - f[1] - l21 * w1) / l22;
+    let (a, b, d) = (c(0, 0), c(1, 0), c(1, 1));
+    let (mid, half) = ((a + d) / 2.0, (((a - d) / 2.0).powi(2) + b * b).sqrt());
+    let (r1, r2) = (obs[0].1 - f[0], obs[1].1 - f[1]);
+    let (mut w1, mut w2) = (0.0, 0.0);
+    for lambda in [mid + half, mid - half] {
+        let (v1, v2) = (b, lambda - a);
+        let norm = (v1 * v1 + v2 * v2).sqrt();
+        let (v1, v2) = (v1 / norm, v2 / norm);
+        // C^{−1/2} = Σ λ^{−1/2} v vᵀ
+        let along = (v1 * r1 + v2 * r2) / lambda.sqrt();
+        w1 += along * v1;
+        w2 += along * v2;
+    }
     let tabled: Vec<f64> = rows
         .iter()
         .filter(|r| r[0] == 1.0 && r[2] != 0.0)

@@ -33,11 +33,14 @@ fn residuals(data: &str, seed: &str, dir: &std::path::Path) -> (Vec<f64>, Vec<f6
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    let (c, n) = (col("CWRES"), col("NPDE"));
+    let (c, n, mdv) = (col("CWRES"), col("NPDE"), col("MDV"));
     let mut cwres = Vec::new();
     let mut npde = Vec::new();
     for l in lines {
         let f: Vec<&str> = l.split(',').collect();
+        if f[mdv] != "0" {
+            continue; // dose records: no residuals
+        }
         cwres.push(f[c].parse().unwrap());
         npde.push(f[n].parse().unwrap());
     }

@@ -49,10 +49,9 @@ fn pheno_popfit_writes_estimates_table_and_plots() {
     assert_eq!(doc["etas"].as_array().unwrap().len(), 59);
     assert!(doc["aic"].as_f64().unwrap() > ofv);
     let t = std::fs::read_to_string(&table).unwrap();
-    assert!(t.starts_with(
-        "ID,TIME (h),TAD (h),OUTPUT,DV (mg/L),PRED (mg/L),IPRED (mg/L),RES (mg/L),WRES,CWRES,IWRES,EPRED (mg/L),NPDE,BLQ\n"
-    ));
-    assert_eq!(t.lines().count(), 156);
+    assert!(t.starts_with("ID,TIME,TAD,DV,MDV,EVID,AMT,CMT,OUTPUT,PRED,IPRED,RES,WRES,CWRES,IWRES,EPRED,NPDE,BLQ\n"));
+    // A row per data record: 155 observations and 589 doses.
+    assert_eq!(t.lines().count(), 1 + 744);
     for f in [
         "dv_vs_pred.svg",
         "dv_vs_ipred.svg",

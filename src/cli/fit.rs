@@ -65,9 +65,14 @@ pub struct FitArgs {
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
-    /// CSV with one row per observation: ID, TIME, DV, PRED, RES, WRES.
+    /// CSV with one row per observation: ID, TIME, DV, PRED, RES, WRES. With --prior: the sdtab of
+    /// `pk popfit --table` (a row per record; PRED at η = 0, IPRED at the MAP η̂, CWRES, IWRES).
     #[arg(long)]
     table: Option<String>,
+    /// With --prior: the patab of `pk popfit --patab` (ID, TIME, individual parameters, MAP η̂,
+    /// covariates).
+    #[arg(long)]
+    patab: Option<String>,
     /// Directory for SVG plots (per subject, observed vs predicted, residuals vs time).
     #[arg(long)]
     plots: Option<String>,
@@ -79,6 +84,11 @@ pub struct FitArgs {
 pub fn run(args: FitArgs) -> Result<()> {
     if let Some(prior) = &args.prior {
         return run_prior(&args, prior);
+    }
+    if args.patab.is_some() {
+        return Err(Error::Argument(
+            "--patab needs --prior (a population model: MAP η̂ per subject)".into(),
+        ));
     }
     let Some(model_name) = args.model.as_deref() else {
         return Err(Error::Argument(format!(
@@ -265,7 +275,10 @@ fn load_data(args: &FitArgs) -> Result<Dataset> {
 fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     let mut inputs = vec![args.data.as_str(), prior];
     inputs.extend(args.population.as_deref());
-    for p in [&args.json, &args.table, &args.forest].into_iter().flatten() {
+    for p in [&args.json, &args.table, &args.patab, &args.forest]
+        .into_iter()
+        .flatten()
+    {
         refuse_input(p, &inputs)?;
     }
     if let Some(dir) = &args.plots {
@@ -277,6 +290,7 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     let outputs = super::fit_prior::Outputs {
         json: args.json.as_deref(),
         table: args.table.as_deref(),
+        patab: args.patab.as_deref(),
         plots: args.plots.as_deref(),
         bsa_column: args.bsa_column(),
     };

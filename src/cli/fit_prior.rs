@@ -1,7 +1,7 @@
 //! `pk fit --prior`: maximum a posteriori fits with a population model
 //! written in the model language as prior (θ, Ω and σ from the file).
 
-use super::output::{num, write_text};
+use super::output::write_text;
 use pk::data::Dataset;
 use pk::fit::exposure::kernel_params;
 use pk::lang::Dynamics;
@@ -18,8 +18,10 @@ use std::path::Path;
 pub struct Outputs<'a> {
     /// JSON file.
     pub json: Option<&'a str>,
-    /// Per-observation CSV.
+    /// sdtab (a row per record).
     pub table: Option<&'a str>,
+    /// patab (a row per subject and parameter set).
+    pub patab: Option<&'a str>,
     /// Plot directory.
     pub plots: Option<&'a str>,
     /// Column with BSA (m²).
@@ -57,8 +59,8 @@ pub fn run(model: &Model, data: &Dataset, out: Outputs<'_>, inputs: &[&str]) -> 
         let t = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(t + "\n"), inputs)?;
     }
-    if let Some(path) = out.table {
-        write_text(Some(path), &table(prior.model, &fits), inputs)?;
+    if out.table.is_some() || out.patab.is_some() {
+        write_tables(prior.model, data, &prior.values, out, inputs)?;
     }
     if let Some(dir) = out.plots {
         plots(dir, &prior, data, &fits)?;
@@ -250,29 +252,29 @@ fn json_doc(prior: &Prior<'_>, data: &Dataset, fits: &Fits, shrink: &[f64], bsa_
     })
 }
 
-/// One row per observation, the header with the model's units.
-fn table(model: &Model, fits: &Fits) -> String {
-    let u = &model.units;
-    let c = &u.concentration;
-    let mut t = format!("ID,TIME ({}),DV ({c}),IPRED ({c}),IWRES,LINE\n", u.time);
-    for (id, fit) in fits {
-        let Ok(f) = fit else { continue };
-        for (i, (line, time, dv)) in f.observations.iter().enumerate() {
-            let fi = f.estimate.f[i];
-            let log = f.log.get(i).copied().unwrap_or(false);
-            let ipred = if log { fi.exp() } else { fi };
-            let y = if log { dv.ln() } else { *dv };
-            let iwres = (y - fi) / f.estimate.r[i].sqrt();
-            t.push_str(&format!(
-                "{id},{},{},{},{},{line}\n",
-                num(*time),
-                num(*dv),
-                num(ipred),
-                num(iwres)
-            ));
-        }
+/// The sdtab and patab of `pk popfit` at the prior's values: PRED at η = 0,
+/// IPRED, CWRES and IWRES at the MAP η̂ (the conditional modes the FOCE-I
+/// objective finds with θ, Ω and σ fixed, as `pk popfit --evaluate`).
+fn write_tables(model: &Model, data: &Dataset, values: &PopValues, out: Outputs<'_>, inputs: &[&str]) -> Result<()> {
+    use pk::population::estimation::{diagnostics, evaluate_at, Method, PopulationData};
+    let pop = PopulationData::new(model, data)?;
+    let fit = evaluate_at(model, &pop, values, Method::FoceI)?;
+    let rows = diagnostics(model, &pop, &fit)?;
+    let source = pk::population::tables::TableSource {
+        model,
+        dataset: data,
+        data: &pop,
+        fit: &fit,
+        rows: &rows,
+        npde: &[],
+    };
+    if let Some(path) = out.table {
+        write_text(Some(path), &source.sdtab()?, inputs)?;
     }
-    t
+    if let Some(path) = out.patab {
+        write_text(Some(path), &source.patab()?, inputs)?;
+    }
+    Ok(())
 }
 
 fn plots(dir: &str, prior: &Prior<'_>, data: &Dataset, fits: &Fits) -> Result<()> {

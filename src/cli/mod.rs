@@ -16,6 +16,7 @@ mod population_sim;
 mod simulate;
 mod sir;
 mod translate;
+mod vpc;
 
 use clap::{Parser, Subcommand};
 use pk::Result;
@@ -88,6 +89,23 @@ original fit does not converge, or when no replicate has an included status.")]
 Exit status: 0 when the intervals were computed, 1 on bad input, when the fit does not converge
 or the covariance step fails (SIR needs it as its first proposal).")]
     Sir(sir::SirArgs),
+    /// Visual predictive check (VPC, pcVPC) of a population model at its estimates.
+    #[command(after_help = "Examples (from the repository root):
+  pk vpc fixtures/nlmixr2/Infusion_2CPT.csv --model models/two_cmt_pop_infusion_fit.pk --drop SS,II \\
+      --n 500 --seed 1 --pred-corr --csv vpc.csv --plot vpc.svg
+  pk vpc fixtures/nlmixr2/Infusion_2CPT.csv --model models/two_cmt_pop_infusion_fit.pk --drop SS,II \\
+      --n 200 --stratify DOSE --x tad --log-y --csv vpc_dose.csv --plot vpc_dose.svg
+  pk vpc fixtures/pheno/pheno_real.mod --inits-from fixtures/pheno/pheno_real.ext --n 200 --pred-corr --plot pcvpc.svg
+
+The model's initial values are taken as the estimates (a model file written after a fit, or a
+control stream with --inits-from RUN.ext). Bins: --bins N (equal numbers of observations, never
+splitting a sampling time), --bin-breaks, or by default one bin per sampling time when there are
+at most 100 with at least 10 observations each, else 10 quantile bins. Percentiles are type 7 as R's quantile(); x in the CSV is the
+median x of the bin's observations; censored (BLQ) observations rank below every observed value
+and an observed percentile that would use one is left empty.
+
+Exit status: 0 when the VPC was written, 1 on bad input.")]
+    Vpc(vpc::VpcArgs),
     /// Print a NONMEM control stream in the model language.
     #[command(after_help = "Example (from the repository root):
   pk translate fixtures/pheno/pheno_real.mod > pheno.pk")]
@@ -106,6 +124,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Popfit(args) => popfit::run(args),
         Command::Bootstrap(args) => bootstrap::run(args),
         Command::Sir(args) => sir::run(args),
+        Command::Vpc(args) => vpc::run(args),
         Command::Translate(args) => translate::run(args),
         Command::Models(args) => models::run(args),
     }

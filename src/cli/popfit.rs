@@ -8,18 +8,20 @@ mod report;
 mod saem;
 
 use super::model_args::DataSelection;
-use super::output::{num, refuse_input, write_text};
+use super::output::{refuse_input, write_text};
 use clap::Args;
 
 use nalgebra::DMatrix;
+use pk::data::Dataset;
 use pk::model::Model;
 use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
 use pk::population::estimation::{
-    diagnostics, epsilon_shrinkage, objective, reported, EstimationOptions, Method, ObservationRow, Parameters,
+    diagnostics, epsilon_shrinkage, reported, EstimationOptions, IterationRecord, Method, ObservationRow, Parameters,
     PopValues, PopulationData, PopulationFit, Reported,
 };
 use pk::population::map::shrinkage;
 use pk::population::npde::Npde;
+use pk::population::tables::TableSource;
 use pk::{Error, Result};
 use serde_json::{json, Map, Value};
 use std::path::Path;
@@ -78,10 +80,15 @@ pub struct PopfitArgs {
     /// JSON output file.
     #[arg(long)]
     json: Option<String>,
-    /// CSV with one row per observation: ID, TIME, TAD, OUTPUT, DV, PRED, IPRED, RES, WRES, CWRES,
-    /// IWRES, EPRED, NPDE (see --npde-samples), BLQ.
+    /// sdtab-like CSV with one row per data record: ID, TIME, TAD, DV, MDV, EVID, AMT, CMT, DVID
+    /// (when the data have one), OUTPUT, PRED, IPRED, RES, WRES, CWRES, IWRES, EPRED, NPDE (see
+    /// --npde-samples), BLQ; residuals on the observations (MDV 0) only, `.` elsewhere.
     #[arg(long)]
     table: Option<String>,
+    /// patab-like CSV with one row per subject and parameter set: ID, TIME, the individual
+    /// parameters, the η̂ (and κ̂ of the set's occasion), the model's covariates.
+    #[arg(long)]
+    patab: Option<String>,
     /// Directory for the goodness-of-fit plots, each as SVG and PNG.
     #[arg(long)]
     plots: Option<String>,
@@ -103,7 +110,9 @@ pub struct PopfitArgs {
     /// covariance (ETC) and its OFV contribution (OBJ).
     #[arg(long)]
     phi: Option<String>,
-    /// Control stream: write the model in the model language with the final estimates as initial values.
+    /// Write the model in the model language with the final estimates as its initial values (a model
+    /// file: its own text with the declarations' values replaced; a control stream: translated), ready
+    /// for `pk simulate --population`, `pk vpc` or another fit.
     #[arg(long)]
     write_model: Option<String>,
     /// Control stream: write its $TABLE files into this existing directory,
@@ -171,36 +180,13 @@ fn covariance_matrix(args: &PopfitArgs, from_control_stream: Option<&str>) -> Re
     }
 }
 
-/// The objective at `start` as a fit without iterations (`--evaluate`, MAXEVAL=0).
-fn evaluation_only(model: &Model, pop: &PopulationData, start: &PopValues, method: Method) -> Result<PopulationFit> {
-    let mut evaluation = objective(model, pop, start, method, &[])?;
-    if method == Method::Fo {
-        evaluation.estimates = objective(model, pop, start, Method::FoceI, &[])?.estimates;
-    }
-    Ok(PopulationFit {
-        values: start.clone(),
-        method,
-        evaluation,
-        converged: true,
-        message: "objective evaluated at the initial estimates (no estimation)".into(),
-        iterations: 0,
-        objective_evaluations: 1,
-        phi: Parameters::of(model).phi(model, start)?,
-    })
-}
-
 /// Runs `pk popfit`.
 pub fn run(args: PopfitArgs) -> Result<()> {
     if pk::nonmem::import::is_control_stream(&args.data) {
         return control_stream::run_control_stream(args);
     }
-    for (flag, given) in [
-        ("--write-model", args.write_model.is_some()),
-        ("--tables", args.tables.is_some()),
-    ] {
-        if given {
-            return Err(Error::Argument(format!("{flag} is for NONMEM control streams")));
-        }
+    if args.tables.is_some() {
+        return Err(Error::Argument("--tables is for NONMEM control streams".into()));
     }
     let use_saem = saem::requested(args.method.as_deref());
     let method = if use_saem {
@@ -216,16 +202,25 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         args.inits_from.as_deref(),
     )?;
     let inputs: Vec<&str> = input.inputs.iter().map(String::as_str).collect();
-    for p in [&args.json, &args.table, &args.cov, &args.ext, &args.phi, &args.report]
-        .into_iter()
-        .flatten()
+    for p in [
+        &args.json,
+        &args.table,
+        &args.patab,
+        &args.cov,
+        &args.ext,
+        &args.phi,
+        &args.write_model,
+        &args.report,
+    ]
+    .into_iter()
+    .flatten()
     {
         refuse_input(p, &inputs)?;
     }
     if let Some(dir) = &args.plots {
         pk::output::check_writable(dir)?;
     }
-    let (model, pop, start) = (input.model, input.data, input.start);
+    let (model, dataset, pop, start) = (input.model, input.dataset, input.data, input.start);
     let started = std::time::Instant::now();
     let options = EstimationOptions {
         method,
@@ -233,10 +228,10 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         progress: true,
     };
     if use_saem {
-        return run_saem(&args, &model, (&input.dataset, &pop), &start, &inputs);
+        return run_saem(&args, &model, (&dataset, &pop), &start, &inputs);
     }
     let fit = if args.evaluate {
-        evaluation_only(&model, &pop, &start, method)?
+        pk::population::estimation::evaluate_at(&model, &pop, &start, method)?
     } else {
         estimate_with_progress(&model, &pop, &start, &options)?
     };
@@ -251,14 +246,8 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
-    if let Some(path) = &args.table {
-        write_text(
-            Some(path),
-            &table(&model, &rows, &table_npde(&args, &model, &pop, &fit)),
-            &inputs,
-        )?;
-    }
-    let d = report::Diagnostics::new(&model, &input.dataset, &pop, &fit, &rows);
+    write_tables(&args, &model, (&dataset, &pop), &fit, &rows, &inputs)?;
+    let d = report::Diagnostics::new(&model, &dataset, &pop, &fit, &rows);
     report::write(
         args.plots.as_deref(),
         args.report.as_deref(),
@@ -272,7 +261,8 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         let nm = map.nm_values(&fit.values, &map.zero_values());
         let names: Vec<String> = report.estimates.iter().map(|e| e.name.clone()).collect();
         let nm_se = report.se.as_ref().map(|s| map.nm_standard_errors(&model, &names, s));
-        let text = ext_file_text(&map, &nm, nm_se.as_ref(), &nonmem_title(method), fit.evaluation.ofv);
+        let title = nonmem_title(method);
+        let text = ext_file_text(&map, &nm, nm_se.as_ref(), (&title, fit.evaluation.ofv), &fit.history);
         write_text(Some(path), &text, &inputs)?;
     }
     if let Some(path) = &args.phi {
@@ -281,6 +271,18 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &phi_file_text(&map, &pop, &fit), &inputs)?;
     }
     cov_file(args.cov.as_deref(), &map, &model, &report, &inputs)?;
+    if let Some(path) = &args.write_model {
+        let header = format!(
+            "# Estimates of `pk popfit {} --model {}` ({}, OFV {:.4}{}{}) as initial values\n",
+            args.data,
+            model.origin,
+            fit.method,
+            fit.evaluation.ofv,
+            if args.evaluate { ", evaluated only" } else { "" },
+            if fit.converged { "" } else { ", NOT CONVERGED" }
+        );
+        write_text(Some(path), &fitted_model_text(&model, &fit.values, &header)?, &inputs)?;
+    }
     if !fit.converged {
         return Err(Error::Argument(format!(
             "the {method} estimation did not converge: {}; the numbers above are not estimates",
@@ -295,7 +297,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
 fn run_saem(
     args: &PopfitArgs,
     model: &Model,
-    (dataset, pop): (&pk::data::Dataset, &PopulationData),
+    (dataset, pop): (&Dataset, &PopulationData),
     start: &PopValues,
     inputs: &[&str],
 ) -> Result<()> {
@@ -319,15 +321,20 @@ fn run_saem(
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), inputs)?;
     }
-    if args.table.is_some() || args.plots.is_some() || args.report.is_some() {
+    if let Some(path) = &args.write_model {
+        let header = format!(
+            "# Estimates of `pk popfit {} --model {} --method saem` (−2LL by importance sampling {:.4} ± {:.4}) as initial values\n",
+            args.data, model.origin, run.fit.importance.ofv, run.fit.importance.se
+        );
+        write_text(
+            Some(path),
+            &fitted_model_text(model, &run.population.values, &header)?,
+            inputs,
+        )?;
+    }
+    if args.table.is_some() || args.patab.is_some() || args.plots.is_some() || args.report.is_some() {
         let rows = diagnostics(model, pop, &run.population)?;
-        if let Some(path) = &args.table {
-            write_text(
-                Some(path),
-                &table(model, &rows, &table_npde(args, model, pop, &run.population)),
-                inputs,
-            )?;
-        }
+        write_tables(args, model, (dataset, pop), &run.population, &rows, inputs)?;
         let d = report::Diagnostics::new(model, dataset, pop, &run.population, &rows);
         report::write(
             args.plots.as_deref(),
@@ -651,41 +658,6 @@ fn covariance_json(cov: &std::result::Result<CovarianceStep, String>, matrix: Co
     }
 }
 
-/// One row per observation, the header with the model's units.
-fn table(model: &Model, rows: &[ObservationRow], npde: &[Npde]) -> String {
-    let u = &model.units;
-    let c = &u.concentration;
-    let mut t = format!(
-        "ID,TIME ({t}),TAD ({t}),OUTPUT,DV ({c}),PRED ({c}),IPRED ({c}),RES ({c}),WRES,CWRES,IWRES,EPRED ({c}),NPDE,BLQ\n",
-        t = u.time
-    );
-    let none = Npde {
-        npde: f64::NAN,
-        epred: f64::NAN,
-    };
-    for (k, r) in rows.iter().enumerate() {
-        let n = npde.get(k).copied().unwrap_or(none);
-        t.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.id,
-            num(r.time),
-            num(r.tad),
-            r.output,
-            num(r.dv),
-            num(r.pred),
-            num(r.ipred),
-            num(r.res),
-            num(r.wres),
-            num(r.cwres),
-            num(r.iwres),
-            num(n.epred),
-            num(n.npde),
-            r.blq
-        ));
-    }
-    t
-}
-
 /// The estimation with its outer iterations shown (a spinner on a terminal,
 /// a line each otherwise).
 fn estimate_with_progress(
@@ -701,17 +673,29 @@ fn estimate_with_progress(
     fit
 }
 
-/// The text of a NONMEM `.ext` file of these estimates and standard errors.
+/// The text of a NONMEM `.ext` file of these estimates and standard errors,
+/// with a row per outer iteration of `history` before the final rows.
 fn ext_file_text(
     map: &pk::nonmem::lower::params::ParameterMap,
     nm: &pk::nonmem::lower::params::NmValues,
     se: Option<&pk::nonmem::lower::params::NmStandardErrors>,
-    title: &str,
-    ofv: f64,
+    (title, ofv): (&str, f64),
+    history: &[IterationRecord],
 ) -> String {
     let (theta_fixed, sigma_fixed, omega_fixed) = map.fixed_flags();
     let se_ref = se.map(|(t, o, s)| (t.as_slice(), s.as_slice(), o.as_slice()));
-    pk::nonmem::lower::params::ext_text(title, nm, ofv, se_ref, (&theta_fixed, &sigma_fixed, &omega_fixed))
+    let iterations: Vec<(i64, pk::nonmem::lower::params::NmValues, f64)> = history
+        .iter()
+        .map(|h| (h.iteration as i64, map.nm_values(&h.values, nm), h.ofv))
+        .collect();
+    pk::nonmem::lower::params::ext_text(
+        title,
+        nm,
+        ofv,
+        se_ref,
+        (&theta_fixed, &sigma_fixed, &omega_fixed),
+        &iterations,
+    )
 }
 
 /// The text of a NONMEM `.phi` file of a fit: the conditional modes, their
@@ -747,6 +731,50 @@ fn phi_file_text(map: &pk::nonmem::lower::params::ParameterMap, pop: &Population
         })
         .collect();
     phi_text(&nonmem_title(fit.method), map, n_eta, n_kappa, &subjects)
+}
+
+/// The model file's text with `values` as its initial values.
+fn fitted_model_text(model: &Model, values: &PopValues, header: &str) -> Result<String> {
+    let sigma_variance: Vec<f64> = values.sigma_sd.iter().map(|s| s * s).collect();
+    model.text_with_values(
+        &pk::lang::rewrite::DeclaredValues {
+            theta: &values.theta,
+            omega: &values.omega,
+            omega_iov: &values.omega_iov,
+            sigma_variance: &sigma_variance,
+        },
+        header,
+    )
+}
+
+/// `--table` (sdtab) and `--patab` of a fit.
+pub(super) fn write_tables(
+    args: &PopfitArgs,
+    model: &Model,
+    (dataset, data): (&Dataset, &PopulationData),
+    fit: &PopulationFit,
+    rows: &[ObservationRow],
+    inputs: &[&str],
+) -> Result<()> {
+    if args.table.is_none() && args.patab.is_none() {
+        return Ok(());
+    }
+    let npde = table_npde(args, model, data, fit);
+    let source = TableSource {
+        model,
+        dataset,
+        data,
+        fit,
+        rows,
+        npde: &npde,
+    };
+    if let Some(path) = &args.table {
+        write_text(Some(path), &source.sdtab()?, inputs)?;
+    }
+    if let Some(path) = &args.patab {
+        write_text(Some(path), &source.patab()?, inputs)?;
+    }
+    Ok(())
 }
 
 /// NPDE and EPRED of every observation (in the order of the diagnostics'

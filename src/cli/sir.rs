@@ -69,6 +69,7 @@ pub fn run(args: SirArgs) -> Result<()> {
         let evaluation = objective(model, data, start, method, &[])?;
         PopulationFit {
             phi: Parameters::of(model).phi(model, start)?,
+            history: Vec::new(),
             values: start.clone(),
             method,
             evaluation,

@@ -20,6 +20,7 @@ pub mod lexer;
 pub mod linear;
 pub mod parser;
 pub mod program;
+pub mod rewrite;
 
 pub use compile::{
     Block, Blq, CompiledModel, Dynamics, Iov, Kernel, Layout, OutputDecl, RandomEffects, SigmaDecl, TermKind, ThetaDecl,

@@ -56,6 +56,8 @@ pub struct Model {
     pub units: Units,
     /// File name or bundled name.
     pub origin: String,
+    /// The model file's text.
+    pub source: String,
 }
 
 /// Parameter values for one prediction.
@@ -229,7 +231,19 @@ impl Model {
             code,
             units,
             origin: origin.to_string(),
+            source: text.to_string(),
         })
+    }
+
+    /// The model file's text with `values` as the initial values of its
+    /// declarations ([`crate::lang::rewrite`]), under a comment `header`.
+    pub fn text_with_values(&self, values: &crate::lang::rewrite::DeclaredValues<'_>, header: &str) -> Result<String> {
+        let text =
+            crate::lang::rewrite::with_values(&self.source, &self.code, values).map_err(|e| Error::Language {
+                file: self.origin.clone(),
+                error: e,
+            })?;
+        Ok(format!("{header}{text}"))
     }
 
     /// The model's name: its `name` line, else the file stem.

@@ -762,6 +762,20 @@ pub struct PopulationFit {
     pub objective_evaluations: usize,
     /// φ at the estimates.
     pub phi: Vec<f64>,
+    /// The point and OFV of each outer iteration (empty without estimation),
+    /// as NONMEM's `.ext` lists them.
+    pub history: Vec<IterationRecord>,
+}
+
+/// One outer iteration of an estimation: where it stood and its OFV.
+#[derive(Debug, Clone)]
+pub struct IterationRecord {
+    /// Iteration number (0 at the start).
+    pub iteration: u64,
+    /// OFV there.
+    pub ofv: f64,
+    /// θ, Ω, σ there.
+    pub values: PopValues,
 }
 
 struct Outer<'a> {
@@ -834,7 +848,11 @@ pub fn estimate_with(
         evaluations: AtomicUsize::new(1),
     };
     let ofv = |phi: &[f64]| outer.ofv(phi);
-    let progress = |it: u64, f: f64, predicted: f64| {
+    let history: Mutex<Vec<(u64, f64, Vec<f64>)>> = Mutex::new(Vec::new());
+    let progress = |it: u64, f: f64, predicted: f64, phi: &[f64]| {
+        if let Ok(mut h) = history.lock() {
+            h.push((it, f, phi.to_vec()));
+        }
         observe(OuterStep {
             method: options.method,
             iteration: it,
@@ -845,6 +863,16 @@ pub fn estimate_with(
     };
     let result = super::outer::minimise(&ofv, phi0, first.ofv, options.max_iterations, &progress)?;
     let values = params.values(model, start, &result.phi)?;
+    let history = history
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(iteration, ofv, phi)| {
+            params
+                .values(model, start, &phi)
+                .map(|values| IterationRecord { iteration, ofv, values })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let starts = outer.best.lock().map(|b| b.1.clone()).unwrap_or_default();
     let mut evaluation = objective(model, data, &values, options.method, &starts)?;
     if options.method == Method::Fo {
@@ -860,6 +888,31 @@ pub fn estimate_with(
         iterations: result.iterations,
         objective_evaluations: outer.evaluations.load(Ordering::Relaxed) + 1,
         phi: result.phi,
+        history,
+    })
+}
+
+/// The objective at `start` as a fit without iterations (`pk popfit
+/// --evaluate`, NONMEM's MAXEVAL=0), with every subject's η̂ (post hoc for FO).
+pub fn evaluate_at(model: &Model, pop: &PopulationData, start: &PopValues, method: Method) -> Result<PopulationFit> {
+    let mut evaluation = objective(model, pop, start, method, &[])?;
+    if method == Method::Fo {
+        evaluation.estimates = objective(model, pop, start, Method::FoceI, &[])?.estimates;
+    }
+    Ok(PopulationFit {
+        values: start.clone(),
+        method,
+        converged: true,
+        message: "objective evaluated at the initial estimates (no estimation)".into(),
+        iterations: 0,
+        objective_evaluations: 1,
+        phi: Parameters::of(model).phi(model, start)?,
+        history: vec![IterationRecord {
+            iteration: 0,
+            ofv: evaluation.ofv,
+            values: start.clone(),
+        }],
+        evaluation,
     })
 }
 
@@ -944,26 +997,39 @@ pub struct ObservationRow {
     /// Residual DV − PRED.
     pub res: f64,
     /// Weighted residual as NONMEM's WRES: the FO linearisation at η = 0,
-    /// decorrelated by the Cholesky factor of G Ω Gᵀ + R at η = 0.
+    /// decorrelated by the symmetric inverse square root of G Ω Gᵀ + R at η = 0.
     pub wres: f64,
-    /// Conditional weighted residual (FOCE linearisation at η̂).
+    /// Conditional weighted residual as NONMEM's CWRES (Hooker et al., Pharm
+    /// Res 2007): the FOCE linearisation at η̂, y − (f(η̂) − G η̂), decorrelated
+    /// by the symmetric inverse square root of G Ω Gᵀ + R(η̂).
     pub cwres: f64,
     /// Individual weighted residual (y − IPRED)/√R.
     pub iwres: f64,
 }
 
-/// `e` decorrelated by the Cholesky factor of G Ω Gᵀ + diag(r) (NaN where
-/// that matrix is not positive definite).
+/// `e` decorrelated by the symmetric inverse square root of
+/// C = G Ω Gᵀ + diag(r), C^{-1/2} = V Λ^{-1/2} Vᵀ from C's eigen-decomposition:
+/// NONMEM's default for WRES and CWRES (`WRESCHOL=EIGENVALUE` in its listing;
+/// a Cholesky factor would give other, order-dependent values). NaN where C
+/// is not positive definite.
 fn decorrelated(g: &DMatrix<f64>, omega: &DMatrix<f64>, r: &[f64], e: &DVector<f64>) -> Vec<f64> {
     let mut c = g * omega * g.transpose();
     for (i, r) in r.iter().enumerate() {
         c[(i, i)] += r;
     }
-    match c.cholesky() {
-        Some(ch) => ch.l().solve_lower_triangular(e).map(|v| v.as_slice().to_vec()),
-        None => None,
+    let eigen = c.symmetric_eigen();
+    if eigen.eigenvalues.iter().any(|&l| !(l > 0.0) || !l.is_finite()) {
+        return vec![f64::NAN; e.len()];
     }
-    .unwrap_or_else(|| vec![f64::NAN; e.len()])
+    let v = &eigen.eigenvectors;
+    let scaled = DVector::from_iterator(
+        e.len(),
+        (v.transpose() * e)
+            .iter()
+            .zip(eigen.eigenvalues.iter())
+            .map(|(x, l)| x / l.sqrt()),
+    );
+    (v * scaled).as_slice().to_vec()
 }
 
 /// PRED, IPRED, RES, WRES, CWRES and IWRES of every observation.

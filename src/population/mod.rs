@@ -13,5 +13,7 @@ pub mod map;
 pub mod montecarlo;
 pub mod npde;
 pub mod outer;
+pub mod replicates;
 pub mod saem;
 pub mod sir;
+pub mod tables;

@@ -13,13 +13,10 @@
 //! Censored (BLQ, M3) observations get no NPDE (NaN).
 
 use super::bootstrap::normal_quantile;
-use super::estimation::{stacked_omega, AtValues, PopValues, PopulationData};
-use super::map::Conditional;
+use super::estimation::{PopValues, PopulationData};
+use super::replicates::{simulate_subject, subject_rng};
 use crate::model::Model;
 use nalgebra::{DMatrix, DVector};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 /// NPDE and EPRED of one observation.
@@ -35,7 +32,6 @@ pub struct Npde {
 /// `samples` simulated data sets at `values`; subject i draws from ChaCha8
 /// seeded with `seed`, stream i. A subject whose simulations fail gets NaN.
 pub fn npde(model: &Model, data: &PopulationData, values: &PopValues, samples: usize, seed: u64) -> Vec<Vec<Npde>> {
-    let iov = model.code.iov.is_some();
     data.subjects
         .par_iter()
         .enumerate()
@@ -48,30 +44,10 @@ pub fn npde(model: &Model, data: &PopulationData, values: &PopValues, samples: u
                 };
                 n
             ];
-            let omega_b = stacked_omega(values, s.data.n_occasions, iov);
-            let Some(chol) = omega_b.cholesky() else {
+            let mut rng = subject_rng(seed, i);
+            let Ok(sims) = simulate_subject(model, s, values, samples, &mut rng) else {
                 return missing;
             };
-            let l_omega = chol.l();
-            let at = AtValues::new(model, s, values);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(i as u64);
-            let mut sims: Vec<DVector<f64>> = Vec::with_capacity(samples);
-            for _ in 0..samples {
-                let z = DVector::from_iterator(
-                    l_omega.nrows(),
-                    (0..l_omega.nrows()).map(|_| rng.sample(StandardNormal)),
-                );
-                let b = &l_omega * z;
-                let Ok(fitted) = at.evaluate(b.as_slice()) else {
-                    return missing;
-                };
-                let y = DVector::from_iterator(
-                    n,
-                    (0..n).map(|j| fitted.f[j] + fitted.r[j].max(0.0).sqrt() * rng.sample::<f64, _>(StandardNormal)),
-                );
-                sims.push(y);
-            }
             subject_npde(&s.y, &s.log, &s.censored, &sims)
         })
         .collect()
@@ -128,6 +104,9 @@ fn subject_npde(y: &[f64], log: &[bool], censored: &[i8], sims: &[DVector<f64>])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use rand_distr::StandardNormal;
 
     /// Observations drawn from the simulated distribution itself give NPDE
     /// with mean 0 and SD 1: 2000 subjects of 3 correlated observations.

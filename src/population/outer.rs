@@ -69,14 +69,18 @@ fn initial_inverse_hessian(f: &dyn Fn(&[f64]) -> Result<f64>, phi: &[f64], f0: f
     m
 }
 
-/// Minimises `f` from `phi0` (where it equals `f0`); `progress(iteration,
-/// value, predicted decrease)` is called once per iteration.
+/// Called once per outer iteration with (iteration, value, predicted
+/// decrease, point).
+pub type Progress<'a> = &'a dyn Fn(u64, f64, f64, &[f64]);
+
+/// Minimises `f` from `phi0` (where it equals `f0`); `progress` is called
+/// once per iteration.
 pub fn minimise(
     f: &dyn Fn(&[f64]) -> Result<f64>,
     phi0: Vec<f64>,
     f0: f64,
     max_iterations: u64,
-    progress: &dyn Fn(u64, f64, f64),
+    progress: Progress<'_>,
 ) -> Result<Outcome> {
     let n = phi0.len();
     let h0 = initial_inverse_hessian(f, &phi0, f0);
@@ -98,7 +102,7 @@ pub fn minimise(
             d = -(&h * &g);
         }
         let predicted = -0.5 * g.dot(&d);
-        progress(it, fx, predicted);
+        progress(it, fx, predicted, x.as_slice());
         if !central && predicted < 1.0 {
             central = true;
             g = DVector::from_vec(gradient(f, x.as_slice(), fx, true)?);

@@ -554,7 +554,7 @@ fn numeric_step(
     if !f0.is_finite() {
         return Ok(values.clone());
     }
-    let best = match super::outer::minimise(&q, phi0.clone(), f0, NUMERIC_ITERATIONS, &|_, _, _| {}) {
+    let best = match super::outer::minimise(&q, phi0.clone(), f0, NUMERIC_ITERATIONS, &|_, _, _, _| {}) {
         Ok(o) if o.phi.iter().all(|x| x.is_finite()) => o.phi,
         _ => return Ok(values.clone()),
     };

@@ -21,6 +21,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
     for p in [
         &args.json,
         &args.table,
+        &args.patab,
         &args.ext,
         &args.write_model,
         &args.cov,
@@ -77,7 +78,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
     let fit = if let Some(run) = &saem_run {
         run.population.clone()
     } else if evaluate {
-        evaluation_only(model, &pop, &start, method)?
+        pk::population::estimation::evaluate_at(model, &pop, &start, method)?
     } else {
         let options = EstimationOptions {
             method,
@@ -144,7 +145,8 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
             Some(run) => (lowered.estimation.title.clone(), run.fit.importance.ofv),
             None => (nonmem_title(method), fit.evaluation.ofv),
         };
-        let text = ext_file_text(params, &nm, nm_se.as_ref(), &title, ofv);
+        let history = if saem_run.is_some() { &[][..] } else { &fit.history[..] };
+        let text = ext_file_text(params, &nm, nm_se.as_ref(), (&title, ofv), history);
         write_text(Some(path), &text, &inputs)?;
     }
     if let Some(path) = &args.phi {
@@ -166,13 +168,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
         };
         write_text(Some(path), &lowered.text_with(&nm, &header), &inputs)?;
     }
-    if let Some(path) = &args.table {
-        write_text(
-            Some(path),
-            &table(model, &rows, &table_npde(&args, model, &pop, &fit)),
-            &inputs,
-        )?;
-    }
+    super::write_tables(&args, model, (&imported.data, &pop), &fit, &rows, &inputs)?;
     for (path, tables) in &table_files {
         let mut text = String::new();
         for &k in tables {

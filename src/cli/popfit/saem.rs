@@ -81,6 +81,7 @@ pub(super) fn run(model: &Model, pop: &PopulationData, start: &PopValues, option
         iterations: total as u64,
         objective_evaluations: 1,
         phi: Parameters::of(model).phi(model, &fit.values)?,
+        history: Vec::new(),
     };
     Ok(Run {
         fit,

@@ -436,7 +436,8 @@ pub fn ext_number(v: f64) -> String {
     format!("{mantissa:>11}E{sign}{:02}", e.abs())
 }
 
-/// The text of a NONMEM `.ext` file: the final estimates (ITERATION
+/// The text of a NONMEM `.ext` file: one row per outer iteration
+/// (`iterations`: number, values, OFV), the final estimates (ITERATION
 /// −1000000000), the standard errors (−1000000001) when given, and the
 /// fixed-parameter flags (−1000000006).
 pub fn ext_text(
@@ -445,6 +446,7 @@ pub fn ext_text(
     ofv: f64,
     se: Option<ExtErrors<'_>>,
     fixed: (&[bool], &[Vec<bool>], &[Vec<bool>]),
+    iterations: &[(i64, NmValues, f64)],
 ) -> String {
     let nt = values.theta.len();
     let ns = values.sigma.nrows();
@@ -476,19 +478,25 @@ pub fn ext_text(
         r.push('\n');
         r
     };
-    let mut finals: Vec<f64> = values.theta.clone();
-    for i in 0..ns {
-        for j in 0..=i {
-            finals.push(values.sigma[(i, j)]);
+    let flat = |v: &NmValues, ofv: f64| -> Vec<f64> {
+        let mut r: Vec<f64> = v.theta.clone();
+        for i in 0..ns {
+            for j in 0..=i {
+                r.push(v.sigma.get((i, j)).copied().unwrap_or(f64::NAN));
+            }
         }
-    }
-    for i in 0..no {
-        for j in 0..=i {
-            finals.push(values.omega[(i, j)]);
+        for i in 0..no {
+            for j in 0..=i {
+                r.push(v.omega.get((i, j)).copied().unwrap_or(f64::NAN));
+            }
         }
+        r.push(ofv);
+        r
+    };
+    for (iteration, v, ofv) in iterations {
+        t.push_str(&row(*iteration, flat(v, *ofv)));
     }
-    finals.push(ofv);
-    t.push_str(&row(-1_000_000_000, finals));
+    t.push_str(&row(-1_000_000_000, flat(values, ofv)));
     // NONMEM writes 1.00000E+10 for elements without a standard error.
     const NONE: f64 = 1e10;
     if let Some((th, sg, om)) = se {
