@@ -30,6 +30,7 @@ pub mod ode;
 pub mod output;
 pub mod plot;
 pub mod population;
+pub mod report;
 pub mod simulate;
 pub mod units;
 pub mod vpc;

@@ -1,4 +1,7 @@
-//! SVG plots with `plotters` (SVG backend only: no system fonts needed).
+//! Plots with `plotters`: SVG files of fits and NCA ([`concentration_time`],
+//! [`scatter`], [`forest`], [`lambda_z`]), and goodness-of-fit figures
+//! ([`gof`]) drawn once on any backend and rendered to SVG or PNG with an
+//! embedded font ([`render`]).
 
 use crate::error::{Error, Result};
 use plotters::coord::ranged1d::ValueFormatter;
@@ -69,6 +72,7 @@ fn draw_profiles(
     bands: &[Band],
     observed: &[(f64, f64)],
 ) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let mut svg = String::new();
     {
@@ -261,6 +265,7 @@ pub enum ReferenceLine {
 /// Writes an SVG scatter plot (diagnostics: observed versus predicted,
 /// weighted residuals versus time) with a reference line.
 pub fn scatter(path: &str, labels: &PlotLabels, points: &[(f64, f64)], line: ReferenceLine) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let mut svg = String::new();
     {
@@ -332,6 +337,7 @@ pub struct ForestRow {
 /// Writes a forest plot: one row per (subject, parameter), the ratio on a log
 /// axis with the population's band shaded and a line at 1.
 pub fn forest(path: &str, title: &str, rows: &[ForestRow]) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let height = (120 + 22 * rows.len()).min(20_000) as u32;
     let mut svg = String::new();
@@ -424,6 +430,7 @@ pub struct LambdaZPlot {
 /// the λz samples highlighted, the regression line. Samples ≤ 0 have no
 /// logarithm: the legend counts them.
 pub fn lambda_z(path: &str, plot: &LambdaZPlot) -> Result<()> {
+    render::ensure_font();
     let err = plot_err(path);
     let mut svg = String::new();
     {
@@ -514,3 +521,8 @@ pub fn lambda_z(path: &str, plot: &LambdaZPlot) -> Result<()> {
     }
     crate::output::write_atomically(path, svg.as_bytes())
 }
+
+pub mod figure;
+pub mod gof;
+pub mod loess;
+pub mod render;

@@ -4,6 +4,7 @@
 //! control stream says).
 
 mod control_stream;
+mod report;
 mod saem;
 
 use super::model_args::DataSelection;
@@ -13,7 +14,6 @@ use clap::Args;
 use nalgebra::DMatrix;
 use pk::data::Dataset;
 use pk::model::Model;
-use pk::plot::{scatter, PlotLabels, ReferenceLine};
 use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
 use pk::population::estimation::{
     diagnostics, epsilon_shrinkage, reported, EstimationOptions, IterationRecord, Method, ObservationRow, Parameters,
@@ -89,9 +89,13 @@ pub struct PopfitArgs {
     /// parameters, the η̂ (and κ̂ of the set's occasion), the model's covariates.
     #[arg(long)]
     patab: Option<String>,
-    /// Directory for the diagnostic plots (SVG).
+    /// Directory for the goodness-of-fit plots, each as SVG and PNG.
     #[arg(long)]
     plots: Option<String>,
+    /// One self-contained HTML report of the run: model, data summary, estimates
+    /// with SE, RSE and shrinkage, convergence, every goodness-of-fit plot inline.
+    #[arg(long)]
+    report: Option<String>,
     /// Compute the objective at the initial estimates without estimating (as NONMEM's MAXEVAL=0).
     #[arg(long)]
     evaluate: bool,
@@ -206,6 +210,7 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         &args.ext,
         &args.phi,
         &args.write_model,
+        &args.report,
     ]
     .into_iter()
     .flatten()
@@ -235,15 +240,22 @@ pub fn run(args: PopfitArgs) -> Result<()> {
     let cov = run_covariance_step(&model, &pop, &start, &fit, skip_reason(&args, true), matrix)?;
     let rows = diagnostics(&model, &pop, &fit)?;
     let report = Report::new(&model, &pop, &fit, cov, matrix, elapsed, epsilon_shrinkage(&rows));
-    write_text(None, &report.text(), &inputs)?;
+    let summary = report.text();
+    write_text(None, &summary, &inputs)?;
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report.json()).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
     write_tables(&args, &model, (&dataset, &pop), &fit, &rows, &inputs)?;
-    if let Some(dir) = &args.plots {
-        plots(dir, &model, &rows)?;
-    }
+    let d = report::Diagnostics::new(&model, &dataset, &pop, &fit, &rows);
+    report::write(
+        args.plots.as_deref(),
+        args.report.as_deref(),
+        &d,
+        Some(&report),
+        &summary,
+        &inputs,
+    )?;
     let map = pk::nonmem::lower::params::ParameterMap::of_model(&model);
     if let Some(path) = &args.ext {
         let nm = map.nm_values(&fit.values, &map.zero_values());
@@ -302,7 +314,8 @@ fn run_saem(
         }
     }
     let run = saem::run(model, pop, start, &saem::options(args, None)?)?;
-    write_text(None, &saem::text(model, pop, &run), inputs)?;
+    let summary = saem::text(model, pop, &run);
+    write_text(None, &summary, inputs)?;
     if let Some(path) = &args.json {
         let doc = saem::json(model, pop, &run);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
@@ -319,12 +332,18 @@ fn run_saem(
             inputs,
         )?;
     }
-    if args.table.is_some() || args.patab.is_some() || args.plots.is_some() {
+    if args.table.is_some() || args.patab.is_some() || args.plots.is_some() || args.report.is_some() {
         let rows = diagnostics(model, pop, &run.population)?;
         write_tables(args, model, (dataset, pop), &run.population, &rows, inputs)?;
-        if let Some(dir) = &args.plots {
-            plots(dir, model, &rows)?;
-        }
+        let d = report::Diagnostics::new(model, dataset, pop, &run.population, &rows);
+        report::write(
+            args.plots.as_deref(),
+            args.report.as_deref(),
+            &d,
+            None,
+            &summary,
+            inputs,
+        )?;
     }
     Ok(())
 }
@@ -637,57 +656,6 @@ fn covariance_json(cov: &std::result::Result<CovarianceStep, String>, matrix: Co
         }),
         Err(why) => json!({"matrix": matrix.short_name(), "failure": why}),
     }
-}
-
-/// One row per observation, the header with the model's units.
-fn plots(dir: &str, model: &Model, rows: &[ObservationRow]) -> Result<()> {
-    pk::output::create_output_dir(dir)?;
-    let u = &model.units;
-    let join = |name: &str| Path::new(dir).join(name).to_string_lossy().into_owned();
-    let conc = format!("({})", u.concentration);
-    let draw = |file: &str, title: &str, x: String, y: String, points: Vec<(f64, f64)>, line| {
-        let labels = PlotLabels {
-            title: title.to_string(),
-            x,
-            y,
-        };
-        scatter(&join(file), &labels, &points, line)
-    };
-    let pred: Vec<f64> = rows.iter().map(|r| r.pred).collect();
-    draw(
-        "dv_vs_pred.svg",
-        "Observed versus population prediction",
-        format!("PRED {conc}"),
-        format!("DV {conc}"),
-        rows.iter().map(|r| (r.pred, r.dv)).collect(),
-        ReferenceLine::Identity,
-    )?;
-    draw(
-        "dv_vs_ipred.svg",
-        "Observed versus individual prediction",
-        format!("IPRED {conc}"),
-        format!("DV {conc}"),
-        rows.iter().map(|r| (r.ipred, r.dv)).collect(),
-        ReferenceLine::Identity,
-    )?;
-    draw(
-        "cwres_vs_time.svg",
-        "Conditional weighted residuals versus time",
-        format!("Time ({})", u.time),
-        "CWRES".into(),
-        rows.iter().map(|r| (r.time, r.cwres)).collect(),
-        ReferenceLine::Zero,
-    )?;
-    draw(
-        "cwres_vs_pred.svg",
-        "Conditional weighted residuals versus PRED",
-        format!("PRED {conc}"),
-        "CWRES".into(),
-        pred.iter().zip(rows).map(|(p, r)| (*p, r.cwres)).collect(),
-        ReferenceLine::Zero,
-    )?;
-    eprintln!("plots written to {dir}");
-    Ok(())
 }
 
 /// The estimation with its outer iterations shown (a spinner on a terminal,

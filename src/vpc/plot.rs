@@ -81,6 +81,8 @@ pub fn draw_vpc<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, vpc: &Vpc, st
 
 /// Writes `vpc` as an SVG file at `path`, whole or not at all.
 pub fn write_svg(path: &str, vpc: &Vpc, style: &VpcPlotStyle) -> Result<()> {
+    // plotters lays out text with the embedded font (its ab_glyph feature), for SVG too.
+    crate::plot::render::ensure_font();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size(vpc.strata.len())).into_drawing_area();

@@ -26,6 +26,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
         &args.write_model,
         &args.cov,
         &args.phi,
+        &args.report,
     ]
     .into_iter()
     .flatten()
@@ -105,6 +106,7 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
     };
     text.push_str(&nonmem_summary(&imported, &nm, nm_se.as_ref()));
     write_text(None, &text, &inputs)?;
+    let summary = text;
     if let Some(path) = &args.json {
         let mut doc = match &saem_run {
             Some(run) => saem::json(model, &pop, run),
@@ -179,9 +181,20 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
         }
         write_text(Some(path), &text, &inputs)?;
     }
-    if let Some(dir) = &args.plots {
-        plots(dir, model, &rows)?;
-    }
+    let mut d = report::Diagnostics::new(model, &imported.data, &pop, &fit, &rows);
+    d.model_text = (
+        args.data.clone(),
+        std::fs::read_to_string(&args.data).unwrap_or_default(),
+    );
+    let values = saem_run.is_none().then_some(&report);
+    report::write(
+        args.plots.as_deref(),
+        args.report.as_deref(),
+        &d,
+        values,
+        &summary,
+        &inputs,
+    )?;
     cov_file(args.cov.as_deref(), params, model, &report, &inputs)?;
     if !fit.converged {
         return Err(Error::Argument(format!(
