@@ -155,8 +155,9 @@ fn infusion_2cpt_plots_are_svg_and_png_and_the_report_holds_them_all() {
     assert!(page.contains("not requested (--no-covariance)"));
     assert!(page.contains("<h3>Shrinkage"));
     // Every figure inline as a PNG that decodes, nothing fetched from elsewhere.
+    // The goodness-of-fit figures, then the VPC and pcVPC (--report-vpc, 200 replicates).
     let pngs = inline_pngs(&page);
-    assert_eq!(pngs.len(), stems.len());
+    assert_eq!(pngs.len(), stems.len() + 2);
     for (k, png) in pngs.iter().enumerate() {
         assert_png(png, &format!("inline image {k}"));
     }
@@ -314,7 +315,11 @@ fn the_report_renders_in_headless_chromium() {
     let (_, report, _) = infusion_report(dir.path(), &["--no-covariance"]);
     let page = std::fs::read_to_string(&report).unwrap();
     let figures = page.matches("<figure ").count();
-    assert_eq!(figures, 25);
+    // 25 goodness-of-fit figures, the VPC and the pcVPC.
+    assert_eq!(figures, 27);
+    for stem in ["vpc", "pcvpc"] {
+        assert!(page.contains(&format!("id=\"fig-{stem}\"")), "{stem}");
+    }
 
     // Every image loads, no script or console error.
     let checked = dir.path().join("checked.html");

@@ -283,11 +283,12 @@ fn bad_input_is_refused_with_a_message() {
 
 /// The README's clofarabine example: the pcVPC of the published Bonate 2004
 /// model on the bundled phase 2 children (doses per m²), 500 replicates,
-/// seed 1, time after dose: all 30 observed percentiles (10 bins) inside.
+/// seed 1, time after dose: all 30 observed percentiles (10 bins) inside;
+/// the plot as PNG.
 #[test]
 fn clofarabine_pcvpc_of_the_published_model() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("vpc.csv");
+    let (csv, png) = (dir.path().join("vpc.csv"), dir.path().join("vpc.png"));
     let out = Command::new(env!("CARGO_BIN_EXE_pk"))
         .args([
             "vpc",
@@ -303,10 +304,17 @@ fn clofarabine_pcvpc_of_the_published_model() {
             "tad",
             "--csv",
             csv.to_str().unwrap(),
+            "--plot",
+            png.to_str().unwrap(),
         ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
+        "a PNG plot"
+    );
     let v = inside(&std::fs::read_to_string(&csv).unwrap());
     assert_eq!(v.len(), 30, "10 bins × 3 percentiles");
     assert_eq!(share(&v), 1.0, "outside: {:?}", outside(&v));

@@ -96,6 +96,9 @@ pub struct PopfitArgs {
     /// with SE, RSE and shrinkage, convergence, every goodness-of-fit plot inline.
     #[arg(long)]
     report: Option<String>,
+    /// Replicates of the VPC and pcVPC in --report (0: none), drawn from --seed (default 1).
+    #[arg(long, default_value_t = 200)]
+    report_vpc: usize,
     /// Compute the objective at the initial estimates without estimating (as NONMEM's MAXEVAL=0).
     #[arg(long)]
     evaluate: bool,
@@ -247,7 +250,8 @@ pub fn run(args: PopfitArgs) -> Result<()> {
         write_text(Some(path), &(text + "\n"), &inputs)?;
     }
     write_tables(&args, &model, (&dataset, &pop), &fit, &rows, &inputs)?;
-    let d = report::Diagnostics::new(&model, &dataset, &pop, &fit, &rows);
+    let d =
+        report::Diagnostics::new(&model, &dataset, &pop, &fit, &rows).with_vpc(args.report_vpc, args.seed.unwrap_or(1));
     report::write(
         args.plots.as_deref(),
         args.report.as_deref(),
@@ -335,7 +339,8 @@ fn run_saem(
     if args.table.is_some() || args.patab.is_some() || args.plots.is_some() || args.report.is_some() {
         let rows = diagnostics(model, pop, &run.population)?;
         write_tables(args, model, (dataset, pop), &run.population, &rows, inputs)?;
-        let d = report::Diagnostics::new(model, dataset, pop, &run.population, &rows);
+        let d = report::Diagnostics::new(model, dataset, pop, &run.population, &rows)
+            .with_vpc(args.report_vpc, args.seed.unwrap_or(1));
         report::write(
             args.plots.as_deref(),
             args.report.as_deref(),

@@ -58,7 +58,7 @@ pub struct VpcArgs {
     /// CSV with the bin statistics (standard output when not given).
     #[arg(long)]
     csv: Option<String>,
-    /// SVG plot of the VPC.
+    /// Plot of the VPC: PNG when the name ends in .png, else SVG.
     #[arg(long)]
     plot: Option<String>,
     /// Logarithmic y axis in the plot.
@@ -142,7 +142,7 @@ pub fn run(args: VpcArgs) -> Result<()> {
             .into(),
             log_y: args.log_y,
         };
-        pk::vpc::plot::write_svg(path, &vpc, &style)?;
+        pk::vpc::plot::write_plot(path, &vpc, &style)?;
     }
     if let Some(path) = &args.replicates {
         write_replicates(path, &obs, &sims, &inputs)?;

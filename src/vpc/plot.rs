@@ -5,8 +5,8 @@
 //! their limit); beside it, when the data have an LLOQ, the BLQ fraction
 //! panel (observed against the simulated median and interval).
 //!
-//! [`draw_vpc`] draws on any plotters backend (SVG here; PNG and the HTML
-//! report can reuse it); [`write_svg`] writes an SVG file atomically.
+//! [`draw_vpc`] draws on any plotters backend; [`write_plot`] writes an SVG
+//! or PNG file atomically.
 
 use super::{BinStats, Vpc};
 use crate::error::{Error, Result};
@@ -79,16 +79,18 @@ pub fn draw_vpc<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, vpc: &Vpc, st
     area.present().map_err(|e| err(e.to_string()))
 }
 
-/// Writes `vpc` as an SVG file at `path`, whole or not at all.
-pub fn write_svg(path: &str, vpc: &Vpc, style: &VpcPlotStyle) -> Result<()> {
-    // plotters lays out text with the embedded font (its ab_glyph feature), for SVG too.
-    crate::plot::render::ensure_font();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size(vpc.strata.len())).into_drawing_area();
-        draw_vpc(&root, vpc, style).map_err(|e| Error::Argument(format!("{path}: {e}")))?;
-    }
-    crate::output::write_atomically(path, svg.as_bytes())
+/// Writes `vpc` as a plot at `path`, whole or not at all: PNG when the name
+/// ends in `.png`, else SVG (both through [`crate::plot::render`], with the
+/// embedded font).
+pub fn write_plot(path: &str, vpc: &Vpc, style: &VpcPlotStyle) -> Result<()> {
+    let size = size(vpc.strata.len());
+    let bytes = if path.to_ascii_lowercase().ends_with(".png") {
+        crate::plot::render::png_bytes(path, size, |a| draw_vpc(a, vpc, style).map_err(|e| e.to_string()))?
+    } else {
+        crate::plot::render::svg_string(path, size, |a| draw_vpc(a, vpc, style).map_err(|e| e.to_string()))?
+            .into_bytes()
+    };
+    crate::output::write_atomically(path, &bytes)
 }
 
 /// The x range of the bins and points.

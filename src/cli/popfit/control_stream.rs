@@ -181,7 +181,8 @@ pub(super) fn run_control_stream(args: PopfitArgs) -> Result<()> {
         }
         write_text(Some(path), &text, &inputs)?;
     }
-    let mut d = report::Diagnostics::new(model, &imported.data, &pop, &fit, &rows);
+    let mut d = report::Diagnostics::new(model, &imported.data, &pop, &fit, &rows)
+        .with_vpc(args.report_vpc, args.seed.unwrap_or(1));
     d.model_text = (
         args.data.clone(),
         std::fs::read_to_string(&args.data).unwrap_or_default(),

@@ -21,6 +21,8 @@ pub(super) struct Diagnostics<'a> {
     pub pop: &'a PopulationData,
     pub fit: &'a PopulationFit,
     pub rows: &'a [ObservationRow],
+    /// Replicates of the report's VPCs (0: none) and their seed.
+    pub vpc: (usize, u64),
 }
 
 impl<'a> Diagnostics<'a> {
@@ -39,8 +41,67 @@ impl<'a> Diagnostics<'a> {
             pop,
             fit,
             rows,
+            vpc: (0, 1),
         }
     }
+
+    /// The same, with the report's VPCs from `replicates` simulated data sets drawn from `seed`.
+    pub fn with_vpc(mut self, replicates: usize, seed: u64) -> Self {
+        self.vpc = (replicates, seed);
+        self
+    }
+}
+
+/// The report's VPC and pcVPC (time on x, automatic bins) at the estimates,
+/// as PNG figures; none when `d.vpc.0` is 0.
+fn vpc_figures(d: &Diagnostics<'_>) -> Result<Vec<ReportFigure>> {
+    use pk::vpc::binning::Binning;
+    use pk::vpc::plot::{draw_vpc, size, VpcPlotStyle};
+    use pk::vpc::{PredCorrection, VpcOptions, XAxis};
+    let (n, seed) = d.vpc;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let values = &d.fit.values;
+    let obs = pk::vpc::observations(d.model, d.dataset, d.pop, values, None)?;
+    let sims = pk::vpc::simulate(d.model, d.pop, values, n, seed)?;
+    let mut out = Vec::new();
+    for (name, pred_corr, label) in [
+        ("vpc", None, "VPC"),
+        ("pcvpc", Some(PredCorrection::Proportional), "pcVPC"),
+    ] {
+        let options = VpcOptions {
+            x: XAxis::Time,
+            binning: Binning::Auto,
+            pred_corr,
+            level: 0.95,
+        };
+        let vpc = pk::vpc::compute(&obs, &sims, &options)?;
+        let (inside, checks) = vpc.coverage();
+        let title = format!(
+            "{label}, {n} replicates: {:.1}% of {checks} observed percentiles inside the 95% intervals",
+            100.0 * inside
+        );
+        let style = VpcPlotStyle {
+            title: title.clone(),
+            y_label: if pred_corr.is_some() {
+                "prediction-corrected DV"
+            } else {
+                "DV"
+            }
+            .into(),
+            log_y: false,
+        };
+        let size = size(vpc.strata.len());
+        let png = pk::plot::render::png_bytes(name, size, |a| draw_vpc(a, &vpc, &style).map_err(|e| e.to_string()))?;
+        out.push(ReportFigure {
+            name: name.into(),
+            title,
+            png,
+            width: size.0,
+        });
+    }
+    Ok(out)
 }
 
 /// The model's text: the file at `origin`, else a note that it is bundled.
@@ -97,7 +158,7 @@ pub(super) fn write(
     }
     if let Some(path) = report_path {
         let pngs: Vec<Vec<u8>> = figures.par_iter().map(Figure::png).collect::<Result<_>>()?;
-        let figures = figures
+        let mut figures: Vec<ReportFigure> = figures
             .iter()
             .zip(pngs)
             .map(|(f, png)| ReportFigure {
@@ -107,6 +168,7 @@ pub(super) fn write(
                 width: f.size().0,
             })
             .collect();
+        figures.extend(vpc_figures(d)?);
         let page = html(&run_report(d, report, summary, figures));
         super::write_text(Some(path), &page, inputs)?;
         eprintln!(
