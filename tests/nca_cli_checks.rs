@@ -287,8 +287,12 @@ fn cli_plots_one_lambda_z_svg_per_subject() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 12, "{names:?}");
-    assert!(names.iter().all(|n| n.starts_with("lambda_z_") && n.ends_with(".svg")));
+    // Each plot as SVG and as PNG.
+    assert_eq!(names.len(), 24, "{names:?}");
+    assert!(names
+        .iter()
+        .all(|n| n.starts_with("lambda_z_") && (n.ends_with(".svg") || n.ends_with(".png"))));
+    assert_eq!(names.iter().filter(|n| n.ends_with(".png")).count(), 12);
     let svg = std::fs::read_to_string(plots.join("lambda_z_1.svg")).unwrap();
     // WinNonlin, subject 1: Lambda_z 0.048456997, Rsq_adjusted 0.999999459,
     // HL_Lambda_z 14.30437757, 3 points from 9.05 to 24.37 h.
