@@ -17,7 +17,6 @@ use super::import::Import;
 use super::lower::params::EtaTarget;
 use super::tasks::Table;
 use crate::error::{Error, Result};
-use crate::model::Values;
 use crate::population::estimation::{ObservationRow, PopulationData, PopulationFit};
 use std::collections::HashMap;
 
@@ -188,10 +187,10 @@ fn record_values(
             message: format!("$TABLE: {e}"),
         };
         let pred = model
-            .predict_records(&s.data, &at(fit, &zero_eta, &zero_kappa))
+            .predict_records(&s.data, &fit.values_with(&zero_eta, &zero_kappa))
             .map_err(failed)?
             .f;
-        let individual = at(fit, eta, kappa);
+        let individual = fit.values_with(eta, kappa);
         let ipred = model.predict_records(&s.data, &individual).map_err(failed)?.f;
         let sets = model.individual_parameters(&s.data, &individual).map_err(failed)?;
         let nm_eta: Vec<f64> = import
@@ -227,16 +226,6 @@ fn record_values(
         }
     }
     Ok(out)
-}
-
-/// The fitted θ and σ with `eta` and `kappa`.
-fn at<'a>(fit: &'a PopulationFit, eta: &'a [f64], kappa: &'a [f64]) -> Values<'a> {
-    Values {
-        theta: &fit.values.theta,
-        eta,
-        kappa,
-        sigma_sd: &fit.values.sigma_sd,
-    }
 }
 
 /// A value as NONMEM's `1PE11.4`: `1.2345E+01`, `-1.2345E-03`.

@@ -84,6 +84,16 @@ pub struct PopValues {
 }
 
 impl PopValues {
+    /// θ and σ with one subject's random effects `eta` and `kappa`.
+    pub fn with_effects<'a>(&'a self, eta: &'a [f64], kappa: &'a [f64]) -> Values<'a> {
+        Values {
+            theta: &self.theta,
+            eta,
+            kappa,
+            sigma_sd: &self.sigma_sd,
+        }
+    }
+
     /// The model's initial values.
     pub fn initial(model: &Model) -> Self {
         let c = &model.code;
@@ -229,12 +239,7 @@ impl AtValues<'_> {
     /// The model's values at random effects b = (η, κ per occasion).
     fn at<'b>(&'b self, b: &'b [f64]) -> Values<'b> {
         let (eta, kappa) = b.split_at(self.n_eta.min(b.len()));
-        Values {
-            theta: &self.values.theta,
-            eta,
-            kappa,
-            sigma_sd: &self.values.sigma_sd,
-        }
+        self.values.with_effects(eta, kappa)
     }
 }
 
@@ -765,6 +770,13 @@ pub struct PopulationFit {
     /// The point and OFV of each outer iteration (empty without estimation),
     /// as NONMEM's `.ext` lists them.
     pub history: Vec<IterationRecord>,
+}
+
+impl PopulationFit {
+    /// The fitted θ and σ with one subject's random effects `eta` and `kappa`.
+    pub fn values_with<'a>(&'a self, eta: &'a [f64], kappa: &'a [f64]) -> Values<'a> {
+        self.values.with_effects(eta, kappa)
+    }
 }
 
 /// One outer iteration of an estimation: where it stood and its OFV.

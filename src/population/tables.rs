@@ -14,11 +14,11 @@
 //!
 //! Values are in the model's units; a missing value is `.`, as in NONMEM data.
 
-use super::estimation::{ObservationRow, PopulationData, PopulationFit};
+use super::estimation::{ObservationRow, PopSubject, PopulationData, PopulationFit};
 use super::npde::Npde;
-use crate::data::nonmem::{Dataset, Evid};
+use crate::data::nonmem::{Dataset, Evid, Subject};
 use crate::error::{Error, Result};
-use crate::model::{Model, Values};
+use crate::model::Model;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -61,17 +61,18 @@ fn evid_code(e: Evid) -> u8 {
     }
 }
 
-/// The fitted θ and σ with one subject's random effects.
-fn values_at<'a>(fit: &'a PopulationFit, eta: &'a [f64], kappa: &'a [f64]) -> Values<'a> {
-    Values {
-        theta: &fit.values.theta,
-        eta,
-        kappa,
-        sigma_sd: &fit.values.sigma_sd,
-    }
-}
-
 impl TableSource<'_> {
+    /// Each subject as prepared, its η̂ and κ̂, and its records as read.
+    fn subjects(&self) -> impl Iterator<Item = (&PopSubject, (&[f64], &[f64]), &Subject)> {
+        let n_eta = self.fit.values.omega.nrows();
+        self.data
+            .subjects
+            .iter()
+            .zip(&self.fit.evaluation.estimates)
+            .zip(&self.dataset.subjects)
+            .map(move |((s, est), raw)| (s, est.eta.split_at(n_eta.min(est.eta.len())), raw))
+    }
+
     /// The sdtab: one row per data record.
     pub fn sdtab(&self) -> Result<String> {
         let dvid = self.dataset.covariate_index("DVID");
@@ -80,16 +81,8 @@ impl TableSource<'_> {
             t.push_str("DVID,");
         }
         t.push_str("OUTPUT,PRED,IPRED,RES,WRES,CWRES,IWRES,EPRED,NPDE,BLQ\n");
-        let n_eta = self.fit.values.omega.nrows();
         let mut row = 0;
-        for ((s, est), raw) in self
-            .data
-            .subjects
-            .iter()
-            .zip(&self.fit.evaluation.estimates)
-            .zip(&self.dataset.subjects)
-        {
-            let (eta, kappa) = est.eta.split_at(n_eta.min(est.eta.len()));
+        for (s, (eta, kappa), raw) in self.subjects() {
             let (zero_eta, zero_kappa) = (vec![0.0; eta.len()], vec![0.0; kappa.len()]);
             let failed = |e: Error| Error::Fit {
                 subject: s.data.id.clone(),
@@ -97,12 +90,12 @@ impl TableSource<'_> {
             };
             let pred = self
                 .model
-                .predict_records(&s.data, &values_at(self.fit, &zero_eta, &zero_kappa))
+                .predict_records(&s.data, &self.fit.values_with(&zero_eta, &zero_kappa))
                 .map_err(failed)?
                 .f;
             let ipred = self
                 .model
-                .predict_records(&s.data, &values_at(self.fit, eta, kappa))
+                .predict_records(&s.data, &self.fit.values_with(eta, kappa))
                 .map_err(failed)?
                 .f;
             let obs_of_record: HashMap<usize, usize> =
@@ -160,22 +153,14 @@ impl TableSource<'_> {
             .iter()
             .map(|c| self.dataset.covariate_index(c))
             .collect();
-        let n_eta = self.fit.values.omega.nrows();
         let n_kappa = kappa_names.len();
         let mut header: Vec<String> = vec!["ID".into(), "TIME".into()];
         let mut variables: Vec<String> = Vec::new();
         let mut t = String::new();
-        for ((s, est), raw) in self
-            .data
-            .subjects
-            .iter()
-            .zip(&self.fit.evaluation.estimates)
-            .zip(&self.dataset.subjects)
-        {
-            let (eta, kappa) = est.eta.split_at(n_eta.min(est.eta.len()));
+        for (s, (eta, kappa), raw) in self.subjects() {
             let sets = self
                 .model
-                .individual_parameters(&s.data, &values_at(self.fit, eta, kappa))
+                .individual_parameters(&s.data, &self.fit.values_with(eta, kappa))
                 .map_err(|e| Error::Fit {
                     subject: s.data.id.clone(),
                     message: format!("the individual parameters: {e}"),
