@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -30,7 +31,7 @@ import pandas as pd
 from . import _pk
 from ._pk import Model, PkError, bundled_models
 
-__all__ = ["Model", "PkError", "PopFitResult", "bundled_models", "load_model", "popfit"]
+__all__ = ["FitResult", "Model", "PkError", "PopFitResult", "bundled_models", "fit", "load_model", "popfit"]
 __version__: str = _pk.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -371,3 +372,146 @@ def popfit(
             stacklevel=2,
         )
     return result
+
+
+def _data_kwargs(data: DataLike) -> dict[str, Any]:
+    """The native calls' data arguments: a DataFrame as CSV text, or a path."""
+    if isinstance(data, pd.DataFrame):
+        return {"data_text": _dataframe_csv(data), "data_name": "<DataFrame>"}
+    if isinstance(data, (str, os.PathLike)):
+        return {"data_path": os.fspath(data)}
+    raise TypeError(f"data must be a pandas DataFrame or a path, not {type(data).__name__}")
+
+
+def _name_values(values: Mapping[str, float] | Iterable[str] | None, what: str) -> list[tuple[str, float]]:
+    if values is None:
+        return []
+    if isinstance(values, Mapping):
+        return [(str(k), float(v)) for k, v in values.items()]
+    pairs = []
+    for item in values:
+        name, sep, value = str(item).partition("=")
+        if not sep:
+            raise PkError(f"{what} '{item}': expected NAME=VALUE, e.g. CL=20")
+        try:
+            pairs.append((name.strip(), float(value)))
+        except ValueError:
+            raise PkError(f"{what} '{item}': value '{value}' is not a number") from None
+    return pairs
+
+
+class FitResult:
+    """The result of :func:`fit`: each subject fitted separately.
+
+    ``json`` is the document of ``pk fit --json`` (dict); ``parameters`` one
+    row per subject and parameter (estimate, SE, RSE%, 95% CI, fixed, at a
+    bound); ``derived`` one row per subject with the derived exposures and
+    disposition (Cmax, AUC, CL, Vss, half-lives, ...); ``subjects`` one row per
+    subject (converged, message, −2LL, AIC, BIC); ``predictions`` the table of
+    ``pk fit --table`` (ID, TIME, DV, PRED, RES, WRES, LINE); ``text`` the
+    report the command line prints.
+    """
+
+    def __init__(self, json_text: str, table_text: str, text: str) -> None:
+        self.json: dict[str, Any] = json.loads(json_text)
+        self.text = text
+        self._table_text = table_text
+
+    def __repr__(self) -> str:
+        subjects = self.json["subjects"]
+        ok = sum(1 for s in subjects if s.get("converged"))
+        return f"<pk.FitResult {self.json['model']}: {ok} of {len(subjects)} subjects converged>"
+
+    @functools.cached_property
+    def subjects(self) -> pd.DataFrame:
+        rows = []
+        for s in self.json["subjects"]:
+            o = s.get("objective") or {}
+            rows.append(
+                {
+                    "ID": s["id"],
+                    "converged": s["converged"],
+                    "message": s["message"],
+                    "n_obs": s.get("n_obs"),
+                    "m2ll": o.get("m2ll"),
+                    "aic": o.get("aic"),
+                    "bic": o.get("bic"),
+                    "identifiable": s.get("identifiable"),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    @functools.cached_property
+    def parameters(self) -> pd.DataFrame:
+        rows = []
+        for s in self.json["subjects"]:
+            for name, p in (s.get("parameters") or {}).items():
+                ci = p.get("ci95") or [None, None]
+                rows.append(
+                    {
+                        "ID": s["id"],
+                        "parameter": name,
+                        "estimate": p["estimate"],
+                        "se": p["se"],
+                        "rse_percent": p["rse_percent"],
+                        "ci95_lower": ci[0],
+                        "ci95_upper": ci[1],
+                        "fixed": p["fixed"],
+                        "at_bound": p["at_bound"],
+                    }
+                )
+        columns = ["ID", "parameter", "estimate", "se", "rse_percent", "ci95_lower", "ci95_upper", "fixed", "at_bound"]
+        return pd.DataFrame(rows, columns=columns)
+
+    @functools.cached_property
+    def derived(self) -> pd.DataFrame:
+        rows = [{"ID": s["id"], **(s.get("derived") or {})} for s in self.json["subjects"]]
+        return pd.DataFrame(rows)
+
+    @functools.cached_property
+    def predictions(self) -> pd.DataFrame:
+        return _read_table(self._table_text)
+
+
+def fit(
+    data: pd.DataFrame | PathLike,
+    model: ModelLike,
+    error: str | None = None,
+    *,
+    weight: str | None = None,
+    init: Mapping[str, float] | Iterable[str] | None = None,
+    fix: Mapping[str, float] | Iterable[str] | None = None,
+    starts: int = 4,
+    tau: float | None = None,
+    bsa_column: str | None = None,
+    drop: Iterable[str] | None = None,
+    accept: Mapping[str, float] | Iterable[str] | None = None,
+    ids: Iterable[Any] | None = None,
+) -> FitResult:
+    """Fit every subject separately (θ and σ, η = 0), as ``pk fit`` does.
+
+    ``error`` replaces the model's residual error models: ``"additive"``,
+    ``"proportional"``, ``"combined"``, or ``"wls"`` (classical weighted least
+    squares with ``weight``: ``"1"``, ``"1/y"``, ``"1/y2"``, ``"1/f"``,
+    ``"1/f2"``); default the model file's. ``init`` and ``fix`` take
+    ``{"CL": 20}`` or ``["CL=20"]``; ``starts`` is the number of automatic
+    starts; ``tau`` the dosing interval for steady-state values; ``ids``
+    fits only these subjects. Raises :class:`PkError` when no subject is
+    fitted to convergence. The GIL is released during the fits.
+    """
+    m = _as_model(model)
+    json_text, table, text = _pk.fit(
+        m,
+        **_data_kwargs(data),
+        error=error,
+        weight=weight,
+        init=_name_values(init, "init"),
+        fix=_name_values(fix, "fix"),
+        starts=int(starts),
+        tau=None if tau is None else float(tau),
+        bsa_column=bsa_column,
+        drop=[str(d) for d in drop] if drop is not None else [],
+        accept=_accept_pairs(accept),
+        ids=[str(i) for i in ids] if ids is not None else [],
+    )
+    return FitResult(json_text, table, text)

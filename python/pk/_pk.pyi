@@ -53,3 +53,19 @@ def popfit(
     inits_from: str | None = None,
     progress: bool = False,
 ) -> PopFit: ...
+def fit(
+    model: Model,
+    data_path: str | None = None,
+    data_text: str | None = None,
+    data_name: str | None = None,
+    error: str | None = None,
+    weight: str | None = None,
+    init: list[tuple[str, float]] = ...,
+    fix: list[tuple[str, float]] = ...,
+    starts: int = 4,
+    tau: float | None = None,
+    bsa_column: str | None = None,
+    drop: list[str] = ...,
+    accept: list[tuple[str, float]] = ...,
+    ids: list[str] = ...,
+) -> tuple[str, str, str]: ...

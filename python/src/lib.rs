@@ -6,6 +6,8 @@
 //! Every computation runs with the GIL released; every engine error becomes
 //! `pk.PkError` with the message the CLI prints after `error: `.
 
+mod data;
+mod fit;
 mod popfit;
 
 use pk::model::Model;
@@ -223,6 +225,7 @@ fn _pk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load_model, m)?)?;
     m.add_function(wrap_pyfunction!(bundled_models, m)?)?;
     m.add_function(wrap_pyfunction!(popfit::popfit, m)?)?;
+    m.add_function(wrap_pyfunction!(fit::fit, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

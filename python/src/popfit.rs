@@ -2,9 +2,10 @@
 //! FO, Laplacian; the covariance step; diagnostics; sdtab and patab), from a
 //! data file or CSV text, with a model file or a NONMEM control stream.
 
+use crate::data::{read_data, DataSource};
 use crate::{import_control_stream, to_py, Kind, PyModel};
 use nalgebra::DMatrix;
-use pk::data::{read_dataset, Dataset, ReadOptions};
+use pk::data::Dataset;
 use pk::model::Model;
 use pk::nonmem::lower::params::{EtaTarget, NmStandardErrors, NmValues};
 use pk::population::covariance::{covariance_step, CovarianceMatrix, CovarianceStep};
@@ -16,17 +17,6 @@ use pk::population::tables::TableSource;
 use pk::{Error, Result};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-
-/// The data of a fit: a file, or CSV text (a DataFrame written by the
-/// Python layer) with the name that errors give it.
-enum DataSource {
-    /// The control stream's `$DATA`.
-    Default,
-    /// A file.
-    Path(String),
-    /// CSV text and its name.
-    Text(String, String),
-}
 
 /// A population fit and what its tables are made from.
 #[pyclass(name = "PopFit", module = "pk._pk", frozen)]
@@ -77,25 +67,6 @@ fn censoring_notes(data: &PopulationData) -> Vec<String> {
         ));
     }
     notes
-}
-
-/// A data file or text read as `pk popfit` reads one, without the `drop`
-/// columns and with the `accept` records only.
-fn read_data(source: &DataSource, drop: &[String], accept: &[(String, f64)]) -> Result<Dataset> {
-    let options = ReadOptions { drop: drop.to_vec() };
-    let mut data = match source {
-        DataSource::Path(p) => read_dataset(p, &options)?,
-        DataSource::Text(text, name) => pk::data::parse_dataset(text, name, &options)?,
-        DataSource::Default => {
-            return Err(Error::Argument(
-                "no data: give data (a DataFrame or a file) for a model in the model language (only a NONMEM control stream has its own $DATA)".into(),
-            ))
-        }
-    };
-    for (name, value) in accept {
-        data = data.accept(name, *value)?;
-    }
-    Ok(data)
 }
 
 /// The η of a control stream as the CLI labels them.
@@ -317,12 +288,7 @@ pub fn popfit(
     inits_from: Option<String>,
     progress: bool,
 ) -> PyResult<PopFit> {
-    let data = match (data_path, data_text) {
-        (Some(p), None) => DataSource::Path(p),
-        (None, Some(t)) => DataSource::Text(t, data_name.unwrap_or_else(|| "<DataFrame>".into())),
-        (None, None) => DataSource::Default,
-        (Some(_), Some(_)) => return Err(to_py(Error::Argument("give data as a path or as text, not both".into()))),
-    };
+    let data = DataSource::of(data_path, data_text, data_name).map_err(to_py)?;
     let options = Options {
         method,
         max_iterations,
