@@ -31,7 +31,7 @@ import pandas as pd
 from . import _pk
 from ._pk import Model, PkError, bundled_models
 
-__all__ = ["FitResult", "Model", "PkError", "PopFitResult", "bundled_models", "fit", "load_model", "popfit"]
+__all__ = ["FitResult", "Model", "PkError", "PopFitResult", "bundled_models", "fit", "load_model", "nca", "popfit", "simulate"]
 __version__: str = _pk.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -515,3 +515,134 @@ def fit(
         ids=[str(i) for i in ids] if ids is not None else [],
     )
     return FitResult(json_text, table, text)
+
+
+def nca(
+    data: pd.DataFrame | PathLike,
+    *,
+    rule: str = "linear-up-log-down",
+    route: str = "extravascular",
+    lambda_z_points: int | None = None,
+    lambda_z_range: str | tuple[float, float] | None = None,
+    partial: Iterable[str | tuple[float, float]] = (),
+    tau: float | None = None,
+    lloq_column: str | None = None,
+    blq_column: str | None = None,
+    blq_before: str = "zero",
+    blq_after: str = "missing",
+    negative: str = "keep",
+    conc_unit: str = "ng/mL",
+    amount_unit: str = "mg",
+    time_unit: str = "h",
+    drop: Iterable[str] | None = None,
+    wide: bool = False,
+) -> pd.DataFrame:
+    """Non-compartmental analysis of every subject and dosing interval, as ``pk nca``.
+
+    Returns the rows of ``pk nca --csv``: ``ID``, ``DOSE_TIME``, ``PPTESTCD``
+    (CDISC codes: CMAX, TMAX, AUCLST, AUCIFO, LAMZ, LAMZHL, ...), ``PPORRES``,
+    ``PPORRESU``; with ``wide=True`` one row per subject and interval, a
+    column per code. Options as the command line's (``rule``:
+    ``"linear"``, ``"linear-up-log-down"``, ``"linear-log"``,
+    ``"linear-log-interpolation"``; ``route`` of doses without RATE or DUR:
+    ``"extravascular"`` or ``"iv-bolus"``; spans as ``"0:24"`` or ``(0, 24)``).
+    Problems the command line prints on standard error (negative
+    concentrations, intervals not analysed) are issued as ``UserWarning``;
+    nothing analysable raises :class:`PkError`.
+    """
+
+    def as_span(v: str | tuple[float, float]) -> str:
+        return v if isinstance(v, str) else f"{v[0]}:{v[1]}"
+
+    text, problems = _pk.nca(
+        **_data_kwargs(data),
+        rule=rule,
+        route=route,
+        lambda_z_points=lambda_z_points,
+        lambda_z_range=None if lambda_z_range is None else as_span(lambda_z_range),
+        partial=[as_span(p) for p in partial],
+        tau=None if tau is None else float(tau),
+        lloq_column=lloq_column,
+        blq_column=blq_column,
+        blq_before=blq_before,
+        blq_after=blq_after,
+        negative=negative,
+        conc_unit=conc_unit,
+        amount_unit=amount_unit,
+        time_unit=time_unit,
+        drop=[str(d) for d in drop] if drop is not None else [],
+    )
+    for p in problems:
+        warnings.warn(p, UserWarning, stacklevel=2)
+    df = pd.read_csv(io.StringIO(text), dtype={"ID": str, "PPORRESU": str}, keep_default_na=False, na_values=[])
+    if wide:
+        df = df.pivot_table(index=["ID", "DOSE_TIME"], columns="PPTESTCD", values="PPORRES", sort=False).reset_index()
+        df.columns.name = None
+    return df
+
+
+def simulate(
+    model: ModelLike,
+    regimen: str | None = None,
+    *,
+    data: pd.DataFrame | PathLike | None = None,
+    params: Mapping[str, float] | Iterable[str] | None = None,
+    covariates: Mapping[str, float] | Iterable[str] | None = None,
+    grid: str | None = None,
+    at_records: bool = False,
+    amounts: bool = False,
+    bsa: float | None = None,
+    weight: float | None = None,
+    height: float | None = None,
+    bsa_formula: str = "mosteller",
+    n: int | None = None,
+    seed: int | None = None,
+) -> pd.DataFrame:
+    """Concentrations of one model, as ``pk simulate --model``.
+
+    The dosing history is a ``regimen`` text (``"52 mg/m2 over 2 h every 24 h
+    x 5"``; ``bsa``, or ``weight`` and ``height``, for doses per m² or kg;
+    ``covariates`` ``{"WT": 70}``) or ``data`` (a DataFrame or file; one
+    profile per subject). ``params`` sets θ or η by name (``{"CL": 20}``;
+    others at the model's initial θ and η = 0). ``grid`` is
+    ``"start:step:end"`` in the model's time unit (default: 200 steps to 24 h
+    after the last dose for a regimen, the data's record times for data);
+    ``at_records`` adds the record times to a grid. Returns a DataFrame with
+    ``ID`` (data only), ``TIME``, ``CONC`` and with ``amounts=True``
+    ``A1``, ``A2``, … (by NONMEM CMT number); the units are in ``df.attrs["units"]``.
+
+    Virtual patients drawn from a population model (``n``, ``seed``) are the
+    next stage; passing them raises :class:`PkError`.
+    """
+    if n is not None or seed is not None:
+        raise PkError("n and seed (virtual patients from a population model) are not available from Python yet: "
+                      "use `pk simulate --population`")
+    m = _as_model(model)
+    data_kwargs = {} if data is None else _data_kwargs(data)
+    ids, times, conc, amts = _pk.simulate(
+        m,
+        regimen=regimen,
+        **data_kwargs,
+        params=_name_values(params, "params"),
+        covariates=_name_values(covariates, "covariates"),
+        grid=grid,
+        at_records=bool(at_records),
+        amounts=bool(amounts),
+        bsa=bsa,
+        weight=weight,
+        height=height,
+        bsa_formula=bsa_formula,
+    )
+    time_unit, conc_unit, amount_unit, n_states = _pk.model_units(m)
+    columns: dict[str, Any] = {}
+    if data is not None:
+        columns["ID"] = ids
+    columns["TIME"] = np.asarray(times, dtype=float)
+    columns["CONC"] = np.asarray(conc, dtype=float)
+    if amts is not None:
+        a = np.asarray(amts, dtype=float).reshape(len(times), -1)
+        for k in range(a.shape[1]):
+            columns[f"A{k + 1}"] = a[:, k]
+    df = pd.DataFrame(columns)
+    df.attrs["units"] = {"TIME": time_unit, "CONC": conc_unit, "amount": amount_unit}
+    return df

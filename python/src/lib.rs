@@ -8,7 +8,9 @@
 
 mod data;
 mod fit;
+mod nca;
 mod popfit;
+mod simulate;
 
 use pk::model::Model;
 use pk::nonmem::import::Import;
@@ -226,6 +228,9 @@ fn _pk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bundled_models, m)?)?;
     m.add_function(wrap_pyfunction!(popfit::popfit, m)?)?;
     m.add_function(wrap_pyfunction!(fit::fit, m)?)?;
+    m.add_function(wrap_pyfunction!(nca::nca, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(simulate::model_units, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
