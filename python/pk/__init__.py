@@ -31,7 +31,18 @@ import pandas as pd
 from . import _pk
 from ._pk import Model, PkError, bundled_models
 
-__all__ = ["FitResult", "Model", "PkError", "PopFitResult", "bundled_models", "fit", "load_model", "nca", "popfit", "simulate"]
+__all__ = [
+    "FitResult",
+    "Model",
+    "PkError",
+    "PopFitResult",
+    "bundled_models",
+    "fit",
+    "load_model",
+    "nca",
+    "popfit",
+    "simulate",
+]
 __version__: str = _pk.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -366,8 +377,7 @@ def popfit(
     result = PopFitResult(native)
     if not result.converged:
         warnings.warn(
-            f"the {result.method} estimation did not converge: {result.message}; "
-            "the numbers are not estimates",
+            f"the {result.method} estimation did not converge: {result.message}; the numbers are not estimates",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -615,8 +625,10 @@ def simulate(
     next stage; passing them raises :class:`PkError`.
     """
     if n is not None or seed is not None:
-        raise PkError("n and seed (virtual patients from a population model) are not available from Python yet: "
-                      "use `pk simulate --population`")
+        raise PkError(
+            "n and seed (virtual patients from a population model) are not available from Python yet: "
+            "use `pk simulate --population`"
+        )
     m = _as_model(model)
     data_kwargs = {} if data is None else _data_kwargs(data)
     ids, times, conc, amts = _pk.simulate(

@@ -44,7 +44,7 @@ def cli_error(cli: Path, *args: str) -> str:
     """The message of a command that fails: its standard error's `error: ` line."""
     p = run_cli(cli, *args)
     assert p.returncode != 0, p.stdout
-    lines = [l for l in p.stderr.splitlines() if l.startswith("error: ")]
+    lines = [line for line in p.stderr.splitlines() if line.startswith("error: ")]
     assert lines, p.stderr
     return lines[-1][len("error: ") :]
 

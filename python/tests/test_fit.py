@@ -19,8 +19,17 @@ TWO_CMT_IV = REPO / "models" / "two_cmt_iv.pk"
 def fit_cli(cli, tmp_path_factory):
     d = tmp_path_factory.mktemp("fit_cli")
     p = run_cli(
-        cli, "fit", str(CLOFARABINE), "--model", str(TWO_CMT_IV), "--error", "proportional",
-        "--json", str(d / "fit.json"), "--table", str(d / "fit.csv"),
+        cli,
+        "fit",
+        str(CLOFARABINE),
+        "--model",
+        str(TWO_CMT_IV),
+        "--error",
+        "proportional",
+        "--json",
+        str(d / "fit.json"),
+        "--table",
+        str(d / "fit.csv"),
     )
     assert p.returncode == 0, p.stderr
     return {"json": json.loads((d / "fit.json").read_text()), "table": (d / "fit.csv").read_text(), "text": p.stdout}

@@ -11,7 +11,7 @@ import pytest
 
 import pk
 
-from conftest import BOLUS, PHENO, REPO, TWO_CMT_POP, run_cli
+from conftest import BOLUS, PHENO, TWO_CMT_POP, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_popfit_releases_the_gil(bolus_df):
 def test_evaluate_only_is_the_objective_at_the_initial_estimates(cli, bolus_df):
     p = run_cli(cli, "popfit", str(BOLUS), "--model", str(TWO_CMT_POP), "--drop", "SS,II", "--evaluate")
     assert p.returncode == 0, p.stderr
-    ofv_line = next(l for l in p.stdout.splitlines() if l.startswith("OFV "))
+    ofv_line = next(line for line in p.stdout.splitlines() if line.startswith("OFV "))
     fit = pk.popfit(bolus_df, TWO_CMT_POP, drop=["SS", "II"], evaluate=True)
     assert f"OFV {fit.ofv:.4f} " in ofv_line
     assert fit.iterations == 0 and fit.se is None

@@ -33,8 +33,9 @@ def test_a_regimen_is_the_cli(cli):
 
 
 def test_data_profiles_are_the_cli(cli):
-    want = cli_csv(cli, "--model", str(REPO / "models" / "two_cmt_iv.pk"), "--data", str(CLOFARABINE), "--grid", "0:0.5:24")
-    got = pk.simulate(REPO / "models" / "two_cmt_iv.pk", data=pd.read_csv(CLOFARABINE, na_values=["."]), grid="0:0.5:24")
+    model = REPO / "models" / "two_cmt_iv.pk"
+    want = cli_csv(cli, "--model", str(model), "--data", str(CLOFARABINE), "--grid", "0:0.5:24")
+    got = pk.simulate(model, data=pd.read_csv(CLOFARABINE, na_values=["."]), grid="0:0.5:24")
     assert list(got["ID"].astype(str)) == list(want["ID"].astype(str))
     np.testing.assert_array_equal(got["CONC"].to_numpy(), want.iloc[:, 2].to_numpy())
 
