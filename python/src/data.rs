@@ -35,7 +35,6 @@ pub(crate) fn read_data(source: &DataSource, drop: &[String], accept: &[(String,
     Ok(data)
 }
 
-
 impl DataSource {
     /// The data from the Python call's `data_path` or `data_text` (named `data_name`).
     pub(crate) fn of(path: Option<String>, text: Option<String>, name: Option<String>) -> Result<Self> {

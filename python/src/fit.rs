@@ -163,7 +163,9 @@ pub fn fit(
     };
     let data = DataSource::of(data_path, data_text, data_name).map_err(to_py)?;
     if matches!(data, DataSource::Default) {
-        return Err(to_py(Error::Argument("no data: give data (a DataFrame or a file)".into())));
+        return Err(to_py(Error::Argument(
+            "no data: give data (a DataFrame or a file)".into(),
+        )));
     }
     let options = Options {
         error,

@@ -125,7 +125,12 @@ fn run(data: &DataSource, o: &Options) -> Result<(String, Vec<String>)> {
     let results: Vec<(String, Result<Vec<IntervalNca>>)> = dataset
         .subjects
         .iter()
-        .map(|s| (s.id.clone(), subject_nca(&dataset, s, bolus_route, &blq, &options, scale)))
+        .map(|s| {
+            (
+                s.id.clone(),
+                subject_nca(&dataset, s, bolus_route, &blq, &options, scale),
+            )
+        })
         .collect();
     let mut problems = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -141,10 +146,7 @@ fn run(data: &DataSource, o: &Options) -> Result<(String, Vec<String>)> {
                         }
                     }
                     match &iv.result {
-                        Err(e) => problems.push(format!(
-                            "subject {id}, dose at {}: not analysed: {e}",
-                            iv.dose_time
-                        )),
+                        Err(e) => problems.push(format!("subject {id}, dose at {}: not analysed: {e}", iv.dose_time)),
                         Ok(n) => {
                             for (code, v, kind) in n.values(iv.route) {
                                 if let Some(v) = v {
@@ -210,7 +212,9 @@ pub fn nca(
 ) -> PyResult<(String, Vec<String>)> {
     let data = DataSource::of(data_path, data_text, data_name).map_err(to_py)?;
     if matches!(data, DataSource::Default) {
-        return Err(to_py(Error::Argument("no data: give data (a DataFrame or a file)".into())));
+        return Err(to_py(Error::Argument(
+            "no data: give data (a DataFrame or a file)".into(),
+        )));
     }
     let options = Options {
         rule,

@@ -226,9 +226,9 @@ fn run(kind: &Kind, data: DataSource, o: Options) -> Result<PopFit> {
         Some(false) => Some("not requested (covariance=False)".to_string()),
         Some(true) => None,
         None if !p.covariance_requested => Some("not requested (no $COVARIANCE)".to_string()),
-        None if p.evaluate => Some(
-            "not run with evaluate (pass covariance=True to run it at these estimates)".to_string(),
-        ),
+        None if p.evaluate => {
+            Some("not run with evaluate (pass covariance=True to run it at these estimates)".to_string())
+        }
         None => None,
     };
     let cov = match skip {
@@ -339,11 +339,17 @@ impl PopFit {
         d.set_item("notes", &self.notes)?;
         match &self.nonmem {
             None => {
-                d.set_item("theta_names", c.thetas.iter().map(|t| t.name.clone()).collect::<Vec<_>>())?;
+                d.set_item(
+                    "theta_names",
+                    c.thetas.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+                )?;
                 d.set_item("theta", &v.theta)?;
                 d.set_item("omega_names", &c.omega.names)?;
                 d.set_item("omega", rows_of(&v.omega))?;
-                d.set_item("sigma_names", c.sigmas.iter().map(|s| s.name.clone()).collect::<Vec<_>>())?;
+                d.set_item(
+                    "sigma_names",
+                    c.sigmas.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                )?;
                 let sigma = DMatrix::from_diagonal(&nalgebra::DVector::from_iterator(
                     v.sigma_sd.len(),
                     v.sigma_sd.iter().map(|s| s * s),
@@ -409,7 +415,10 @@ impl PopFit {
         d.set_item("eta_names", &c.omega.names)?;
         d.set_item("eta_shrinkage", pk::population::map::shrinkage(&etas, &omega_sd))?;
         d.set_item("eps_shrinkage", epsilon_shrinkage(&self.rows))?;
-        d.set_item("ids", self.pop.subjects.iter().map(|s| s.data.id.clone()).collect::<Vec<_>>())?;
+        d.set_item(
+            "ids",
+            self.pop.subjects.iter().map(|s| s.data.id.clone()).collect::<Vec<_>>(),
+        )?;
         d.set_item("etas", etas)?;
         d.set_item("ofv_contributions", &f.evaluation.contributions)?;
         Ok(d)

@@ -77,7 +77,9 @@ fn body_size(o: &Options) -> Result<BodySize> {
     };
     if let Some(w) = o.weight {
         if !(w > 0.0 && w.is_finite()) {
-            return Err(Error::Argument(format!("weight must be a positive number of kg, got {w}")));
+            return Err(Error::Argument(format!(
+                "weight must be a positive number of kg, got {w}"
+            )));
         }
     }
     Ok(BodySize { bsa, weight: o.weight })
