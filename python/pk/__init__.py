@@ -21,8 +21,9 @@ import functools
 import io
 import json
 import os
+import sys
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Union
 
 import numpy as np
@@ -296,6 +297,20 @@ class PopFitResult:
         return _read_table(self._native.patab())
 
 
+def _print_progress(line: str, iteration: int, ofv: float, evaluations: int) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _progress_callback(progress: Any) -> Any:
+    if progress is True:
+        return _print_progress
+    if progress is False or progress is None:
+        return None
+    if callable(progress):
+        return progress
+    raise TypeError("progress must be a bool or a callable")
+
+
 def popfit(
     data: DataLike,
     model: ModelLike | None = None,
@@ -308,7 +323,7 @@ def popfit(
     drop: Iterable[str] | None = None,
     accept: Mapping[str, float] | Iterable[str] | None = None,
     inits_from: PathLike | None = None,
-    progress: bool = False,
+    progress: bool | Callable[[str, int, float, int], Any] = False,
 ) -> PopFitResult:
     """Fit a population model, as ``pk popfit`` does.
 
@@ -340,7 +355,9 @@ def popfit(
     inits_from:
         Control streams: initial estimates from the final row of a NONMEM ``.ext`` file.
     progress:
-        Print a line per outer iteration on standard error.
+        ``True``: print the command line's line per outer iteration on
+        standard error; or a callable ``f(line, iteration, ofv, evaluations)``
+        called at each outer iteration (e.g. to update a notebook widget).
 
     The GIL is released during the computation. A fit that does not converge
     is returned (``converged`` False) with a :class:`RuntimeWarning`, where
@@ -364,7 +381,7 @@ def popfit(
         drop=[str(d) for d in drop] if drop is not None else [],
         accept=_accept_pairs(accept),
         inits_from=os.fspath(inits_from) if inits_from is not None else None,
-        progress=bool(progress),
+        progress=_progress_callback(progress),
     )
     if isinstance(data, pd.DataFrame):
         native = _pk.popfit(m, data_text=_dataframe_csv(data), data_name="<DataFrame>", **kwargs)

@@ -1,5 +1,6 @@
 """Type stubs of the native module ``pk._pk`` (the Python layer is ``pk``)."""
 
+from collections.abc import Callable
 from typing import Any, final
 
 __version__: str
@@ -51,7 +52,7 @@ def popfit(
     drop: list[str] = ...,
     accept: list[tuple[str, float]] = ...,
     inits_from: str | None = None,
-    progress: bool = False,
+    progress: Callable[[str, int, float, int], Any] | None = None,
 ) -> PopFit: ...
 def fit(
     model: Model,

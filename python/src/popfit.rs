@@ -114,7 +114,8 @@ struct Options {
     drop: Vec<String>,
     accept: Vec<(String, f64)>,
     inits_from: Option<String>,
-    progress: bool,
+    /// Called with each outer step's line (the CLI's progress line), GIL taken for the call.
+    progress: Option<Py<PyAny>>,
 }
 
 fn parse_method(text: &str) -> Result<Method> {
@@ -209,8 +210,14 @@ fn run(kind: &Kind, data: DataSource, o: Options) -> Result<PopFit> {
             progress: false,
         };
         let observe = |step: pk::population::estimation::OuterStep| {
-            if o.progress {
-                eprintln!("{step}");
+            if let Some(callback) = &o.progress {
+                // An exception in the callback is printed and ignored: the fit goes on.
+                Python::attach(|py| {
+                    let line = step.to_string();
+                    if let Err(e) = callback.call1(py, (line, step.iteration, step.ofv, step.evaluations)) {
+                        e.print(py);
+                    }
+                });
             }
         };
         estimate_with(&p.model, &p.pop, &p.start, &options, &observe)?
@@ -270,7 +277,7 @@ fn run(kind: &Kind, data: DataSource, o: Options) -> Result<PopFit> {
 #[pyfunction]
 #[pyo3(signature = (model, data_path=None, data_text=None, data_name=None, method=None, max_iterations=300,
                     covariance=None, cov_matrix=None, evaluate=false, drop=Vec::new(), accept=Vec::new(),
-                    inits_from=None, progress=false))]
+                    inits_from=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn popfit(
     py: Python<'_>,
@@ -286,7 +293,7 @@ pub fn popfit(
     drop: Vec<String>,
     accept: Vec<(String, f64)>,
     inits_from: Option<String>,
-    progress: bool,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PopFit> {
     let data = DataSource::of(data_path, data_text, data_name).map_err(to_py)?;
     let options = Options {

@@ -126,3 +126,11 @@ def test_evaluate_only_is_the_objective_at_the_initial_estimates(cli, bolus_df):
     assert f"OFV {fit.ofv:.4f} " in ofv_line
     assert fit.iterations == 0 and fit.se is None
     assert fit.theta == dict(zip(pk.load_model(TWO_CMT_POP).theta_names, pk.load_model(TWO_CMT_POP).theta_init))
+
+
+def test_progress_is_reported_to_a_callable():
+    seen = []
+    fit = pk.popfit(PHENO, progress=lambda line, it, ofv, ev: seen.append((line, it, ofv, ev)))
+    assert seen and seen[0][0].startswith(f"{fit.method} start: OFV")
+    assert [s[1] for s in seen[1:]] == list(range(len(seen) - 1))
+    assert seen[-1][2] >= fit.ofv - 1e-6
