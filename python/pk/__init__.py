@@ -662,7 +662,7 @@ def simulate(
         height=height,
         bsa_formula=bsa_formula,
     )
-    time_unit, conc_unit, amount_unit, n_states = _pk.model_units(m)
+    time_unit, conc_unit, amount_unit, _n_states = _pk.model_units(m)
     columns: dict[str, Any] = {}
     if data is not None:
         columns["ID"] = ids
