@@ -8,6 +8,7 @@
 
 mod data;
 mod fit;
+mod interrupt;
 mod nca;
 mod popfit;
 mod simulate;

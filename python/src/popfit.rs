@@ -209,15 +209,21 @@ fn run(kind: &Kind, data: DataSource, o: Options) -> Result<PopFit> {
             max_iterations: o.max_iterations,
             progress: false,
         };
+        // Once per outer iteration, with the GIL: the progress callback, and
+        // Python's signal handlers (Ctrl-C stops the fit there).
         let observe = |step: pk::population::estimation::OuterStep| {
-            if let Some(callback) = &o.progress {
-                // An exception in the callback is printed and ignored: the fit goes on.
-                Python::attach(|py| {
+            let interrupted = Python::attach(|py| {
+                if let Some(callback) = &o.progress {
+                    // An exception in the callback is printed and ignored: the fit goes on.
                     let line = step.to_string();
                     if let Err(e) = callback.call1(py, (line, step.iteration, step.ofv, step.evaluations)) {
                         e.print(py);
                     }
-                });
+                }
+                py.check_signals().err()
+            });
+            if let Some(e) = interrupted {
+                crate::interrupt::raise(e);
             }
         };
         estimate_with(&p.model, &p.pop, &p.start, &options, &observe)?
@@ -307,7 +313,7 @@ pub fn popfit(
         inits_from,
         progress,
     };
-    py.detach(|| run(&model.kind, data, options)).map_err(to_py)
+    py.detach(|| crate::interrupt::catch(|| run(&model.kind, data, options)))
 }
 
 impl PopFit {

@@ -134,3 +134,25 @@ def test_progress_is_reported_to_a_callable():
     assert seen and seen[0][0].startswith(f"{fit.method} start: OFV")
     assert [s[1] for s in seen[1:]] == list(range(len(seen) - 1))
     assert seen[-1][2] >= fit.ofv - 1e-6
+
+
+def test_ctrl_c_stops_a_fit(bolus_df):
+    """KeyboardInterrupt at the next outer iteration, not at the end of the fit."""
+    import _thread
+
+    def call():
+        return pk.popfit(bolus_df, TWO_CMT_POP, drop=["SS", "II"], covariance=False)
+
+    start = time.perf_counter()
+    call()
+    full = time.perf_counter() - start
+    timer = threading.Timer(0.25 * full, _thread.interrupt_main)
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        call()
+        time.sleep(10)  # reached only if the fit ignored the signal; the interrupt then lands here
+    elapsed = time.perf_counter() - start
+    timer.cancel()
+    print(f"interrupted after {elapsed:.2f} s; the whole call takes {full:.2f} s")
+    assert elapsed < 0.8 * full
