@@ -22,7 +22,9 @@ python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet "./python[test]"
 built=$(date +%s)
 echo "python: venv and pip install ./python in $((built - start)) s"
-cd "$repo/python"
+# From the repository's root: python/pk (the sources, without the native
+# module) must not shadow the installed package.
+cd "$repo"
 "$venv/bin/python" -c "import pk; print('pk', pk.__version__, 'imported from', pk.__file__)"
-"$venv/bin/python" -m pytest -q -p no:cacheprovider tests
+"$venv/bin/python" -m pytest -q -p no:cacheprovider python/tests
 echo "python: tests in $(($(date +%s) - built)) s"
