@@ -5,7 +5,7 @@
 - the native call `pk._pk` (data from a path: Rust does all the work);
 - the public call from a DataFrame (CSV text handed over, results parsed).
 
-Usage: python python/bench.py [PK_CLI]   (default: target/release/pk)
+Usage: python python/bench/overhead.py [PK_CLI]   (default: target/release/pk)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 import pk
 from pk import _pk
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CLOFARABINE = REPO / "fixtures" / "clofarabine" / "clofarabine_phase2.csv"
 TWO_CMT_IV = REPO / "models" / "two_cmt_iv.pk"
 BOLUS = REPO / "fixtures" / "nlmixr2" / "Bolus_2CPT.csv"
