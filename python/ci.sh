@@ -13,6 +13,7 @@ repo=$(pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 venv=${PK_PY_VENV:-$CARGO_TARGET_DIR/python-venv}
 start=$(date +%s)
+(cd python && cargo fmt --check && cargo clippy --all-targets -- -D warnings)
 if [ -z "${PK_CLI:-}" ]; then
     cargo build --release --bin pk
     export PK_CLI=$CARGO_TARGET_DIR/release/pk

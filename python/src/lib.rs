@@ -35,6 +35,8 @@ pub(crate) fn to_py(e: pk::Error) -> PyErr {
 }
 
 /// A model: a file in the model language, or a NONMEM control stream.
+// One per pk.Model: the size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Kind {
     /// A model in the model language.
     Language(Model),
