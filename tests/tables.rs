@@ -327,15 +327,16 @@ fn write_model_of_a_model_file_evaluates_to_the_fits_ofv() {
     assert!((a - b).abs() < 1e-4, "OFV {a} fitted, {b} from the written model");
 }
 
-/// `pk fit --prior`: the same sdtab and patab as popfit, at the prior's
+/// `pk fit --prior`: the same sdtab, patab and .phi as popfit, at the prior's
 /// values, their η̂ and individual parameters those of the MAP fits in the JSON.
 #[test]
 fn fit_prior_tables_hold_the_map_estimates() {
     let dir = tempfile::tempdir().unwrap();
-    let (json, sdtab, patab) = (
+    let (json, sdtab, patab, phi) = (
         dir.path().join("map.json"),
         dir.path().join("sdtab.csv"),
         dir.path().join("patab.csv"),
+        dir.path().join("map.phi"),
     );
     pk(&[
         "fit",
@@ -348,6 +349,8 @@ fn fit_prior_tables_hold_the_map_estimates() {
         sdtab.to_str().unwrap(),
         "--patab",
         patab.to_str().unwrap(),
+        "--phi",
+        phi.to_str().unwrap(),
     ]);
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let (h, rows) = csv(&patab);
@@ -372,6 +375,14 @@ fn fit_prior_tables_hold_the_map_estimates() {
     let (h, rows) = csv(&sdtab);
     assert_eq!(rows.len(), 744);
     assert_eq!(rows.iter().filter(|r| r[col(&h, "MDV")] == "0").count(), 155);
+    // The .phi: a row per subject, ETA(1) the MAP η̂ of CL.
+    let text = std::fs::read_to_string(&phi).unwrap();
+    let phi_rows: Vec<Vec<&str>> = text.lines().skip(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(phi_rows.len(), subjects.len());
+    for (p, s) in phi_rows.iter().zip(subjects) {
+        let (a, b) = (number(p[2]), s["etas"]["eta_cl"]["estimate"].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "ETA(1) {a} against {b}");
+    }
 }
 
 /// TAD counts the ADDL doses of a dose record: clofarabine's subjects get one

@@ -73,6 +73,10 @@ pub struct FitArgs {
     /// covariates).
     #[arg(long)]
     patab: Option<String>,
+    /// With --prior: NONMEM's .phi of the MAP fits (per subject η̂, their conditional covariance
+    /// ETC, and the objective OBJ), as `pk popfit --phi`.
+    #[arg(long)]
+    phi: Option<String>,
     /// Directory for SVG plots (per subject, observed vs predicted, residuals vs time).
     #[arg(long)]
     plots: Option<String>,
@@ -85,9 +89,9 @@ pub fn run(args: FitArgs) -> Result<()> {
     if let Some(prior) = &args.prior {
         return run_prior(&args, prior);
     }
-    if args.patab.is_some() {
+    if args.patab.is_some() || args.phi.is_some() {
         return Err(Error::Argument(
-            "--patab needs --prior (a population model: MAP η̂ per subject)".into(),
+            "--patab and --phi need --prior (a population model: MAP η̂ per subject)".into(),
         ));
     }
     let Some(model_name) = args.model.as_deref() else {
@@ -275,7 +279,7 @@ fn load_data(args: &FitArgs) -> Result<Dataset> {
 fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
     let mut inputs = vec![args.data.as_str(), prior];
     inputs.extend(args.population.as_deref());
-    for p in [&args.json, &args.table, &args.patab, &args.forest]
+    for p in [&args.json, &args.table, &args.patab, &args.phi, &args.forest]
         .into_iter()
         .flatten()
     {
@@ -291,6 +295,7 @@ fn run_prior(args: &FitArgs, prior: &str) -> Result<()> {
         json: args.json.as_deref(),
         table: args.table.as_deref(),
         patab: args.patab.as_deref(),
+        phi: args.phi.as_deref(),
         plots: args.plots.as_deref(),
         bsa_column: args.bsa_column(),
     };

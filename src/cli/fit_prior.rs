@@ -22,6 +22,8 @@ pub struct Outputs<'a> {
     pub table: Option<&'a str>,
     /// patab (a row per subject and parameter set).
     pub patab: Option<&'a str>,
+    /// NONMEM's .phi of the MAP fits.
+    pub phi: Option<&'a str>,
     /// Plot directory.
     pub plots: Option<&'a str>,
     /// Column with BSA (m²).
@@ -59,7 +61,7 @@ pub fn run(model: &Model, data: &Dataset, out: Outputs<'_>, inputs: &[&str]) -> 
         let t = serde_json::to_string_pretty(&doc).map_err(|e| Error::Argument(e.to_string()))?;
         write_text(Some(path), &(t + "\n"), inputs)?;
     }
-    if out.table.is_some() || out.patab.is_some() {
+    if out.table.is_some() || out.patab.is_some() || out.phi.is_some() {
         write_tables(prior.model, data, &prior.values, out, inputs)?;
     }
     if let Some(dir) = out.plots {
@@ -252,7 +254,7 @@ fn json_doc(prior: &Prior<'_>, data: &Dataset, fits: &Fits, shrink: &[f64], bsa_
     })
 }
 
-/// The sdtab and patab of `pk popfit` at the prior's values: PRED at η = 0,
+/// The sdtab, patab and .phi of `pk popfit` at the prior's values: PRED at η = 0,
 /// IPRED, CWRES and IWRES at the MAP η̂ (the conditional modes the FOCE-I
 /// objective finds with θ, Ω and σ fixed, as `pk popfit --evaluate`).
 fn write_tables(model: &Model, data: &Dataset, values: &PopValues, out: Outputs<'_>, inputs: &[&str]) -> Result<()> {
@@ -273,6 +275,11 @@ fn write_tables(model: &Model, data: &Dataset, values: &PopValues, out: Outputs<
     }
     if let Some(path) = out.patab {
         write_text(Some(path), &source.patab()?, inputs)?;
+    }
+    if let Some(path) = out.phi {
+        let occasions = pop.subjects.iter().map(|s| s.data.n_occasions).max().unwrap_or(0);
+        let map = pk::nonmem::lower::params::ParameterMap::of_model(model).with_occasions(occasions);
+        write_text(Some(path), &super::popfit::phi_file_text(&map, &pop, &fit), inputs)?;
     }
     Ok(())
 }

@@ -706,7 +706,11 @@ fn ext_file_text(
 /// The text of a NONMEM `.phi` file of a fit: the conditional modes, their
 /// conditional covariance (the inverse of half the information matrix whose
 /// determinant enters the objective) and each subject's OFV contribution.
-fn phi_file_text(map: &pk::nonmem::lower::params::ParameterMap, pop: &PopulationData, fit: &PopulationFit) -> String {
+pub(super) fn phi_file_text(
+    map: &pk::nonmem::lower::params::ParameterMap,
+    pop: &PopulationData,
+    fit: &PopulationFit,
+) -> String {
     use pk::nonmem::lower::params::{phi_text, PhiSubject};
     let n_eta = fit.values.omega.nrows();
     let n_kappa = fit.values.omega_iov.nrows();
